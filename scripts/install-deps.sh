@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what matquant needs on a fresh Debian machine: compilers and libraries from Debian,
+# LibTorch from the PyPI torch wheel (the same 2.x API as the GPU machine). Idempotent: a second run
+# only checks. Reference tools (transformers, lm-eval) are in scripts/install-reference-tools.sh.
+set -euo pipefail
+TORCH_VERSION="${MATQUANT_TORCH_VERSION:-2.11.0}"
+DEBIAN_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost-program-options-dev libboost-filesystem-dev
+  libsqlite3-dev sqlite3 libyaml-cpp-dev libtbb-dev libgtest-dev
+  nlohmann-json3-dev zlib1g-dev libsentencepiece-dev
+)
+
+missing=()
+for package in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "[install-deps] installing Debian packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! python3 -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('${TORCH_VERSION}') else 1)" 2>/dev/null; then
+  echo "[install-deps] installing torch==${TORCH_VERSION} from PyPI (LibTorch for C++)"
+  python3 -m pip install -q "torch==${TORCH_VERSION}"
+fi
+echo "[install-deps] ok"
