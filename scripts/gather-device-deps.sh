@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Collects, here, the Debian packages whose files the GPU machine lacks (compiled Boost, SQLite
+# headers, TBB, GoogleTest) into .deps/debs. The device tool carries .deps; scripts/device-build.sh
+# unpacks them there with dpkg -x into a private prefix (nothing is installed system-wide).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PACKAGES=(
+  libboost1.74-dev
+  libboost-program-options1.74-dev libboost-program-options1.74.0
+  libboost-filesystem1.74-dev libboost-filesystem1.74.0
+  libboost-system1.74-dev libboost-system1.74.0 libboost-atomic1.74-dev libboost-atomic1.74.0
+  libsqlite3-dev libsqlite3-0
+  libtbb-dev libtbb12 libtbbmalloc2 libtbbbind-2-5 libhwloc15
+  libgtest-dev
+  libyaml-cpp-dev libyaml-cpp0.7
+)
+mkdir -p .deps/debs
+cd .deps/debs
+apt-get download "${PACKAGES[@]}" >/dev/null
+du -sh .
