@@ -1,0 +1,1 @@
+// Keeps matquant_model a valid target while its sources are globbed in.
