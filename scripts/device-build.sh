@@ -10,5 +10,4 @@ fi
 export MATQUANT_BUILD_DIR="${MATQUANT_BUILD_DIR:-build-device}"
 export MATQUANT_EXTRA_PREFIX="$PWD/.deps/root/usr"
 export LD_LIBRARY_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export MATQUANT_CMAKE_ARGS="${MATQUANT_CMAKE_ARGS:-} -DCMAKE_CUDA_ARCHITECTURES=90"
 scripts/build.sh

@@ -1,0 +1,234 @@
+#include "model/decoder.h"
+
+#include "common/error.h"
+#include "model/rope.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace matquant::model {
+
+QuantScope parse_quant_scope(const std::string& text) {
+  if (text == "ffn") return QuantScope::kFfn;
+  if (text == "ffn+attn") return QuantScope::kFfnAndAttention;
+  throw_invalid("quantization scope '" + text + "' is not one of: ffn, ffn+attn");
+}
+
+std::string to_string(QuantScope scope) {
+  return scope == QuantScope::kFfn ? "ffn" : "ffn+attn";
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t layer_index)
+    : config(&c), index(layer_index) {
+  const int64_t h = c.hidden_size;
+  const bool qkv_bias = c.attention_bias || c.qkv_bias;
+  q_proj = register_module("q_proj", QuantizedLinear(h, c.num_attention_heads * c.head_dim, qkv_bias));
+  k_proj = register_module("k_proj", QuantizedLinear(h, c.num_key_value_heads * c.head_dim, qkv_bias));
+  v_proj = register_module("v_proj", QuantizedLinear(h, c.num_key_value_heads * c.head_dim, qkv_bias));
+  o_proj = register_module("o_proj", QuantizedLinear(c.num_attention_heads * c.head_dim, h, c.attention_bias));
+  gate_proj = register_module("gate_proj", QuantizedLinear(h, c.intermediate_size, c.mlp_bias));
+  up_proj = register_module("up_proj", QuantizedLinear(h, c.intermediate_size, c.mlp_bias));
+  down_proj = register_module("down_proj", QuantizedLinear(c.intermediate_size, h, c.mlp_bias));
+  const double norm_init = c.norm_adds_one ? 0.0 : 1.0;
+  input_layernorm = register_parameter("input_layernorm", at::full({h}, norm_init));
+  post_attention_layernorm = register_parameter("post_attention_layernorm", at::full({h}, norm_init));
+  if (c.sandwich_norms) {
+    pre_feedforward_layernorm = register_parameter("pre_feedforward_layernorm", at::full({h}, norm_init));
+    post_feedforward_layernorm = register_parameter("post_feedforward_layernorm", at::full({h}, norm_init));
+  }
+}
+
+at::Tensor DecoderLayerImpl::norm(const at::Tensor& x, const at::Tensor& weight) const {
+  const at::Tensor x32 = x.to(at::kFloat);
+  const at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, true) + config->rms_norm_eps);
+  if (config->norm_adds_one) return (normed * (1.0 + weight.to(at::kFloat))).to(x.scalar_type());
+  return weight * normed.to(x.scalar_type());  // Llama multiplies in the weight's dtype
+}
+
+at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tensor& mask,
+                                       const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t b = hidden.size(0);
+  const int64_t t = hidden.size(1);
+  const int64_t heads = config->num_attention_heads;
+  const int64_t kv_heads = config->num_key_value_heads;
+  const int64_t d = config->head_dim;
+  const RopeTables tables{cos, sin};
+  const at::Tensor q = apply_rope(q_proj(hidden).view({b, t, heads, d}).transpose(1, 2), tables);
+  const at::Tensor k = apply_rope(k_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2), tables);
+  const at::Tensor v = v_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2);
+  at::Tensor out;
+  if (config->attn_logit_softcapping) {
+    // Softcapping needs the scores themselves: the eager path, as transformers runs Gemma-2.
+    const int64_t repeat = heads / kv_heads;
+    const at::Tensor kr = k.repeat_interleave(repeat, 1);
+    const at::Tensor vr = v.repeat_interleave(repeat, 1);
+    const double cap = *config->attn_logit_softcapping;
+    at::Tensor scores = at::matmul(q, kr.transpose(-1, -2)) * config->attention_scale;
+    scores = at::tanh(scores / cap) * cap;
+    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    out = at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), vr);
+  } else {
+    out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, config->attention_scale,
+                                           /*enable_gqa=*/kv_heads != heads);
+  }
+  return o_proj(out.transpose(1, 2).reshape({b, t, heads * d}));
+}
+
+at::Tensor DecoderLayerImpl::mlp(const at::Tensor& hidden) {
+  const at::Tensor gate = gate_proj(hidden);
+  const at::Tensor activated =
+      config->activation == Activation::kGeluTanh ? at::gelu(gate, "tanh") : at::silu(gate);
+  return down_proj(activated * up_proj(hidden));
+}
+
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask,
+                                     const at::Tensor& cos, const at::Tensor& sin) {
+  if (config->sandwich_norms) {
+    at::Tensor h = hidden + norm(attention(norm(hidden, input_layernorm), mask, cos, sin),
+                                 post_attention_layernorm);
+    return h + norm(mlp(norm(h, pre_feedforward_layernorm)), post_feedforward_layernorm);
+  }
+  at::Tensor h = hidden + attention(norm(hidden, input_layernorm), mask, cos, sin);
+  return h + mlp(norm(h, post_attention_layernorm));
+}
+
+DecoderModelImpl::DecoderModelImpl(ModelConfig config) : config_(std::move(config)) {
+  const auto& c = config_;
+  if (c.num_hidden_layers <= 0 || c.hidden_size <= 0 || c.vocab_size <= 0) {
+    throw_invalid("model config has non-positive sizes");
+  }
+  embed_tokens = register_parameter("embed_tokens", at::empty({c.vocab_size, c.hidden_size}));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    layers.push_back(register_module(fmt::format("layer{}", i), DecoderLayer(config_, i)));
+  }
+  final_norm = register_parameter("norm", at::full({c.hidden_size}, c.norm_adds_one ? 0.0 : 1.0));
+  if (!c.tie_word_embeddings) {
+    lm_head = register_parameter("lm_head", at::empty({c.vocab_size, c.hidden_size}));
+  }
+  inverse_frequencies_ = rope_inverse_frequencies(c.rope, c.head_dim, at::kCPU);
+}
+
+at::Tensor DecoderModelImpl::lm_head_weight() const {
+  return config_.tie_word_embeddings ? embed_tokens : lm_head;
+}
+
+at::Tensor DecoderModelImpl::embed(const at::Tensor& input_ids) {
+  at::Tensor h = at::embedding(embed_tokens, input_ids);
+  if (config_.scale_embeddings) {
+    // transformers rounds the normalizer to the activation dtype first (matters in bf16).
+    h = h * at::scalar_tensor(std::sqrt(double(config_.hidden_size)), h.options());
+  }
+  return h;
+}
+
+at::Tensor DecoderModelImpl::attention_mask_for(const at::Tensor& attention_mask, int64_t batch,
+                                                int64_t length, bool sliding,
+                                                const at::Device& device) const {
+  const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
+  const at::Tensor q = at::arange(length, long_options).view({length, 1});
+  const at::Tensor k = at::arange(length, long_options).view({1, length});
+  at::Tensor allowed = k.le(q);
+  if (sliding && config_.sliding_window) allowed = allowed.logical_and((q - k).lt(*config_.sliding_window));
+  at::Tensor mask = allowed.view({1, 1, length, length}).expand({batch, 1, length, length});
+  if (attention_mask.defined()) {
+    mask = mask.logical_and(attention_mask.to(device).to(at::kBool).view({batch, 1, 1, length}));
+  }
+  // Every query may see itself, so padded rows never softmax over nothing (no NaN leaks).
+  return mask.logical_or(at::eye(length, long_options.dtype(at::kBool)).view({1, 1, length, length}));
+}
+
+at::Tensor DecoderModelImpl::hidden_states(const at::Tensor& input_ids,
+                                           const at::Tensor& attention_mask) {
+  if (input_ids.dim() != 2) throw_invalid("input_ids must be [batch, length]");
+  const int64_t b = input_ids.size(0);
+  const int64_t t = input_ids.size(1);
+  const at::Device device = embed_tokens.device();
+  at::Tensor h = embed(input_ids.to(device));
+  const at::Tensor positions = at::arange(t, at::TensorOptions().dtype(at::kLong).device(device))
+                                   .view({1, t});
+  const RopeTables rope = rope_tables(inverse_frequencies_.to(device), positions, h.scalar_type());
+  const at::Tensor global_mask = attention_mask_for(attention_mask, b, t, false, device);
+  at::Tensor sliding_mask;
+  for (auto& layer : layers) {
+    const bool sliding = config_.layer_uses_sliding_window.at(static_cast<size_t>(layer->index));
+    if (sliding && !sliding_mask.defined()) {
+      sliding_mask = attention_mask_for(attention_mask, b, t, true, device);
+    }
+    h = layer->forward(h, sliding ? sliding_mask : global_mask, rope.cos, rope.sin);
+  }
+  return layers.front()->norm(h, final_norm);
+}
+
+at::Tensor DecoderModelImpl::logits_from_hidden(const at::Tensor& hidden) {
+  at::Tensor logits = at::linear(hidden, lm_head_weight());
+  if (config_.final_logit_softcapping) {
+    const double cap = *config_.final_logit_softcapping;
+    logits = at::tanh(logits / cap) * cap;
+  }
+  return logits;
+}
+
+at::Tensor DecoderModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
+  return logits_from_hidden(hidden_states(input_ids, attention_mask));
+}
+
+void DecoderModelImpl::enable_quantization(QuantScope scope, const QuantizerConfig& quantizer) {
+  scope_ = scope;
+  for (auto& [name, layer_index, linear] : quantized_linears()) linear->enable_quantizer(quantizer);
+}
+
+std::vector<std::tuple<std::string, int64_t, QuantizedLinear>> DecoderModelImpl::quantized_linears() {
+  std::vector<std::tuple<std::string, int64_t, QuantizedLinear>> out;
+  if (!scope_) return out;
+  for (auto& layer : layers) {
+    const std::string prefix = fmt::format("model.layers.{}.", layer->index);
+    out.emplace_back(prefix + "mlp.gate_proj", layer->index, layer->gate_proj);
+    out.emplace_back(prefix + "mlp.up_proj", layer->index, layer->up_proj);
+    out.emplace_back(prefix + "mlp.down_proj", layer->index, layer->down_proj);
+    if (*scope_ == QuantScope::kFfnAndAttention) {
+      out.emplace_back(prefix + "self_attn.q_proj", layer->index, layer->q_proj);
+      out.emplace_back(prefix + "self_attn.k_proj", layer->index, layer->k_proj);
+      out.emplace_back(prefix + "self_attn.v_proj", layer->index, layer->v_proj);
+      out.emplace_back(prefix + "self_attn.o_proj", layer->index, layer->o_proj);
+    }
+  }
+  return out;
+}
+
+void DecoderModelImpl::set_precision(const std::optional<quant::PrecisionPlan>& plan) {
+  const int layer_count = static_cast<int>(layers.size());
+  for (auto& [name, layer_index, linear] : quantized_linears()) {
+    linear->set_precision(plan ? std::optional<int>(plan->bits_for_layer(
+                                     static_cast<int>(layer_index), layer_count))
+                               : std::nullopt);
+  }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> DecoderModelImpl::named_weights() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  out.emplace_back("model.embed_tokens.weight", embed_tokens);
+  for (auto& layer : layers) {
+    const std::string p = fmt::format("model.layers.{}.", layer->index);
+    const std::pair<const char*, QuantizedLinear> projections[] = {
+        {"self_attn.q_proj", layer->q_proj},  {"self_attn.k_proj", layer->k_proj},
+        {"self_attn.v_proj", layer->v_proj},  {"self_attn.o_proj", layer->o_proj},
+        {"mlp.gate_proj", layer->gate_proj}, {"mlp.up_proj", layer->up_proj},
+        {"mlp.down_proj", layer->down_proj}};
+    for (const auto& [name, linear] : projections) {
+      out.emplace_back(p + name + ".weight", linear->weight);
+      if (linear->bias.defined()) out.emplace_back(p + name + ".bias", linear->bias);
+    }
+    out.emplace_back(p + "input_layernorm.weight", layer->input_layernorm);
+    out.emplace_back(p + "post_attention_layernorm.weight", layer->post_attention_layernorm);
+    if (layer->pre_feedforward_layernorm.defined()) {
+      out.emplace_back(p + "pre_feedforward_layernorm.weight", layer->pre_feedforward_layernorm);
+      out.emplace_back(p + "post_feedforward_layernorm.weight", layer->post_feedforward_layernorm);
+    }
+  }
+  out.emplace_back("model.norm.weight", final_norm);
+  if (lm_head.defined()) out.emplace_back("lm_head.weight", lm_head);
+  return out;
+}
+
+}  // namespace matquant::model

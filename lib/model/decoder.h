@@ -1,0 +1,80 @@
+#pragma once
+// The decoder-only transformer shared by every family; a family differs only in its ModelConfig
+// traits (lib/model/family_*.cpp). Weights are named as in Hugging Face checkpoints.
+#include "model/config.h"
+#include "model/quantized_linear.h"
+#include "quant/precision_plan.h"
+
+#include <torch/nn/module.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace matquant::model {
+
+enum class QuantScope { kFfn, kFfnAndAttention };
+QuantScope parse_quant_scope(const std::string& text);  // "ffn" | "ffn+attn"
+std::string to_string(QuantScope scope);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const ModelConfig& config, int64_t layer_index);
+  // hidden: [B, T, H]; mask: [B, 1, T, T] bool (true = may attend); rope: cos/sin tables.
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask, const at::Tensor& cos,
+                     const at::Tensor& sin);
+  at::Tensor attention(const at::Tensor& hidden, const at::Tensor& mask, const at::Tensor& cos,
+                       const at::Tensor& sin);
+  at::Tensor mlp(const at::Tensor& hidden);
+  at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const;
+
+  const ModelConfig* config;
+  int64_t index;
+  QuantizedLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  QuantizedLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  at::Tensor input_layernorm, post_attention_layernorm;
+  at::Tensor pre_feedforward_layernorm, post_feedforward_layernorm;  // Gemma-2 only
+};
+TORCH_MODULE(DecoderLayer);
+
+class DecoderModelImpl : public torch::nn::Module {
+ public:
+  explicit DecoderModelImpl(ModelConfig config);
+
+  // input_ids: [B, T] int64; attention_mask: [B, T] (1 = token, 0 = padding) or undefined.
+  // Returns logits [B, T, vocab] in the model's dtype.
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {});
+  // Hidden states after the final norm, before the LM head.
+  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask = {});
+  at::Tensor logits_from_hidden(const at::Tensor& hidden);
+  at::Tensor embed(const at::Tensor& input_ids);
+  // [B, 1, T, T] boolean mask for one layer kind (sliding or global).
+  at::Tensor attention_mask_for(const at::Tensor& attention_mask, int64_t batch, int64_t length,
+                                bool sliding, const at::Device& device) const;
+
+  // Wraps the projections in scope with quantizers (c bits, groups, clipping).
+  void enable_quantization(QuantScope scope, const QuantizerConfig& quantizer);
+  // The precision each quantized layer serves; nullopt serves full precision everywhere.
+  void set_precision(const std::optional<quant::PrecisionPlan>& plan);
+  // (name, layer index, linear) for every quantized projection.
+  std::vector<std::tuple<std::string, int64_t, QuantizedLinear>> quantized_linears();
+
+  // Every checkpoint tensor with its Hugging Face name; tied heads are listed once.
+  std::vector<std::pair<std::string, at::Tensor>> named_weights();
+  const ModelConfig& config() const { return config_; }
+  at::Tensor lm_head_weight() const;
+
+  std::vector<DecoderLayer> layers;
+  at::Tensor embed_tokens;  // [vocab, H]
+  at::Tensor final_norm;    // [H]
+  at::Tensor lm_head;       // [vocab, H]; undefined when tied
+
+ private:
+  ModelConfig config_;
+  at::Tensor inverse_frequencies_;
+  std::optional<QuantScope> scope_;
+};
+TORCH_MODULE(DecoderModel);
+
+}  // namespace matquant::model

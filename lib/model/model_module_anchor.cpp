@@ -1,1 +1,0 @@
-// Keeps matquant_model a valid target while its sources are globbed in.
