@@ -13,6 +13,7 @@ PACKAGES=(
   libtbb-dev libtbb12 libtbbmalloc2 libtbbbind-2-5 libhwloc15
   libgtest-dev
   libyaml-cpp-dev libyaml-cpp0.7
+  libssl-dev libssl3
 )
 mkdir -p .deps/debs
 cd .deps/debs

@@ -142,13 +142,19 @@ ModelConfig load_config(const std::string& path) {
   const fs::path file = fs::is_directory(path) ? fs::path(path) / "config.json" : fs::path(path);
   std::ifstream stream(file);
   if (!stream) throw Error(ErrorCode::kNotFound, "cannot open model config " + file.string());
-  ModelConfig config;
+  nlohmann::json raw;
   try {
-    config.raw = nlohmann::json::parse(stream);
+    raw = nlohmann::json::parse(stream);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(ErrorCode::kInvalidInput, file.string() + ": not valid JSON: " + e.what());
   }
-  const ConfigReader reader(config.raw, file.string());
+  return parse_config(raw, file.string());
+}
+
+ModelConfig parse_config(const nlohmann::json& raw, const std::string& source) {
+  ModelConfig config;
+  config.raw = raw;
+  const ConfigReader reader(config.raw, source);
   config.model_type = reader.string("model_type", "");
   const FamilyConfigParser parser = find_family(config.model_type);
   if (parser == nullptr) {

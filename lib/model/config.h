@@ -57,6 +57,9 @@ struct ModelConfig {
 // Reads DIR/config.json (or a config.json path) and dispatches on model_type through the family
 // registry. Errors name the file and the field.
 ModelConfig load_config(const std::string& path);
+// The same from an already-parsed config.json (e.g. one stored in a checkpoint); `source` names it
+// in errors.
+ModelConfig parse_config(const nlohmann::json& raw, const std::string& source);
 
 // Field readers used by family files; they throw kInvalidInput naming `source` and the key.
 class ConfigReader {

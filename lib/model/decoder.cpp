@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace matquant::model {
@@ -138,25 +139,37 @@ at::Tensor DecoderModelImpl::attention_mask_for(const at::Tensor& attention_mask
   return mask.logical_or(at::eye(length, long_options.dtype(at::kBool)).view({1, 1, length, length}));
 }
 
+const at::Tensor& DecoderModelImpl::AttentionInputs::mask_for(const DecoderLayerImpl& layer,
+                                                                const ModelConfig& config) const {
+  return config.layer_uses_sliding_window.at(static_cast<size_t>(layer.index)) ? sliding_mask : global_mask;
+}
+
+DecoderModelImpl::AttentionInputs DecoderModelImpl::prepare_attention(const at::Tensor& attention_mask,
+                                                                      int64_t batch, int64_t length,
+                                                                      at::ScalarType dtype,
+                                                                      const at::Device& device) const {
+  AttentionInputs inputs;
+  const at::Tensor positions =
+      at::arange(length, at::TensorOptions().dtype(at::kLong).device(device)).view({1, length});
+  const RopeTables rope = rope_tables(inverse_frequencies_.to(device), positions, dtype);
+  inputs.cos = rope.cos;
+  inputs.sin = rope.sin;
+  inputs.global_mask = attention_mask_for(attention_mask, batch, length, false, device);
+  const bool any_sliding = std::any_of(config_.layer_uses_sliding_window.begin(),
+                                       config_.layer_uses_sliding_window.end(), [](bool b) { return b; });
+  inputs.sliding_mask =
+      any_sliding ? attention_mask_for(attention_mask, batch, length, true, device) : inputs.global_mask;
+  return inputs;
+}
+
 at::Tensor DecoderModelImpl::hidden_states(const at::Tensor& input_ids,
                                            const at::Tensor& attention_mask) {
   if (input_ids.dim() != 2) throw_invalid("input_ids must be [batch, length]");
-  const int64_t b = input_ids.size(0);
-  const int64_t t = input_ids.size(1);
   const at::Device device = embed_tokens.device();
   at::Tensor h = embed(input_ids.to(device));
-  const at::Tensor positions = at::arange(t, at::TensorOptions().dtype(at::kLong).device(device))
-                                   .view({1, t});
-  const RopeTables rope = rope_tables(inverse_frequencies_.to(device), positions, h.scalar_type());
-  const at::Tensor global_mask = attention_mask_for(attention_mask, b, t, false, device);
-  at::Tensor sliding_mask;
-  for (auto& layer : layers) {
-    const bool sliding = config_.layer_uses_sliding_window.at(static_cast<size_t>(layer->index));
-    if (sliding && !sliding_mask.defined()) {
-      sliding_mask = attention_mask_for(attention_mask, b, t, true, device);
-    }
-    h = layer->forward(h, sliding ? sliding_mask : global_mask, rope.cos, rope.sin);
-  }
+  const AttentionInputs inputs =
+      prepare_attention(attention_mask, input_ids.size(0), input_ids.size(1), h.scalar_type(), device);
+  for (auto& layer : layers) h = layer->forward(h, inputs.mask_for(*layer, config_), inputs.cos, inputs.sin);
   return layers.front()->norm(h, final_norm);
 }
 

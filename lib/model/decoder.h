@@ -49,6 +49,13 @@ class DecoderModelImpl : public torch::nn::Module {
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask = {});
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
   at::Tensor embed(const at::Tensor& input_ids);
+  // Masks and rotary tables shared by every layer of one forward pass.
+  struct AttentionInputs {
+    at::Tensor global_mask, sliding_mask, cos, sin;
+    const at::Tensor& mask_for(const DecoderLayerImpl& layer, const ModelConfig& config) const;
+  };
+  AttentionInputs prepare_attention(const at::Tensor& attention_mask, int64_t batch, int64_t length,
+                                    at::ScalarType dtype, const at::Device& device) const;
   // [B, 1, T, T] boolean mask for one layer kind (sliding or global).
   at::Tensor attention_mask_for(const at::Tensor& attention_mask, int64_t batch, int64_t length,
                                 bool sliding, const at::Device& device) const;

@@ -1,0 +1,112 @@
+#include "train/nested_checkpoint.h"
+
+#include "common/error.h"
+#include "model/safetensors.h"
+
+#include <c10/core/GradMode.h>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <set>
+
+namespace matquant::train {
+
+namespace {
+
+std::string slice_mode_name(quant::SliceMode mode) {
+  return mode == quant::SliceMode::kClamped ? "clamped" : "extra_precision";
+}
+
+}  // namespace
+
+void save_nested_checkpoint(model::DecoderModel& model, const std::string& path,
+                            const nlohmann::json& metadata) {
+  c10::NoGradGuard no_grad;
+  std::map<std::string, model::QuantizedLinear> quantized;
+  nlohmann::json quantizer;
+  for (auto& [name, layer, linear] : model->quantized_linears()) {
+    if (!linear->codes()) linear->freeze_codes();
+    quantized.emplace(name + ".weight", linear);
+    const auto& q = *linear->quantizer();
+    quantizer = {{"bits", q.source_bits}, {"group_size", q.group_size},
+                 {"slice_mode", slice_mode_name(q.slice_mode)}};
+  }
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (auto& [name, tensor] : model->named_weights()) {
+    const auto it = quantized.find(name);
+    if (it == quantized.end()) {
+      tensors.emplace_back(name, tensor.detach());
+      continue;
+    }
+    const auto& codes = *it->second->codes();
+    tensors.emplace_back(name + ".codes", codes.codes);
+    tensors.emplace_back(name + ".scale", codes.scale);
+    tensors.emplace_back(name + ".zero_point", codes.zero_point);
+  }
+  nlohmann::json meta = metadata;
+  meta["format_version"] = kNestedCheckpointVersion;
+  meta["config"] = model->config().raw;
+  meta["quantizer"] = quantizer;
+  meta["quantized"] = nlohmann::json::array();
+  for (const auto& [name, linear] : quantized) meta["quantized"].push_back(name);
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  model::write_safetensors(path, tensors, {{"matquant", meta.dump()}});
+}
+
+LoadedCheckpoint load_nested_checkpoint(const std::string& path, at::ScalarType dtype, const at::Device& device) {
+  const auto reader = model::SafetensorsReader::open(path);
+  const auto& file_meta = reader.metadata();
+  const auto it = file_meta.find("matquant");
+  if (it == file_meta.end()) {
+    throw Error(ErrorCode::kInvalidInput, path + ": not a matquant nested checkpoint (no 'matquant' metadata)");
+  }
+  LoadedCheckpoint loaded;
+  loaded.metadata = nlohmann::json::parse(it->second);
+  if (loaded.metadata.value("format_version", 0) != kNestedCheckpointVersion) {
+    throw Error(ErrorCode::kInvalidInput, fmt::format("{}: checkpoint format version {} (expected {})", path,
+                                                      loaded.metadata.value("format_version", 0),
+                                                      kNestedCheckpointVersion));
+  }
+  loaded.model = model::DecoderModel(model::parse_config(loaded.metadata.at("config"), path + " (stored config)"));
+  auto& m = loaded.model;
+  c10::NoGradGuard no_grad;
+  m->to(device, dtype);
+  const auto& q = loaded.metadata.at("quantizer");
+  std::set<std::string> quantized;
+  for (const auto& name : loaded.metadata.at("quantized")) quantized.insert(name.get<std::string>());
+  if (!quantized.empty()) {
+    const bool attention = std::any_of(quantized.begin(), quantized.end(), [](const std::string& n) {
+      return n.find("self_attn") != std::string::npos;
+    });
+    model::QuantizerConfig config;
+    config.source_bits = q.at("bits").get<int>();
+    config.group_size = q.at("group_size").get<int64_t>();
+    config.slice_mode = q.at("slice_mode").get<std::string>() == "clamped" ? quant::SliceMode::kClamped
+                                                                           : quant::SliceMode::kExtraPrecision;
+    m->enable_quantization(attention ? model::QuantScope::kFfnAndAttention : model::QuantScope::kFfn, config);
+  }
+  std::map<std::string, model::QuantizedLinear> linears;
+  for (auto& [name, layer, linear] : m->quantized_linears()) linears.emplace(name + ".weight", linear);
+  for (auto& [name, tensor] : m->named_weights()) {
+    const auto lin = linears.find(name);
+    if (lin == linears.end()) {
+      const std::vector<int64_t> shape(tensor.sizes().begin(), tensor.sizes().end());
+      tensor.set_data(reader.load(name, dtype, device, shape));
+      continue;
+    }
+    quant::NestedCodes codes;
+    codes.codes = reader.load(name + ".codes", at::kByte, device,
+                              std::vector<int64_t>(tensor.sizes().begin(), tensor.sizes().end()));
+    codes.scale = reader.load(name + ".scale", at::kFloat, device);
+    codes.zero_point = reader.load(name + ".zero_point", at::kFloat, device);
+    codes.bits = lin->second->quantizer()->source_bits;
+    codes.group_size = lin->second->quantizer()->group_size;
+    lin->second->load_codes(std::move(codes));
+    // The float weight is not stored: serve the int-c view when no precision is selected.
+    tensor.set_data(lin->second->codes()->dequantize(codes.bits, lin->second->quantizer()->slice_mode, dtype));
+  }
+  m->eval();
+  return loaded;
+}
+
+}  // namespace matquant::train

@@ -1,0 +1,150 @@
+#include "train/omniquant_trainer.h"
+
+#include "common/device_memory.h"
+#include "common/error.h"
+#include "train/losses.h"
+
+#include <c10/core/GradMode.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cmath>
+
+namespace matquant::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<model::QuantizedLinear> block_linears(model::DecoderModel& model, int64_t layer) {
+  std::vector<model::QuantizedLinear> out;
+  for (auto& [name, index, linear] : model->quantized_linears()) {
+    if (index == layer) out.push_back(linear);
+  }
+  return out;
+}
+
+void set_block_precision(std::vector<model::QuantizedLinear>& linears, std::optional<int> bits) {
+  for (auto& l : linears) l->set_precision(bits);
+}
+
+}  // namespace
+
+CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Tensor& calibration,
+                                       const OmniQuantConfig& config, const at::Device& device) {
+  if (config.learnable_equivalent_transformation) {
+    throw Error(ErrorCode::kInvalidInput,
+                "the learnable equivalent transformation (OmniQuant LET) is not implemented; run with it off");
+  }
+  if (calibration.dim() != 2) throw_invalid("calibration data must be [samples, length]");
+  const auto start = Clock::now();
+  const at::Device home = model->embed_tokens.device();
+  const at::Device storage = config.keep_activations_on_cpu ? at::Device(at::kCPU) : device;
+  const int64_t n = calibration.size(0);
+  const int64_t bs = std::min(config.batch_size, n);
+  const int64_t batches = (n + bs - 1) / bs;
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+
+  CalibrationSummary summary;
+  at::Tensor fp_stream;
+  {
+    c10::NoGradGuard no_grad;
+    fp_stream = model->embed(calibration.to(home)).to(storage);
+  }
+  const auto& targets = config.objective.targets();
+  std::map<int, at::Tensor> quant_streams;
+  for (const auto& t : targets) quant_streams[t.bits] = fp_stream;
+  const auto attention =
+      model->prepare_attention({}, bs, calibration.size(1), fp_stream.scalar_type(), device);
+  auto batch_of = [&](const at::Tensor& stream, int64_t b) {
+    return stream.slice(0, b * bs, std::min(n, (b + 1) * bs)).to(device);
+  };
+
+  for (auto& layer : model->layers) {
+    const auto block_start = Clock::now();
+    reset_peak_device_memory(device);
+    layer->to(device);
+    auto linears = block_linears(model, layer->index);
+    const at::Tensor& mask = attention.mask_for(*layer, model->config());
+    auto run = [&](const at::Tensor& x) {
+      const at::Tensor m = mask.size(0) == x.size(0) ? mask : mask.slice(0, 0, x.size(0));
+      return layer->forward(x, m, attention.cos, attention.sin);
+    };
+    // Full-precision targets of this block.
+    std::vector<at::Tensor> fp_out(static_cast<size_t>(batches));
+    {
+      c10::NoGradGuard no_grad;
+      set_block_precision(linears, std::nullopt);
+      for (int64_t b = 0; b < batches; ++b) fp_out[size_t(b)] = run(batch_of(fp_stream, b)).to(storage);
+    }
+    std::vector<at::Tensor> params;
+    for (auto& l : linears) {
+      if (!l->clipping) throw Error(ErrorCode::kInternal, "OmniQuant needs learnable clipping on every quantized layer");
+      for (auto& p : l->clipping->parameters()) {
+        p.set_requires_grad(true);
+        params.push_back(p);
+      }
+    }
+    BlockReport report;
+    report.layer = layer->index;
+    report.layers = int64_t(model->layers.size());
+    if (!params.empty()) {
+      torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(config.clipping_learning_rate).weight_decay(0.0));
+      for (int64_t epoch = 0; epoch < config.epochs && !summary.diverged; ++epoch) {
+        std::map<int, double> epoch_loss;
+        for (int64_t b = 0; b < batches; ++b) {
+          optimizer.zero_grad();
+          std::map<int, at::Tensor> teacher_out;
+          const at::Tensor fp_target = fp_out[size_t(b)].to(device);
+          for (const auto& t : targets) {
+            set_block_precision(linears, t.bits);
+            const at::Tensor out = run(batch_of(quant_streams[t.bits], b));
+            at::Tensor loss;
+            if (t.ground_truth) loss = block_output_loss(out, fp_target);
+            if (t.teacher) {
+              const at::Tensor kd = block_output_loss(out, teacher_out.at(*t.teacher));
+              loss = loss.defined() ? 0.5 * (loss + kd) : kd;
+            }
+            for (const auto& other : targets) {
+              if (other.teacher == t.bits) teacher_out[t.bits] = out.detach();
+            }
+            const double value = loss.item<double>();
+            if (!std::isfinite(value)) {
+              summary.diverged = true;
+              break;
+            }
+            epoch_loss[t.bits] += value / double(batches);
+            if (t.lambda != 0.0) (loss * t.lambda).backward();
+          }
+          if (summary.diverged) break;
+          optimizer.step();
+        }
+        report.loss_by_bits = epoch_loss;
+      }
+    }
+    for (auto& p : params) p.set_requires_grad(false);
+    {
+      c10::NoGradGuard no_grad;
+      for (auto& l : linears) l->freeze_codes();
+      for (auto& [bits, stream] : quant_streams) {
+        set_block_precision(linears, bits);
+        std::vector<at::Tensor> outs;
+        for (int64_t b = 0; b < batches; ++b) outs.push_back(run(batch_of(stream, b)).to(storage));
+        stream = at::cat(outs, 0);
+      }
+      fp_stream = at::cat(fp_out, 0);
+      set_block_precision(linears, std::nullopt);
+    }
+    report.seconds = std::chrono::duration<double>(Clock::now() - block_start).count();
+    report.peak_device_bytes = peak_device_memory(device);
+    layer->to(home);
+    for (auto& l : linears) l->load_codes(l->codes()->to(home));
+    summary.blocks.push_back(report);
+    if (config.on_block) config.on_block(report);
+    if (summary.diverged) break;
+  }
+  summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace matquant::train

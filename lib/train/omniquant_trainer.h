@@ -1,0 +1,49 @@
+#pragma once
+// OmniQuant with the MatQuant objective (Eq. 3-5 with Eq. 7): block by block, learn the clipping
+// (gamma, beta) of every quantized projection so that the block's output at each sliced precision r
+// reproduces its full-precision output, loss sum_r lambda_r * ||F_l(W, X) - F_l(S(Q(W), r), X)||^2.
+//
+// As in the OmniQuant reference (OpenGVLab/OmniQuant, quantize/omniquant.py) two input streams are
+// kept: the full-precision stream (targets) and the quantized stream (inputs of the block being
+// trained); here one quantized stream per trained precision, so each r-bit model sees its own
+// quantized predecessors. Only the block being trained lives on the device; the rest stays where the
+// model is (CPU for large models). The learnable equivalent transformation is not implemented:
+// asking for it is an error, not a silent no-op.
+#include "model/decoder.h"
+#include "train/objective.h"
+
+#include <functional>
+#include <map>
+
+namespace matquant::train {
+
+struct BlockReport {
+  int64_t layer = 0;
+  int64_t layers = 0;
+  std::map<int, double> loss_by_bits;  // last epoch's mean per precision
+  double seconds = 0.0;                // this block
+  double peak_device_bytes = 0.0;      // CUDA only
+};
+
+struct OmniQuantConfig {
+  Objective objective = Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
+  int64_t epochs = 2;
+  int64_t batch_size = 4;
+  double clipping_learning_rate = 1e-2;
+  bool learnable_equivalent_transformation = false;
+  bool keep_activations_on_cpu = false;  // for calibration sets larger than device memory
+  std::function<void(const BlockReport&)> on_block;
+};
+
+struct CalibrationSummary {
+  std::vector<BlockReport> blocks;
+  double seconds = 0.0;
+  bool diverged = false;
+};
+
+// The model must already have quantizers with learnable clipping (enable_quantization).
+// calibration: int64 [N, T]. device: where blocks are trained.
+CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Tensor& calibration,
+                                       const OmniQuantConfig& config, const at::Device& device);
+
+}  // namespace matquant::train

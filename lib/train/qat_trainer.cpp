@@ -1,0 +1,131 @@
+#include "train/qat_trainer.h"
+
+#include "common/error.h"
+#include "data/token_batches.h"
+#include "train/losses.h"
+#include "train/training_state.h"
+
+#include <c10/core/GradMode.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cmath>
+
+namespace matquant::train {
+
+namespace {
+
+at::Tensor batch_rows(const at::Tensor& sequences, const std::vector<int64_t>& order, int64_t first,
+                      int64_t count) {
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < count; ++i) rows.push_back(order[size_t((first + i) % int64_t(order.size()))]);
+  return sequences.index_select(0, at::tensor(rows, at::kLong));
+}
+
+}  // namespace
+
+TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequences, const QatConfig& config) {
+  if (sequences.dim() != 2 || sequences.size(1) < 2) throw_invalid("training sequences must be [N, T+1]");
+  const at::Device device = model->embed_tokens.device();
+  const int64_t rows = sequences.size(0);
+  const int64_t micro = config.batch_size;
+  const int64_t per_step = micro * config.gradient_accumulation;
+  const int64_t total = config.schedule.total_steps;
+  model->train();
+  for (auto& p : model->parameters()) p.set_requires_grad(true);
+  torch::optim::AdamW optimizer(model->parameters(),
+                                torch::optim::AdamWOptions(config.schedule.peak).weight_decay(config.weight_decay));
+
+  TrainingSummary summary;
+  int64_t step = 0;
+  if (!config.state_dir.empty()) {
+    if (auto resumed = load_training_state(config.state_dir, model, optimizer)) {
+      step = resumed->step;
+      summary.curve = resumed->curve;
+      summary.resumed = true;
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t tokens_per_step = per_step * (sequences.size(1) - 1);
+  const auto& targets = config.objective.targets();
+  while (step < total) {
+    const double lr = learning_rate_at(config.schedule, step);
+    for (auto& group : optimizer.param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    }
+    optimizer.zero_grad();
+    // Epoch order reshuffled per pass over the data, keyed by seed and epoch.
+    const int64_t first = step * per_step;
+    const auto order = data::shuffled_order(rows, config.seed + uint64_t(first / rows));
+    StepReport report;
+    report.step = step + 1;
+    report.total_steps = total;
+    report.learning_rate = lr;
+    bool finite = true;
+    for (int64_t m = 0; m < config.gradient_accumulation && finite; ++m) {
+      const at::Tensor batch = batch_rows(sequences, order, (first + m * micro) % rows, micro).to(device);
+      const at::Tensor inputs = batch.slice(1, 0, -1);
+      const at::Tensor labels = batch.slice(1, 1);
+      const double scale = 1.0 / double(config.gradient_accumulation);
+      if (!config.quantize) {
+        model->set_precision(std::nullopt);
+        at::Tensor loss = next_token_loss(model->forward(inputs), labels);
+        report.loss_by_bits[0] += loss.item<double>() * scale;
+        (loss * scale).backward();
+        finite = std::isfinite(report.loss_by_bits[0]);
+        continue;
+      }
+      std::map<int, at::Tensor> teacher_log_probs;
+      for (const auto& target : targets) {
+        if (target.lambda == 0.0 && !config.objective.uses_distillation()) continue;
+        model->set_precision(quant::PrecisionPlan::uniform(target.bits));
+        const at::Tensor logits = model->forward(inputs);
+        at::Tensor loss;
+        if (target.ground_truth) loss = next_token_loss(logits, labels);
+        if (target.teacher) {
+          const at::Tensor kl = distillation_loss(logits, teacher_log_probs.at(*target.teacher));
+          loss = loss.defined() ? 0.5 * (loss + kl) : kl;
+        }
+        // Keep this precision's distribution if a student distills from it.
+        for (const auto& other : targets) {
+          if (other.teacher == target.bits) {
+            teacher_log_probs[target.bits] = at::log_softmax(logits.detach().to(at::kFloat), -1);
+            break;
+          }
+        }
+        const double value = loss.item<double>();
+        report.loss_by_bits[target.bits] += value * scale;
+        if (!std::isfinite(value)) {
+          finite = false;
+          break;
+        }
+        if (target.lambda != 0.0) (loss * (target.lambda * scale)).backward();
+      }
+    }
+    if (!finite) {
+      summary.diverged = true;
+      summary.curve.push_back(report);
+      break;
+    }
+    if (config.gradient_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), config.gradient_clip);
+    optimizer.step();
+    ++step;
+    report.tokens_seen = step * tokens_per_step;
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    summary.curve.push_back(report);
+    if (config.on_step) config.on_step(report);
+    const bool save_now = config.save_every > 0 && step % config.save_every == 0;
+    if (!config.state_dir.empty() && (save_now || step == total)) {
+      save_training_state(config.state_dir, model, optimizer, TrainingProgress{step, summary.curve});
+    }
+  }
+  model->set_precision(std::nullopt);
+  model->eval();
+  summary.steps = step;
+  summary.tokens = step * tokens_per_step;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace matquant::train

@@ -1,0 +1,52 @@
+#pragma once
+// QAT with the MatQuant objective (Eq. 2 + Eq. 7): end-to-end next-token loss over every precision
+// r in R (weight lambda_r), straight-through estimators, all weights trainable, AdamW, warm-up then
+// cosine decay. One forward and backward per precision with gradients accumulated, so only one
+// graph is alive at a time. With quantize = false it is plain full-precision training (pretrain).
+#include "model/decoder.h"
+#include "train/objective.h"
+#include "train/schedule.h"
+
+#include <functional>
+#include <map>
+#include <string>
+
+namespace matquant::train {
+
+struct StepReport {
+  int64_t step = 0;   // 1-based, after the update
+  int64_t total_steps = 0;
+  double learning_rate = 0.0;
+  std::map<int, double> loss_by_bits;  // bits 0 = full precision
+  int64_t tokens_seen = 0;
+  double seconds = 0.0;
+};
+
+struct QatConfig {
+  bool quantize = true;
+  Objective objective = Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
+  LearningRateSchedule schedule;
+  int64_t batch_size = 8;
+  int64_t gradient_accumulation = 1;
+  double weight_decay = 0.0;
+  double gradient_clip = 1.0;  // max global norm; <= 0 disables
+  uint64_t seed = 0;
+  std::string state_dir;     // resumable training state; empty = none
+  int64_t save_every = 0;    // steps between saved states (0 = only at the end)
+  std::function<void(const StepReport&)> on_step;
+};
+
+struct TrainingSummary {
+  int64_t steps = 0;
+  int64_t tokens = 0;
+  double seconds = 0.0;
+  bool diverged = false;
+  bool resumed = false;
+  std::vector<StepReport> curve;  // every step's losses
+};
+
+// sequences: int64 [N, seq_len + 1] (inputs and shifted targets). Batches follow a seeded shuffle,
+// so a resumed run sees exactly the batches an uninterrupted one would.
+TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequences, const QatConfig& config);
+
+}  // namespace matquant::train
