@@ -1,0 +1,215 @@
+#include "jobs/jobs.h"
+
+#include "common/error.h"
+#include "data/token_batches.h"
+#include "eval/perplexity.h"
+#include "jobs/model_source.h"
+#include "model/pretrained.h"
+#include "model/tokenizer.h"
+#include "quant/mix_n_match.h"
+#include "train/nested_checkpoint.h"
+#include "train/omniquant_trainer.h"
+#include "train/qat_trainer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+
+namespace matquant::jobs {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+template <typename T>
+T get(const nlohmann::json& spec, const std::string& dotted, T fallback) {
+  const nlohmann::json* node = &spec;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = dotted.find('.', start);
+    const std::string key = dotted.substr(start, dot - start);
+    if (!node->is_object() || !node->contains(key)) return fallback;
+    node = &(*node)[key];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return node->is_null() ? fallback : node->get<T>();
+}
+
+at::Tensor tokenized_sequences(const std::string& model_dir, const std::string& source, const std::string& split,
+                               int64_t seq_len, int64_t max_sequences) {
+  const auto tokenizer = model::Tokenizer::load((fs::path(model_dir) / "tokenizer.model").string());
+  const auto documents = resolve_documents(source, split);
+  std::vector<std::vector<int64_t>> tokens;
+  for (const auto& d : documents) tokens.push_back(tokenizer.encode(d, false));
+  data::PackOptions pack;
+  pack.seq_len = seq_len;
+  pack.bos_id = tokenizer.bos_id();
+  pack.eos_id = tokenizer.eos_id();
+  pack.max_sequences = max_sequences;
+  return data::pack_sequences(tokens, pack);
+}
+
+void log_line(const JobContext& context, const std::string& line) {
+  if (context.log) context.log(line);
+}
+
+}  // namespace
+
+std::string precision_label(const std::string& precision, bool extra_precision) {
+  if (precision == "bf16") return "bf16";
+  if (precision.find('@') != std::string::npos) {
+    const auto at = precision.find('@');
+    return fmt::format("mnm:{}@{:.2f}", precision.substr(0, at), std::stod(precision.substr(at + 1)));
+  }
+  if (precision.find(',') != std::string::npos) return "plan:" + precision;
+  return (extra_precision ? "ep-int" : "int") + precision;
+}
+
+JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoint_path,
+                         const std::string& state_dir, const JobContext& context) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir);
+  const std::string base = get<std::string>(spec, "base", "qat");
+  const std::string variant = get<std::string>(spec, "variant", "matquant");
+  const auto bits = get<std::vector<int>>(spec, "bits", {8, 4, 2});
+  auto lambdas = get<std::vector<double>>(spec, "lambdas", {});
+  if (lambdas.empty()) lambdas.assign(bits.size(), 1.0);
+  const std::string distillation = get<std::string>(spec, "distillation", "");
+  const int64_t seq_len = get<int64_t>(spec, "train.seq_len", 128);
+  const uint64_t seed = get<uint64_t>(spec, "seed", 0);
+  const at::Device device(context.device);
+
+  model::QuantizerConfig quantizer;
+  const bool baseline = variant == "baseline" || variant == "sliced";
+  quantizer.source_bits = baseline ? bits.at(0) : get<int>(spec, "source_bits", 8);
+  quantizer.group_size = get<int64_t>(spec, "group_size", 0);
+  quantizer.learnable_clipping = base == "omniquant";
+  quantizer.slice_mode = variant == "ep" ? quant::SliceMode::kExtraPrecision : quant::SliceMode::kClamped;
+  std::map<int, double> lambda_by_bits;
+  for (size_t i = 0; i < bits.size(); ++i) lambda_by_bits[bits[i]] = lambdas.at(i);
+  const train::Objective objective = distillation.empty()
+                                         ? train::Objective::plain(bits, lambdas)
+                                         : train::Objective::parse(distillation, lambda_by_bits, quantizer.source_bits);
+
+  auto net = model::load_pretrained(model_dir, {at::kFloat, device});
+  net->enable_quantization(model::parse_quant_scope(get<std::string>(spec, "scope", "ffn")), quantizer);
+  JobOutcome outcome;
+  nlohmann::json summary;
+  if (base == "qat") {
+    const at::Tensor sequences = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"),
+                                                     "train", seq_len, -1);
+    train::QatConfig config;
+    config.objective = objective;
+    config.schedule.peak = get<double>(spec, "train.learning_rate", 1e-5);
+    config.schedule.warmup_steps = get<int64_t>(spec, "train.warmup_steps", 150);
+    config.schedule.total_steps = get<int64_t>(spec, "train.steps", 200);
+    config.batch_size = get<int64_t>(spec, "train.batch_size", 8);
+    config.seed = seed;
+    config.state_dir = state_dir;
+    config.save_every = 50;
+    config.on_step = [&](const train::StepReport& r) {
+      if (r.step % 20 != 0 && r.step != r.total_steps) return;
+      std::string losses;
+      for (const auto& [b, l] : r.loss_by_bits) losses += fmt::format(" int{}={:.3f}", b, l);
+      log_line(context, fmt::format("step {}/{} lr {:.2e}{} | {:.0f} tok/s", r.step, r.total_steps,
+                                    r.learning_rate, losses, r.tokens_seen / std::max(r.seconds, 1e-9)));
+    };
+    const auto result = train::train_qat(net, sequences, config);
+    if (result.diverged) outcome.status = "diverged";
+    if (!result.curve.empty()) {
+      for (const auto& [b, l] : result.curve.back().loss_by_bits) {
+        outcome.metrics.push_back({"int" + std::to_string(b), "train", "train_loss", l});
+      }
+    }
+    outcome.timings["tokens"] = result.tokens;
+    outcome.timings["tokens_per_s"] = result.tokens / std::max(result.seconds, 1e-9);
+    summary = {{"steps", result.steps}, {"tokens", result.tokens}, {"resumed", result.resumed}};
+  } else if (base == "omniquant") {
+    const int64_t samples = get<int64_t>(spec, "train.samples", 128);
+    const at::Tensor calibration = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"),
+                                                       "train", seq_len, samples).slice(1, 0, -1);
+    train::OmniQuantConfig config;
+    config.objective = objective;
+    config.epochs = get<int64_t>(spec, "train.epochs", 2);
+    config.batch_size = get<int64_t>(spec, "train.batch_size", 4);
+    config.clipping_learning_rate = get<double>(spec, "train.learning_rate", 1e-2);
+    config.on_block = [&](const train::BlockReport& r) {
+      std::string losses;
+      for (const auto& [b, l] : r.loss_by_bits) losses += fmt::format(" int{}={:.3g}", b, l);
+      log_line(context, fmt::format("block {}/{}{} ({:.1f} s)", r.layer + 1, r.layers, losses, r.seconds));
+    };
+    const auto result = train::calibrate_omniquant(net, calibration, config, device);
+    if (result.diverged) outcome.status = "diverged";
+    if (!result.blocks.empty()) {
+      for (const auto& [b, l] : result.blocks.back().loss_by_bits) {
+        outcome.metrics.push_back({"int" + std::to_string(b), "train", "block_loss", l});
+      }
+    }
+    outcome.timings["tokens"] = calibration.numel() * config.epochs;
+    summary = {{"blocks", result.blocks.size()}, {"epochs", config.epochs}};
+  } else {
+    throw_invalid("base algorithm '" + base + "' is not one of: qat, omniquant");
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  outcome.timings["seconds"] = seconds;
+  if (outcome.status == "done") {
+    summary["seconds"] = seconds;
+    train::save_nested_checkpoint(net, checkpoint_path, {{"spec", spec}, {"model_dir", model_dir}, {"training", summary}});
+    outcome.checkpoint = checkpoint_path;
+  }
+  return outcome;
+}
+
+JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoint_path,
+                        const std::string& precision, const JobContext& context) {
+  const auto start = std::chrono::steady_clock::now();
+  const at::Device device(context.device);
+  const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir);
+  model::DecoderModel net{nullptr};
+  bool extra_precision = false;
+  if (precision == "bf16") {
+    net = model::load_pretrained(model_dir, {device.is_cuda() ? at::kBFloat16 : at::kFloat, device});
+  } else {
+    auto loaded = train::load_nested_checkpoint(checkpoint_path, at::kFloat, device);
+    net = loaded.model;
+    extra_precision = loaded.metadata.at("quantizer").value("slice_mode", "clamped") != "clamped";
+    net->set_precision(quant::plan_from_text(precision, int(net->layers.size())));
+  }
+  JobOutcome outcome;
+  const std::string label = precision_label(precision, extra_precision);
+  const int64_t seq_len = get<int64_t>(spec, "train.seq_len", 128);
+  if (get<bool>(spec, "eval.perplexity", true)) {
+    const at::Tensor windows = tokenized_sequences(model_dir, get<std::string>(spec, "data.validation", "synthetic"),
+                                                   "validation", seq_len, 256);
+    const auto result = eval::evaluate_perplexity(net, windows, 16);
+    outcome.metrics.push_back({label, "validation", "log_pplx", result.log_perplexity});
+    outcome.metrics.push_back({label, "validation", "pplx", result.perplexity});
+    outcome.timings["eval_tokens_per_s"] = result.tokens / std::max(result.seconds, 1e-9);
+    log_line(context, fmt::format("{}: log pplx {:.4f} over {} tokens", label, result.log_perplexity, result.tokens));
+  }
+  // Effective bits of what is served (extra buckets counted; Mix'n'Match weighted by parameters).
+  if (precision != "bf16") {
+    double bits_times_params = 0.0;
+    double params = 0.0;
+    for (auto& [name, layer, linear] : net->quantized_linears()) {
+      const int r = *linear->precision();
+      const auto& codes = *linear->codes();
+      const double n = double(codes.codes.numel());
+      double b = r;
+      if (extra_precision) b = quant::extra_bucket_stats(codes.codes, codes.bits, r).effective_bits(r);
+      bits_times_params += b * n;
+      params += n;
+    }
+    if (params > 0) outcome.metrics.push_back({label, "weights", "effective_bits", bits_times_params / params});
+  }
+  const auto tasks = get<std::vector<std::string>>(spec, "eval.tasks", {});
+  if (!tasks.empty()) {
+    throw Error(ErrorCode::kInvalidInput, "zero-shot tasks are not implemented yet (eval.tasks must be empty)");
+  }
+  outcome.timings["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return outcome;
+}
+
+}  // namespace matquant::jobs

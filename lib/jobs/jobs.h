@@ -1,0 +1,46 @@
+#pragma once
+// The two kinds of job a run is made of (docs/contracts.md): training a nested checkpoint and
+// evaluating one precision of it. Each takes the run spec (JSON, contracts.md fields, defaults
+// already applied) and returns metric rows; the worker wraps them into result.json.
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace matquant::jobs {
+
+struct MetricRow {
+  std::string precision;
+  std::string task;
+  std::string metric;
+  double value = 0.0;
+};
+
+struct JobOutcome {
+  std::string status = "done";  // done | diverged
+  std::vector<MetricRow> metrics;
+  nlohmann::json timings = nlohmann::json::object();
+  std::string checkpoint;  // training jobs: the nested checkpoint written
+};
+
+struct JobContext {
+  std::string cache_dir = "results/cache";  // built-in models
+  std::string device = "cpu";
+  std::function<void(const std::string&)> log;  // progress lines
+};
+
+// Trains per spec["base"] / spec["variant"] and writes the nested checkpoint to `checkpoint_path`.
+// A resumable state lives in `state_dir` (empty = none).
+JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoint_path,
+                         const std::string& state_dir, const JobContext& context);
+
+// Evaluates `precision` ("bf16", "4", "2,4,8,8", "pyramid@3.5") of the checkpoint (the base model
+// itself for "bf16") on held-out log-perplexity.
+JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoint_path,
+                        const std::string& precision, const JobContext& context);
+
+// "int4", "ep-int2", "mnm:pyramid@3.50", "plan:2,4,8,8", "bf16".
+std::string precision_label(const std::string& precision, bool extra_precision);
+
+}  // namespace matquant::jobs

@@ -1,0 +1,122 @@
+#include "jobs/model_source.h"
+
+#include "common/error.h"
+#include "data/documents.h"
+#include "data/synthetic_corpus.h"
+#include "data/token_batches.h"
+#include "data/tokenizer_training.h"
+#include "model/initialization.h"
+#include "model/pretrained.h"
+#include "model/tokenizer.h"
+#include "train/qat_trainer.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace matquant::jobs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kBuiltinPrefix = "builtin:";
+constexpr uint64_t kTrainSeed = 1;
+constexpr uint64_t kValidationSeed = 2;
+
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& path) : fd_(::open(path.c_str(), O_CREAT | O_RDWR, 0644)) {
+    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) throw Error(ErrorCode::kIo, "cannot lock " + path.string());
+  }
+  ~FileLock() {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+
+ private:
+  int fd_;
+};
+
+void build_builtin_model(const std::string& name, const fs::path& dir, const BuiltinPretraining& p) {
+  const fs::path staging = dir.string() + ".staging";
+  fs::remove_all(staging);
+  fs::create_directories(staging);
+  std::cerr << "[matquant] building built-in model " << name << " (synthetic corpus, tokenizer, "
+            << p.steps << " pretraining steps) into " << dir << "\n";
+  const auto documents = data::synthetic_documents(p.documents, kTrainSeed);
+  data::TokenizerTrainingOptions tokenizer_options;
+  tokenizer_options.vocab_size = p.vocab_size;
+  data::train_tokenizer(documents, staging.string(), tokenizer_options);
+  const auto tokenizer = model::Tokenizer::load((staging / "tokenizer.model").string());
+
+  nlohmann::json config_json = model::builtin_config(name);
+  config_json["vocab_size"] = tokenizer.vocab_size();
+  model::DecoderModel net(model::parse_config(config_json, "builtin:" + name));
+  model::initialize_random(net, 0.02, 0);
+
+  std::vector<std::vector<int64_t>> tokens;
+  for (const auto& d : documents) tokens.push_back(tokenizer.encode(d, false));
+  data::PackOptions pack;
+  pack.seq_len = p.seq_len;
+  pack.bos_id = tokenizer.bos_id();
+  pack.eos_id = tokenizer.eos_id();
+  const at::Tensor sequences = data::pack_sequences(tokens, pack);
+
+  train::QatConfig config;
+  config.quantize = false;
+  config.schedule.peak = p.learning_rate;
+  config.schedule.warmup_steps = p.steps / 10;
+  config.schedule.total_steps = p.steps;
+  config.schedule.min_ratio = 0.1;
+  config.batch_size = p.batch_size;
+  config.weight_decay = 0.01;
+  config.on_step = [](const train::StepReport& r) {
+    if (r.step % 50 == 0 || r.step == r.total_steps) {
+      std::cerr << fmt::format("[matquant] pretrain step {}/{} loss {:.3f} ({:.1f} s)\n", r.step,
+                               r.total_steps, r.loss_by_bits.at(0), r.seconds);
+    }
+  };
+  const auto summary = train::train_qat(net, sequences, config);
+  if (summary.diverged) throw Error(ErrorCode::kDiverged, "pretraining the built-in model diverged");
+  model::save_pretrained(net, staging.string());
+  fs::rename(staging, dir);
+}
+
+}  // namespace
+
+std::string resolve_model(const std::string& model, const std::string& cache_dir,
+                          const BuiltinPretraining& pretraining) {
+  if (model.rfind(kBuiltinPrefix, 0) != 0) {
+    if (!fs::exists(fs::path(model) / "config.json")) {
+      throw Error(ErrorCode::kNotFound, "model directory " + model + " has no config.json");
+    }
+    return model;
+  }
+  const std::string name = model.substr(std::string(kBuiltinPrefix).size());
+  model::builtin_config(name);  // validates the name
+  const fs::path dir = fs::path(cache_dir) / "builtin" / name;
+  if (fs::exists(dir / "config.json")) return dir.string();
+  fs::create_directories(dir.parent_path());
+  FileLock lock(dir.string() + ".lock");
+  if (!fs::exists(dir / "config.json")) build_builtin_model(name, dir, pretraining);
+  return dir.string();
+}
+
+std::vector<std::string> resolve_documents(const std::string& source, const std::string& split,
+                                           int64_t max_documents) {
+  if (source == "synthetic") {
+    const int64_t count = max_documents > 0 ? max_documents : (split == "train" ? 6000 : 400);
+    return data::synthetic_documents(count, split == "train" ? kTrainSeed : kValidationSeed);
+  }
+  data::DocumentReadOptions options;
+  options.max_documents = max_documents;
+  return data::read_documents(source, options);
+}
+
+}  // namespace matquant::jobs

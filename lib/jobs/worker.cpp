@@ -1,0 +1,112 @@
+#include "jobs/worker.h"
+
+#include "common/error.h"
+#include "common/runtime_info.h"
+#include "jobs/jobs.h"
+#include "matquant/build_info.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace matquant::jobs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buffer;
+}
+
+std::string host_name() {
+  char buffer[256] = {0};
+  ::gethostname(buffer, sizeof(buffer) - 1);
+  return buffer;
+}
+
+std::string device_description(const std::string& device) {
+  if (device.rfind("cuda", 0) == 0 && torch::cuda::is_available()) return "cuda (" + device + ")";
+  return "cpu";
+}
+
+}  // namespace
+
+void write_result_atomically(const std::string& job_dir, const nlohmann::json& result) {
+  const fs::path final_path = fs::path(job_dir) / "result.json";
+  const fs::path tmp = fs::path(job_dir) / "result.json.tmp";
+  const std::string text = result.dump(1) + "\n";
+  const int fd = ::open(tmp.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot write " + tmp.string());
+  const bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw Error(ErrorCode::kIo, "cannot write " + tmp.string());
+  fs::rename(tmp, final_path);
+}
+
+int run_worker(const std::string& job_dir) {
+  const fs::path job_file = fs::path(job_dir) / "job.json";
+  std::ifstream in(job_file);
+  if (!in) throw Error(ErrorCode::kNotFound, "no job file " + job_file.string());
+  nlohmann::json job;
+  try {
+    job = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kInvalidInput, job_file.string() + ": not valid JSON");
+  }
+  const std::string kind = job.value("job", "");
+  JobContext context;
+  context.cache_dir = job.value("cache_dir", "results/cache");
+  context.device = job.value("device", "cpu");
+  context.log = [](const std::string& line) { std::cerr << "[worker] " << line << std::endl; };
+
+  const RuntimeInfo runtime = runtime_info();
+  nlohmann::json result = {
+      {"format_version", kResultFormatVersion}, {"run_key", job.value("run_key", "")},
+      {"job_key", job.value("job_key", "")},    {"job", kind},
+      {"spec", job.value("spec", nlohmann::json::object())},
+      {"device", device_description(context.device)}, {"host", host_name()},
+      {"versions", {{"matquant", kVersion}, {"torch", runtime.torch_version}}},
+      {"git_sha", kGitSha}, {"started_at", utc_now()}, {"metrics", nlohmann::json::array()},
+      {"artifacts", nlohmann::json::array()}};
+  int exit_code = 0;
+  try {
+    JobOutcome outcome;
+    if (kind == "train") {
+      outcome = run_train_job(result["spec"], job.at("checkpoint").get<std::string>(),
+                              job.value("state_dir", ""), context);
+      if (!outcome.checkpoint.empty()) result["artifacts"].push_back({{"kind", "checkpoint"}, {"path", outcome.checkpoint}});
+    } else if (kind == "eval") {
+      const std::string precision = job.at("precision").get<std::string>();
+      outcome = run_eval_job(result["spec"], job.value("checkpoint", ""), precision, context);
+      result["precision"] = precision_label(precision, result["spec"].value("variant", "") == "ep");
+    } else {
+      throw Error(ErrorCode::kInvalidInput, job_file.string() + ": job must be 'train' or 'eval', got '" + kind + "'");
+    }
+    result["status"] = outcome.status;
+    for (const auto& m : outcome.metrics) {
+      result["metrics"].push_back({{"precision", m.precision}, {"task", m.task}, {"metric", m.metric}, {"value", m.value}});
+    }
+    result["timings"] = outcome.timings;
+  } catch (const std::exception& e) {
+    result["status"] = "failed";
+    result["error"] = e.what();
+    std::cerr << "[worker] failed: " << e.what() << std::endl;
+    exit_code = 1;
+  }
+  result["finished_at"] = utc_now();
+  write_result_atomically(job_dir, result);
+  return exit_code;
+}
+
+}  // namespace matquant::jobs
