@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 #include <memory>
 
@@ -50,7 +50,7 @@ class LineReader {
 }  // namespace
 
 std::vector<std::string> read_documents(const std::string& path, const DocumentReadOptions& options) {
-  if (!std::filesystem::exists(path)) {
+  if (!boost::filesystem::exists(path)) {
     throw Error(ErrorCode::kNotFound, "text file " + path + " does not exist");
   }
   const bool jsonl = ends_with(path, ".json.gz") || ends_with(path, ".jsonl.gz") ||
@@ -101,7 +101,7 @@ void write_jsonl_gz(const std::string& path, const std::vector<std::string>& doc
     }
   }
   if (gzclose(file) != Z_OK) throw Error(ErrorCode::kIo, "write failed: " + tmp);
-  std::filesystem::rename(tmp, path);
+  boost::filesystem::rename(tmp, path);
 }
 
 }  // namespace matquant::data

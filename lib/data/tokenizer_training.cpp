@@ -5,14 +5,14 @@
 #include <fmt/format.h>
 #include <sentencepiece_trainer.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 
 namespace matquant::data {
 
 std::string train_tokenizer(const std::vector<std::string>& documents, const std::string& output_dir,
                             const TokenizerTrainingOptions& options) {
-  namespace fs = std::filesystem;
+  namespace fs = boost::filesystem;
   fs::create_directories(output_dir);
   const fs::path corpus = fs::path(output_dir) / "tokenizer_corpus.txt.tmp";
   {
@@ -28,9 +28,9 @@ std::string train_tokenizer(const std::vector<std::string>& documents, const std
   const std::string args = fmt::format(
       "--input={} --model_prefix={} --vocab_size={} --model_type=bpe --byte_fallback=true "
       "--character_coverage=1.0 --split_digits=true --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 "
-      "--num_threads={} --random_seed={} --minloglevel=2 --input_sentence_size=2000000 "
+      "--num_threads={} --minloglevel=2 --input_sentence_size=2000000 "
       "--shuffle_input_sentence=true --max_sentence_length=1000000",
-      corpus.string(), prefix.string(), options.vocab_size, options.threads, options.seed);
+      corpus.string(), prefix.string(), options.vocab_size, options.threads);
   const auto status = sentencepiece::SentencePieceTrainer::Train(args);
   fs::remove(corpus);
   fs::remove(prefix.string() + ".vocab");

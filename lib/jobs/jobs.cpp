@@ -14,13 +14,13 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <filesystem>
+#include <boost/filesystem.hpp>
 
 namespace matquant::jobs {
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = boost::filesystem;
 
 template <typename T>
 T get(const nlohmann::json& spec, const std::string& dotted, T fallback) {

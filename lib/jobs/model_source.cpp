@@ -15,13 +15,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 #include <iostream>
 
 namespace matquant::jobs {
 
-namespace fs = std::filesystem;
+namespace fs = boost::filesystem;
 
 namespace {
 

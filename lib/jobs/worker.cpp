@@ -12,13 +12,13 @@
 
 #include <chrono>
 #include <ctime>
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 #include <iostream>
 
 namespace matquant::jobs {
 
-namespace fs = std::filesystem;
+namespace fs = boost::filesystem;
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 
 namespace matquant::model {
@@ -138,7 +138,7 @@ void read_layer_types(const ConfigReader& reader, ModelConfig& config,
 }
 
 ModelConfig load_config(const std::string& path) {
-  namespace fs = std::filesystem;
+  namespace fs = boost::filesystem;
   const fs::path file = fs::is_directory(path) ? fs::path(path) / "config.json" : fs::path(path);
   std::ifstream stream(file);
   if (!stream) throw Error(ErrorCode::kNotFound, "cannot open model config " + file.string());

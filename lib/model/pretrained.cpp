@@ -6,12 +6,12 @@
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 
 namespace matquant::model {
 
-namespace fs = std::filesystem;
+namespace fs = boost::filesystem;
 
 DecoderModel load_pretrained(const std::string& directory, const LoadOptions& options) {
   if (!fs::is_directory(directory)) {

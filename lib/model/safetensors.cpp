@@ -13,12 +13,12 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 
 namespace matquant::model {
 
-namespace fs = std::filesystem;
+namespace fs = boost::filesystem;
 
 class MappedFile {
  public:

@@ -4,12 +4,12 @@
 
 #include <sentencepiece_processor.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 
 namespace matquant::model {
 
 Tokenizer Tokenizer::load(const std::string& path, TokenizerOptions options) {
-  if (!std::filesystem::exists(path)) throw Error(ErrorCode::kNotFound, "tokenizer model " + path + " does not exist");
+  if (!boost::filesystem::exists(path)) throw Error(ErrorCode::kNotFound, "tokenizer model " + path + " does not exist");
   Tokenizer tokenizer;
   tokenizer.processor_ = std::make_shared<sentencepiece::SentencePieceProcessor>();
   const auto status = tokenizer.processor_->Load(path);

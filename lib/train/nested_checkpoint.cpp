@@ -6,7 +6,7 @@
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <set>
 
 namespace matquant::train {
@@ -49,7 +49,7 @@ void save_nested_checkpoint(model::DecoderModel& model, const std::string& path,
   meta["quantizer"] = quantizer;
   meta["quantized"] = nlohmann::json::array();
   for (const auto& [name, linear] : quantized) meta["quantized"].push_back(name);
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  boost::filesystem::create_directories(boost::filesystem::path(path).parent_path());
   model::write_safetensors(path, tensors, {{"matquant", meta.dump()}});
 }
 

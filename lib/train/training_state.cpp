@@ -6,12 +6,12 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 
 namespace matquant::train {
 
-namespace fs = std::filesystem;
+namespace fs = boost::filesystem;
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 #include <fstream>
 
 using namespace matquant::model;
@@ -12,8 +12,8 @@ using namespace matquant::model;
 namespace {
 
 std::string write_config(const std::string& name, const std::string& text) {
-  const auto dir = std::filesystem::temp_directory_path() / ("matquant_config_" + name);
-  std::filesystem::create_directories(dir);
+  const auto dir = boost::filesystem::temp_directory_path() / ("matquant_config_" + name);
+  boost::filesystem::create_directories(dir);
   std::ofstream(dir / "config.json") << text;
   return dir.string();
 }

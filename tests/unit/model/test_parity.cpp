@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <boost/filesystem.hpp>
 
 using namespace matquant::model;
 using matquant::testing::test_device;
@@ -85,12 +85,12 @@ TEST_P(FamilyParity, SavedModelLoadsBackIdentically) {
   for (auto& [name, layer, linear] : model->quantized_linears()) linear->freeze_codes();
   model->set_precision(matquant::quant::PrecisionPlan::uniform(4));
   const at::Tensor quantized = model->forward(ref.input_ids, ref.attention_mask);
-  const std::string out = (std::filesystem::temp_directory_path() /
+  const std::string out = (boost::filesystem::temp_directory_path() /
                            ("matquant_saved_" + GetParam())).string();
   save_pretrained(model, out);
   auto reloaded = load_pretrained(out, {at::kFloat, test_device()});
   EXPECT_LE(max_abs_diff(reloaded->forward(ref.input_ids, ref.attention_mask), quantized), 1e-6);
-  std::filesystem::remove_all(out);
+  boost::filesystem::remove_all(out);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FamilyParity,
