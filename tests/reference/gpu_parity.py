@@ -77,14 +77,22 @@ def main():
     config = SHAPES[args.shape]()
     model_dir = os.path.join(args.workdir, args.shape)
     shutil.rmtree(model_dir, ignore_errors=True)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).cuda().eval()
+    started = time.perf_counter()
+
+    def progress(what):
+        print(f"[gpu_parity] {what} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    with torch.device("cuda"):  # initialise on the GPU: CPU init of 9B parameters takes minutes
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "norm" in name:
                 p.normal_(0.0 if args.shape.startswith("gemma") else 1.0, 0.05)
             else:
                 p.normal_(0.0, 0.02)
+    progress("initialised")
     model.save_pretrained(model_dir)
+    progress("saved")
 
     ids = torch.randint(3, config.vocab_size, (args.batch, args.seq), device="cuda")
     mask = torch.ones_like(ids)
@@ -93,6 +101,7 @@ def main():
 
     ref_bf16, hf_tokens_per_s = timed_forward(model, ids, mask, args.repeat)
     ref_bf16 = ref_bf16.float().cpu()
+    progress("transformers forward")
     attn = getattr(model.config, "_attn_implementation", "?")
     floor = None
     if not args.no_fp32_floor:
@@ -103,6 +112,7 @@ def main():
     del model
     torch.cuda.empty_cache()
 
+    progress("noise floor")
     out = os.path.join(args.workdir, "ours.safetensors")
     run = subprocess.run([args.matquant, "forward", "--model", model_dir, "--input", inputs, "--output", out,
                           "--dtype", "bf16", "--device", "cuda", "--repeat", str(args.repeat)],
