@@ -120,6 +120,7 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
           optimizer.step();
         }
         report.loss_by_bits = epoch_loss;
+        report.epoch_losses.push_back(epoch_loss);
       }
     }
     for (auto& p : params) p.set_requires_grad(false);

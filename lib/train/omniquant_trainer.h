@@ -21,6 +21,7 @@ struct BlockReport {
   int64_t layer = 0;
   int64_t layers = 0;
   std::map<int, double> loss_by_bits;  // last epoch's mean per precision
+  std::vector<std::map<int, double>> epoch_losses;  // every epoch's mean per precision
   double seconds = 0.0;                // this block
   double peak_device_bytes = 0.0;      // CUDA only
 };

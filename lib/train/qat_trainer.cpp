@@ -114,11 +114,11 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     report.tokens_seen = step * tokens_per_step;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     summary.curve.push_back(report);
-    if (config.on_step) config.on_step(report);
     const bool save_now = config.save_every > 0 && step % config.save_every == 0;
     if (!config.state_dir.empty() && (save_now || step == total)) {
       save_training_state(config.state_dir, model, optimizer, TrainingProgress{step, summary.curve});
     }
+    if (config.on_step) config.on_step(report);
   }
   model->set_precision(std::nullopt);
   model->eval();
