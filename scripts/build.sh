@@ -12,4 +12,4 @@ if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
     -DCMAKE_PREFIX_PATH="${TORCH_PREFIX}${MATQUANT_EXTRA_PREFIX:+;$MATQUANT_EXTRA_PREFIX}" \
     ${MATQUANT_CMAKE_ARGS:-}
 fi
-cmake --build "$BUILD_DIR" -j "$JOBS"
+cmake --build "$BUILD_DIR" -j "$JOBS" ${MATQUANT_TARGETS:+--target $MATQUANT_TARGETS}

@@ -70,7 +70,7 @@ std::string precision_label(const std::string& precision, bool extra_precision) 
 JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoint_path,
                          const std::string& state_dir, const JobContext& context) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir);
+  const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir, context.device);
   const std::string base = get<std::string>(spec, "base", "qat");
   const std::string variant = get<std::string>(spec, "variant", "matquant");
   const auto bits = get<std::vector<int>>(spec, "bits", {8, 4, 2});
@@ -166,7 +166,7 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
                         const std::string& precision, const JobContext& context) {
   const auto start = std::chrono::steady_clock::now();
   const at::Device device(context.device);
-  const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir);
+  const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir, context.device);
   model::DecoderModel net{nullptr};
   bool extra_precision = false;
   if (precision == "bf16") {

@@ -43,7 +43,8 @@ class FileLock {
   int fd_;
 };
 
-void build_builtin_model(const std::string& name, const fs::path& dir, const BuiltinPretraining& p) {
+void build_builtin_model(const std::string& name, const fs::path& dir, const BuiltinPretraining& p,
+                         const std::string& device) {
   const fs::path staging = dir.string() + ".staging";
   fs::remove_all(staging);
   fs::create_directories(staging);
@@ -59,6 +60,7 @@ void build_builtin_model(const std::string& name, const fs::path& dir, const Bui
   config_json["vocab_size"] = tokenizer.vocab_size();
   model::DecoderModel net(model::parse_config(config_json, "builtin:" + name));
   model::initialize_random(net, 0.02, 0);
+  net->to(at::Device(device));
 
   std::vector<std::vector<int64_t>> tokens;
   for (const auto& d : documents) tokens.push_back(tokenizer.encode(d, false));
@@ -90,7 +92,7 @@ void build_builtin_model(const std::string& name, const fs::path& dir, const Bui
 
 }  // namespace
 
-std::string resolve_model(const std::string& model, const std::string& cache_dir,
+std::string resolve_model(const std::string& model, const std::string& cache_dir, const std::string& device,
                           const BuiltinPretraining& pretraining) {
   if (model.rfind(kBuiltinPrefix, 0) != 0) {
     if (!fs::exists(fs::path(model) / "config.json")) {
@@ -104,7 +106,18 @@ std::string resolve_model(const std::string& model, const std::string& cache_dir
   if (fs::exists(dir / "config.json")) return dir.string();
   fs::create_directories(dir.parent_path());
   FileLock lock(dir.string() + ".lock");
-  if (!fs::exists(dir / "config.json")) build_builtin_model(name, dir, pretraining);
+  if (!fs::exists(dir / "config.json")) {
+    BuiltinPretraining p = pretraining;
+    if (name == "small-llama") {  // sized for a GPU: a few minutes of pretraining there
+      p.documents = 60000;
+      p.vocab_size = 2048;
+      p.steps = 2000;
+      p.batch_size = 32;
+      p.seq_len = 256;
+      p.learning_rate = 1e-3;
+    }
+    build_builtin_model(name, dir, p, device);
+  }
   return dir.string();
 }
 

@@ -19,8 +19,9 @@ struct BuiltinPretraining {
 
 // Returns a model directory (config.json, model.safetensors, tokenizer.model). "builtin:NAME" is
 // created on first use (under a file lock) and reused afterwards.
+// Pretraining runs on `device` ("cpu" or "cuda").
 std::string resolve_model(const std::string& model, const std::string& cache_dir,
-                          const BuiltinPretraining& pretraining = {});
+                          const std::string& device = "cpu", const BuiltinPretraining& pretraining = {});
 
 // "synthetic" (the built-in corpus; split "train" or "validation") or a text file path.
 std::vector<std::string> resolve_documents(const std::string& source, const std::string& split,

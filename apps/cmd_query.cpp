@@ -1,0 +1,40 @@
+// `matquant query "SQL"`: one read-only SQL statement against the results database.
+#include "command_registry.h"
+
+#include "store/database.h"
+#include "store/query.h"
+#include "store/row_format.h"
+
+#include <iostream>
+
+namespace po = boost::program_options;
+
+namespace matquant::apps {
+namespace {
+
+int run_query_command(const Args& args) {
+  std::string sql;
+  std::string db_path;
+  std::string format;
+  po::options_description options("options");
+  options.add_options()
+      ("sql", po::value(&sql)->required(), "one SELECT (or read-only PRAGMA) statement")
+      ("db", po::value(&db_path)->default_value(store::kDefaultDatabasePath), "results database")
+      ("format", po::value(&format)->default_value("table"), "table | csv | json");
+  po::positional_options_description positional;
+  positional.add("sql", 1);
+  po::variables_map vm;
+  if (!parse_command_line("query", "\"SQL\" [--db PATH] [--format table|csv|json]", options, positional, args, vm)) {
+    return 0;
+  }
+  const store::RowFormat row_format = store::parse_row_format(format);
+  const store::Database db = store::Database::open_read_only(db_path);
+  std::cout << store::format_rows(store::run_query(db, sql), row_format);
+  return 0;
+}
+
+const RegisterCommand kRegister{
+    {"query", "run one read-only SQL query on the results database (docs/results.md)", &run_query_command}};
+
+}  // namespace
+}  // namespace matquant::apps
