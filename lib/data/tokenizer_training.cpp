@@ -27,7 +27,7 @@ std::string train_tokenizer(const std::vector<std::string>& documents, const std
   const fs::path prefix = fs::path(output_dir) / "tokenizer";
   const std::string args = fmt::format(
       "--input={} --model_prefix={} --vocab_size={} --model_type=bpe --byte_fallback=true "
-      "--character_coverage=1.0 --split_digits=true --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 "
+      "--character_coverage=1.0 --split_digits=true --hard_vocab_limit=false --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 "
       "--num_threads={} --minloglevel=2 --input_sentence_size=2000000 "
       "--shuffle_input_sentence=true --max_sentence_length=1000000",
       corpus.string(), prefix.string(), options.vocab_size, options.threads);
