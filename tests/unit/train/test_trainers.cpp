@@ -161,7 +161,7 @@ TEST(OmniQuant, LearnableEquivalentTransformationIsRefusedNotIgnored) {
 TEST(ExtraPrecision, SlicesHaveTwoToTheRPlusOneLevels) {
   auto m = quantized_llama(false, quant::SliceMode::kExtraPrecision);
   for (auto& [name, layer, linear] : m->quantized_linears()) linear->freeze_codes();
-  auto& linear = std::get<2>(m->quantized_linears().front());
+  auto linear = std::get<2>(m->quantized_linears().front());
   // Codes spanning the whole int8 range: the int2 slice then uses 0, 64, 128, 192 and 256.
   const at::Tensor sliced = linear->codes()->sliced_codes(2, quant::SliceMode::kExtraPrecision);
   const at::Tensor levels = std::get<0>(at::_unique(sliced.to(at::kCPU)));

@@ -1,0 +1,75 @@
+#pragma once
+// Builds small results databases for report tests through the store API (result files ingested
+// as a worker would leave them).
+#include "store/database.h"
+#include "store/ingest.h"
+
+#include <boost/filesystem.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace matquant::report::testing {
+
+class TempDir {
+ public:
+  TempDir() : path_(boost::filesystem::temp_directory_path() / boost::filesystem::unique_path("matquant-report-%%%%%%%%")) {
+    boost::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    boost::system::error_code ignored;
+    boost::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  boost::filesystem::path path_;
+};
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+// Metric name -> value for one precision, e.g. {"arc_easy/acc", 0.6}, {"validation/log_pplx", 2.65}.
+using Metrics = std::map<std::string, double>;
+
+class DatabaseBuilder {
+ public:
+  explicit DatabaseBuilder(const TempDir& dir) : dir_(dir), db_(store::Database::open(dir.file("results.sqlite"))) {}
+
+  // One finished eval job of run `run_key` at `precision`.
+  void eval(const std::string& run_key, const nlohmann::json& spec, const std::string& precision, const Metrics& metrics) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& [name, value] : metrics) {
+      const auto slash = name.find('/');
+      rows.push_back({{"precision", precision}, {"task", name.substr(0, slash)}, {"metric", name.substr(slash + 1)},
+                      {"value", value}});
+    }
+    ingest({{"format_version", 1}, {"run_key", run_key}, {"job_key", run_key + "/" + precision}, {"job", "eval"},
+            {"status", "done"}, {"spec", spec}, {"precision", precision}, {"metrics", rows}});
+  }
+
+  // A training job that diverged: nothing to evaluate.
+  void diverged_training(const std::string& run_key, const nlohmann::json& spec) {
+    ingest({{"format_version", 1}, {"run_key", run_key}, {"job_key", run_key + "/train"}, {"job", "train"},
+            {"status", "diverged"}, {"spec", spec}, {"metrics", nlohmann::json::array()}});
+  }
+
+  store::Database& db() { return db_; }
+
+ private:
+  void ingest(const nlohmann::json& result) {
+    const std::string path = dir_.file("result-" + std::to_string(count_++) + ".json");
+    write_text(path, result.dump());
+    store::ingest_result_file(db_, path, "test");
+  }
+
+  const TempDir& dir_;
+  store::Database db_;
+  int count_ = 0;
+};
+
+}  // namespace matquant::report::testing

@@ -1,0 +1,130 @@
+// Every committed table spec and paper CSV parses, every transcribed number is read by exactly
+// one cell of its spec, and numbers the paper prints twice agree across tables (a check on the
+// transcription) except where the paper itself disagrees (listed in experiments/paper/README.md).
+#include "common/error.h"
+#include "report/paper_numbers.h"
+#include "report/report_table.h"
+#include "report/table_spec.h"
+
+#include <boost/filesystem.hpp>
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace matquant::report {
+namespace {
+
+const std::string kTablesDir = std::string(MATQUANT_SOURCE_DIR) + "/experiments/tables";
+const std::string kPaperDir = std::string(MATQUANT_SOURCE_DIR) + "/experiments/paper";
+
+PaperNumbers paper_table(const std::string& id) { return PaperNumbers::load(kPaperDir + "/table" + id + ".csv"); }
+
+std::string value(const PaperNumbers& paper, const PaperKey& key) {
+  const auto found = paper.find(key);
+  return found ? found->text : "<missing>";
+}
+
+TEST(CommittedTables, EverySpecAndPaperCsvParses) {
+  const auto specs = list_table_specs(kTablesDir);
+  ASSERT_GE(specs.size(), 3u);
+  std::set<std::string> ids;
+  for (const std::string& path : specs) {
+    SCOPED_TRACE(path);
+    TableSpec spec;
+    ASSERT_NO_THROW(spec = load_table_spec(path));
+    EXPECT_TRUE(ids.insert(spec.id).second) << "duplicate table id " << spec.id;
+    EXPECT_EQ(find_table_spec(kTablesDir, spec.id), path);
+    ASSERT_FALSE(spec.paper_csv.empty());
+    PaperNumbers paper;
+    ASSERT_NO_THROW(paper = PaperNumbers::load(spec.paper_csv));
+    for (const auto& [key, v] : paper.values()) EXPECT_EQ(key.table, spec.id) << spec.paper_csv << ":" << v.line;
+    for (const PaperKey& key : unused_paper_entries(spec, paper)) {
+      ADD_FAILURE() << spec.paper_csv << ": no cell reads (" << key.model << ", " << key.base << ", " << key.variant
+                    << ", " << key.precision << ", " << key.column << ")";
+    }
+  }
+  for (const std::string id : {"1", "2", "7"}) EXPECT_EQ(ids.count(id), 1u) << "table " << id;
+}
+
+TEST(CommittedTables, EveryPaperCsvHasASpec) {
+  for (const auto& entry : boost::filesystem::directory_iterator(kPaperDir)) {
+    if (entry.path().extension() != ".csv") continue;
+    const PaperNumbers paper = PaperNumbers::load(entry.path().string());
+    ASSERT_FALSE(paper.empty()) << entry.path();
+    EXPECT_NO_THROW(find_table_spec(kTablesDir, paper.values().begin()->first.table)) << entry.path();
+  }
+}
+
+TEST(CommittedTables, TablesOneTwoAndSevenHaveEveryCell) {
+  // Table 1 and 2: 15 rows x 3 models x 2 measures; Table 7: bfloat16 has no Avg. Bits.
+  EXPECT_EQ(paper_table("1").values().size(), 90u);
+  EXPECT_EQ(paper_table("2").values().size(), 90u);
+  EXPECT_EQ(paper_table("7").values().size(), 11u * 3 * 3 - 3);
+}
+
+TEST(CommittedTables, SpotChecksAgainstThePaper) {
+  const PaperNumbers t1 = paper_table("1");
+  EXPECT_EQ(value(t1, {"1", "gemma-2-9b", "omniquant", "matquant", "int2", "task_avg"}), "63.35");
+  EXPECT_EQ(value(t1, {"1", "gemma-2-2b", "omniquant", "sliced", "int2", "log_pplx"}), "17.030");
+  EXPECT_EQ(value(t1, {"1", "mistral-7b", "omniquant", "", "bf16", "log_pplx"}), "2.110");
+  const PaperNumbers t2 = paper_table("2");
+  EXPECT_EQ(value(t2, {"2", "mistral-7b", "qat", "matquant", "int2", "task_avg"}), "61.97");
+  EXPECT_EQ(value(t2, {"2", "gemma-2-9b", "qat", "baseline", "int3", "task_avg"}), "69.9");
+  EXPECT_EQ(value(t2, {"2", "gemma-2-2b", "qat", "sliced", "int4", "task_avg"}), "67.13");
+  const PaperNumbers t7 = paper_table("7");
+  EXPECT_EQ(value(t7, {"7", "gemma-2-2b", "omniquant", "ep", "ep-int2", "avg_bits"}), "2.052");
+  EXPECT_EQ(value(t7, {"7", "gemma-2-9b", "omniquant", "ep", "ep-int2", "task_avg"}), "68.25");
+  EXPECT_EQ(value(t7, {"7", "mistral-7b", "omniquant", "ep", "ep-int3", "avg_bits"}), "3.030");
+  const PaperNumbers t6 = paper_table("6");
+  const auto diverged = t6.find({"6", "gemma-2-9b", "qat", "baseline", "int2", "task_avg"});
+  ASSERT_TRUE(diverged.has_value());
+  EXPECT_TRUE(diverged->diverged);
+}
+
+// Entries of `table` that must equal the same (model, base, variant, precision, column) of
+// `other` after renaming the variant; `known` lists keys where the paper prints different numbers.
+void expect_consistent(const PaperNumbers& table, const PaperNumbers& other, const std::string& other_id,
+                       const std::map<std::string, std::string>& variant_in_other, const std::set<std::string>& known) {
+  for (const auto& [key, v] : table.values()) {
+    const auto renamed = variant_in_other.find(key.variant);
+    if (renamed == variant_in_other.end()) continue;
+    PaperKey other_key = key;
+    other_key.table = other_id;
+    other_key.variant = renamed->second;
+    const auto found = other.find(other_key);
+    if (!found) continue;
+    const std::string where = key.table + ":" + key.model + "/" + key.base + "/" + key.variant + "/" + key.precision + "/" + key.column;
+    if (known.count(where) != 0) {
+      EXPECT_NE(found->value, v.value) << where << " is listed as a paper inconsistency but agrees";
+    } else {
+      EXPECT_EQ(found->value, v.value) << where << " vs table " << other_id;
+    }
+  }
+}
+
+TEST(CommittedTables, NumbersPrintedTwiceAgree) {
+  const PaperNumbers t1 = paper_table("1"), t2 = paper_table("2"), t3 = paper_table("3"), t4 = paper_table("4"),
+                     t5 = paper_table("5"), t7 = paper_table("7");
+  // Table 7's MatQuant rows and bfloat16 are Table 1's.
+  expect_consistent(t7, t1, "1", {{"matquant", "matquant"}, {"", ""}}, {});
+  // Table 5 repeats the int2 rows of Tables 1 (OmniQuant) and 2 (QAT).
+  expect_consistent(t5, t1, "1", {{"baseline", "baseline"}, {"matquant", "matquant"}}, {});
+  expect_consistent(t5, t2, "2", {{"baseline", "baseline"}, {"matquant", "matquant"}},
+                    {"5:gemma-2-9b/qat/matquant/int2/log_pplx"});  // Table 2 prints 2.265, Table 5 2.660
+  // Table 3's (0.1, 0.1, 1) column is MatQuant of Table 1 for the Gemma models.
+  for (const std::string model : {"gemma-2-2b", "gemma-2-9b"}) {
+    for (const std::string precision : {"int8", "int4", "int2"}) {
+      EXPECT_EQ(value(t3, {"3", model, "omniquant", "matquant(0.1,0.1,1)", precision, "task_avg"}),
+                value(t1, {"1", model, "omniquant", "matquant", precision, "task_avg"}))
+          << model << " " << precision;
+    }
+  }
+  // Table 4's [8, 4, 2] rows are MatQuant on Gemma-2 9B in Tables 1 and 2.
+  expect_consistent(t4, t1, "1", {{"matquant[8, 4, 2]", "matquant"}}, {});
+  expect_consistent(t4, t2, "2", {{"matquant[8, 4, 2]", "matquant"}},
+                    {"4:gemma-2-9b/qat/matquant[8, 4, 2]/int4/log_pplx",    // Table 2 prints 2.429
+                     "4:gemma-2-9b/qat/matquant[8, 4, 2]/int2/log_pplx"});  // Table 2 prints 2.265
+}
+
+}  // namespace
+}  // namespace matquant::report
