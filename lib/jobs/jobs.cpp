@@ -39,7 +39,7 @@ T get(const nlohmann::json& spec, const std::string& dotted, T fallback) {
 
 at::Tensor tokenized_sequences(const std::string& model_dir, const std::string& source, const std::string& split,
                                int64_t seq_len, int64_t max_sequences) {
-  const auto tokenizer = model::Tokenizer::load((fs::path(model_dir) / "tokenizer.model").string());
+  const auto tokenizer = model::Tokenizer::load_for_model(model_dir);
   const auto documents = resolve_documents(source, split);
   std::vector<std::vector<int64_t>> tokens;
   for (const auto& d : documents) tokens.push_back(tokenizer.encode(d, false));
