@@ -26,6 +26,11 @@ DecoderModel load_pretrained(const std::string& directory, const LoadOptions& op
       throw Error(ErrorCode::kInvalidInput,
                   fmt::format("{}: tensor '{}' is missing from the checkpoint", directory, name));
     }
+    const auto& info = reader.info(name);
+    if (info.dtype != "F32" && info.dtype != "BF16" && info.dtype != "F16" && info.dtype != "F64") {
+      throw Error(ErrorCode::kInvalidInput, fmt::format("{}: tensor '{}' has dtype {}, expected a floating type",
+                                                        info.file, name, info.dtype));
+    }
     const std::vector<int64_t> shape(tensor.sizes().begin(), tensor.sizes().end());
     tensor.set_data(reader.load(name, options.dtype, options.device, shape));
   }
