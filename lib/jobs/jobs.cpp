@@ -113,8 +113,9 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
       if (r.step % 20 != 0 && r.step != r.total_steps) return;
       std::string losses;
       for (const auto& [b, l] : r.loss_by_bits) losses += fmt::format(" int{}={:.3f}", b, l);
-      log_line(context, fmt::format("step {}/{} lr {:.2e}{} | {:.0f} tok/s", r.step, r.total_steps,
-                                    r.learning_rate, losses, r.tokens_seen / std::max(r.seconds, 1e-9)));
+      const double eta = r.seconds / double(r.step) * double(r.total_steps - r.step);
+      log_line(context, fmt::format("step {}/{} lr {:.2e}{} | {:.0f} tok/s | ETA {:.0f} s", r.step, r.total_steps,
+                                    r.learning_rate, losses, r.tokens_seen / std::max(r.seconds, 1e-9), eta));
     };
     const auto result = train::train_qat(net, sequences, config);
     if (result.diverged) outcome.status = "diverged";

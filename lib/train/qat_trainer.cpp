@@ -5,6 +5,7 @@
 #include "train/losses.h"
 #include "train/training_state.h"
 
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
@@ -22,6 +23,31 @@ at::Tensor batch_rows(const at::Tensor& sequences, const std::vector<int64_t>& o
   for (int64_t i = 0; i < count; ++i) rows.push_back(order[size_t((first + i) % int64_t(order.size()))]);
   return sequences.index_select(0, at::tensor(rows, at::kLong));
 }
+
+// bf16 autocast for the duration of a scope (CUDA only); fp32 master weights are untouched.
+class Bf16Autocast {
+ public:
+  explicit Bf16Autocast(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    previous_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+  }
+  ~Bf16Autocast() {
+    if (!enabled_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, previous_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
+    at::autocast::clear_cache();
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+  bool previous_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kBFloat16;
+};
 
 }  // namespace
 
@@ -63,6 +89,7 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     report.total_steps = total;
     report.learning_rate = lr;
     bool finite = true;
+    const Bf16Autocast autocast(config.bf16_autocast && device.is_cuda());
     for (int64_t m = 0; m < config.gradient_accumulation && finite; ++m) {
       const at::Tensor batch = batch_rows(sequences, order, (first + m * micro) % rows, micro).to(device);
       const at::Tensor inputs = batch.slice(1, 0, -1);

@@ -33,6 +33,8 @@ struct QatConfig {
   uint64_t seed = 0;
   std::string state_dir;     // resumable training state; empty = none
   int64_t save_every = 0;    // steps between saved states (0 = only at the end)
+  // On CUDA: forward and backward under bf16 autocast, weights and AdamW state stay fp32.
+  bool bf16_autocast = true;
   std::function<void(const StepReport&)> on_step;
 };
 
