@@ -3,12 +3,11 @@
 #include "common/error.h"
 #include "data/documents.h"
 #include "data/synthetic_corpus.h"
-#include "data/token_batches.h"
 #include "data/tokenizer_training.h"
 #include "model/initialization.h"
 #include "model/pretrained.h"
 #include "model/tokenizer.h"
-#include "train/qat_trainer.h"
+#include "train/pretraining.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -58,34 +57,18 @@ void build_builtin_model(const std::string& name, const fs::path& dir, const Bui
 
   nlohmann::json config_json = model::builtin_config(name);
   config_json["vocab_size"] = tokenizer.vocab_size();
-  model::DecoderModel net(model::parse_config(config_json, "builtin:" + name));
-  model::initialize_random(net, 0.02, 0);
-  net->to(at::Device(device));
+  auto net = train::new_random_model(config_json, "builtin:" + name, at::Device(device), 0);
 
   std::vector<std::vector<int64_t>> tokens;
   for (const auto& d : documents) tokens.push_back(tokenizer.encode(d, false));
-  data::PackOptions pack;
-  pack.seq_len = p.seq_len;
-  pack.bos_id = tokenizer.bos_id();
-  pack.eos_id = tokenizer.eos_id();
-  const at::Tensor sequences = data::pack_sequences(tokens, pack);
+  const at::Tensor sequences = train::pack_documents(tokens, p.seq_len, tokenizer.bos_id(), tokenizer.eos_id());
 
-  train::QatConfig config;
-  config.quantize = false;
-  config.schedule.peak = p.learning_rate;
-  config.schedule.warmup_steps = p.steps / 10;
-  config.schedule.total_steps = p.steps;
-  config.schedule.min_ratio = 0.1;
-  config.batch_size = p.batch_size;
-  config.weight_decay = 0.01;
-  config.on_step = [](const train::StepReport& r) {
-    if (r.step % 50 == 0 || r.step == r.total_steps) {
-      std::cerr << fmt::format("[matquant] pretrain step {}/{} loss {:.3f} ({:.1f} s)\n", r.step,
-                               r.total_steps, r.loss_by_bits.at(0), r.seconds);
-    }
-  };
-  const auto summary = train::train_qat(net, sequences, config);
-  if (summary.diverged) throw Error(ErrorCode::kDiverged, "pretraining the built-in model diverged");
+  train::PretrainingOptions options;
+  options.steps = p.steps;
+  options.batch_size = p.batch_size;
+  options.seq_len = p.seq_len;
+  options.learning_rate = p.learning_rate;
+  train::pretrain(net, sequences, options);
   model::save_pretrained(net, staging.string());
   fs::rename(staging, dir);
 }
