@@ -47,6 +47,10 @@ at::Tensor DecoderLayerImpl::norm(const at::Tensor& x, const at::Tensor& weight)
   return weight * normed.to(x.scalar_type());  // Llama multiplies in the weight's dtype
 }
 
+at::Tensor& DecoderLayerImpl::ffn_input_norm() {
+  return config->sandwich_norms ? pre_feedforward_layernorm : post_attention_layernorm;
+}
+
 at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tensor& mask,
                                        const at::Tensor& cos, const at::Tensor& sin) {
   const int64_t b = hidden.size(0);
@@ -85,13 +89,17 @@ at::Tensor DecoderLayerImpl::mlp(const at::Tensor& hidden) {
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask,
                                      const at::Tensor& cos, const at::Tensor& sin) {
+  const at::Tensor& attention_norm =
+      attention_norm_override.defined() ? attention_norm_override : input_layernorm;
   if (config->sandwich_norms) {
-    at::Tensor h = hidden + norm(attention(norm(hidden, input_layernorm), mask, cos, sin),
+    const at::Tensor& ffn_norm = ffn_norm_override.defined() ? ffn_norm_override : pre_feedforward_layernorm;
+    at::Tensor h = hidden + norm(attention(norm(hidden, attention_norm), mask, cos, sin),
                                  post_attention_layernorm);
-    return h + norm(mlp(norm(h, pre_feedforward_layernorm)), post_feedforward_layernorm);
+    return h + norm(mlp(norm(h, ffn_norm)), post_feedforward_layernorm);
   }
-  at::Tensor h = hidden + attention(norm(hidden, input_layernorm), mask, cos, sin);
-  return h + mlp(norm(h, post_attention_layernorm));
+  const at::Tensor& ffn_norm = ffn_norm_override.defined() ? ffn_norm_override : post_attention_layernorm;
+  at::Tensor h = hidden + attention(norm(hidden, attention_norm), mask, cos, sin);
+  return h + mlp(norm(h, ffn_norm));
 }
 
 DecoderModelImpl::DecoderModelImpl(ModelConfig config) : config_(std::move(config)) {
@@ -169,7 +177,11 @@ at::Tensor DecoderModelImpl::hidden_states(const at::Tensor& input_ids,
   at::Tensor h = embed(input_ids.to(device));
   const AttentionInputs inputs =
       prepare_attention(attention_mask, input_ids.size(0), input_ids.size(1), h.scalar_type(), device);
-  for (auto& layer : layers) h = layer->forward(h, inputs.mask_for(*layer, config_), inputs.cos, inputs.sin);
+  for (auto& layer : layers) {
+    const at::Tensor& mask = inputs.mask_for(*layer, config_);
+    h = layer_runner_ ? layer_runner_(*layer, h, mask, inputs.cos, inputs.sin)
+                      : layer->forward(h, mask, inputs.cos, inputs.sin);
+  }
   return layers.front()->norm(h, final_norm);
 }
 

@@ -7,6 +7,7 @@
 
 #include <torch/nn/module.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,6 +29,9 @@ class DecoderLayerImpl : public torch::nn::Module {
                        const at::Tensor& sin);
   at::Tensor mlp(const at::Tensor& hidden);
   at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const;
+  // The norm weights whose outputs feed q/k/v and gate/up (Gemma-2: the pre-feedforward norm).
+  at::Tensor& attention_input_norm() { return input_layernorm; }
+  at::Tensor& ffn_input_norm();
 
   const ModelConfig* config;
   int64_t index;
@@ -35,6 +39,9 @@ class DecoderLayerImpl : public torch::nn::Module {
   QuantizedLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   at::Tensor input_layernorm, post_attention_layernorm;
   at::Tensor pre_feedforward_layernorm, post_feedforward_layernorm;  // Gemma-2 only
+  // Served in place of attention_input_norm() / ffn_input_norm() while defined: the learnable
+  // equivalent transformation's w / s during calibration (lib/train/equivalent_transformation).
+  at::Tensor attention_norm_override, ffn_norm_override;
 };
 TORCH_MODULE(DecoderLayer);
 
@@ -72,6 +79,13 @@ class DecoderModelImpl : public torch::nn::Module {
   const ModelConfig& config() const { return config_; }
   at::Tensor lm_head_weight() const;
 
+  // How hidden_states runs one layer; empty = layer.forward. Training installs activation
+  // checkpointing here (lib/train/activation_checkpoint), so the model needs no training code.
+  using LayerRunner = std::function<at::Tensor(DecoderLayerImpl& layer, const at::Tensor& hidden,
+                                               const at::Tensor& mask, const at::Tensor& cos,
+                                               const at::Tensor& sin)>;
+  void set_layer_runner(LayerRunner runner) { layer_runner_ = std::move(runner); }
+
   std::vector<DecoderLayer> layers;
   at::Tensor embed_tokens;  // [vocab, H]
   at::Tensor final_norm;    // [H]
@@ -81,6 +95,7 @@ class DecoderModelImpl : public torch::nn::Module {
   ModelConfig config_;
   at::Tensor inverse_frequencies_;
   std::optional<QuantScope> scope_;
+  LayerRunner layer_runner_;
 };
 TORCH_MODULE(DecoderModel);
 

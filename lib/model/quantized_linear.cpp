@@ -33,8 +33,23 @@ void QuantizedLinearImpl::set_precision(std::optional<int> bits) {
   precision_ = bits;
 }
 
+void QuantizedLinearImpl::set_weight_override(at::Tensor w, at::Tensor b) {
+  if (!w.defined() || w.sizes() != weight.sizes()) {
+    throw Error(ErrorCode::kInternal, "weight override must have the weight's shape");
+  }
+  if (codes_) throw Error(ErrorCode::kInternal, "weight override on a layer whose codes are frozen");
+  weight_override_ = std::move(w);
+  bias_override_ = std::move(b);
+}
+
+void QuantizedLinearImpl::clear_weight_override() {
+  weight_override_ = at::Tensor();
+  bias_override_ = at::Tensor();
+}
+
 at::Tensor QuantizedLinearImpl::effective_weight() {
-  if (!quantizer_ || !precision_) return weight;
+  const at::Tensor& source = weight_override_.defined() ? weight_override_ : weight;
+  if (!quantizer_ || !precision_) return source;
   const int r = *precision_;
   if (codes_) {
     auto it = dequantized_cache_.find(r);
@@ -49,17 +64,28 @@ at::Tensor QuantizedLinearImpl::effective_weight() {
   const quant::FakeQuantSpec spec{quantizer_->source_bits, r, quantizer_->slice_mode,
                                   quantizer_->group_size};
   // Scales and zero points are computed in fp32 even for bf16 weights.
-  const at::Tensor w32 = weight.to(at::kFloat);
+  const at::Tensor w32 = source.to(at::kFloat);
   const at::Tensor grouped = quant::to_groups(w32, quantizer_->group_size);
   const quant::AffineParams params =
       clipping ? clipping->params(grouped, quantizer_->source_bits)
                : quant::minmax_params(grouped.detach(), quantizer_->source_bits);
-  return quant::fake_quantize(w32, params, spec).to(weight.scalar_type());
+  return quant::fake_quantize(w32, params, spec).to(source.scalar_type());
+}
+
+void QuantizedLinearImpl::record_input_absmax(bool on) {
+  if (on) input_absmax_ = at::Tensor();
+  recording_input_ = on;
 }
 
 at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
+  if (recording_input_) {
+    c10::NoGradGuard no_grad;
+    const at::Tensor m = std::get<0>(x.detach().abs().to(at::kFloat).reshape({-1, x.size(-1)}).max(0));
+    input_absmax_ = input_absmax_.defined() ? at::maximum(input_absmax_, m) : m;
+  }
   const at::Tensor w = effective_weight();
-  return bias.defined() ? at::linear(x, w, bias) : at::linear(x, w);
+  const at::Tensor& b = weight_override_.defined() ? bias_override_ : bias;
+  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
 
 void QuantizedLinearImpl::freeze_codes() {

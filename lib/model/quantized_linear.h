@@ -40,6 +40,16 @@ class QuantizedLinearImpl : public torch::nn::Module {
   void freeze_codes();
   void load_codes(quant::NestedCodes codes);
   const std::optional<quant::NestedCodes>& codes() const { return codes_; }
+  // A transformed weight (and bias) served in place of `weight`/`bias` until cleared, and
+  // quantized like it: the learnable equivalent transformation's W' = s * W during calibration
+  // (as OmniQuant's temp_weight). Gradients flow from the output into whatever built it.
+  void set_weight_override(at::Tensor weight, at::Tensor bias);
+  void clear_weight_override();
+  bool has_weight_override() const { return weight_override_.defined(); }
+  // While on, forward keeps the running per-input-channel max |x| (SmoothQuant statistics that
+  // initialize the equivalent transformation's scales). Turning it on clears what was kept.
+  void record_input_absmax(bool on);
+  const at::Tensor& input_absmax() const { return input_absmax_; }  // [in] fp32, or undefined
 
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
@@ -50,6 +60,9 @@ class QuantizedLinearImpl : public torch::nn::Module {
   std::optional<int> precision_;
   std::optional<quant::NestedCodes> codes_;
   std::map<int, at::Tensor> dequantized_cache_;
+  at::Tensor weight_override_, bias_override_;
+  bool recording_input_ = false;
+  at::Tensor input_absmax_;
 };
 TORCH_MODULE(QuantizedLinear);
 

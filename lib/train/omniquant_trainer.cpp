@@ -2,6 +2,7 @@
 
 #include "common/device_memory.h"
 #include "common/error.h"
+#include "train/equivalent_transformation.h"
 #include "train/losses.h"
 
 #include <c10/core/GradMode.h>
@@ -32,10 +33,6 @@ void set_block_precision(std::vector<model::QuantizedLinear>& linears, std::opti
 
 CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Tensor& calibration,
                                        const OmniQuantConfig& config, const at::Device& device) {
-  if (config.learnable_equivalent_transformation) {
-    throw Error(ErrorCode::kInvalidInput,
-                "the learnable equivalent transformation (OmniQuant LET) is not implemented; run with it off");
-  }
   if (calibration.dim() != 2) throw_invalid("calibration data must be [samples, length]");
   const auto start = Clock::now();
   const at::Device home = model->embed_tokens.device();
@@ -70,12 +67,21 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
       const at::Tensor m = mask.size(0) == x.size(0) ? mask : mask.slice(0, 0, x.size(0));
       return layer->forward(x, m, attention.cos, attention.sin);
     };
-    // Full-precision targets of this block.
+    const bool let = config.learnable_equivalent_transformation;
+    // Full-precision targets of this block (and, with LET, the inputs' statistics that initialize
+    // its scales, taken from the full-precision stream as OmniQuant's act_scales are).
     std::vector<at::Tensor> fp_out(static_cast<size_t>(batches));
+    EquivalentTransformation transformation{nullptr};
     {
       c10::NoGradGuard no_grad;
       set_block_precision(linears, std::nullopt);
+      if (let) EquivalentTransformationImpl::record_inputs(*layer, true);
       for (int64_t b = 0; b < batches; ++b) fp_out[size_t(b)] = run(batch_of(fp_stream, b)).to(storage);
+      if (let) {
+        EquivalentTransformationImpl::record_inputs(*layer, false);
+        transformation = EquivalentTransformation(*layer);
+        transformation->initialize_scales(*layer);
+      }
     }
     std::vector<at::Tensor> params;
     for (auto& l : linears) {
@@ -88,8 +94,24 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
     BlockReport report;
     report.layer = layer->index;
     report.layers = int64_t(model->layers.size());
+    std::vector<at::Tensor> let_params;
+    if (let) {
+      for (auto& p : transformation->parameters()) {
+        p.set_requires_grad(true);
+        let_params.push_back(p);
+      }
+    }
     if (!params.empty()) {
-      torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(config.clipping_learning_rate).weight_decay(0.0));
+      // Two learning rates as in OmniQuant (quantize/omniquant.py): LET and clipping, no decay.
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(params, std::make_unique<torch::optim::AdamWOptions>(
+                                      torch::optim::AdamWOptions(config.clipping_learning_rate).weight_decay(0.0)));
+      if (!let_params.empty()) {
+        groups.emplace_back(let_params, std::make_unique<torch::optim::AdamWOptions>(
+                                            torch::optim::AdamWOptions(config.let_learning_rate).weight_decay(0.0)));
+      }
+      torch::optim::AdamW optimizer(std::move(groups),
+                                    torch::optim::AdamWOptions(config.clipping_learning_rate).weight_decay(0.0));
       for (int64_t epoch = 0; epoch < config.epochs && !summary.diverged; ++epoch) {
         std::map<int, double> epoch_loss;
         for (int64_t b = 0; b < batches; ++b) {
@@ -98,6 +120,8 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
           const at::Tensor fp_target = fp_out[size_t(b)].to(device);
           for (const auto& t : targets) {
             set_block_precision(linears, t.bits);
+            // The transformed weights are rebuilt for every forward: each backward frees its graph.
+            if (let) transformation->apply(*layer);
             const at::Tensor out = run(batch_of(quant_streams[t.bits], b));
             at::Tensor loss;
             if (t.ground_truth) loss = block_output_loss(out, fp_target);
@@ -126,6 +150,8 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
     for (auto& p : params) p.set_requires_grad(false);
     {
       c10::NoGradGuard no_grad;
+      // Fold first, so the frozen codes quantize the transformed weights that were trained.
+      if (let) transformation->fold(*layer);
       for (auto& l : linears) l->freeze_codes();
       for (auto& [bits, stream] : quant_streams) {
         set_block_precision(linears, bits);

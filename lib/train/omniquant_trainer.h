@@ -7,8 +7,9 @@
 // kept: the full-precision stream (targets) and the quantized stream (inputs of the block being
 // trained); here one quantized stream per trained precision, so each r-bit model sees its own
 // quantized predecessors. Only the block being trained lives on the device; the rest stays where the
-// model is (CPU for large models). The learnable equivalent transformation is not implemented:
-// asking for it is an error, not a silent no-op.
+// model is (CPU for large models). With learnable_equivalent_transformation, each block also learns
+// OmniQuant's per-channel scales (lib/train/equivalent_transformation.h), shared by every
+// precision and trained by the same summed loss, then folded into the weights before freezing.
 #include "model/decoder.h"
 #include "train/objective.h"
 
@@ -32,6 +33,7 @@ struct OmniQuantConfig {
   int64_t batch_size = 4;
   double clipping_learning_rate = 1e-2;
   bool learnable_equivalent_transformation = false;
+  double let_learning_rate = 5e-3;  // OmniQuant main.py --let_lr (clipping: --lwc_lr 1e-2)
   bool keep_activations_on_cpu = false;  // for calibration sets larger than device memory
   std::function<void(const BlockReport&)> on_block;
 };

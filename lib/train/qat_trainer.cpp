@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "data/token_batches.h"
+#include "train/activation_checkpoint.h"
 #include "train/losses.h"
 #include "train/training_state.h"
 
@@ -49,6 +50,23 @@ class Bf16Autocast {
   at::ScalarType previous_dtype_ = at::kBFloat16;
 };
 
+// Activation checkpointing for the duration of training, removed however train_qat exits.
+class CheckpointingScope {
+ public:
+  CheckpointingScope(model::DecoderModel& model, bool on) : model_(model), on_(on) {
+    if (on_) set_activation_checkpointing(model_, true);
+  }
+  ~CheckpointingScope() {
+    if (on_) set_activation_checkpointing(model_, false);
+  }
+  CheckpointingScope(const CheckpointingScope&) = delete;
+  CheckpointingScope& operator=(const CheckpointingScope&) = delete;
+
+ private:
+  model::DecoderModel& model_;
+  bool on_;
+};
+
 }  // namespace
 
 TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequences, const QatConfig& config) {
@@ -72,6 +90,7 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
       summary.resumed = true;
     }
   }
+  const CheckpointingScope checkpointing(model, config.activation_checkpointing);
   const auto start = std::chrono::steady_clock::now();
   const int64_t tokens_per_step = per_step * (sequences.size(1) - 1);
   const auto& targets = config.objective.targets();

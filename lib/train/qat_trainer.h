@@ -35,6 +35,9 @@ struct QatConfig {
   int64_t save_every = 0;    // steps between saved states (0 = only at the end)
   // On CUDA: forward and backward under bf16 autocast, weights and AdamW state stay fp32.
   bool bf16_autocast = true;
+  // Recompute each decoder block's activations in backward instead of keeping them
+  // (lib/train/activation_checkpoint.h): less memory, about one more forward per step.
+  bool activation_checkpointing = false;
   std::function<void(const StepReport&)> on_step;
 };
 

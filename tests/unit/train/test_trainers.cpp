@@ -151,13 +151,6 @@ TEST(OmniQuant, BlockLossDecreasesAndCodesAreFrozen) {
   for (auto& [name, layer, linear] : m->quantized_linears()) EXPECT_TRUE(linear->codes().has_value()) << name;
 }
 
-TEST(OmniQuant, LearnableEquivalentTransformationIsRefusedNotIgnored) {
-  auto m = quantized_llama(true);
-  train::OmniQuantConfig config;
-  config.learnable_equivalent_transformation = true;
-  EXPECT_THROW(train::calibrate_omniquant(m, toy_sequences(4, 8), config, test_device()), matquant::Error);
-}
-
 TEST(ExtraPrecision, SlicesHaveTwoToTheRPlusOneLevels) {
   auto m = quantized_llama(false, quant::SliceMode::kExtraPrecision);
   for (auto& [name, layer, linear] : m->quantized_linears()) linear->freeze_codes();

@@ -1,0 +1,88 @@
+#include "train/activation_checkpoint.h"
+
+#include "common/error.h"
+
+#include <ATen/autocast_mode.h>
+#include <c10/core/GradMode.h>
+#include <torch/autograd.h>
+
+#include <atomic>
+
+namespace matquant::train {
+
+namespace {
+
+std::atomic<int64_t> recomputations{0};
+
+// Restores a captured CUDA autocast state for a scope.
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, at::ScalarType dtype)
+      : previous_enabled_(at::autocast::is_autocast_enabled(at::kCUDA)),
+        previous_dtype_(at::autocast::get_autocast_dtype(at::kCUDA)) {
+    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+  }
+  ~AutocastScope() {
+    at::autocast::set_autocast_enabled(at::kCUDA, previous_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool previous_enabled_;
+  at::ScalarType previous_dtype_;
+};
+
+struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
+  // The layer travels as an address: saved_data holds IValues, and a module holder is not one.
+  // The model outlives every backward pass of its own forward.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& hidden,
+                                                const at::Tensor& mask, const at::Tensor& cos,
+                                                const at::Tensor& sin, int64_t layer_address) {
+    // Function::apply runs this with gradient recording off: no activations are kept.
+    auto* layer = reinterpret_cast<model::DecoderLayerImpl*>(layer_address);
+    ctx->save_for_backward({hidden, mask, cos, sin});
+    ctx->saved_data["layer"] = layer_address;
+    const bool autocast = at::autocast::is_autocast_enabled(at::kCUDA);
+    ctx->saved_data["autocast"] = autocast;
+    ctx->saved_data["autocast_dtype"] = at::autocast::get_autocast_dtype(at::kCUDA);
+    return {layer->forward(hidden, mask, cos, sin)};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<model::DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    at::Tensor input = saved[0].detach().requires_grad_(true);
+    at::Tensor output;
+    {
+      const at::AutoGradMode grad_on(true);
+      const AutocastScope autocast(ctx->saved_data["autocast"].toBool(),
+                                   ctx->saved_data["autocast_dtype"].toScalarType());
+      output = layer->forward(input, saved[1], saved[2], saved[3]);
+    }
+    ++recomputations;
+    // Reentrant backward: parameter gradients accumulate into .grad, the input's comes back here.
+    torch::autograd::backward({output}, {grad_outputs[0]});
+    return {input.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor checkpointed_layer_forward(model::DecoderLayerImpl& layer, const at::Tensor& hidden,
+                                      const at::Tensor& mask, const at::Tensor& cos, const at::Tensor& sin) {
+  if (!at::GradMode::is_enabled() || !hidden.requires_grad()) return layer.forward(hidden, mask, cos, sin);
+  return CheckpointedBlock::apply(hidden, mask, cos, sin, reinterpret_cast<int64_t>(&layer))[0];
+}
+
+void set_activation_checkpointing(model::DecoderModel& model, bool on) {
+  model->set_layer_runner(on ? model::DecoderModelImpl::LayerRunner(checkpointed_layer_forward)
+                             : model::DecoderModelImpl::LayerRunner());
+}
+
+int64_t activation_checkpoint_recomputations() { return recomputations.load(); }
+
+}  // namespace matquant::train
