@@ -24,6 +24,8 @@ int run_corpus_build(const Args& args) {
       ("out", po::value(&out)->required(), "output directory (train.json.gz, validation.json.gz, tokenizer.model, corpus.json)")
       ("source", po::value(&sources)->composing(),
        "FORMAT:PATH[:NAME_CONTAINS] with FORMAT info|man|html|text, repeatable; replaces the default Debian sources")
+      ("exclude", po::value(&o.exclude_prefixes)->composing(),
+       "skip files whose name starts with this (repeatable; replaces the default: gcloud)")
       ("vocab-size", po::value(&o.vocab_size)->default_value(o.vocab_size), "SentencePiece vocabulary size")
       ("no-tokenizer", po::bool_switch(&no_tokenizer), "do not train DIR/tokenizer.model")
       ("validation-fraction", po::value(&o.validation_fraction)->default_value(o.validation_fraction),
@@ -37,6 +39,7 @@ int run_corpus_build(const Args& args) {
   po::variables_map vm;
   if (!parse_command_line("corpus build", "--out DIR [options]", options, {}, args, vm)) return 0;
   o.train_tokenizer = !no_tokenizer;
+  if (vm.count("exclude") == 0) o.exclude_prefixes = data::CorpusBuildOptions{}.exclude_prefixes;
   if (!sources.empty()) {
     o.sources.clear();
     for (const auto& s : sources) o.sources.push_back(data::parse_corpus_source(s));

@@ -45,7 +45,7 @@ std::string read_file(const std::string& path) {
   return contents;
 }
 
-std::vector<std::string> source_files(const CorpusSource& source) {
+std::vector<std::string> source_files(const CorpusSource& source, const std::vector<std::string>& exclude_prefixes) {
   std::vector<std::string> files;
   if (fs::is_regular_file(source.path)) return {source.path};
   for (fs::recursive_directory_iterator it(source.path), end; it != end; ++it) {
@@ -53,6 +53,10 @@ std::vector<std::string> source_files(const CorpusSource& source) {
     const std::string name = it->path().filename().string();
     if (!source.name_contains.empty() && name.find(source.name_contains) == std::string::npos) continue;
     if (source.format == SourceFormat::kInfo && (name == "dir" || name.rfind("dir.", 0) == 0)) continue;
+    if (std::any_of(exclude_prefixes.begin(), exclude_prefixes.end(),
+                    [&](const std::string& p) { return name.rfind(p, 0) == 0; })) {
+      continue;
+    }
     files.push_back(it->path().string());
   }
   std::sort(files.begin(), files.end());
@@ -90,7 +94,7 @@ nlohmann::json stats_json(const CorpusStats& s, const CorpusBuildOptions& o) {
                       {"min_document_chars", o.filter.min_document_chars},
                       {"target_document_chars", o.filter.target_document_chars},
                       {"max_document_chars", o.filter.max_document_chars}}},
-          {"validation_fraction", o.validation_fraction},
+          {"validation_fraction", o.validation_fraction}, {"exclude_prefixes", o.exclude_prefixes},
           {"vocab_size", o.train_tokenizer ? nlohmann::json(o.vocab_size) : nlohmann::json(nullptr)},
           {"sources", sources}};
 }
@@ -180,7 +184,7 @@ CorpusStats build_corpus(const std::string& output_dir, const CorpusBuildOptions
       continue;
     }
     SourceCounts& counts = stats.by_source[source.path];
-    for (const auto& file : source_files(source)) {
+    for (const auto& file : source_files(source, options.exclude_prefixes)) {
       if (full) break;
       ++counts.files;
       ++stats.files;

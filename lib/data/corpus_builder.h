@@ -36,6 +36,9 @@ struct CorpusBuildOptions {
   int64_t vocab_size = 4096;
   int threads = 2;
   int64_t max_documents = -1;  // -1 = all (a small corpus for quick checks)
+  // File names starting with these are skipped. gcloud: Google's CLI package (not Debian's), on
+  // some images, has ~16,600 generated manual pages of near-identical boilerplate.
+  std::vector<std::string> exclude_prefixes = {"gcloud"};
 };
 
 struct SourceCounts {

@@ -37,12 +37,6 @@ bool is_rule_line(const std::string& line) {
   return count >= 3;
 }
 
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
-    s.replace(pos, from.size(), to);
-  }
-}
-
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
     out += char(cp);
@@ -180,6 +174,43 @@ bool is_block_tag(const std::string& name) {
   return std::find(std::begin(kBlock), std::end(kBlock), name) != std::end(kBlock);
 }
 
+// Cross references "*note NAME::" and "*note TEXT: LABEL." (either may span a line break) become
+// NAME / TEXT. The terminator after a label is the info writer's, kept only where it reads as
+// sentence punctuation (a comma, or a period before a capital letter or the end).
+std::string resolve_info_references(const std::string& text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const bool note = text.compare(i, 5, "*note") == 0 || text.compare(i, 5, "*Note") == 0;
+    if (!note || i + 5 >= text.size() || (text[i + 5] != ' ' && text[i + 5] != '\n')) {
+      out += text[i++];
+      continue;
+    }
+    size_t j = text.find_first_not_of(" \n", i + 5);
+    const size_t colon = j == std::string::npos ? std::string::npos : text.find(':', j);
+    if (colon == std::string::npos || colon - j > 200) {
+      out += text[i++];
+      continue;
+    }
+    out += text.substr(j, colon - j);
+    if (colon + 1 < text.size() && text[colon + 1] == ':') {
+      i = colon + 2;
+      continue;
+    }
+    size_t end = colon + 1;
+    while (end < text.size() && text[end] != '.' && text[end] != ',' && end - colon < 200) ++end;
+    if (end >= text.size() || end - colon >= 200) {
+      i = colon + 1;
+      continue;
+    }
+    const size_t next = text.find_first_not_of(" \n", end + 1);
+    const bool sentence_end = next == std::string::npos || std::isupper(static_cast<unsigned char>(text[next]));
+    if (text[end] == ',' || (text[end] == '.' && sentence_end)) out += text[end];
+    i = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> info_nodes_to_text(const std::string& info) {
@@ -207,15 +238,17 @@ std::vector<std::string> info_nodes_to_text(const std::string& info) {
         text += "\n";
         continue;
       }
+      // Definition headers (" -- Function: name args") are signatures, not prose.
+      if (starts_with(line, " -- ") && line.find(':') != std::string::npos) {
+        text += "\n";
+        continue;
+      }
       line.erase(std::remove_if(line.begin(), line.end(), [](char c) { return c == '\f' || c == '\x7f'; }),
                  line.end());
-      replace_all(line, "*note ", "see ");
-      replace_all(line, "*Note ", "See ");
-      replace_all(line, "::", "");
       text += line;
       text += '\n';
     }
-    nodes.push_back(std::move(text));
+    nodes.push_back(resolve_info_references(text));
   }
   return nodes;
 }

@@ -9,8 +9,9 @@
 namespace matquant::data {
 
 // One text per node of an info file (nodes are separated by 0x1F). The node header line, menus
-// (from "* Menu:" to the node's end), heading underlines, footnote rules, the tag table and the
-// preamble are dropped; "*note X::" cross references become "see X".
+// (from "* Menu:" to the node's end), definition headers (" -- Function: ..."), heading
+// underlines, footnote rules, the tag table and the preamble are dropped; cross references
+// ("*note X::", "*note TEXT: LABEL.") become their text.
 std::vector<std::string> info_nodes_to_text(const std::string& info);
 
 // Text of a manual page in man(7) roff: requests and macros are dropped (font macros .B/.I/.BR...

@@ -48,6 +48,8 @@ const std::string kInfo =
     "\x1f\nFile: x.info,  Node: Intro,  Prev: Top,  Up: Top\n\n"
     "1 Intro\n=======\n\n"
     "Details follow (*note Usage::).\n*Note Files:: has more.\n\n"
+    " -- Function: parse (source)\n     Parses see *note\nXMLPullParser: ce4. incrementally; *note parse(): 1a, and *note Tree: 2b.\n"
+    "     Done.\n\n"
     "   ---------- Footnotes ----------\n\n"
     "\x1f\nTag Table:\nNode: Top\x7f" "100\n\x1f\nEnd Tag Table\n";
 
@@ -59,7 +61,8 @@ TEST(CorpusMarkup, InfoNodesLoseHeadersMenusUnderlinesAndTagTable) {
   EXPECT_EQ(paragraphs_of(nodes[0]),
             (std::vector<std::string>{"Manual", "This manual explains the tool. It has two lines."}));
   EXPECT_EQ(paragraphs_of(nodes[1]),
-            (std::vector<std::string>{"1 Intro", "Details follow (see Usage). See Files has more."}));
+            (std::vector<std::string>{"1 Intro", "Details follow (Usage). Files has more.",
+                                      "Parses see XMLPullParser incrementally; parse(), and Tree. Done."}));
 }
 
 TEST(CorpusMarkup, RoffKeepsTextAndFontMacroArgumentsDropsRequestsAndNoFill) {
