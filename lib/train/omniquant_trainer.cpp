@@ -80,7 +80,7 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
       if (let) {
         EquivalentTransformationImpl::record_inputs(*layer, false);
         transformation = EquivalentTransformation(*layer);
-        transformation->initialize_scales(*layer);
+        if (config.let_smoothquant_init) transformation->initialize_scales(*layer);
       }
     }
     std::vector<at::Tensor> params;

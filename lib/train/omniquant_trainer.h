@@ -34,6 +34,11 @@ struct OmniQuantConfig {
   double clipping_learning_rate = 1e-2;
   bool learnable_equivalent_transformation = false;
   double let_learning_rate = 5e-3;  // OmniQuant main.py --let_lr (clipping: --lwc_lr 1e-2)
+  // LET scales start from the identity (s = 1), exactly where clipping alone starts; true starts
+  // from SmoothQuant's max|X|^0.5 / max|W|^0.5 as OmniQuant does. OmniQuant uses that start for
+  // weight-activation quantization; for weight-only it made the tiny model's block loss worse
+  // after 10 epochs (docs/training.md), so the identity is the default here.
+  bool let_smoothquant_init = false;
   bool keep_activations_on_cpu = false;  // for calibration sets larger than device memory
   std::function<void(const BlockReport&)> on_block;
 };
