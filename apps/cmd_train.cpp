@@ -51,6 +51,9 @@ int run_train(const Args& args) {
 int run_eval(const Args& args) {
   std::string spec_path, checkpoint, device = "cpu", cache = "results/cache";
   std::vector<std::string> precisions;
+  std::vector<std::string> tasks;        // zero-shot overrides of the spec's eval.* (docs/contracts.md)
+  std::string task_dir, save_requests;
+  int64_t limit = -1, batch_size = -1;
   po::options_description options("options");
   options.add_options()
       ("spec", po::value(&spec_path)->required(), "run spec JSON (model, data, eval settings)")
@@ -58,7 +61,12 @@ int run_eval(const Args& args) {
       ("precision", po::value(&precisions)->multitoken()->required(),
        "one or more of: bf16, 8, 4, 2, 6, 3, a per-layer list 2,4,8,8, or strategy@bits")
       ("device", po::value(&device)->default_value(device), "cpu or cuda")
-      ("cache-dir", po::value(&cache)->default_value(cache), "where built-in models are made");
+      ("cache-dir", po::value(&cache)->default_value(cache), "where built-in models are made")
+      ("tasks", po::value(&tasks)->multitoken(), "zero-shot tasks (eval.tasks), e.g. arc_easy piqa")
+      ("task-dir", po::value(&task_dir), "task files directory (eval.task_dir; docs/data.md)")
+      ("limit", po::value(&limit), "first N documents per task (eval.task_limit; 0 = all)")
+      ("batch-size", po::value(&batch_size), "rows per forward pass (eval.batch_size)")
+      ("save-requests", po::value(&save_requests), "JSONL of every request's log-likelihood (per precision: FILE.P)");
   po::positional_options_description positional;
   positional.add("spec", 1);
   po::variables_map vm;
@@ -68,9 +76,17 @@ int run_eval(const Args& args) {
   jobs::JobContext context;
   context.device = device;
   context.cache_dir = cache;
-  const auto spec = read_spec(spec_path);
+  auto spec = read_spec(spec_path);
+  if (!tasks.empty()) spec["eval"]["tasks"] = tasks;
+  if (!task_dir.empty()) spec["eval"]["task_dir"] = task_dir;
+  if (limit >= 0) spec["eval"]["task_limit"] = limit;
+  if (batch_size >= 0) spec["eval"]["batch_size"] = batch_size;
+  context.log = [](const std::string& line) { std::cerr << line << std::endl; };
   fmt::print("precision\ttask\tmetric\tvalue\n");
   for (const auto& p : precisions) {
+    if (!save_requests.empty()) {
+      spec["eval"]["save_requests"] = precisions.size() == 1 ? save_requests : save_requests + "." + p;
+    }
     for (const auto& m : jobs::run_eval_job(spec, checkpoint, p, context).metrics) {
       fmt::print("{}\t{}\t{}\t{:.6g}\n", m.precision, m.task, m.metric, m.value);
     }

@@ -181,7 +181,8 @@ def request_ids(lm, context, continuation):
 
 def run_family(family, task_names, manager):
     directory = make_model(family)
-    lm = HFLM(pretrained=directory, batch_size=1, device="cpu", dtype="float32")
+    # Eager attention: transformers' default (SDPA) drops Gemma-2's attention-logit softcapping.
+    lm = HFLM(pretrained=directory, batch_size=1, device="cpu", dtype="float32", attn_implementation="eager")
     results = lm_eval.simple_evaluate(model=lm, tasks=list(task_names.values()), task_manager=manager,
                                       num_fewshot=0, log_samples=True, bootstrap_iters=1000, random_seed=0,
                                       numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0)

@@ -1,0 +1,49 @@
+// `matquant data check DIR`: validates every zero-shot task file under DIR (docs/data.md) and prints
+// the document count per task and split. Exit 3 when a file present is malformed; tasks whose files
+// are absent are listed with the paths expected.
+#include "command_registry.h"
+
+#include "common/error.h"
+#include "eval/task_directory_check.h"
+
+#include <fmt/format.h>
+
+namespace po = boost::program_options;
+
+namespace matquant::apps {
+namespace {
+
+int run_data(const Args& args) {
+  std::string action, directory;
+  po::options_description options("options");
+  options.add_options()
+      ("action", po::value(&action)->required(), "check")
+      ("dir", po::value(&directory)->required(), "task directory (docs/data.md)");
+  po::positional_options_description positional;
+  positional.add("action", 1).add("dir", 1);
+  po::variables_map vm;
+  if (!parse_command_line("data", "check DIR", options, positional, args, vm)) return 0;
+  if (action != "check") throw_usage("data: unknown action '" + action + "' (known: check)");
+  int found = 0;
+  int malformed = 0;
+  fmt::print("task\tsplit\tdocuments\tfile\n");
+  for (const auto& status : eval::check_task_directory(directory)) {
+    if (status.found && status.error.empty()) {
+      fmt::print("{}\t{}\t{}\t{}\n", status.task, status.split, status.documents, status.path);
+      ++found;
+    } else if (status.found) {
+      fmt::print("{}\t{}\tINVALID\t{}\n", status.task, status.split, status.error);
+      ++malformed;
+    } else {
+      fmt::print("{}\t{}\tmissing\t{}\n", status.task, status.split, status.error);
+    }
+  }
+  if (malformed > 0) throw Error(ErrorCode::kInvalidInput, fmt::format("{} task file(s) under {} are invalid", malformed, directory));
+  if (found == 0) throw Error(ErrorCode::kNotFound, "no task files under " + directory + " (see docs/data.md)");
+  return 0;
+}
+
+const RegisterCommand kRegister{{"data", "check the zero-shot task files of a directory (data check DIR)", &run_data}};
+
+}  // namespace
+}  // namespace matquant::apps

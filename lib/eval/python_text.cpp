@@ -1,0 +1,88 @@
+#include "eval/python_text.h"
+
+#include <cctype>
+#include <cstdint>
+
+namespace matquant::eval {
+
+namespace {
+
+bool is_continuation_byte(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+// Unicode whitespace as Python's str.isspace() sees it.
+bool is_python_space(uint32_t cp) {
+  if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F);
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
+         cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+// Decodes the code point starting at byte `at`; sets `length` to its byte count.
+uint32_t decode_at(const std::string& s, size_t at, size_t& length) {
+  const auto c = static_cast<unsigned char>(s[at]);
+  length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : 4;
+  if (at + length > s.size()) length = s.size() - at;
+  uint32_t cp = length == 1 ? c : length == 2 ? (c & 0x1F) : length == 3 ? (c & 0x0F) : (c & 0x07);
+  for (size_t i = 1; i < length; ++i) cp = (cp << 6) | (static_cast<unsigned char>(s[at + i]) & 0x3F);
+  return cp;
+}
+
+}  // namespace
+
+size_t python_length(const std::string& utf8) {
+  size_t n = 0;
+  for (const char c : utf8) n += is_continuation_byte(static_cast<unsigned char>(c)) ? 0 : 1;
+  return n;
+}
+
+size_t leading_whitespace_bytes(const std::string& utf8) {
+  size_t at = 0;
+  while (at < utf8.size()) {
+    size_t length = 0;
+    if (!is_python_space(decode_at(utf8, at, length))) break;
+    at += length;
+  }
+  return at;
+}
+
+size_t trailing_whitespace_bytes(const std::string& utf8) {
+  size_t end = utf8.size();
+  while (end > 0) {
+    size_t start = end - 1;
+    while (start > 0 && is_continuation_byte(static_cast<unsigned char>(utf8[start]))) --start;
+    size_t length = 0;
+    if (!is_python_space(decode_at(utf8, start, length))) break;
+    end = start;
+  }
+  return utf8.size() - end;
+}
+
+std::string python_strip(const std::string& utf8) {
+  const size_t lead = leading_whitespace_bytes(utf8);
+  if (lead == utf8.size()) return "";
+  return utf8.substr(lead, utf8.size() - lead - trailing_whitespace_bytes(utf8));
+}
+
+std::string python_capitalize(const std::string& utf8) {
+  std::string out = utf8;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto c = static_cast<unsigned char>(out[i]);
+    if (c >= 0x80) continue;
+    out[i] = static_cast<char>(i == 0 ? std::toupper(c) : std::tolower(c));
+  }
+  return out;
+}
+
+std::string python_replace(const std::string& text, const std::string& from, const std::string& to) {
+  if (from.empty()) return text;
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    const size_t found = text.find(from, at);
+    if (found == std::string::npos) break;
+    out.append(text, at, found - at).append(to);
+    at = found + from.size();
+  }
+  return out.append(text, at, std::string::npos);
+}
+
+}  // namespace matquant::eval

@@ -1,0 +1,20 @@
+#pragma once
+// Python str semantics the task definitions of lm-evaluation-harness rely on, on UTF-8 text:
+// len() counts code points (acc_norm divides by it), strip()/rstrip() remove Unicode whitespace,
+// capitalize() upper-cases the first character and lower-cases the rest, replace() is
+// non-overlapping left to right.
+#include <cstddef>
+#include <string>
+
+namespace matquant::eval {
+
+size_t python_length(const std::string& utf8);
+// Bytes of whitespace (str.isspace) at the end / start of the text.
+size_t trailing_whitespace_bytes(const std::string& utf8);
+size_t leading_whitespace_bytes(const std::string& utf8);
+std::string python_strip(const std::string& utf8);
+// ASCII letters only: non-ASCII characters are left as they are (English tasks).
+std::string python_capitalize(const std::string& utf8);
+std::string python_replace(const std::string& text, const std::string& from, const std::string& to);
+
+}  // namespace matquant::eval

@@ -1,0 +1,35 @@
+#pragma once
+// The zero-shot tasks matquant knows: our name, lm-evaluation-harness' name, the split it scores,
+// where the files go under a task directory (docs/data.md) and which reader formats them.
+#include "eval/task_document.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace matquant::eval {
+
+struct TaskDefinition {
+  std::string name;          // ours, e.g. siqa
+  std::string lm_eval_name;  // e.g. social_iqa
+  std::string split;         // test or validation, as lm-eval scores it
+  bool has_acc_norm = true;  // lm-eval's metric_list has acc_norm
+  // Relative to the task directory, first existing wins: the release file, then the Hugging Face
+  // export (<task>/<split>.jsonl or .json).
+  std::vector<std::string> files;
+  std::vector<TaskDocument> (*read)(const std::string& path) = nullptr;
+};
+
+const std::vector<TaskDefinition>& task_definitions();
+std::vector<std::string> known_task_names();
+// Unknown names are ErrorCode::kInvalidInput listing the known ones.
+const TaskDefinition& find_task(const std::string& name);
+
+// The first existing file of the task under `task_dir`; none is ErrorCode::kNotFound naming the
+// expected paths.
+std::string locate_task_file(const TaskDefinition& task, const std::string& task_dir);
+
+// Reads a task; limit > 0 keeps the first `limit` documents (lm-eval's --limit).
+LoadedTask load_task(const std::string& name, const std::string& task_dir, int64_t limit = 0);
+
+}  // namespace matquant::eval
