@@ -1,0 +1,125 @@
+// `matquant sweep plan|run|status|retry|fields`: YAML grids expanded into runs, scheduled as worker
+// processes, recorded in the results database (docs/sweeps.md).
+#include "command_registry.h"
+
+#include "common/error.h"
+#include "report/generate.h"
+#include "store/database.h"
+#include "sweep/expand.h"
+#include "sweep/spec_fields.h"
+#include "sweep/sweep_runner.h"
+#include "sweep/sweep_views.h"
+
+#include <boost/algorithm/string.hpp>
+#include <boost/filesystem.hpp>
+
+#include <iostream>
+
+namespace po = boost::program_options;
+
+namespace matquant::apps {
+namespace {
+
+const char* kUsage =
+    "plan FILE | run FILE [options] | retry FILE [options] | status FILE|NAME [--db PATH] | fields\n"
+    "  plan    the expanded runs as a table and their count; nothing runs\n"
+    "  run     train and evaluate every run not yet done, recording results in the database\n"
+    "  retry   like run, giving failed jobs fresh attempts\n"
+    "  status  runs and jobs of a sweep by status, with the errors of failed jobs\n"
+    "  fields  the run spec fields a sweep may set";
+
+std::string this_executable() {
+  return boost::filesystem::read_symlink("/proc/self/exe").string();
+}
+
+std::vector<std::string> split_gpus(const std::string& text) {
+  std::vector<std::string> gpus;
+  if (text.empty()) return gpus;
+  boost::split(gpus, text, boost::is_any_of(","));
+  for (const auto& g : gpus) {
+    if (g.empty() || g.find_first_not_of("0123456789") != std::string::npos) {
+      throw_usage("--gpus takes device ids such as 0,1,2 (got '" + text + "')");
+    }
+  }
+  return gpus;
+}
+
+void print_reports(const sweep::SweepPlan& plan, const std::string& db_path) {
+  for (const auto& spec : plan.definition.reports) {
+    report::ReportRequest request;
+    request.table_id = spec.table;
+    request.db_path = db_path;
+    request.options.models = spec.columns;
+    request.options.only_listed_models = !spec.columns.empty();
+    std::cout << "\n" << report::generate_report(request);
+  }
+}
+
+std::string fields_text() {
+  std::string out;
+  for (const auto& field : sweep::spec_fields()) {
+    std::string fallback = field.fallback.is_null() ? "(derived)" : field.fallback.dump();
+    out += field.key + "  [" + sweep::type_name(field.type) + ", default " + fallback + "]";
+    if (!field.choices.empty()) out += " one of: " + boost::join(field.choices, ", ");
+    out += "\n    " + field.help + "\n";
+  }
+  return out;
+}
+
+int run_sweep_command(const Args& args) {
+  std::string action, target, gpus, db_path = store::kDefaultDatabasePath;
+  sweep::RunnerOptions runner;
+  po::options_description options("options");
+  options.add_options()
+      ("action", po::value(&action)->required(), "plan | run | retry | status | fields")
+      ("file", po::value(&target), "sweep YAML (status: the file or the sweep's name)")
+      ("gpus", po::value(&gpus), "run: CUDA device ids, one worker each (e.g. 0,1,2,3); default: CPU workers")
+      ("max-parallel", po::value(&runner.max_parallel)->default_value(0),
+       "run: workers at once (CPU default 1; GPU default one per device)")
+      ("retries", po::value(&runner.max_attempts)->default_value(2), "run: attempts per job before it stays failed")
+      ("db", po::value(&db_path)->default_value(db_path), "results database")
+      ("work-dir", po::value(&runner.work_dir)->default_value(runner.work_dir), "job directories (job.json, result.json, logs, checkpoints)")
+      ("cache-dir", po::value(&runner.cache_dir)->default_value(runner.cache_dir), "where built-in models are made")
+      ("no-report", po::bool_switch(), "run: do not print the sweep's report tables at the end");
+  po::positional_options_description positional;
+  positional.add("action", 1).add("file", 1);
+  po::variables_map vm;
+  if (!parse_command_line("sweep", kUsage, options, positional, args, vm)) return 0;
+
+  if (action == "fields") {
+    std::cout << fields_text();
+    return 0;
+  }
+  if (target.empty()) throw_usage("sweep " + action + " needs a sweep file");
+  if (action == "status") {
+    std::string name = target;
+    if (boost::filesystem::exists(target)) name = sweep::load_sweep_plan(target).definition.name;
+    const auto db = store::Database::open_read_only(db_path);
+    std::cout << sweep::render_sweep_status(db, name);
+    return 0;
+  }
+  const sweep::SweepPlan plan = sweep::load_sweep_plan(target);
+  if (action == "plan") {
+    std::cout << sweep::render_plan_table(plan);
+    return 0;
+  }
+  if (action != "run" && action != "retry") throw_usage("unknown sweep action '" + action + "' (plan, run, retry, status, fields)");
+  if (runner.max_attempts < 1) throw_usage("--retries must be at least 1");
+  runner.db_path = db_path;
+  runner.gpus = split_gpus(gpus);
+  runner.retry_failed = action == "retry";
+  runner.worker_binary = this_executable();
+  runner.log = [](const std::string& line) { std::cerr << "[sweep] " << line << std::endl; };
+  const auto summary = sweep::run_sweep(plan, runner);
+  std::cerr << "[sweep] " << plan.definition.name << ": " << summary.runs << " runs, " << summary.jobs << " jobs: "
+            << summary.already_done << " already done, " << summary.done << " done now, " << summary.diverged
+            << " diverged, " << summary.failed << " failed (" << int(summary.seconds) << " s)" << std::endl;
+  if (!vm["no-report"].as<bool>()) print_reports(plan, db_path);
+  return summary.failed > 0 ? 1 : 0;
+}
+
+const RegisterCommand kRegister{
+    {"sweep", "expand a YAML grid (plan), run it on GPUs or CPU workers (run, retry), follow it (status)", &run_sweep_command}};
+
+}  // namespace
+}  // namespace matquant::apps

@@ -1,0 +1,17 @@
+#include "quant/precision_label.h"
+
+#include <fmt/format.h>
+
+namespace matquant::quant {
+
+std::string precision_label(const std::string& precision, bool extra_precision) {
+  if (precision == "bf16") return "bf16";
+  const auto at = precision.find('@');
+  if (at != std::string::npos) {
+    return fmt::format("mnm:{}@{:.2f}", precision.substr(0, at), std::stod(precision.substr(at + 1)));
+  }
+  if (precision.find(',') != std::string::npos) return "plan:" + precision;
+  return (extra_precision ? "ep-int" : "int") + precision;
+}
+
+}  // namespace matquant::quant

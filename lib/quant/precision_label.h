@@ -1,0 +1,11 @@
+#pragma once
+// The precision labels of docs/contracts.md, as stored in the metrics and jobs tables:
+// "bf16", "int4", "ep-int2" (Extra-Precision slice), "mnm:pyramid@3.50", "plan:2,4,8,8".
+#include <string>
+
+namespace matquant::quant {
+
+// `precision` as written in eval.precisions ("4", "bf16", "pyramid@3.5", "2,4,8,8").
+std::string precision_label(const std::string& precision, bool extra_precision);
+
+}  // namespace matquant::quant

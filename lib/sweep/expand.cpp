@@ -1,0 +1,192 @@
+#include "sweep/expand.h"
+
+#include "common/error.h"
+#include "sweep/run_keys.h"
+
+#include <tbb/parallel_for.h>
+
+#include <map>
+#include <set>
+
+namespace matquant::sweep {
+namespace {
+
+using nlohmann::json;
+
+struct Candidate {
+  FlatSpec values;
+  std::vector<std::pair<std::string, std::string>> labels;  // axis name -> point label
+  std::string origin;
+};
+
+std::string value_label(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_array()) {
+    std::string out;
+    for (const auto& item : value) out += (out.empty() ? "" : "_") + value_label(item);
+    return out;
+  }
+  return value.dump();
+}
+
+bool matches(const ExcludeRule& rule, const json& spec) {
+  for (const auto& [key, any] : rule.any_of) {
+    const json& actual = spec_at(spec, key);
+    bool hit = false;
+    for (const auto& accepted : any.value) hit = hit || accepted == actual;
+    if (!hit) return false;
+  }
+  return !rule.any_of.empty();
+}
+
+// "{base}-{variant}-{bits}": spec fields (dotted) or axis names.
+std::string render_name(const std::string& pattern, const json& spec, const Candidate& candidate,
+                        const std::string& origin, std::vector<std::string>& errors) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '{') {
+      out += pattern[i];
+      continue;
+    }
+    const size_t close = pattern.find('}', i);
+    if (close == std::string::npos) {
+      errors.push_back(origin + ": name: unclosed '{' in '" + pattern + "'");
+      return out;
+    }
+    const std::string key = pattern.substr(i + 1, close - i - 1);
+    bool found = false;
+    for (const auto& [axis, label] : candidate.labels) {
+      if (axis == key) {
+        out += label;
+        found = true;
+      }
+    }
+    if (!found) {
+      const json& value = spec_at(spec, key);
+      if (value.is_null()) {
+        errors.push_back(origin + ": name: '{" + key + "}' is neither a spec field nor an axis");
+      } else {
+        out += value_label(value);
+      }
+    }
+    i = close;
+  }
+  return out;
+}
+
+std::vector<Candidate> grid_candidates(const SweepDefinition& sweep) {
+  std::vector<Candidate> out;
+  std::vector<size_t> index(sweep.axes.size(), 0);
+  while (true) {
+    Candidate candidate{sweep.config, {}, sweep.file};
+    for (size_t a = 0; a < sweep.axes.size(); ++a) {
+      const AxisPoint& point = sweep.axes[a].points[index[a]];
+      for (const auto& [key, value] : point.values) candidate.values[key] = value;
+      if (sweep.axes[a].points.size() > 1) candidate.labels.emplace_back(sweep.axes[a].name, point.label);
+    }
+    out.push_back(std::move(candidate));
+    size_t a = sweep.axes.size();
+    while (a > 0) {  // odometer: the last axis moves fastest
+      --a;
+      if (++index[a] < sweep.axes[a].points.size()) break;
+      index[a] = 0;
+      if (a == 0) return out;
+    }
+    if (sweep.axes.empty()) return out;
+  }
+}
+
+}  // namespace
+
+SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::string>& errors) {
+  SweepPlan plan;
+  plan.definition = definition;
+  std::vector<Candidate> candidates = grid_candidates(definition);
+  const size_t grid_count = candidates.size();
+  for (size_t i = 0; i < definition.includes.size(); ++i) {
+    Candidate candidate{definition.config, {}, definition.include_origins[i]};
+    std::string label;
+    for (const auto& [key, value] : definition.includes[i]) {
+      candidate.values[key] = value;
+      if (key != "name") label += (label.empty() ? "" : "-") + value_label(value.value);
+    }
+    candidate.labels.emplace_back("include", label);
+    candidates.push_back(std::move(candidate));
+  }
+  if (!definition.seeds.empty()) {
+    std::vector<Candidate> seeded;
+    for (const auto& candidate : candidates) {
+      for (int64_t seed : definition.seeds) {
+        Candidate copy = candidate;
+        copy.values["seed"] = {seed, definition.file};
+        if (definition.seeds.size() > 1) copy.labels.emplace_back("seeds", "s" + std::to_string(seed));
+        seeded.push_back(std::move(copy));
+      }
+    }
+    candidates = std::move(seeded);
+  }
+
+  // Completing and hashing is independent per run; large grids (thousands of points) use every core.
+  std::vector<json> specs(candidates.size());
+  std::vector<std::vector<std::string>> problems(candidates.size());
+  tbb::parallel_for(size_t(0), candidates.size(), [&](size_t i) {
+    specs[i] = complete_spec(candidates[i].values, candidates[i].origin, problems[i]);
+  });
+
+  std::set<std::string> reported;
+  const auto report = [&](const std::string& message) {
+    if (reported.insert(message).second) errors.push_back(message);
+  };
+  std::set<std::string> keys;
+  std::map<std::string, int> name_uses;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    for (const auto& p : problems[i]) report(p);
+    if (!problems[i].empty()) continue;
+    json& spec = specs[i];
+    if (i < grid_count * std::max<size_t>(1, definition.seeds.size()) || definition.includes.empty()) {
+      bool excluded = false;
+      for (const auto& rule : definition.excludes) excluded = excluded || matches(rule, spec);
+      if (excluded) {
+        ++plan.excluded;
+        continue;
+      }
+    }
+    const std::string key = run_key(spec);
+    if (!keys.insert(key).second) {
+      ++plan.duplicates;
+      continue;
+    }
+    std::string name = spec.value("name", "");
+    if (name.empty()) {
+      std::vector<std::string> name_errors;
+      if (!definition.name_template.empty()) {
+        name = render_name(definition.name_template, spec, candidates[i], definition.file, name_errors);
+      } else {
+        for (const auto& [axis, label] : candidates[i].labels) name += (name.empty() ? "" : "-") + label;
+        if (name.empty()) name = "run";
+        name = definition.name + "/" + name;
+      }
+      for (const auto& e : name_errors) report(e);
+    }
+    if (++name_uses[name] > 1) name += "-" + std::to_string(name_uses[name]);
+    spec["name"] = name;
+    plan.runs.push_back({name, spec, key});
+  }
+  return plan;
+}
+
+SweepPlan load_sweep_plan(const std::string& path) {
+  std::vector<std::string> errors;
+  SweepDefinition definition = read_sweep_file(path, errors);
+  SweepPlan plan;
+  if (errors.empty()) plan = expand_sweep(definition, errors);
+  if (!errors.empty()) {
+    std::string message = path + ": " + std::to_string(errors.size()) + " problem(s); nothing was run:";
+    for (const auto& e : errors) message += "\n  " + e;
+    throw Error(ErrorCode::kInvalidInput, message);
+  }
+  if (plan.runs.empty()) throw Error(ErrorCode::kInvalidInput, path + ": the sweep expands to no runs");
+  return plan;
+}
+
+}  // namespace matquant::sweep

@@ -1,0 +1,60 @@
+#include "sweep/run_keys.h"
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstdio>
+
+namespace matquant::sweep {
+
+using nlohmann::json;
+
+std::string canonical_text(const json& value) {
+  // nlohmann's objects are ordered maps and its number output is the shortest round-trip form;
+  // run_spec.cpp already turned integral doubles into integers.
+  return value.dump(-1, ' ', false, json::error_handler_t::strict);
+}
+
+std::string sha256_hex(const std::string& text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  std::string hex;
+  char buffer[3];
+  for (unsigned int i = 0; i < length; ++i) {
+    std::snprintf(buffer, sizeof(buffer), "%02x", digest[i]);
+    hex += buffer;
+  }
+  return hex;
+}
+
+std::string run_key(const json& spec) {
+  json keyed = spec;
+  keyed.erase("name");
+  return sha256_hex(canonical_text(keyed));
+}
+
+std::string train_job_key(const json& spec) {
+  json keyed = spec;
+  keyed.erase("name");
+  keyed.erase("eval");
+  // "Sliced int8" trains nothing of its own: it is the int8 baseline's checkpoint.
+  if (keyed.value("variant", "") == "sliced") keyed["variant"] = "baseline";
+  return sha256_hex(canonical_text(keyed));
+}
+
+std::string eval_job_key(const json& spec, const std::string& precision) {
+  json eval = spec.value("eval", json::object());
+  eval.erase("precisions");
+  json keyed = {{"precision", precision}, {"eval", eval}};
+  if (precision == "bf16") {
+    keyed["model"] = spec.value("model", "");
+    keyed["data"] = {{"validation", spec["data"].value("validation", "")}};
+    keyed["seq_len"] = spec["train"].value("seq_len", 0);
+  } else {
+    keyed["train_job"] = train_job_key(spec);
+  }
+  return sha256_hex(canonical_text(keyed));
+}
+
+}  // namespace matquant::sweep

@@ -1,0 +1,120 @@
+#include "sweep/spec_fields.h"
+
+#include <algorithm>
+
+namespace matquant::sweep {
+namespace {
+
+using nlohmann::json;
+
+std::vector<SpecField> make_fields() {
+  using T = FieldType;
+  return {
+      {"name", T::kString, "", {}, "display name (not part of the run key); derived from the sweep axes when empty"},
+      {"model", T::kString, "builtin:tiny-llama", {}, "Hugging Face directory, or builtin:tiny-llama / builtin:small-llama"},
+      {"base", T::kString, "qat", {"qat", "omniquant"}, "base algorithm"},
+      {"variant", T::kString, "matquant", {"baseline", "matquant", "sp", "ep", "sliced"},
+       "baseline (plain r-bit), matquant, sp (Single-Precision MatQuant), ep (Extra-Precision), sliced (int8 baseline sliced)"},
+      {"bits", T::kIntList, json::array({8, 4, 2}), {}, "R, the trained precisions (baseline, sp, sliced: one entry)"},
+      {"source_bits", T::kInt, 8, {}, "c, the stored code width (baseline: bits[0])"},
+      {"lambdas", T::kNumberList, nullptr, {}, "lambda_r, one per bits entry (default all 1; sqrt(2) accepted)"},
+      {"distillation", T::kString, "", {}, "co-distillation config, e.g. [8, 4, 2, 8->2]; empty = none"},
+      {"scope", T::kString, "ffn", {"ffn", "ffn+attn"}, "which projections are quantized"},
+      {"group_size", T::kInt, 0, {}, "quantization group size; 0 = per output channel"},
+      {"data.train", T::kString, "synthetic", {}, "training / calibration text: a C4 json.gz, JSONL or text file, or synthetic"},
+      {"data.validation", T::kString, "synthetic", {}, "held-out text for log-perplexity"},
+      {"train.steps", T::kInt, 200, {}, "QAT optimizer steps"},
+      {"train.batch_size", T::kInt, nullptr, {}, "sequences per step (default: QAT 8, OmniQuant 4)"},
+      {"train.seq_len", T::kInt, 128, {}, "tokens per sequence (training and perplexity windows)"},
+      {"train.learning_rate", T::kNumber, nullptr, {}, "QAT peak learning rate (1e-5) or OmniQuant clipping rate (1e-2)"},
+      {"train.warmup_steps", T::kInt, 150, {}, "QAT linear warm-up steps"},
+      {"train.epochs", T::kInt, 2, {}, "OmniQuant epochs over the calibration set"},
+      {"train.samples", T::kInt, 128, {}, "OmniQuant calibration sequences"},
+      {"train.let", T::kBool, false, {}, "OmniQuant: learnable equivalent transformation"},
+      {"train.let_learning_rate", T::kNumber, 5e-3, {}, "OmniQuant: LET learning rate"},
+      {"train.activation_checkpointing", T::kBool, false, {}, "QAT: recompute block activations in backward"},
+      {"eval.precisions", T::kStringList, nullptr, {},
+       "bf16, r (8, 4, 2, 6, 3), a per-layer list 2,4,8,8 or STRATEGY@BITS (pyramid@3.5); default 8 4 2 6 3 "
+       "(baseline: its own bits)"},
+      {"eval.perplexity", T::kBool, true, {}, "held-out log-perplexity"},
+      {"eval.perplexity_protocol", T::kString, "chunks", {"chunks", "gptq"}, "perplexity windows: consecutive chunks or GPTQ's random windows"},
+      {"eval.perplexity_samples", T::kInt, 256, {}, "perplexity windows scored"},
+      {"eval.tasks", T::kStringList, json::array(), {}, "zero-shot tasks (arc_challenge, arc_easy, boolq, hellaswag, piqa, winogrande, openbookqa, siqa)"},
+      {"eval.task_dir", T::kString, "", {}, "directory holding the task files (docs/data.md)"},
+      {"eval.task_limit", T::kInt, 0, {}, "examples per task; 0 = all"},
+      {"eval.batch_size", T::kInt, 16, {}, "sequences per scoring batch"},
+      {"seed", T::kInt, 0, {}, "replicate seed"},
+  };
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+const std::vector<SpecField>& spec_fields() {
+  static const std::vector<SpecField> fields = make_fields();
+  return fields;
+}
+
+const SpecField* find_spec_field(const std::string& key) {
+  for (const auto& field : spec_fields()) {
+    if (field.key == key) return &field;
+  }
+  return nullptr;
+}
+
+std::string type_name(FieldType type) {
+  switch (type) {
+    case FieldType::kString: return "string";
+    case FieldType::kInt: return "integer";
+    case FieldType::kNumber: return "number";
+    case FieldType::kBool: return "true/false";
+    case FieldType::kIntList: return "list of integers";
+    case FieldType::kNumberList: return "list of numbers";
+    case FieldType::kStringList: return "list of strings";
+  }
+  return "?";
+}
+
+bool is_spec_section(const std::string& key) {
+  for (const auto& field : spec_fields()) {
+    if (field.key.size() > key.size() && field.key.compare(0, key.size(), key) == 0 && field.key[key.size()] == '.') {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string closest_spec_key(const std::string& key) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(3, key.size() / 3) + 1;
+  for (const auto& field : spec_fields()) {
+    // Compare with the whole dotted key and with its last part, so "eval.task" and "stpes" both match.
+    const std::string& candidate = field.key;
+    const size_t dot = candidate.rfind('.');
+    size_t distance = edit_distance(key, candidate);
+    if (dot != std::string::npos && key.find('.') == std::string::npos) {
+      distance = std::min(distance, edit_distance(key, candidate.substr(dot + 1)) + 1);
+    }
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+}  // namespace matquant::sweep

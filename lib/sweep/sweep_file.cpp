@@ -1,0 +1,384 @@
+#include "sweep/sweep_file.h"
+
+#include "common/error.h"
+#include "sweep/spec_fields.h"
+
+#include <boost/filesystem.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace matquant::sweep {
+namespace {
+
+using nlohmann::json;
+
+const std::set<std::string> kTopLevelKeys = {"sweep", "config", "grid", "zip", "exclude", "include", "seeds", "name", "report"};
+
+class SweepReader {
+ public:
+  SweepReader(std::string file, std::vector<std::string>& errors) : file_(std::move(file)), errors_(errors) {}
+
+  std::string origin(const YAML::Node& node) const {
+    const auto mark = node.Mark();
+    if (mark.line < 0) return file_;
+    return file_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  }
+
+  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
+    errors_.push_back(origin(node) + ": " + field + ": " + message);
+  }
+
+  // YAML scalars keep their quoting: a quoted "8" stays text, a plain 8 is a number.
+  json to_json(const YAML::Node& node) {
+    if (node.IsSequence()) {
+      json out = json::array();
+      for (const auto& item : node) out.push_back(to_json(item));
+      return out;
+    }
+    if (node.IsMap()) {
+      json out = json::object();
+      for (const auto& entry : node) out[entry.first.as<std::string>()] = to_json(entry.second);
+      return out;
+    }
+    if (!node.IsScalar()) return nullptr;
+    const std::string text = node.Scalar();
+    if (node.Tag() == "!") return text;
+    if (text == "true" || text == "True") return true;
+    if (text == "false" || text == "False") return false;
+    if (text == "~" || text == "null") return nullptr;
+    try {
+      size_t used = 0;
+      const long long integer = std::stoll(text, &used);
+      if (used == text.size()) return integer;
+    } catch (const std::exception&) {
+    }
+    try {
+      size_t used = 0;
+      const double number = std::stod(text, &used);
+      if (used == text.size()) return number;
+    } catch (const std::exception&) {
+    }
+    return text;
+  }
+
+  // A mapping of spec fields, nested sections ("train: {steps: 10}") or dotted keys
+  // ("train.steps: 10"), flattened to dotted keys. Unknown keys are reported with a suggestion.
+  void read_fields(const YAML::Node& map, const std::string& prefix, FlatSpec& out) {
+    for (const auto& entry : map) {
+      const std::string key = prefix + entry.first.as<std::string>();
+      if (entry.second.IsMap() && is_spec_section(key)) {
+        read_fields(entry.second, key + ".", out);
+        continue;
+      }
+      SpecValue value{to_json(entry.second), origin(entry.second)};
+      SpecValue checked = value;
+      if (!find_spec_field(key)) {
+        const std::string suggestion = closest_spec_key(key);
+        errors_.push_back(origin(entry.first) + ": " + key + ": unknown field" +
+                          (suggestion.empty() ? "" : " (did you mean '" + suggestion + "'?)"));
+        continue;
+      }
+      if (coerce_field_value(key, checked, errors_)) out[key] = value;
+    }
+  }
+
+  void read_config(const YAML::Node& node, SweepDefinition& sweep) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsMap()) return error(node, "config", "expected a mapping of run spec fields");
+    read_fields(node, "", sweep.config);
+  }
+
+  // grid: FIELD: [v1, v2] (an axis over one field), or NAME: [{field: v, ...}, ...] (a bundle axis
+  // whose points set several fields; a point's `label` names it in derived run names).
+  void read_grid(const YAML::Node& node, const std::string& prefix, SweepDefinition& sweep) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsMap()) return error(node, "grid", "expected a mapping of axes (FIELD: [values])");
+    for (const auto& entry : node) {
+      const std::string key = prefix + entry.first.as<std::string>();
+      if (entry.second.IsMap() && is_spec_section(key)) {
+        read_grid(entry.second, key + ".", sweep);
+        continue;
+      }
+      if (!entry.second.IsSequence() || entry.second.size() == 0) {
+        error(entry.second, "grid." + key, "an axis is a non-empty list of values");
+        continue;
+      }
+      Axis axis{key, {}};
+      const bool bundle = !find_spec_field(key) && entry.second[0].IsMap();
+      for (size_t i = 0; i < entry.second.size(); ++i) {
+        const YAML::Node item = entry.second[i];
+        AxisPoint point;
+        if (bundle) {
+          if (!item.IsMap()) {
+            error(item, "grid." + key, "every point of a bundle axis is a mapping of fields");
+            continue;
+          }
+          YAML::Node fields = YAML::Clone(item);
+          if (item["label"]) {
+            point.label = item["label"].as<std::string>();
+            fields.remove("label");
+          } else {
+            point.label = key + std::to_string(i + 1);
+          }
+          read_fields(fields, "", point.values);
+        } else {
+          if (!find_spec_field(key)) {
+            const std::string suggestion = closest_spec_key(key);
+            error(entry.first, "grid." + key,
+                  "unknown field" + (suggestion.empty() ? std::string() : " (did you mean '" + suggestion + "'?)"));
+            break;
+          }
+          SpecValue value{to_json(item), origin(item)};
+          SpecValue checked = value;
+          if (!coerce_field_value(key, checked, errors_)) continue;
+          point.values[key] = value;
+          point.label = label_text(checked.value);
+        }
+        axis.points.push_back(std::move(point));
+      }
+      if (!axis.points.empty()) sweep.axes.push_back(std::move(axis));
+    }
+  }
+
+  // zip: a list of groups; in each group every field has a list of the same length.
+  void read_zip(const YAML::Node& node, SweepDefinition& sweep) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    std::vector<YAML::Node> groups;  // one group may be written without the enclosing list
+    if (node.IsMap()) {
+      groups.push_back(node);
+    } else if (node.IsSequence()) {
+      for (const auto& group : node) groups.push_back(group);
+    } else {
+      return error(node, "zip", "expected a list of groups (FIELD: [values] each)");
+    }
+    int index = 0;
+    for (const auto& group : groups) {
+      ++index;
+      const std::string where = "zip[" + std::to_string(index) + "]";
+      if (!group.IsMap()) {
+        error(group, where, "expected a mapping FIELD: [values]");
+        continue;
+      }
+      FlatSpec lists;
+      std::vector<std::string> order;  // file order, for derived names
+      read_fields_as_lists(group, "", lists, where, order);
+      size_t length = 0;
+      bool consistent = true;
+      for (const auto& [key, list] : lists) {
+        if (length == 0) length = list.value.size();
+        if (list.value.size() != length) {
+          errors_.push_back(list.origin + ": " + where + "." + key + ": has " + std::to_string(list.value.size()) +
+                            " values where the group's first list has " + std::to_string(length));
+          consistent = false;
+        }
+      }
+      if (!consistent || lists.empty()) continue;
+      Axis axis{"zip" + std::to_string(index), {}};
+      for (size_t i = 0; i < length; ++i) {
+        AxisPoint point;
+        for (const auto& key : order) {
+          const SpecValue& list = lists.at(key);
+          SpecValue value{list.value[i], list.origin};
+          SpecValue checked = value;
+          if (!coerce_field_value(key, checked, errors_)) continue;
+          point.values[key] = value;
+          point.label += (point.label.empty() ? "" : "-") + label_text(checked.value);
+        }
+        axis.points.push_back(std::move(point));
+      }
+      sweep.axes.push_back(std::move(axis));
+    }
+  }
+
+  void read_fields_as_lists(const YAML::Node& map, const std::string& prefix, FlatSpec& out, const std::string& where,
+                            std::vector<std::string>& order) {
+    for (const auto& entry : map) {
+      const std::string key = prefix + entry.first.as<std::string>();
+      if (entry.second.IsMap() && is_spec_section(key)) {
+        read_fields_as_lists(entry.second, key + ".", out, where, order);
+        continue;
+      }
+      if (!find_spec_field(key)) {
+        const std::string suggestion = closest_spec_key(key);
+        error(entry.first, where + "." + key,
+              "unknown field" + (suggestion.empty() ? std::string() : " (did you mean '" + suggestion + "'?)"));
+        continue;
+      }
+      if (!entry.second.IsSequence()) {
+        error(entry.second, where + "." + key, "expected a list of values");
+        continue;
+      }
+      out[key] = {to_json(entry.second), origin(entry.second)};
+      order.push_back(key);
+    }
+  }
+
+  void read_excludes(const YAML::Node& node, SweepDefinition& sweep) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsSequence()) return error(node, "exclude", "expected a list of field patterns");
+    for (const auto& rule_node : node) {
+      if (!rule_node.IsMap()) {
+        error(rule_node, "exclude", "each rule is a mapping FIELD: value (or [values])");
+        continue;
+      }
+      ExcludeRule rule{{}, origin(rule_node)};
+      FlatSpec raw;
+      read_fields_unchecked(rule_node, "", raw);
+      for (auto& [key, value] : raw) {
+        SpecValue any{json::array(), value.origin};
+        const json alternatives = value.value.is_array() && !value.value.empty() && !value.value[0].is_array() &&
+                                          !(find_spec_field(key) && is_list_field(key))
+                                      ? value.value
+                                      : json::array({value.value});
+        bool ok = true;
+        for (const auto& alternative : alternatives) {
+          SpecValue one{alternative, value.origin};
+          ok = coerce_field_value(key, one, errors_) && ok;
+          any.value.push_back(one.value);
+        }
+        if (ok) rule.any_of[key] = any;
+      }
+      sweep.excludes.push_back(std::move(rule));
+    }
+  }
+
+  void read_fields_unchecked(const YAML::Node& map, const std::string& prefix, FlatSpec& out) {
+    for (const auto& entry : map) {
+      const std::string key = prefix + entry.first.as<std::string>();
+      if (entry.second.IsMap() && is_spec_section(key)) {
+        read_fields_unchecked(entry.second, key + ".", out);
+      } else {
+        out[key] = {to_json(entry.second), origin(entry.second)};
+      }
+    }
+  }
+
+  void read_includes(const YAML::Node& node, SweepDefinition& sweep) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsSequence()) return error(node, "include", "expected a list of extra points (mappings of fields)");
+    for (const auto& point : node) {
+      if (!point.IsMap()) {
+        error(point, "include", "each extra point is a mapping of fields");
+        continue;
+      }
+      FlatSpec values;
+      read_fields(point, "", values);
+      sweep.includes.push_back(std::move(values));
+      sweep.include_origins.push_back(origin(point));
+    }
+  }
+
+  void read_seeds(const YAML::Node& node, SweepDefinition& sweep) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    const YAML::Node list = node.IsSequence() ? node : YAML::Node();
+    if (!node.IsSequence()) return error(node, "seeds", "expected a list of integers");
+    std::set<int64_t> seen;
+    for (const auto& item : list) {
+      const json value = to_json(item);
+      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+        error(item, "seeds", "expected a non-negative integer, got " + value.dump());
+        continue;
+      }
+      if (!seen.insert(value.get<int64_t>()).second) error(item, "seeds", "seed listed twice");
+      sweep.seeds.push_back(value.get<int64_t>());
+    }
+  }
+
+  void read_reports(const YAML::Node& node, SweepDefinition& sweep) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsSequence()) return error(node, "report", "expected a list of {table: ID, columns: {PAPER_MODEL: OUR_MODEL}}");
+    for (const auto& item : node) {
+      if (!item.IsMap() || !item["table"] || !item["table"].IsScalar()) {
+        error(item, "report", "each entry needs `table: ID`");
+        continue;
+      }
+      ReportSpec report{item["table"].Scalar(), {}, origin(item)};
+      for (const auto& entry : item) {
+        const std::string key = entry.first.as<std::string>();
+        if (key != "table" && key != "columns") error(entry.first, "report." + key, "unknown field (table, columns)");
+      }
+      if (item["columns"]) {
+        if (!item["columns"].IsMap()) {
+          error(item["columns"], "report.columns", "expected a mapping PAPER_MODEL: OUR_MODEL");
+        } else {
+          for (const auto& c : item["columns"]) report.columns.emplace_back(c.first.as<std::string>(), c.second.as<std::string>());
+        }
+      }
+      sweep.reports.push_back(std::move(report));
+    }
+  }
+
+  static std::string label_text(const json& value) {
+    if (value.is_string()) return value.get<std::string>();
+    if (value.is_array()) {
+      std::string out;
+      for (const auto& item : value) out += (out.empty() ? "" : "_") + label_text(item);
+      return out;
+    }
+    return value.dump();
+  }
+
+ private:
+  static bool is_list_field(const std::string& key) {
+    const SpecField* field = find_spec_field(key);
+    return field && (field->type == FieldType::kIntList || field->type == FieldType::kNumberList ||
+                     field->type == FieldType::kStringList);
+  }
+
+  std::string file_;
+  std::vector<std::string>& errors_;
+};
+
+}  // namespace
+
+SweepDefinition parse_sweep(const std::string& yaml_text, const std::string& file, std::vector<std::string>& errors) {
+  SweepDefinition sweep;
+  sweep.file = file;
+  sweep.name = boost::filesystem::path(file).stem().string();
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    errors.push_back(file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                     ": YAML syntax: " + e.msg);
+    return sweep;
+  }
+  SweepReader reader(file, errors);
+  if (!root.IsMap()) {
+    errors.push_back(file + ": expected a mapping with config, grid, zip, exclude, include, seeds, name, report");
+    return sweep;
+  }
+  for (const auto& entry : root) {
+    const std::string key = entry.first.as<std::string>();
+    if (!kTopLevelKeys.count(key)) {
+      const bool is_field = find_spec_field(key) || is_spec_section(key);
+      reader.error(entry.first, key,
+                   is_field ? "unknown top-level key; run spec fields go under `config:`"
+                            : "unknown top-level key (sweep, config, grid, zip, exclude, include, seeds, name, report)");
+    }
+  }
+  if (root["sweep"]) sweep.name = root["sweep"].as<std::string>();
+  if (root["name"]) sweep.name_template = root["name"].as<std::string>();
+  reader.read_config(root["config"], sweep);
+  reader.read_grid(root["grid"], "", sweep);
+  reader.read_zip(root["zip"], sweep);
+  reader.read_excludes(root["exclude"], sweep);
+  reader.read_includes(root["include"], sweep);
+  reader.read_seeds(root["seeds"], sweep);
+  reader.read_reports(root["report"], sweep);
+  if (sweep.name.empty()) errors.push_back(file + ": sweep: the sweep name must not be empty");
+  return sweep;
+}
+
+SweepDefinition read_sweep_file(const std::string& path, std::vector<std::string>& errors) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorCode::kNotFound, "sweep file " + path + " does not exist");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_sweep(text.str(), path, errors);
+}
+
+}  // namespace matquant::sweep

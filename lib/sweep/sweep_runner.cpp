@@ -1,0 +1,425 @@
+#include "sweep/sweep_runner.h"
+
+#include "common/error.h"
+#include "store/database.h"
+#include "store/ingest.h"
+#include "store/run_log.h"
+#include "sweep/job_graph.h"
+#include "sweep/worker_process.h"
+
+#include <boost/filesystem.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <thread>
+
+namespace matquant::sweep {
+namespace {
+
+namespace fs = boost::filesystem;
+using nlohmann::json;
+
+enum class JobState { kPending, kRunning, kFinished, kFailed };
+
+struct Slot {
+  std::string device;  // "cpu" or "cuda"
+  std::map<std::string, std::string> environment;
+  std::optional<size_t> job;  // index into the graph
+};
+
+struct Tracked {
+  JobState state = JobState::kPending;
+  pid_t pid = 0;
+  bool adopted = false;  // started by an earlier runner; watched through /proc
+  std::optional<size_t> slot;
+  std::chrono::steady_clock::time_point started;
+};
+
+// Holds WORK/runner.lock for the runner's lifetime: two runners on one work directory would run
+// the same jobs twice.
+class RunnerLock {
+ public:
+  explicit RunnerLock(const std::string& work_dir) {
+    fs::create_directories(work_dir);
+    const std::string path = work_dir + "/runner.lock";
+    // Close-on-exec: workers must not inherit the lock and hold it after a runner dies.
+    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(ErrorCode::kIo, "cannot open " + path);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(ErrorCode::kInvalidInput, "another sweep runner is using " + work_dir + " (" + path + " is locked)");
+    }
+  }
+  ~RunnerLock() { ::close(fd_); }
+  RunnerLock(const RunnerLock&) = delete;
+  RunnerLock& operator=(const RunnerLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+struct JobStatusRow {
+  std::string status;
+  int64_t attempts = 0;
+};
+
+std::optional<JobStatusRow> job_status(const store::Database& db, const std::string& key) {
+  auto find = db.prepare("SELECT status, attempts FROM jobs WHERE job_key = ?");
+  find.bind(1, key);
+  if (!find.step()) return std::nullopt;
+  return JobStatusRow{find.column_text(0), find.column_int(1)};
+}
+
+std::string checkpoint_of(const store::Database& db, const std::string& train_key, const std::string& fallback) {
+  auto find = db.prepare("SELECT path FROM artifacts WHERE job_key = ? AND kind = 'checkpoint' LIMIT 1");
+  find.bind(1, train_key);
+  return find.step() ? find.column_text(0) : fallback;
+}
+
+// A run name already used in this sweep for a different spec: refuse rather than mix results.
+void refuse_changed_runs(const store::Database& db, const SweepPlan& plan) {
+  std::string conflicts;
+  size_t count = 0;
+  for (const auto& run : plan.runs) {
+    auto find = db.prepare("SELECT run_key FROM runs WHERE sweep = ? AND name = ? AND run_key <> ?");
+    find.bind(1, plan.definition.name).bind(2, run.name).bind(3, run.run_key);
+    if (find.step()) {
+      if (++count <= 10) conflicts += "\n  " + run.name + " (was " + find.column_text(0).substr(0, 12) + ", now " + run.run_key.substr(0, 12) + ")";
+    }
+  }
+  if (count > 0) {
+    throw Error(ErrorCode::kInvalidInput,
+                plan.definition.file + ": " + std::to_string(count) + " run(s) of sweep '" + plan.definition.name +
+                    "' changed their spec since they were recorded; nothing was run. Give the sweep a new name "
+                    "(`sweep:` key) or the runs new names to keep both:" + conflicts);
+  }
+}
+
+class Runner {
+ public:
+  Runner(const SweepPlan& plan, const RunnerOptions& options)
+      : plan_(plan), options_(options), db_(store::Database::open(options.db_path)) {}
+
+  RunnerSummary run() {
+    const auto start = std::chrono::steady_clock::now();
+    refuse_changed_runs(db_, plan_);
+    graph_ = build_job_graph(plan_.runs);
+    record_plan();
+    make_slots();
+    tracked_.assign(graph_.jobs.size(), Tracked{});
+    summary_.runs = plan_.runs.size();
+    summary_.jobs = graph_.jobs.size();
+    recover();
+    log(format_line("{} runs, {} jobs: {} already done, {} to run on {}", summary_.runs, summary_.jobs, summary_.already_done,
+            pending_count(), slot_description()));
+    while (true) {
+      const bool changed = reap();
+      const bool started = schedule();
+      if (!any(JobState::kRunning) && !started) break;
+      if (!changed && !started) std::this_thread::sleep_for(std::chrono::duration<double>(options_.poll_seconds));
+    }
+    summary_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return summary_;
+  }
+
+ private:
+  template <typename... A>
+  static std::string format_line(const char* pattern, A&&... args) {
+    std::string out = pattern;
+    (replace_first(out, to_text(args)), ...);
+    return out;
+  }
+  static std::string to_text(const std::string& s) { return s; }
+  static std::string to_text(const char* s) { return s; }
+  template <typename N>
+  static std::string to_text(N n) { return std::to_string(n); }
+  static void replace_first(std::string& text, const std::string& value) {
+    const auto at = text.find("{}");
+    if (at != std::string::npos) text.replace(at, 2, value);
+  }
+
+  void log(const std::string& line) const {
+    if (options_.log) options_.log(line);
+  }
+
+  std::string job_dir(const JobNode& job) const {
+    return fs::absolute(fs::path(options_.work_dir) / "jobs" / job.key).string();
+  }
+
+  std::string describe_job(const JobNode& job) const {
+    const std::string name = job.spec.value("name", job.owner_run.substr(0, 12));
+    return job.kind == "train" ? "train " + name : "eval " + name + " @ " + job.label;
+  }
+
+  void record_plan() {
+    store::record_sweep(db_, plan_.definition.name, plan_.definition.file);
+    for (const auto& run : plan_.runs) {
+      store::PlannedRun planned{run.run_key, run.name, plan_.definition.name, run.spec, {}};
+      for (const auto& key : graph_.jobs_of_run.at(run.run_key)) {
+        const JobNode& job = graph_.jobs[graph_.index.at(key)];
+        planned.jobs.push_back({job.key, job.kind, job.label});
+      }
+      store::record_run_planned(db_, planned);
+    }
+    if (options_.retry_failed) {
+      for (const auto& job : graph_.jobs) {
+        const auto row = job_status(db_, job.key);
+        if (row && row->status == store::kStatusFailed) {
+          db_.write_transaction([&] {
+            db_.prepare("UPDATE jobs SET status = 'planned', attempts = 0 WHERE job_key = ?").bind(1, job.key).run();
+            for (const auto& run : job.runs) store::update_run_status(db_, run);
+            store::record_event(db_, "retry", "failed job given fresh attempts", job.owner_run, job.key);
+          });
+        }
+      }
+    }
+  }
+
+  void make_slots() {
+    if (options_.gpus.empty()) {
+      const int parallel = std::max(1, options_.max_parallel);
+      const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+      const std::string threads = std::to_string(std::max(1u, cores / unsigned(parallel)));
+      for (int i = 0; i < parallel; ++i) {
+        slots_.push_back({"cpu", {{"CUDA_VISIBLE_DEVICES", ""}, {"OMP_NUM_THREADS", threads}}, std::nullopt});
+      }
+      return;
+    }
+    const int per_gpu = options_.max_parallel <= 0 ? 1 : std::max<int>(1, options_.max_parallel / int(options_.gpus.size()));
+    for (int k = 0; k < per_gpu; ++k) {
+      for (const auto& gpu : options_.gpus) slots_.push_back({"cuda", {{"CUDA_VISIBLE_DEVICES", gpu}}, std::nullopt});
+    }
+  }
+
+  std::string slot_description() const {
+    if (options_.gpus.empty()) return std::to_string(slots_.size()) + " CPU worker(s)";
+    std::string list;
+    for (const auto& g : options_.gpus) list += (list.empty() ? "" : ",") + g;
+    return std::to_string(slots_.size()) + " worker(s) on GPU " + list;
+  }
+
+  size_t pending_count() const {
+    size_t n = 0;
+    for (const auto& t : tracked_) n += t.state == JobState::kPending || t.state == JobState::kRunning;
+    return n;
+  }
+
+  bool any(JobState state) const {
+    for (const auto& t : tracked_) {
+      if (t.state == state) return true;
+    }
+    return false;
+  }
+
+  // After a restart: finished work is ingested, live workers are adopted, the rest waits.
+  void recover() {
+    std::vector<std::string> diverged_trains;
+    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+      const JobNode& job = graph_.jobs[i];
+      const auto row = job_status(db_, job.key);
+      const std::string status = row ? row->status : store::kStatusPlanned;
+      if (status == store::kStatusDone || status == store::kStatusDiverged) {
+        tracked_[i].state = JobState::kFinished;
+        if (status == store::kStatusDiverged && job.kind == "train") diverged_trains.push_back(job.key);
+        ++summary_.already_done;
+        continue;
+      }
+      if (status == store::kStatusFailed && row->attempts >= options_.max_attempts) {
+        tracked_[i].state = JobState::kFailed;
+        ++summary_.failed;
+        continue;
+      }
+      const std::string dir = job_dir(job);
+      if (status == store::kStatusFailed) continue;  // attempts left: runs again
+      if (fs::exists(dir + "/result.json")) {
+        log("recovering the result of " + describe_job(job) + " (finished while no runner was watching)");
+        finish(i, std::nullopt);
+        continue;
+      }
+      pid_t pid = 0;
+      std::ifstream(dir + "/worker.pid") >> pid;
+      if (status == store::kStatusRunning && worker_alive(pid, dir)) {
+        log("adopting running worker " + std::to_string(pid) + " for " + describe_job(job));
+        tracked_[i].state = JobState::kRunning;
+        tracked_[i].pid = pid;
+        tracked_[i].adopted = true;
+        tracked_[i].started = std::chrono::steady_clock::now();
+      }
+    }
+    // Evaluations of a training job that already ended without a checkpoint cannot run.
+    for (const auto& key : diverged_trains) block_dependents(key, store::kStatusDiverged, "its training diverged");
+    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+      if (graph_.jobs[i].kind == "train" && tracked_[i].state == JobState::kFailed) {
+        block_dependents(graph_.jobs[i].key, store::kStatusFailed, "its training job failed");
+      }
+    }
+  }
+
+  bool ready(size_t i) const {
+    const JobNode& job = graph_.jobs[i];
+    if (tracked_[i].state != JobState::kPending) return false;
+    if (job.depends_on.empty()) return true;
+    return tracked_[graph_.index.at(job.depends_on)].state == JobState::kFinished;
+  }
+
+  bool schedule() {
+    bool started = false;
+    for (size_t s = 0; s < slots_.size(); ++s) {
+      if (slots_[s].job) continue;
+      for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+        if (!ready(i)) continue;
+        start(i, s);
+        started = true;
+        break;
+      }
+    }
+    return started;
+  }
+
+  void start(size_t i, size_t s) {
+    const JobNode& job = graph_.jobs[i];
+    const std::string dir = job_dir(job);
+    fs::create_directories(dir);
+    fs::remove(dir + "/result.json");  // a previous attempt's file must not stand for this one
+    const std::string train_dir = job.kind == "train" ? dir : job.depends_on.empty() ? "" : job_dir(graph_.jobs[graph_.index.at(job.depends_on)]);
+    json spec = job.spec;
+    json job_file = {{"job", job.kind},
+                     {"run_key", job.owner_run},
+                     {"job_key", job.key},
+                     {"spec", spec},
+                     {"cache_dir", fs::absolute(options_.cache_dir).string()},
+                     {"device", slots_[s].device}};
+    if (job.kind == "train") {
+      job_file["checkpoint"] = dir + "/checkpoint.safetensors";
+      job_file["state_dir"] = dir + "/state";
+    } else {
+      job_file["precision"] = job.precision;
+      job_file["checkpoint"] = train_dir.empty() ? "" : checkpoint_of(db_, job.depends_on, train_dir + "/checkpoint.safetensors");
+    }
+    {
+      const std::string tmp = dir + "/job.json.tmp";
+      std::ofstream(tmp) << job_file.dump(1) << "\n";
+      fs::rename(tmp, dir + "/job.json");
+    }
+    store::record_job_status(db_, job.key, store::kStatusRunning);
+    tracked_[i].pid = start_worker(options_.worker_binary, dir, slots_[s].environment);
+    tracked_[i].state = JobState::kRunning;
+    tracked_[i].adopted = false;
+    tracked_[i].slot = s;
+    tracked_[i].started = std::chrono::steady_clock::now();
+    slots_[s].job = i;
+    const auto row = job_status(db_, job.key);
+    log("start  " + describe_job(job) + " on " + slots_[s].device +
+        (slots_[s].environment.count("CUDA_VISIBLE_DEVICES") && slots_[s].device == "cuda"
+             ? ":" + slots_[s].environment.at("CUDA_VISIBLE_DEVICES")
+             : "") +
+        " (attempt " + std::to_string(row ? row->attempts : 1) + ", " + dir + ")");
+  }
+
+  bool reap() {
+    bool changed = false;
+    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+      Tracked& t = tracked_[i];
+      if (t.state != JobState::kRunning) continue;
+      std::optional<WorkerExit> exit;
+      if (t.adopted) {
+        if (worker_alive(t.pid, job_dir(graph_.jobs[i]))) continue;
+        exit = WorkerExit{};  // not our child: its exit status is unknown; the result file decides
+      } else {
+        exit = poll_worker(t.pid);
+        if (!exit) continue;
+      }
+      if (t.slot) slots_[*t.slot].job.reset();
+      t.slot.reset();
+      finish(i, t.adopted ? std::nullopt : exit);
+      changed = true;
+    }
+    return changed;
+  }
+
+  // Ingests the job's result file, or records the crash; decides on a retry.
+  void finish(size_t i, const std::optional<WorkerExit>& exit) {
+    const JobNode& job = graph_.jobs[i];
+    const std::string dir = job_dir(job);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - tracked_[i].started).count();
+    std::string status = store::kStatusFailed;
+    std::string error;
+    if (fs::exists(dir + "/result.json")) {
+      try {
+        const auto ingested = store::ingest_result_file(db_, dir + "/result.json", plan_.definition.name);
+        status = ingested.status;
+        if (status == store::kStatusFailed) {
+          auto find = db_.prepare("SELECT coalesce(error, '') FROM jobs WHERE job_key = ?");
+          find.bind(1, job.key);
+          if (find.step()) error = find.column_text(0);
+        }
+      } catch (const Error& e) {
+        error = std::string("result file rejected: ") + e.what();
+        store::record_job_status(db_, job.key, store::kStatusFailed, error, seconds);
+      }
+    } else {
+      error = "worker " + (exit ? describe(*exit) : std::string("ended")) + " without a result file; log tail:\n" +
+              file_tail(dir + "/worker.log", 15);
+      store::record_job_status(db_, job.key, store::kStatusFailed, error, seconds);
+    }
+    if (status == store::kStatusDone || status == store::kStatusDiverged) {
+      tracked_[i].state = JobState::kFinished;
+      ++(status == store::kStatusDone ? summary_.done : summary_.diverged);
+      log(std::string(status == store::kStatusDone ? "done   " : "DIVERGED ") + describe_job(job) +
+          " (" + std::to_string(int(seconds)) + " s)");
+      if (status == store::kStatusDiverged) block_dependents(job.key, store::kStatusDiverged, "its training diverged");
+      return;
+    }
+    const auto row = job_status(db_, job.key);
+    const int64_t attempts = row ? row->attempts : options_.max_attempts;
+    const std::string first_line = error.substr(0, error.find('\n'));
+    if (attempts < options_.max_attempts) {
+      tracked_[i].state = JobState::kPending;
+      store::record_job_status(db_, job.key, store::kStatusQueued, error);
+      log("FAILED " + describe_job(job) + ": " + first_line + " -- retrying (" + std::to_string(attempts) + "/" +
+          std::to_string(options_.max_attempts) + ")");
+      return;
+    }
+    tracked_[i].state = JobState::kFailed;
+    ++summary_.failed;
+    log("FAILED " + describe_job(job) + " after " + std::to_string(attempts) + " attempt(s): " + first_line +
+        " (log: " + dir + "/worker.log)");
+    block_dependents(job.key, store::kStatusFailed, "its training job failed");
+  }
+
+  // Evaluation jobs of a training job that will not produce a checkpoint cannot run.
+  void block_dependents(const std::string& train_key, const std::string& status, const std::string& reason) {
+    for (size_t j = 0; j < graph_.jobs.size(); ++j) {
+      if (graph_.jobs[j].depends_on != train_key || tracked_[j].state != JobState::kPending) continue;
+      tracked_[j].state = status == store::kStatusDiverged ? JobState::kFinished : JobState::kFailed;
+      store::record_job_status(db_, graph_.jobs[j].key, status, "not run: " + reason);
+      ++(status == store::kStatusDiverged ? summary_.diverged : summary_.failed);
+    }
+  }
+
+  const SweepPlan& plan_;
+  const RunnerOptions& options_;
+  store::Database db_;
+  JobGraph graph_;
+  std::vector<Slot> slots_;
+  std::vector<Tracked> tracked_;
+  RunnerSummary summary_;
+};
+
+}  // namespace
+
+RunnerSummary run_sweep(const SweepPlan& plan, const RunnerOptions& options) {
+  if (options.worker_binary.empty() || !fs::exists(options.worker_binary)) {
+    throw Error(ErrorCode::kNotFound, "worker binary '" + options.worker_binary + "' does not exist");
+  }
+  RunnerLock lock(options.work_dir);
+  Runner runner(plan, options);
+  return runner.run();
+}
+
+}  // namespace matquant::sweep

@@ -1,0 +1,69 @@
+// Canonical text and keys: stable, blind to names and number spelling, shared where the work is.
+#include "sweep/run_keys.h"
+#include "sweep/run_spec.h"
+
+#include <gtest/gtest.h>
+
+namespace matquant::sweep {
+namespace {
+
+using nlohmann::json;
+
+json complete(std::initializer_list<std::pair<const std::string, json>> values) {
+  FlatSpec flat;
+  for (const auto& [key, value] : values) flat[key] = {value, "t"};
+  std::vector<std::string> errors;
+  json spec = complete_spec(flat, "t", errors);
+  EXPECT_TRUE(errors.empty()) << (errors.empty() ? "" : errors.front());
+  return spec;
+}
+
+TEST(RunKeys, Sha256MatchesTheStandardVector) {
+  // FIPS 180-2, appendix B.1.
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(RunKeys, CanonicalTextSortsKeysAndDropsWhitespace) {
+  const json value = json::parse(R"({"b": 1, "a": {"z": [0.1, 2], "c": "x"}})");
+  EXPECT_EQ(canonical_text(value), R"({"a":{"c":"x","z":[0.1,2]},"b":1})");
+}
+
+TEST(RunKeys, NameAndNumberSpellingDoNotChangeTheKey) {
+  const json a = complete({{"name", "first"}, {"lambdas", json({1.0, 1, 1})}});
+  const json b = complete({{"name", "second"}});
+  EXPECT_EQ(run_key(a), run_key(b));
+  const json c = complete({{"lambdas", json({0.1, 0.1, 1})}});
+  EXPECT_NE(run_key(a), run_key(c));
+  EXPECT_EQ(run_key(a).size(), 64u);
+}
+
+TEST(RunKeys, EvaluationSettingsChangeTheRunButNotTheTrainingJob) {
+  const json a = complete({{"eval.precisions", json({"8", "4"})}});
+  const json b = complete({{"eval.precisions", json({"2"})}});
+  EXPECT_NE(run_key(a), run_key(b));
+  EXPECT_EQ(train_job_key(a), train_job_key(b));
+  EXPECT_EQ(eval_job_key(a, "4"), eval_job_key(b, "4"));
+  const json c = complete({{"eval.batch_size", 3}});
+  EXPECT_NE(eval_job_key(a, "4"), eval_job_key(c, "4"));
+}
+
+TEST(RunKeys, SlicedInt8SharesTheInt8BaselinesTraining) {
+  const json sliced = complete({{"variant", "sliced"}});
+  const json baseline = complete({{"variant", "baseline"}, {"bits", 8}});
+  EXPECT_EQ(train_job_key(sliced), train_job_key(baseline));
+  EXPECT_NE(run_key(sliced), run_key(baseline));
+  EXPECT_EQ(eval_job_key(sliced, "8"), eval_job_key(baseline, "8"));
+  const json int4 = complete({{"variant", "baseline"}, {"bits", 4}});
+  EXPECT_NE(train_job_key(int4), train_job_key(baseline));
+}
+
+TEST(RunKeys, Bf16EvaluationDependsOnlyOnModelAndData) {
+  const json qat = complete({{"base", "qat"}, {"variant", "matquant"}});
+  const json omni = complete({{"base", "omniquant"}, {"variant", "baseline"}, {"bits", 4}});
+  EXPECT_EQ(eval_job_key(qat, "bf16"), eval_job_key(omni, "bf16"));
+  const json other_model = complete({{"model", "models/other"}});
+  EXPECT_NE(eval_job_key(qat, "bf16"), eval_job_key(other_model, "bf16"));
+}
+
+}  // namespace
+}  // namespace matquant::sweep

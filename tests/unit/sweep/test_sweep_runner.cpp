@@ -1,0 +1,204 @@
+// The local runner against a stand-in worker (tests/support/fake_worker.cpp): results ingested,
+// shared jobs done once, crashes retried then recorded, divergence propagated, and a runner
+// killed mid-sweep losing nothing and redoing nothing.
+#include "common/error.h"
+#include "store/database.h"
+#include "store/query.h"
+#include "store/store_test_util.h"
+#include "sweep/sweep_runner.h"
+#include "sweep/sweep_views.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <thread>
+
+namespace matquant::sweep {
+namespace {
+
+using store::testing::TempDir;
+
+class SweepRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ::setenv("FAKE_WORKER_LOG", dir.file("starts.log").c_str(), 1); }
+
+  SweepPlan plan(const std::string& yaml) {
+    store::testing::write_text(dir.file("s.yaml"), yaml);
+    return load_sweep_plan(dir.file("s.yaml"));
+  }
+
+  RunnerOptions options(int parallel = 2) {
+    RunnerOptions o;
+    o.db_path = dir.file("db.sqlite");
+    o.work_dir = dir.file("work");
+    o.cache_dir = dir.file("cache");
+    o.worker_binary = MATQUANT_FAKE_WORKER;
+    o.max_parallel = parallel;
+    o.poll_seconds = 0.02;
+    return o;
+  }
+
+  // Job key -> how many times a worker started it.
+  std::map<std::string, int> starts() const {
+    std::map<std::string, int> out;
+    std::ifstream in(dir.file("starts.log"));
+    std::string key, kind;
+    while (in >> key >> kind) ++out[key];
+    return out;
+  }
+
+  int64_t count(const std::string& sql) const {
+    const auto db = store::Database::open_read_only(dir.file("db.sqlite"));
+    auto statement = db.prepare(sql);
+    EXPECT_TRUE(statement.step());
+    return statement.column_int(0);
+  }
+
+  TempDir dir;
+};
+
+constexpr const char* kGrid = R"(
+sweep: fake
+config: {model: "fake:ok", eval: {precisions: [bf16, "8", "4", "2"]}}
+grid:
+  variant: [baseline, sliced, matquant]
+)";
+
+TEST_F(SweepRunnerTest, RunsEveryJobOnceAndIngestsItsMetrics) {
+  const auto summary = run_sweep(plan(kGrid), options());
+  // baseline & sliced share the int8 training and evaluations; matquant has its own.
+  EXPECT_EQ(summary.runs, 3u);
+  EXPECT_EQ(summary.jobs, 2u + 1u + 3u + 3u);  // 2 trainings, bf16, 3 precisions x 2 checkpoints
+  EXPECT_EQ(summary.done, summary.jobs);
+  EXPECT_EQ(summary.failed, 0u);
+  for (const auto& [key, n] : starts()) EXPECT_EQ(n, 1) << key;
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'done'"), 3);
+  EXPECT_EQ(count("SELECT count(*) FROM metrics WHERE metric = 'log_pplx'"), 7);
+  // The sliced run sees the shared int4 evaluation: 10 / 4.
+  const auto db = store::Database::open_read_only(dir.file("db.sqlite"));
+  auto value = db.prepare(
+      "SELECT m.value FROM runs r JOIN run_jobs rj ON rj.run_key = r.run_key JOIN metrics m ON m.job_key = rj.job_key "
+      "WHERE r.name = 'fake/sliced' AND m.precision = 'int4'");
+  ASSERT_TRUE(value.step());
+  EXPECT_DOUBLE_EQ(value.column_double(0), 2.5);
+}
+
+TEST_F(SweepRunnerTest, RelaunchingSkipsFinishedWork) {
+  run_sweep(plan(kGrid), options());
+  const auto first = starts();
+  const auto again = run_sweep(plan(kGrid), options());
+  EXPECT_EQ(again.already_done, again.jobs);
+  EXPECT_EQ(again.done, 0u);
+  EXPECT_EQ(starts(), first);
+}
+
+TEST_F(SweepRunnerTest, AChangedSpecUnderTheSameNameIsRefused) {
+  run_sweep(plan(kGrid), options());
+  std::string changed = kGrid;
+  changed.replace(changed.find("\"fake:ok\""), 9, "\"fake:ok\", seed: 7");
+  try {
+    run_sweep(plan(changed), options());
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("changed their spec"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SweepRunnerTest, CrashesAreRetriedThenRecordedWithTheLogTailAndTheRestGoesOn) {
+  const auto summary = run_sweep(plan(R"(
+sweep: crashy
+config: {eval: {precisions: ["4"]}}
+grid:
+  model: ["fake:crash", "fake:ok", "fake:flaky"]
+)"),
+                                 options());
+  EXPECT_EQ(summary.failed, 2u);  // the crashing training, and its evaluation that cannot run
+  EXPECT_EQ(summary.done, 4u);    // ok (train, eval) and flaky after its retry (train, eval)
+  const auto db = store::Database::open_read_only(dir.file("db.sqlite"));
+  auto failed = db.prepare("SELECT attempts, error FROM jobs WHERE kind = 'train' AND status = 'failed'");
+  ASSERT_TRUE(failed.step());
+  EXPECT_EQ(failed.column_int(0), 2);
+  const std::string error = failed.column_text(1);
+  EXPECT_NE(error.find("killed by signal"), std::string::npos) << error;
+  EXPECT_NE(error.find("about to crash"), std::string::npos) << error;
+  EXPECT_NE(render_sweep_status(db, "crashy").find("failed jobs"), std::string::npos);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'failed'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'done'"), 2);
+}
+
+TEST_F(SweepRunnerTest, RetryGivesFailedJobsFreshAttempts) {
+  auto o = options();
+  o.max_attempts = 1;
+  const auto first = run_sweep(plan("sweep: r\nconfig: {model: \"fake:flaky\", eval: {precisions: [\"4\"]}}\n"), o);
+  EXPECT_EQ(first.failed, 2u);
+  o.retry_failed = true;
+  o.max_attempts = 2;  // the evaluation is flaky too: its first attempt fails
+  const auto second = run_sweep(plan("sweep: r\nconfig: {model: \"fake:flaky\", eval: {precisions: [\"4\"]}}\n"), o);
+  EXPECT_EQ(second.failed, 0u);
+  EXPECT_EQ(second.done, 2u);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'done'"), 1);
+}
+
+TEST_F(SweepRunnerTest, DivergedTrainingMarksItsRunDiverged) {
+  const auto summary = run_sweep(plan("sweep: dv\nconfig: {model: \"fake:diverge\", eval: {precisions: [\"8\", \"2\"]}}\n"), options());
+  EXPECT_EQ(summary.diverged, 3u);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'diverged'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM metrics"), 0);
+}
+
+TEST_F(SweepRunnerTest, ACorruptResultFileIsRejectedAndNothingElseIsLost) {
+  const auto summary = run_sweep(plan(R"(
+sweep: garbage
+config: {eval: {precisions: ["4"]}}
+grid: {model: ["fake:garbage", "fake:ok"]}
+)"),
+                                 options());
+  EXPECT_EQ(summary.done, 2u);
+  const auto db = store::Database::open_read_only(dir.file("db.sqlite"));
+  auto failed = db.prepare("SELECT error FROM jobs WHERE kind = 'train' AND status = 'failed'");
+  ASSERT_TRUE(failed.step());
+  EXPECT_NE(failed.column_text(0).find("result file rejected"), std::string::npos) << failed.column_text(0);
+  EXPECT_EQ(count("SELECT count(*) FROM metrics"), 1);
+}
+
+TEST_F(SweepRunnerTest, ARunnerKilledMidSweepLosesNothingAndRedoesNothing) {
+  const std::string yaml = R"(
+sweep: killed
+config: {model: "fake:slow", eval: {precisions: ["8", "4", "2"]}}
+grid: {seed: [0, 1, 2]}
+)";
+  ::setenv("FAKE_WORKER_SECONDS", "0.4", 1);
+  const SweepPlan p = plan(yaml);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    try {
+      run_sweep(p, options());
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // some jobs done, some running
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  const int64_t done_before = count("SELECT count(*) FROM jobs WHERE status = 'done'");
+  EXPECT_GT(done_before, 0);
+  EXPECT_LT(done_before, 12);
+  const auto summary = run_sweep(p, options());
+  EXPECT_EQ(summary.failed, 0u);
+  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE status = 'done'"), 12);
+  EXPECT_EQ(count("SELECT count(*) FROM metrics"), 9);  // one row per evaluation, none duplicated
+  // No job that had finished ran again; a job cut off mid-run (its worker outlived the runner and
+  // was adopted) ran at most once more.
+  for (const auto& [key, n] : starts()) EXPECT_LE(n, 2) << key;
+  int64_t total_starts = 0;
+  for (const auto& [key, n] : starts()) total_starts += n;
+  EXPECT_LE(total_starts, 12 + 2);
+  ::unsetenv("FAKE_WORKER_SECONDS");
+}
+
+}  // namespace
+}  // namespace matquant::sweep
