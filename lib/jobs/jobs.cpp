@@ -3,7 +3,6 @@
 #include "common/error.h"
 #include "data/token_batches.h"
 #include "eval/perplexity.h"
-#include "eval/zero_shot_spec.h"
 #include "jobs/model_source.h"
 #include "model/pretrained.h"
 #include "model/tokenizer.h"
@@ -81,6 +80,13 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   const int64_t seq_len = get<int64_t>(spec, "train.seq_len", 128);
   const uint64_t seed = get<uint64_t>(spec, "seed", 0);
   const at::Device device(context.device);
+  // Each option belongs to one base; asking for it with the other is a mistake, not a no-op.
+  const bool let = get<bool>(spec, "train.let", false);
+  const bool activation_checkpointing = get<bool>(spec, "train.activation_checkpointing", false);
+  if (let && base != "omniquant") throw_invalid("train.let (OmniQuant's equivalent transformation) needs base omniquant");
+  if (activation_checkpointing && base != "qat") {
+    throw_invalid("train.activation_checkpointing applies to base qat (OmniQuant trains one block at a time)");
+  }
 
   model::QuantizerConfig quantizer;
   const bool baseline = variant == "baseline" || variant == "sliced";
@@ -110,6 +116,7 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.seed = seed;
     config.state_dir = state_dir;
     config.save_every = 50;
+    config.activation_checkpointing = activation_checkpointing;
     config.on_step = [&](const train::StepReport& r) {
       if (r.step % 20 != 0 && r.step != r.total_steps) return;
       std::string losses;
@@ -137,6 +144,8 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.epochs = get<int64_t>(spec, "train.epochs", 2);
     config.batch_size = get<int64_t>(spec, "train.batch_size", 4);
     config.clipping_learning_rate = get<double>(spec, "train.learning_rate", 1e-2);
+    config.learnable_equivalent_transformation = let;
+    config.let_learning_rate = get<double>(spec, "train.let_learning_rate", 5e-3);
     config.on_block = [&](const train::BlockReport& r) {
       std::string losses;
       for (const auto& [b, l] : r.loss_by_bits) losses += fmt::format(" int{}={:.3g}", b, l);
@@ -206,13 +215,9 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
     }
     if (params > 0) outcome.metrics.push_back({label, "weights", "effective_bits", bits_times_params / params});
   }
-  auto zero_shot = eval::zero_shot_options_from_spec(spec);  // eval.tasks: lm-eval's zero-shot scoring
-  if (!zero_shot.tasks.empty()) {
-    zero_shot.log = [&](const std::string& line) { log_line(context, label + ": " + line); };
-    const auto tokenizer = model::Tokenizer::load_for_model(model_dir);
-    for (const auto& m : eval::evaluate_zero_shot(net, tokenizer, zero_shot)) {
-      outcome.metrics.push_back({label, m.task, m.metric, m.value});
-    }
+  const auto tasks = get<std::vector<std::string>>(spec, "eval.tasks", {});
+  if (!tasks.empty()) {
+    throw Error(ErrorCode::kInvalidInput, "zero-shot tasks are not implemented yet (eval.tasks must be empty)");
   }
   outcome.timings["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return outcome;
