@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "data/token_batches.h"
 #include "eval/perplexity.h"
+#include "eval/zero_shot_spec.h"
 #include "jobs/model_source.h"
 #include "model/pretrained.h"
 #include "model/tokenizer.h"
@@ -215,9 +216,13 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
     }
     if (params > 0) outcome.metrics.push_back({label, "weights", "effective_bits", bits_times_params / params});
   }
-  const auto tasks = get<std::vector<std::string>>(spec, "eval.tasks", {});
-  if (!tasks.empty()) {
-    throw Error(ErrorCode::kInvalidInput, "zero-shot tasks are not implemented yet (eval.tasks must be empty)");
+  auto zero_shot = eval::zero_shot_options_from_spec(spec);  // eval.tasks: lm-eval's zero-shot scoring
+  if (!zero_shot.tasks.empty()) {
+    zero_shot.log = [&](const std::string& line) { log_line(context, label + ": " + line); };
+    const auto tokenizer = model::Tokenizer::load_for_model(model_dir);
+    for (const auto& m : eval::evaluate_zero_shot(net, tokenizer, zero_shot)) {
+      outcome.metrics.push_back({label, m.task, m.metric, m.value});
+    }
   }
   outcome.timings["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return outcome;
