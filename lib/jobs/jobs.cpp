@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "data/token_batches.h"
 #include "eval/perplexity.h"
+#include "eval/perplexity_windows.h"
 #include "eval/zero_shot_spec.h"
 #include "jobs/model_source.h"
 #include "model/pretrained.h"
@@ -193,8 +194,15 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
   const std::string label = precision_label(precision, extra_precision);
   const int64_t seq_len = get<int64_t>(spec, "train.seq_len", 128);
   if (get<bool>(spec, "eval.perplexity", true)) {
-    const at::Tensor windows = tokenized_sequences(model_dir, get<std::string>(spec, "data.validation", "synthetic"),
-                                                   "validation", seq_len, 256);
+    // eval.perplexity_protocol: "chunks" (packed documents) or "gptq" (GPTQ's random C4 windows).
+    const std::string protocol = get<std::string>(spec, "eval.perplexity_protocol", "chunks");
+    const int64_t samples = get<int64_t>(spec, "eval.perplexity_samples", 256);
+    const std::string validation = get<std::string>(spec, "data.validation", "synthetic");
+    if (protocol != "chunks" && protocol != "gptq") throw_invalid("eval.perplexity_protocol: '" + protocol + "' is not chunks or gptq");
+    const at::Tensor windows =
+        protocol == "gptq" ? eval::gptq_random_windows(resolve_documents(validation, "validation"),
+                                                       model::Tokenizer::load_for_model(model_dir), seq_len, samples)
+                           : tokenized_sequences(model_dir, validation, "validation", seq_len, samples);
     const auto result = eval::evaluate_perplexity(net, windows, 16);
     outcome.metrics.push_back({label, "validation", "log_pplx", result.log_perplexity});
     outcome.metrics.push_back({label, "validation", "pplx", result.perplexity});
