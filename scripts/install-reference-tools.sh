@@ -3,3 +3,5 @@
 # test matquant: the fixtures they produce are committed).
 set -euo pipefail
 python3 -m pip install -q "transformers==5.17.0" "safetensors" "sentencepiece" "protobuf"
+# Zero-shot parity (tests/reference/make_lm_eval_fixtures.py); accelerate is needed by its HF backend.
+python3 -m pip install -q "lm_eval==0.4.13" "accelerate"
