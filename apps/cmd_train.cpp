@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "jobs/jobs.h"
+#include "sweep/run_spec.h"
 
 #include <fmt/format.h>
 
@@ -14,14 +15,26 @@ namespace po = boost::program_options;
 namespace matquant::apps {
 namespace {
 
+// A run spec file, checked and completed by the same field table as sweeps (lib/sweep), so a
+// single run and a sweep run of the same spec train the same thing.
 nlohmann::json read_spec(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error(ErrorCode::kNotFound, "run spec " + path + " does not exist");
+  nlohmann::json raw;
   try {
-    return nlohmann::json::parse(in);
+    raw = nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(ErrorCode::kInvalidInput, path + ": not valid JSON (" + e.what() + ")");
   }
+  std::vector<std::string> errors;
+  const sweep::FlatSpec flat = sweep::flatten_json_spec(raw, path, errors);
+  nlohmann::json spec = errors.empty() ? sweep::complete_spec(flat, path, errors) : nlohmann::json();
+  if (!errors.empty()) {
+    std::string message = path + ": " + std::to_string(errors.size()) + " problem(s):";
+    for (const auto& e : errors) message += "\n  " + e;
+    throw Error(ErrorCode::kInvalidInput, message);
+  }
+  return spec;
 }
 
 int run_train(const Args& args) {

@@ -9,6 +9,7 @@
 #include "model/pretrained.h"
 #include "model/tokenizer.h"
 #include "quant/mix_n_match.h"
+#include "quant/precision_label.h"
 #include "train/nested_checkpoint.h"
 #include "train/omniquant_trainer.h"
 #include "train/qat_trainer.h"
@@ -60,13 +61,7 @@ void log_line(const JobContext& context, const std::string& line) {
 }  // namespace
 
 std::string precision_label(const std::string& precision, bool extra_precision) {
-  if (precision == "bf16") return "bf16";
-  if (precision.find('@') != std::string::npos) {
-    const auto at = precision.find('@');
-    return fmt::format("mnm:{}@{:.2f}", precision.substr(0, at), std::stod(precision.substr(at + 1)));
-  }
-  if (precision.find(',') != std::string::npos) return "plan:" + precision;
-  return (extra_precision ? "ep-int" : "int") + precision;
+  return quant::precision_label(precision, extra_precision);
 }
 
 JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoint_path,
