@@ -187,7 +187,9 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
   }
   JobOutcome outcome;
   const std::string label = precision_label(precision, extra_precision);
-  const int64_t seq_len = get<int64_t>(spec, "train.seq_len", 128);
+  // Perplexity windows: eval.perplexity_seq_len (GPTQ's protocol uses 2048) or the training length.
+  const int64_t perplexity_seq_len = get<int64_t>(spec, "eval.perplexity_seq_len", 0);
+  const int64_t seq_len = perplexity_seq_len > 0 ? perplexity_seq_len : get<int64_t>(spec, "train.seq_len", 128);
   if (get<bool>(spec, "eval.perplexity", true)) {
     // eval.perplexity_protocol: "chunks" (packed documents) or "gptq" (GPTQ's random C4 windows).
     const std::string protocol = get<std::string>(spec, "eval.perplexity_protocol", "chunks");

@@ -46,11 +46,12 @@ std::string train_job_key(const json& spec) {
 std::string eval_job_key(const json& spec, const std::string& precision) {
   json eval = spec.value("eval", json::object());
   eval.erase("precisions");
+  eval.erase("save_requests");  // where a copy of the requests goes does not change the result
   json keyed = {{"precision", precision}, {"eval", eval}};
   if (precision == "bf16") {
     keyed["model"] = spec.value("model", "");
     keyed["data"] = {{"validation", spec["data"].value("validation", "")}};
-    keyed["seq_len"] = spec["train"].value("seq_len", 0);
+    keyed["seq_len"] = spec["train"].value("seq_len", 0);  // perplexity windows when eval.perplexity_seq_len is 0
   } else {
     keyed["train_job"] = train_job_key(spec);
   }

@@ -260,11 +260,14 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
                           "eval.perplexity_samples", "eval.batch_size"}) {
     if (values[key].get<int64_t>() < 1) c.fail(key, "must be at least 1");
   }
-  for (const char* key : {"train.warmup_steps", "group_size", "eval.task_limit", "seed"}) {
+  for (const char* key : {"train.warmup_steps", "group_size", "eval.task_limit", "eval.perplexity_seq_len", "seed"}) {
     if (values[key].get<int64_t>() < 0) c.fail(key, "must not be negative");
   }
   if (!(values["train.learning_rate"].get<double>() > 0)) c.fail("train.learning_rate", "must be positive");
   if (values["train.let"].get<bool>() && base != "omniquant") c.fail("train.let", "LET is part of OmniQuant (base: omniquant)");
+  if (values["train.activation_checkpointing"].get<bool>() && base != "qat") {
+    c.fail("train.activation_checkpointing", "applies to QAT's end-to-end backward (base: qat)");
+  }
   if (values["model"].get<std::string>().empty()) c.fail("model", "must not be empty");
 
   if (!values.count("eval.precisions")) {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 namespace matquant::sweep {
 namespace {
@@ -105,6 +107,22 @@ TEST(RunSpec, NestedJsonSpecsFlattenToDottedKeys) {
   const json spec = complete(f, errors);
   EXPECT_EQ(spec["train"]["steps"], 5);
   EXPECT_EQ(spec["model"], "m");
+}
+
+}  // namespace
+}  // namespace matquant::sweep
+
+namespace matquant::sweep {
+namespace {
+
+// The field table is declared once in code; the documentation must not drift from it.
+TEST(RunSpec, ContractsDocumentEveryField) {
+  std::ifstream in(std::string(MATQUANT_SOURCE_DIR) + "/docs/contracts.md");
+  ASSERT_TRUE(in);
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& field : spec_fields()) {
+    EXPECT_NE(doc.find("| `" + field.key + "` |"), std::string::npos) << field.key << " is missing from docs/contracts.md";
+  }
 }
 
 }  // namespace
