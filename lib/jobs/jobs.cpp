@@ -45,7 +45,15 @@ at::Tensor tokenized_sequences(const std::string& model_dir, const std::string& 
   const auto tokenizer = model::Tokenizer::load_for_model(model_dir);
   const auto documents = resolve_documents(source, split);
   std::vector<std::vector<int64_t>> tokens;
-  for (const auto& d : documents) tokens.push_back(tokenizer.encode(d, false));
+  // Encode only what the packed rows can use (BOS/EOS add 2 per document): a large corpus would
+  // otherwise be tokenized in full by every job that needs a few thousand sequences of it.
+  const int64_t needed = max_sequences < 0 ? -1 : max_sequences * (seq_len + 1);
+  int64_t encoded = 0;
+  for (const auto& d : documents) {
+    tokens.push_back(tokenizer.encode(d, false));
+    encoded += int64_t(tokens.back().size()) + 2;
+    if (needed >= 0 && encoded >= needed) break;
+  }
   data::PackOptions pack;
   pack.seq_len = seq_len;
   pack.bos_id = tokenizer.bos_id();
@@ -102,8 +110,10 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   JobOutcome outcome;
   nlohmann::json summary;
   if (base == "qat") {
+    // One pass over steps x batch distinct sequences at most (the trainer wraps around if fewer).
+    const int64_t wanted = get<int64_t>(spec, "train.steps", 200) * get<int64_t>(spec, "train.batch_size", 8);
     const at::Tensor sequences = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"),
-                                                     "train", seq_len, -1);
+                                                     "train", seq_len, wanted);
     train::QatConfig config;
     config.objective = objective;
     config.schedule.peak = get<double>(spec, "train.learning_rate", 1e-5);

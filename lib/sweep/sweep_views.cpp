@@ -62,7 +62,13 @@ std::string render_plan_table(const SweepPlan& plan) {
   rows.push_back(header);
   for (size_t i = 0; i < plan.runs.size(); ++i) {
     std::vector<std::string> row = {std::to_string(i + 1), plan.runs[i].name};
-    for (const auto& key : varying) row.push_back(cell_text(spec_at(plan.runs[i].spec, key)));
+    for (const auto& key : varying) {
+      std::string text = cell_text(spec_at(plan.runs[i].spec, key));
+      // Long lists (Mix'n'Match precisions) would make every row a page wide.
+      const auto& value = spec_at(plan.runs[i].spec, key);
+      if (text.size() > 40) text = text.substr(0, 34) + (value.is_array() ? "...(" + std::to_string(value.size()) + ")" : "...");
+      row.push_back(text);
+    }
     row.push_back(plan.runs[i].run_key.substr(0, 12));
     rows.push_back(row);
   }
