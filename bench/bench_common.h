@@ -1,0 +1,61 @@
+#pragma once
+// Helpers shared by the benchmarks: real shapes from the built-in presets (random weights), size
+// overrides for tiny CPU runs, FLOP counting, device sync and the final JSON line.
+#include "model/decoder.h"
+#include "model/initialization.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/cuda.h>
+
+#include <chrono>
+#include <iostream>
+#include <string>
+
+namespace matquant::bench {
+
+// The preset's config JSON with the benchmark's size overrides (values <= 0 keep the preset's).
+inline nlohmann::json shape_config(const std::string& shape, int64_t layers, int64_t vocab = 0) {
+  nlohmann::json json = model::builtin_config(shape);
+  if (layers > 0) json["num_hidden_layers"] = layers;
+  if (vocab > 0) json["vocab_size"] = vocab;
+  return json;
+}
+
+
+// Parameters that take part in matrix multiplies: every projection of every block and the LM head
+// (tied or not; the embedding lookup is not a matmul).
+inline double matmul_parameters(const model::ModelConfig& c) {
+  const double h = double(c.hidden_size);
+  const double q = double(c.num_attention_heads * c.head_dim);
+  const double kv = double(c.num_key_value_heads * c.head_dim);
+  const double per_layer = h * q + 2.0 * h * kv + q * h + 3.0 * h * double(c.intermediate_size);
+  return double(c.num_hidden_layers) * per_layer + double(c.vocab_size) * h;
+}
+
+// Model FLOPs of one forward + backward over `tokens` tokens in sequences of length `seq`:
+//   6 * N_matmul * tokens + 12 * L * seq * (heads * head_dim) * tokens
+// (2 FLOPs per multiply-add, backward = 2 x forward; attention scores Q K^T and P V over the full
+// seq x seq square, which the eager softcapped attention computes). Recomputation is not counted.
+inline double forward_backward_flops(const model::ModelConfig& c, double tokens, double seq) {
+  const double attention = 12.0 * double(c.num_hidden_layers) * seq * double(c.num_attention_heads * c.head_dim);
+  return (6.0 * matmul_parameters(c) + attention) * tokens;
+}
+// Forward only: a third of the above.
+inline double forward_flops(const model::ModelConfig& c, double tokens, double seq) {
+  return forward_backward_flops(c, tokens, seq) / 3.0;
+}
+
+inline void sync(const at::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+inline double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline void print_json_line(const std::string& bench, const nlohmann::json& config, const nlohmann::json& figures) {
+  nlohmann::json line = {{"bench", bench}, {"config", config}, {"figures", figures}};
+  std::cout << line.dump() << std::endl;
+}
+
+}  // namespace matquant::bench
