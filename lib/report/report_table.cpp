@@ -64,6 +64,7 @@ Filters cell_filters(const TableSpec& spec, const ColumnSpec& column, const std:
   if (!spec.base.empty()) filters["base"] = {spec.base};
   filters["model"] = models;
   if (!column.base.empty()) filters["base"] = {column.base};
+  if (!column.variant.empty()) filters["variant"] = {column.variant};
   merge(filters, column.where);
   if (!row.variant.empty()) filters["variant"] = {row.variant};
   if (!row.base.empty()) filters["base"] = {row.base};
@@ -71,8 +72,11 @@ Filters cell_filters(const TableSpec& spec, const ColumnSpec& column, const std:
   return filters;
 }
 
+std::string cell_precision(const ColumnSpec& column, const RowSpec& row) { return column.precision_prefix + row.precision; }
+
 PaperKey cell_paper_key(const TableSpec& spec, const ColumnSpec& column, const RowSpec& row, const MeasureSpec& measure) {
-  return {spec.id, column.model, effective_base(spec, column, row), row.paper_variant, row.precision, measure.key};
+  return {spec.id, column.model, effective_base(spec, column, row), row.paper_variant, cell_precision(column, row),
+          measure.key};
 }
 
 ReportTable build_report(const TableSpec& spec, const std::vector<RunRecord>& runs, const PaperNumbers* paper,
@@ -99,7 +103,7 @@ ReportTable build_report(const TableSpec& spec, const std::vector<RunRecord>& ru
       const Filters filters = cell_filters(spec, column, models, row);
       for (const MeasureSpec& measure : spec.measures) {
         ReportCell cell;
-        cell.ours = models.empty() ? CellResult{} : select_cell(runs, filters, row.precision, measure);
+        cell.ours = models.empty() ? CellResult{} : select_cell(runs, filters, cell_precision(column, row), measure);
         if (paper != nullptr && options.show_paper) cell.paper = paper->find(cell_paper_key(spec, column, row, measure));
         table.has_paper = table.has_paper || cell.paper.has_value();
         out.cells.push_back(cell);

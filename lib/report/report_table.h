@@ -64,7 +64,10 @@ ReportTable build_report(const TableSpec& spec, const std::vector<RunRecord>& ru
 Filters cell_filters(const TableSpec& spec, const ColumnSpec& column, const std::vector<std::string>& models,
                      const RowSpec& row);
 
-// The paper CSV key of one cell.
+// The precision label a cell reads: the row's, after the column's precision_prefix.
+std::string cell_precision(const ColumnSpec& column, const RowSpec& row);
+
+// The paper CSV key of one cell (its precision is cell_precision).
 PaperKey cell_paper_key(const TableSpec& spec, const ColumnSpec& column, const RowSpec& row, const MeasureSpec& measure);
 
 // Paper entries that no cell of the spec reads (a transcription or spec mistake).

@@ -204,10 +204,12 @@ TableSpec parse_table_spec(const std::string& yaml_text, const std::string& sour
       const std::string where = "columns[" + std::to_string(i) + "]";
       ColumnSpec column;
       if (!reader.require_map(columns[i], where)) continue;
-      reader.check_keys(columns[i], where + ".", {"model", "label", "base", "where"});
+      reader.check_keys(columns[i], where + ".", {"model", "label", "base", "variant", "precision_prefix", "where"});
       column.model = reader.text(columns[i], "model", where + ".", true);
       column.label = reader.text(columns[i], "label", where + ".", false, column.model);
       column.base = reader.text(columns[i], "base", where + ".", false);
+      column.variant = reader.text(columns[i], "variant", where + ".", false);
+      column.precision_prefix = reader.text(columns[i], "precision_prefix", where + ".", false);
       column.where = reader.filters(columns[i], where + ".");
       spec.columns.push_back(column);
     }

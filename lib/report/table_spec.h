@@ -34,6 +34,10 @@ struct ColumnSpec {
   std::string model;  // the paper's model key (gemma-2-9b); mapped to our model names by `models`
   std::string label;
   std::string base;   // overrides the table's base (Table 4 has OmniQuant and QAT columns)
+  // Column groups that compare variants (Table 8: MatQuant | E.P. MatQuant): the variant filter
+  // for rows that name none, and a prefix for the rows' precision labels ("ep-" reads ep-int2).
+  std::string variant;
+  std::string precision_prefix;
   Filters where;
 };
 

@@ -43,7 +43,7 @@ TEST(CommittedTables, EverySpecAndPaperCsvParses) {
                     << ", " << key.precision << ", " << key.column << ")";
     }
   }
-  for (const std::string id : {"1", "2", "7"}) EXPECT_EQ(ids.count(id), 1u) << "table " << id;
+  for (int id = 1; id <= 23; ++id) EXPECT_EQ(ids.count(std::to_string(id)), 1u) << "table " << id;
 }
 
 TEST(CommittedTables, EveryPaperCsvHasASpec) {
@@ -60,6 +60,48 @@ TEST(CommittedTables, TablesOneTwoAndSevenHaveEveryCell) {
   EXPECT_EQ(paper_table("1").values().size(), 90u);
   EXPECT_EQ(paper_table("2").values().size(), 90u);
   EXPECT_EQ(paper_table("7").values().size(), 11u * 3 * 3 - 3);
+}
+
+TEST(CommittedTables, AppendixTablesHaveEveryCell) {
+  // Rows x printed numbers per row, counted in the seed text.
+  EXPECT_EQ(paper_table("8").values().size(), 12u * 4);  // Task Avg. and log pplx. of two methods
+  for (const std::string id : {"9", "10", "11", "12", "13", "14"}) {
+    EXPECT_EQ(paper_table(id).values().size(), 15u * 7) << "table " << id;  // six tasks and Average
+  }
+  EXPECT_EQ(paper_table("15").values().size(), 40u * 7);  // 5 precisions x 8 weightings
+  EXPECT_EQ(paper_table("16").values().size(), 15u * 8);  // + log pplx.
+  EXPECT_EQ(paper_table("17").values().size(), 15u * 8);
+  EXPECT_EQ(paper_table("18").values().size(), 17u * 7);  // Table 6's rows, with S.P. MatQuant
+  EXPECT_EQ(paper_table("19").values().size(), 17u * 7);
+  for (const std::string id : {"20", "23"}) EXPECT_EQ(paper_table(id).values().size(), 6u * 8) << "table " << id;
+  for (const std::string id : {"21", "22"}) EXPECT_EQ(paper_table(id).values().size(), 9u * 8) << "table " << id;
+}
+
+TEST(CommittedTables, AppendixSpotChecksAgainstThePaper) {
+  // Values read by eye from the seed text.
+  const PaperNumbers t8 = paper_table("8");
+  EXPECT_EQ(value(t8, {"8", "gemma-2-9b", "omniquant", "[8, 4, 2, 8->2]", "ep-int2", "task_avg"}), "70.17");
+  EXPECT_EQ(value(t8, {"8", "gemma-2-9b", "omniquant", "[8, 4, 8->2]", "int2", "log_pplx"}), "3.289");
+  EXPECT_EQ(value(paper_table("9"), {"9", "gemma-2-2b", "omniquant", "baseline", "int8", "arc_c"}), "50");
+  EXPECT_EQ(value(paper_table("10"), {"10", "gemma-2-9b", "omniquant", "sliced", "int3", "hellaswag"}), "46.91");
+  EXPECT_EQ(value(paper_table("11"), {"11", "mistral-7b", "omniquant", "matquant", "int2", "winogrande"}), "63.14");
+  // Table 12's text prints the Data type labels one row late; the numbers follow Table 1's order.
+  EXPECT_EQ(value(paper_table("12"), {"12", "gemma-2-2b", "qat", "sliced", "int4", "arc_c"}), "46.16");
+  EXPECT_EQ(value(paper_table("13"), {"13", "gemma-2-9b", "qat", "baseline", "int3", "boolq"}), "66.61");
+  EXPECT_EQ(value(paper_table("14"), {"14", "mistral-7b", "qat", "", "bf16", "piqa"}), "81.18");
+  EXPECT_EQ(value(paper_table("15"), {"15", "mistral-7b", "omniquant", "ep(sqrt(2),sqrt(2),1)", "ep-int2", "task_avg"}),
+            "57.85");
+  EXPECT_EQ(value(paper_table("16"), {"16", "gemma-2-9b", "omniquant", "ep[8, 4, 2, 8->2]", "ep-int2", "log_pplx"}),
+            "2.778");
+  EXPECT_EQ(value(paper_table("17"), {"17", "gemma-2-9b", "qat", "ep[8, 4, 2, 8->4;2]", "ep-int3", "log_pplx"}), "2.731");
+  const auto diverged = paper_table("19").find({"19", "mistral-7b", "qat", "baseline", "int3", "arc_e"});
+  ASSERT_TRUE(diverged.has_value());
+  EXPECT_TRUE(diverged->diverged);
+  EXPECT_EQ(value(paper_table("18"), {"18", "gemma-2-9b", "qat", "sp", "int3", "task_avg"}), "68.69");
+  EXPECT_EQ(value(paper_table("20"), {"20", "gemma-2-2b", "qat", "sp", "int2", "log_pplx"}), "3.090");
+  EXPECT_EQ(value(paper_table("21"), {"21", "gemma-2-9b", "omniquant", "ep", "ep-int4", "boolq"}), "84.86");
+  EXPECT_EQ(value(paper_table("22"), {"22", "gemma-2-9b", "qat", "sp", "int8", "task_avg"}), "72.88");
+  EXPECT_EQ(value(paper_table("23"), {"23", "mistral-7b", "omniquant", "baseline", "int2", "log_pplx"}), "3.931");
 }
 
 TEST(CommittedTables, SpotChecksAgainstThePaper) {
@@ -124,6 +166,40 @@ TEST(CommittedTables, NumbersPrintedTwiceAgree) {
   expect_consistent(t4, t2, "2", {{"matquant[8, 4, 2]", "matquant"}},
                     {"4:gemma-2-9b/qat/matquant[8, 4, 2]/int4/log_pplx",    // Table 2 prints 2.429
                      "4:gemma-2-9b/qat/matquant[8, 4, 2]/int2/log_pplx"});  // Table 2 prints 2.265
+}
+
+TEST(CommittedTables, AppendixNumbersPrintedTwiceAgree) {
+  const PaperNumbers t1 = paper_table("1"), t2 = paper_table("2"), t4 = paper_table("4"), t5 = paper_table("5"),
+                     t6 = paper_table("6"), t8 = paper_table("8");
+  const std::map<std::string, std::string> same = {{"", ""}, {"baseline", "baseline"}, {"sliced", "sliced"},
+                                                   {"matquant", "matquant"}, {"sp", "sp"}};
+  // The per-task tables' Average is the Task Avg. of Tables 1 (OmniQuant) and 2 (QAT).
+  for (const std::string id : {"9", "10", "11"}) expect_consistent(paper_table(id), t1, "1", same, {});
+  for (const std::string id : {"12", "13", "14"}) expect_consistent(paper_table(id), t2, "2", same, {});
+  // Table 8's MatQuant column is Table 4's OmniQuant column.
+  std::map<std::string, std::string> configs;
+  for (const std::string config : {"[8, 4, 2]", "[8, 4, 8->2]", "[8, 4, 2, 8->2]", "[8, 4, 2, 8->4;2]"}) {
+    configs[config] = "matquant" + config;
+  }
+  expect_consistent(t8, t4, "4", configs, {});
+  // seeds/000's Extra-Precision co-distillation (Table 16) is Table 8's E.P. column.
+  expect_consistent(paper_table("16"), t8, "8",
+                    {{"ep[8, 4, 8->2]", "[8, 4, 8->2]"}, {"ep[8, 4, 2, 8->2]", "[8, 4, 2, 8->2]"},
+                     {"ep[8, 4, 2, 8->4;2]", "[8, 4, 2, 8->4;2]"}},
+                    {});
+  // seeds/000's Single-Precision tables repeat the int2 baselines of Table 5 and the FFN + attention
+  // baselines of Table 6.
+  expect_consistent(paper_table("20"), t5, "5", {{"baseline", "baseline"}}, {});
+  expect_consistent(paper_table("23"), t5, "5", {{"baseline", "baseline"}},
+                    {"23:mistral-7b/qat/baseline/int2/log_pplx"});  // Table 5 prints 2.699
+  expect_consistent(paper_table("21"), t1, "1", {{"baseline", "baseline"}}, {});
+  expect_consistent(paper_table("22"), t2, "2", {{"baseline", "baseline"}},
+                    {"22:gemma-2-9b/qat/baseline/int8/task_avg",    // Table 22 prints Gemma-2 2B's 67.82
+                     "22:gemma-2-9b/qat/baseline/int4/task_avg"});  // and 67.03 (Table 12)
+  expect_consistent(paper_table("18"), t6, "6", {{"baseline", "baseline"}, {"", ""}}, {});
+  expect_consistent(paper_table("19"), t6, "6", {{"baseline", "baseline"}, {"", ""}}, {});
+  // Its Extra-Precision int8/int4/int2 (Table 21) is Table 8's E.P. [8, 4, 2] row.
+  expect_consistent(paper_table("21"), t8, "8", {{"ep", "[8, 4, 2]"}}, {});
 }
 
 }  // namespace
