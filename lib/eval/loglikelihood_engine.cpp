@@ -34,14 +34,18 @@ at::Tensor segment_mask(const at::Tensor& segments, const at::Tensor& positions,
 
 }  // namespace
 
+int64_t resolve_max_length(const model::ModelConfig& config, int64_t requested) {
+  if (requested > 0) return requested;
+  return config.max_position_embeddings > 0 ? std::min(config.max_position_embeddings, kDefaultMaxLengthCap)
+                                            : kDefaultMaxLengthCap;
+}
+
 std::vector<LoglikelihoodResult> score_requests(model::DecoderModel& model,
                                                 const std::vector<TokenizedRequest>& requests,
                                                 const EngineOptions& options) {
   if (options.batch_size < 1) throw Error(ErrorCode::kInvalidInput, "batch size must be at least 1");
   const auto& config = model->config();
-  const int64_t max_length = options.max_length > 0 ? options.max_length
-                             : config.max_position_embeddings > 0 ? config.max_position_embeddings
-                                                                  : 2048;
+  const int64_t max_length = resolve_max_length(config, options.max_length);
   std::vector<LoglikelihoodResult> results(requests.size());
   std::vector<PackedRow> rows = plan_rows(requests, max_length, options.share_contexts);
   rows.erase(std::remove_if(rows.begin(), rows.end(),

@@ -26,9 +26,11 @@ class RequestBuilder {
   explicit RequestBuilder(const model::Tokenizer& tokenizer);
   TokenizedRequest build(const std::string& context, const std::string& continuation) const;
   int64_t prefix_token_id() const { return prefix_token_; }
+  // lm-eval's tok_encode(text): the tokenizer's default special tokens, none when the text already
+  // starts with the BOS text. loglikelihood_rolling encodes its whole text this way.
+  std::vector<int64_t> encode_default(const std::string& text) const;
 
  private:
-  std::vector<int64_t> encode_default(const std::string& text) const;
 
   const model::Tokenizer& tokenizer_;
   int64_t prefix_token_;

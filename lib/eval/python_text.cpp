@@ -85,4 +85,17 @@ std::string python_replace(const std::string& text, const std::string& from, con
   return out.append(text, at, std::string::npos);
 }
 
+int64_t python_whitespace_split_count(const std::string& utf8) {
+  int64_t pieces = 1;
+  bool in_space = false;
+  for (size_t at = 0; at < utf8.size();) {
+    size_t length = 0;
+    const bool space = is_python_space(decode_at(utf8, at, length));
+    if (space && !in_space) ++pieces;
+    in_space = space;
+    at += length;
+  }
+  return pieces;
+}
+
 }  // namespace matquant::eval

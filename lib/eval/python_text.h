@@ -4,6 +4,7 @@
 // capitalize() upper-cases the first character and lower-cases the rest, replace() is
 // non-overlapping left to right.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace matquant::eval {
@@ -16,5 +17,8 @@ std::string python_strip(const std::string& utf8);
 // ASCII letters only: non-ASCII characters are left as they are (English tasks).
 std::string python_capitalize(const std::string& utf8);
 std::string python_replace(const std::string& text, const std::string& from, const std::string& to);
+// len(re.split(r"\s+", text)): whitespace runs + 1, empty ends counted ("" gives 1). lm-eval's
+// wikitext word count (tasks/wikitext/preprocess_wikitext.py); re's \s is str.isspace().
+int64_t python_whitespace_split_count(const std::string& utf8);
 
 }  // namespace matquant::eval

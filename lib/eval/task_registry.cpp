@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "eval/task_formats.h"
+#include "eval/wikitext.h"
 
 #include <boost/filesystem.hpp>
 
@@ -38,6 +39,11 @@ const std::vector<TaskDefinition>& task_definitions() {
        &read_openbookqa_documents},
       {"siqa", "social_iqa", "validation", false, with_hf_exports({"siqa/dev.jsonl"}, "siqa", "validation"),
        &read_siqa_documents},
+      // WikiText-2 raw (wikitext-2-raw-v1.zip unpacks to wikitext-2-raw/), or the export of
+      // EleutherAI/wikitext_document_level (wikitext-2-raw-v1, field `page`).
+      {"wikitext", "wikitext", "test", false,
+       with_hf_exports({"wikitext/wiki.test.raw", "wikitext-2-raw/wiki.test.raw"}, "wikitext", "test"),
+       &read_wikitext_documents, true},
   };
   return tasks;
 }
@@ -75,6 +81,7 @@ LoadedTask load_task(const std::string& name, const std::string& task_dir, int64
   task.name = definition.name;
   task.split = definition.split;
   task.has_acc_norm = definition.has_acc_norm;
+  task.rolling = definition.rolling;
   task.path = locate_task_file(definition, task_dir);
   task.documents = definition.read(task.path);
   if (task.documents.empty()) throw Error(ErrorCode::kInvalidInput, task.path + ": no documents");

@@ -18,6 +18,7 @@ struct TaskDefinition {
   // export (<task>/<split>.jsonl or .json).
   std::vector<std::string> files;
   std::vector<TaskDocument> (*read)(const std::string& path) = nullptr;
+  bool rolling = false;  // output_type loglikelihood_rolling: perplexity metrics (eval/rolling_perplexity.h)
 };
 
 const std::vector<TaskDefinition>& task_definitions();

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "eval/multiple_choice_metrics.h"
+#include "eval/rolling_perplexity.h"
 #include "eval/task_registry.h"
 
 #include <fmt/format.h>
@@ -24,6 +25,12 @@ std::vector<TaskMetric> evaluate_zero_shot(model::DecoderModel& model, const mod
   }
   std::vector<TaskMetric> metrics;
   for (const auto& task : tasks) {
+    if (task.rolling) {  // perplexity task (wikitext)
+      for (auto& m : evaluate_rolling_task(model, builder, task, options, saved.is_open() ? &saved : nullptr)) {
+        metrics.push_back(std::move(m));
+      }
+      continue;
+    }
     const auto start = std::chrono::steady_clock::now();
     std::vector<TokenizedRequest> requests;
     for (const auto& doc : task.documents) {

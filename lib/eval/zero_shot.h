@@ -1,7 +1,8 @@
 #pragma once
 // The zero-shot evaluation as a run spec asks for it (eval.tasks): load every task first (a task
 // that fails to load fails the evaluation before anything is recorded), build lm-eval's requests,
-// score them, and return acc / acc_norm (and their standard errors) per task.
+// score them, and return acc / acc_norm (and their standard errors) per task; perplexity tasks
+// (wikitext) return word/byte/token perplexity instead (eval/rolling_perplexity.h).
 #include "eval/loglikelihood_engine.h"
 #include "model/decoder.h"
 #include "model/tokenizer.h"
@@ -24,7 +25,7 @@ struct ZeroShotOptions {
 
 struct TaskMetric {
   std::string task;
-  std::string metric;  // acc, acc_stderr, acc_norm, acc_norm_stderr
+  std::string metric;  // acc, acc_stderr, acc_norm, acc_norm_stderr; perplexity tasks: eval/rolling_perplexity.h
   double value = 0.0;
 };
 

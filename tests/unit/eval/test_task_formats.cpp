@@ -54,6 +54,7 @@ TEST(TaskFormats, PromptsChoicesAndGoldMatchLmEval) {
   const auto fixture = lm_eval_fixture();
   for (const auto& name : known_task_names()) {
     SCOPED_TRACE(name);
+    if (find_task(name).rolling) continue;  // wikitext: test_wikitext.cpp
     const LoadedTask task = load_task(name, kRelease);
     const auto& expected = fixture["tasks"][name];
     EXPECT_EQ(task.split, expected["split"].get<std::string>());
@@ -91,6 +92,9 @@ TEST(TaskFormats, HuggingFaceExportsReadToTheSameDocuments) {
       EXPECT_EQ(release.documents[d].requests, hf.documents[d].requests);
       EXPECT_EQ(release.documents[d].choices, hf.documents[d].choices);
       EXPECT_EQ(release.documents[d].gold, hf.documents[d].gold);
+      EXPECT_EQ(release.documents[d].rolling_target, hf.documents[d].rolling_target);
+      EXPECT_EQ(release.documents[d].words, hf.documents[d].words);
+      EXPECT_EQ(release.documents[d].bytes, hf.documents[d].bytes);
     }
   }
 }

@@ -14,6 +14,9 @@ TEST(ZeroShotSpec, ReadsEvalFieldsWithDefaults) {
   EXPECT_EQ(options.task_dir, "/data/tasks");
   EXPECT_EQ(options.limit, 100);
   EXPECT_EQ(options.engine.batch_size, 16);
+  EXPECT_EQ(options.engine.max_length, 0);
+  EXPECT_EQ(zero_shot_options_from_spec(nlohmann::json::parse(R"({"eval": {"max_length": 4096}})")).engine.max_length, 4096);
+  EXPECT_THROW(zero_shot_options_from_spec(nlohmann::json::parse(R"({"eval": {"max_length": -1}})")), Error);
   EXPECT_TRUE(zero_shot_options_from_spec(nlohmann::json::parse("{}")).tasks.empty());
   EXPECT_THROW(zero_shot_options_from_spec(nlohmann::json::parse(R"({"eval": {"batch_size": 0}})")), Error);
   EXPECT_THROW(zero_shot_options_from_spec(nlohmann::json::parse(R"({"eval": {"tasks": "piqa"}})")), Error);
