@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One MatQuant QAT step, ours (train_qat) then the PyTorch eager reference, same arguments, one call;
+# prints both tables and the ratios (ours / reference). Arguments go to both programs, e.g.
+#   bench/run_qat_step.sh --shape gemma2-2b-shape --layers 4 --batch 1 --seq 2048 --device cuda
+# BUILD (default: build-device if present, else build) is the build directory; PYTHON the interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-$( [ -d build-device ] && echo build-device || echo build )}
+PYTHON=${PYTHON:-python3}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+echo "== matquant ($BUILD/bench/matquant_bench_qat_step $*)"
+"$BUILD/bench/matquant_bench_qat_step" "$@" | tee "$logs/ours.log"
+echo "== reference (bench/reference/qat_step.py $*)"
+"$PYTHON" bench/reference/qat_step.py "$@" | tee "$logs/reference.log"
+echo "== ratio (matquant / reference; > 1 is better for tokens_per_s and mfu, < 1 for the others)"
+"$PYTHON" bench/reference/ratio.py qat_step "$logs/ours.log" "$logs/reference.log" \
+  tokens_per_s mfu seconds_per_step peak_gib
