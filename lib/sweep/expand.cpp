@@ -15,7 +15,8 @@ using nlohmann::json;
 
 struct Candidate {
   FlatSpec values;
-  std::vector<std::pair<std::string, std::string>> labels;  // axis name -> point label
+  std::vector<std::pair<std::string, std::string>> labels;  // axis name -> point label, every axis
+  std::vector<std::string> name_parts;  // labels of the axes that vary: the default run name
   std::string origin;
 };
 
@@ -78,11 +79,12 @@ std::vector<Candidate> grid_candidates(const SweepDefinition& sweep) {
   std::vector<Candidate> out;
   std::vector<size_t> index(sweep.axes.size(), 0);
   while (true) {
-    Candidate candidate{sweep.config, {}, sweep.file};
+    Candidate candidate{sweep.config, {}, {}, sweep.file};
     for (size_t a = 0; a < sweep.axes.size(); ++a) {
       const AxisPoint& point = sweep.axes[a].points[index[a]];
       for (const auto& [key, value] : point.values) candidate.values[key] = value;
-      if (sweep.axes[a].points.size() > 1) candidate.labels.emplace_back(sweep.axes[a].name, point.label);
+      candidate.labels.emplace_back(sweep.axes[a].name, point.label);
+      if (sweep.axes[a].points.size() > 1) candidate.name_parts.push_back(point.label);
     }
     out.push_back(std::move(candidate));
     size_t a = sweep.axes.size();
@@ -104,13 +106,14 @@ SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::strin
   std::vector<Candidate> candidates = grid_candidates(definition);
   const size_t grid_count = candidates.size();
   for (size_t i = 0; i < definition.includes.size(); ++i) {
-    Candidate candidate{definition.config, {}, definition.include_origins[i]};
+    Candidate candidate{definition.config, {}, {}, definition.include_origins[i]};
     std::string label;
     for (const auto& [key, value] : definition.includes[i]) {
       candidate.values[key] = value;
       if (key != "name") label += (label.empty() ? "" : "-") + value_label(value.value);
     }
     candidate.labels.emplace_back("include", label);
+    candidate.name_parts.push_back(label);
     candidates.push_back(std::move(candidate));
   }
   if (!definition.seeds.empty()) {
@@ -119,7 +122,7 @@ SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::strin
       for (int64_t seed : definition.seeds) {
         Candidate copy = candidate;
         copy.values["seed"] = {seed, definition.file};
-        if (definition.seeds.size() > 1) copy.labels.emplace_back("seeds", "s" + std::to_string(seed));
+        if (definition.seeds.size() > 1) copy.name_parts.push_back("s" + std::to_string(seed));
         seeded.push_back(std::move(copy));
       }
     }
@@ -162,7 +165,7 @@ SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::strin
       if (!definition.name_template.empty()) {
         name = render_name(definition.name_template, spec, candidates[i], definition.file, name_errors);
       } else {
-        for (const auto& [axis, label] : candidates[i].labels) name += (name.empty() ? "" : "-") + label;
+        for (const auto& part : candidates[i].name_parts) name += (name.empty() ? "" : "-") + part;
         if (name.empty()) name = "run";
         name = definition.name + "/" + name;
       }

@@ -17,7 +17,8 @@ using nlohmann::json;
 // lib/eval's task registry owns the definitions; the sweep only needs the names to reject typos
 // before anything runs (it must not link the LibTorch evaluation code).
 const std::set<std::string> kZeroShotTasks = {"arc_challenge", "arc_easy",   "boolq",      "hellaswag",
-                                              "piqa",          "winogrande", "openbookqa", "siqa"};
+                                              "piqa",          "winogrande", "openbookqa", "siqa",
+                                              "wikitext"};
 
 std::string prefix(const std::string& origin) { return origin.empty() ? "" : origin + ": "; }
 
@@ -260,7 +261,8 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
                           "eval.perplexity_samples", "eval.batch_size"}) {
     if (values[key].get<int64_t>() < 1) c.fail(key, "must be at least 1");
   }
-  for (const char* key : {"train.warmup_steps", "group_size", "eval.task_limit", "eval.perplexity_seq_len", "seed"}) {
+  for (const char* key : {"train.warmup_steps", "group_size", "eval.task_limit", "eval.perplexity_seq_len",
+                          "eval.max_length", "seed"}) {
     if (values[key].get<int64_t>() < 0) c.fail(key, "must not be negative");
   }
   if (!(values["train.learning_rate"].get<double>() > 0)) c.fail("train.learning_rate", "must be positive");

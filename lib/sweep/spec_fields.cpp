@@ -40,10 +40,11 @@ std::vector<SpecField> make_fields() {
       {"eval.perplexity_protocol", T::kString, "chunks", {"chunks", "gptq"}, "perplexity windows: consecutive chunks or GPTQ's random windows"},
       {"eval.perplexity_samples", T::kInt, 256, {}, "perplexity windows scored"},
       {"eval.perplexity_seq_len", T::kInt, 0, {}, "tokens per perplexity window; 0 = train.seq_len (GPTQ's protocol: 2048)"},
-      {"eval.tasks", T::kStringList, json::array(), {}, "zero-shot tasks (arc_challenge, arc_easy, boolq, hellaswag, piqa, winogrande, openbookqa, siqa)"},
+      {"eval.tasks", T::kStringList, json::array(), {}, "zero-shot tasks (arc_challenge, arc_easy, boolq, hellaswag, piqa, winogrande, openbookqa, siqa) and wikitext"},
       {"eval.task_dir", T::kString, "", {}, "directory holding the task files (docs/data.md)"},
       {"eval.task_limit", T::kInt, 0, {}, "examples per task; 0 = all"},
       {"eval.batch_size", T::kInt, 16, {}, "sequences per scoring batch"},
+      {"eval.max_length", T::kInt, 0, {}, "context window for task scoring and wikitext's rolling windows; 0 = the model's, capped at 2048"},
       {"eval.save_requests", T::kString, "", {}, "write per-request log-likelihoods to this JSONL file (not part of job keys)"},
       {"seed", T::kInt, 0, {}, "replicate seed"},
   };
