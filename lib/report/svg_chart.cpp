@@ -69,6 +69,8 @@ class PanelWriter {
       const double px = (x_hi - x_lo) * 0.04, py = (y_hi - y_lo) * 0.04;
       x_lo -= px, x_hi += px, y_lo -= py, y_hi += py;
     }
+    // Headroom above the data for the legend box in the top right corner.
+    if (panel_.legend && y_lo <= y_hi) y_hi += (y_hi - y_lo) * 0.18;
     std::vector<double> y_ticks, x_ticks;
     y_ = axis_range(y_lo, y_hi, panel_.y_min, panel_.y_max, y_ticks);
     if (!bars) x_ = axis_range(x_lo, x_hi, panel_.x_min, panel_.x_max, x_ticks);
