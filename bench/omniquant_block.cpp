@@ -6,6 +6,7 @@
 #include "train/omniquant_trainer.h"
 
 #include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
 #include <fmt/format.h>
 #include <torch/cuda.h>
 
@@ -79,5 +80,15 @@ int main(int argc, char** argv) {
              matquant.seconds_per_block, matquant.peak_gib);
   fmt::print("ratio MatQuant / single: {:.2f}x time per block-epoch\n",
              matquant.seconds_per_block_epoch / single.seconds_per_block_epoch);
+  const nlohmann::json line = {
+      {"bench", "omniquant_block"},
+      {"config", {{"shape", shape}, {"layers", layers}, {"samples", samples}, {"seq", seq}, {"epochs", epochs},
+                  {"batch", batch}, {"device", device}, {"dtype", dtype}}},
+      {"figures", {{"single_seconds_per_block_epoch", single.seconds_per_block_epoch},
+                   {"single_peak_gib", single.peak_gib},
+                   {"matquant_seconds_per_block_epoch", matquant.seconds_per_block_epoch},
+                   {"matquant_peak_gib", matquant.peak_gib},
+                   {"time_ratio", matquant.seconds_per_block_epoch / single.seconds_per_block_epoch}}}};
+  std::cout << line.dump() << std::endl;
   return 0;
 }
