@@ -180,10 +180,6 @@ std::string render_mix_n_match_svg(const MixNMatchData& data) {
     for (const auto& p : of) points.push_back({p.bits, p.value});
     return points;
   };
-  // Pareto front first, so markers sit on top of it.
-  ChartSeries front{"Pareto front", "#555555", SeriesStyle::kLine, true, {}};
-  for (const auto& p : pareto_front(data.points, lower)) front.points.push_back({p.bits, p.value});
-  panel.series.push_back(front);
   std::set<std::string> known;
   for (const auto& [series, color] : kSeriesColors) {
     known.insert(series);
@@ -197,6 +193,10 @@ std::string render_mix_n_match_svg(const MixNMatchData& data) {
   for (const auto& series : others) panel.series.push_back({series, "#9467bd", SeriesStyle::kLineMarkers, false, sorted_points(series)});
   auto uniform = sorted_points("uniform");
   if (!uniform.empty()) panel.series.push_back({"uniform int8 ... int2", "#222222", SeriesStyle::kMarkers, false, uniform});
+  // The front last, so strategy lines running along it do not hide it.
+  ChartSeries front{"Pareto front", "#444444", SeriesStyle::kLine, true, {}};
+  for (const auto& p : pareto_front(data.points, lower)) front.points.push_back({p.bits, p.value});
+  panel.series.push_back(front);
   ChartLayout layout;
   layout.panel_width = 760;
   layout.panel_height = 520;

@@ -26,8 +26,9 @@ struct Range {
 };
 
 // The data range widened to whole ticks, unless the panel fixes an end.
+// Bars start at a whole tick; scatter axes keep the (padded) data range, so the data fill the panel.
 Range axis_range(double lo, double hi, std::optional<double> fixed_lo, std::optional<double> fixed_hi,
-                 std::vector<double>& ticks) {
+                 std::vector<double>& ticks, bool extend_to_ticks) {
   if (!(lo <= hi)) lo = 0.0, hi = 1.0;
   if (fixed_lo) lo = *fixed_lo;
   if (fixed_hi) hi = *fixed_hi;
@@ -37,7 +38,7 @@ Range axis_range(double lo, double hi, std::optional<double> fixed_lo, std::opti
     hi += pad;
   }
   ticks = nice_ticks(lo, hi);
-  Range r{fixed_lo ? *fixed_lo : ticks.front(), fixed_hi ? *fixed_hi : ticks.back()};
+  Range r{fixed_lo ? *fixed_lo : (extend_to_ticks ? ticks.front() : lo), fixed_hi ? *fixed_hi : (extend_to_ticks ? ticks.back() : hi)};
   ticks.erase(std::remove_if(ticks.begin(), ticks.end(),
                              [&](double t) { return t < r.lo - 1e-9 * (r.hi - r.lo) || t > r.hi + 1e-9 * (r.hi - r.lo); }),
               ticks.end());
@@ -69,11 +70,12 @@ class PanelWriter {
       const double px = (x_hi - x_lo) * 0.04, py = (y_hi - y_lo) * 0.04;
       x_lo -= px, x_hi += px, y_lo -= py, y_hi += py;
     }
-    // Headroom above the data for the legend box in the top right corner.
-    if (panel_.legend && y_lo <= y_hi) y_hi += (y_hi - y_lo) * 0.18;
+    // Headroom above the data for the legend box in the top right corner: its rows, its margins.
+    const double legend_px = panel_.legend ? 18.0 * double(legend_entries()) + 24.0 : 0.0;
+    if (legend_px > 0 && y_lo <= y_hi && !panel_.y_max) y_hi = y_lo + (y_hi - y_lo) / std::max(0.4, 1.0 - legend_px / height_);
     std::vector<double> y_ticks, x_ticks;
-    y_ = axis_range(y_lo, y_hi, panel_.y_min, panel_.y_max, y_ticks);
-    if (!bars) x_ = axis_range(x_lo, x_hi, panel_.x_min, panel_.x_max, x_ticks);
+    y_ = axis_range(y_lo, y_hi, panel_.y_min, panel_.y_max, y_ticks, bars);
+    if (!bars) x_ = axis_range(x_lo, x_hi, panel_.x_min, panel_.x_max, x_ticks, false);
 
     out_ << "<g>\n";
     if (!panel_.title.empty()) {
@@ -95,6 +97,13 @@ class PanelWriter {
   }
 
  private:
+  size_t legend_entries() const {
+    size_t n = 0;
+    for (const auto& s : panel_.series) n += s.label.empty() ? 0 : 1;
+    for (const auto& b : panel_.bars) n += b.label.empty() ? 0 : 1;
+    return n;
+  }
+
   double sx(double x) const { return left_ + (x - x_.lo) / (x_.hi - x_.lo) * width_; }
   double sy(double y) const { return top_ + height_ - (y - y_.lo) / (y_.hi - y_.lo) * height_; }
 
