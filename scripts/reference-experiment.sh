@@ -48,7 +48,7 @@ report() {
   for model in llama gemma2; do
     for base in qat omniquant; do
       "$M" plot mix-n-match --db "$DB" --model "$MATERIAL/models/$model" --base "$base" \
-        --out "$OUT_DIR/mix-n-match-$model-$base.svg"
+        --metric log_pplx --out "$OUT_DIR/mix-n-match-$model-$base.svg"
     done
   done
 }
