@@ -43,13 +43,15 @@ def main():
     parser.add_argument("--windows", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
-    parser.add_argument("--attn", default="eager", help="transformers attention implementation (eager applies "
+    parser.add_argument("--attn", default=None, help="default: eager for Gemma-2, sdpa otherwise (as matquant); eager applies "
                         "Gemma-2's softcapping, as matquant does; sdpa is faster but drops it)")
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
     device = torch.device(args.device)
 
     config = shapes.make_config(args.shape, args.layers, args.vocab)
+    if args.attn is None:
+        args.attn = "eager" if config.model_type.startswith("gemma") else "sdpa"
     torch.manual_seed(0)
     ids = torch.randint(3, config.vocab_size, (args.windows, args.seq + 1))
     checksum = int(ids.sum().item())

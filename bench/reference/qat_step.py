@@ -64,7 +64,7 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--scope", default="ffn", choices=["ffn", "ffn+attn"])
-    parser.add_argument("--attn", default="eager", help="transformers attention implementation (eager applies "
+    parser.add_argument("--attn", default=None, help="default: eager for Gemma-2, sdpa otherwise (as matquant); eager applies "
                         "Gemma-2's softcapping, as matquant does)")
     parser.add_argument("--checkpointing", action="store_true", help="transformers' gradient checkpointing")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
@@ -74,6 +74,8 @@ def main():
     cuda = device.type == "cuda"
 
     config = shapes.make_config(args.shape, args.layers, args.vocab)
+    if args.attn is None:
+        args.attn = "eager" if config.model_type.startswith("gemma") else "sdpa"
     model = shapes.make_model(config, device, torch.float32, args.attn)
     model.train()
     if args.checkpointing:
