@@ -44,7 +44,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
     parser.add_argument("--attn", default=None, help="default: eager for Gemma-2, sdpa otherwise (as matquant); eager applies "
-                        "Gemma-2's softcapping, as matquant does; sdpa is faster but drops it)")
+                        "Gemma-2's softcapping, as matquant does; sdpa is faster but drops it")
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -65,7 +65,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--scope", default="ffn", choices=["ffn", "ffn+attn"])
     parser.add_argument("--attn", default=None, help="default: eager for Gemma-2, sdpa otherwise (as matquant); eager applies "
-                        "Gemma-2's softcapping, as matquant does)")
+                        "Gemma-2's softcapping, as matquant does")
     parser.add_argument("--checkpointing", action="store_true", help="transformers' gradient checkpointing")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--device", default="cuda")
