@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every GPU benchmark of docs/performance.md in one call (the device tool's machine: build with
+# scripts/device-build.sh first). Writes each program's output to $LOGS (default /tmp/bench-logs).
+#   bench/run_gpu_suite.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${BUILD:-build-device}/bench
+LOGS=${LOGS:-/tmp/bench-logs}
+mkdir -p "$LOGS"
+run() {  # name command...
+  local name=$1; shift
+  echo "===== $name: $*"
+  "$@" 2>&1 | tee "$LOGS/$name.log" | tail -25
+}
+run qat_step bench/run_qat_step.sh --shape gemma2-2b-shape --layers 4 --batch 2 --seq 2048 --device cuda
+run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
+run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device cuda --bandwidth-gbps 4800
+run omniquant_mistral "$B/matquant_bench_omniquant" --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda
+run omniquant_gemma2_9b "$B/matquant_bench_omniquant" --shape gemma2-9b-shape --layers 2 --samples 128 --seq 2048 --device cuda
