@@ -4,6 +4,7 @@
 #include "model/decoder.h"
 #include "model/initialization.h"
 
+#include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
@@ -43,6 +44,18 @@ inline double forward_backward_flops(const model::ModelConfig& c, double tokens,
 // Forward only: a third of the above.
 inline double forward_flops(const model::ModelConfig& c, double tokens, double seq) {
   return forward_backward_flops(c, tokens, seq) / 3.0;
+}
+
+// Parses a benchmark's options; prints them and returns false on --help.
+inline bool parse_options(int argc, char** argv, const boost::program_options::options_description& options,
+                          boost::program_options::variables_map& vm) {
+  boost::program_options::store(boost::program_options::parse_command_line(argc, argv, options), vm);
+  boost::program_options::notify(vm);
+  if (vm.count("help")) {
+    std::cout << options << "\n";
+    return false;
+  }
+  return true;
 }
 
 inline void sync(const at::Device& device) {

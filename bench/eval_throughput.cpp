@@ -8,6 +8,8 @@
 #include "common/device_memory.h"
 #include "eval/perplexity.h"
 
+#include "bench_common.h"
+
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 
@@ -29,12 +31,7 @@ int main(int argc, char** argv) {
       ("dtype", po::value(&dtype)->default_value(dtype), "bf16 or fp32 weights")
       ("device", po::value(&device)->default_value(device), "cuda or cpu");
   po::variables_map vm;
-  po::store(po::parse_command_line(argc, argv, options), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
+  if (!bench::parse_options(argc, argv, options, vm)) return 0;
   const at::Device dev(device);
   const model::ModelConfig config = model::parse_config(bench::shape_config(shape, layers, vocab), shape);
   at::manual_seed(0);

@@ -9,6 +9,8 @@
 #include "bench/bench_common.h"
 #include "model/quantized_linear.h"
 
+#include "bench_common.h"
+
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -67,12 +69,7 @@ int main(int argc, char** argv) {
        "memory bandwidth for the fraction (H100 SXM 3350; H200 4800)")
       ("device", po::value(&device)->default_value(device), "cuda or cpu");
   po::variables_map vm;
-  po::store(po::parse_command_line(argc, argv, options), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
+  if (!bench::parse_options(argc, argv, options, vm)) return 0;
   const at::Device dev(device);
   const at::ScalarType type = dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   const double elem = dtype == "bf16" ? 2.0 : 4.0;

@@ -5,6 +5,8 @@
 #include "model/initialization.h"
 #include "train/omniquant_trainer.h"
 
+#include "bench_common.h"
+
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 #include <fmt/format.h>
@@ -53,12 +55,7 @@ int main(int argc, char** argv) {
       ("device", po::value(&device)->default_value(device), "cuda or cpu")
       ("dtype", po::value(&dtype)->default_value(dtype), "bf16 or fp32 weights and activations");
   po::variables_map vm;
-  po::store(po::parse_command_line(argc, argv, options), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
+  if (!bench::parse_options(argc, argv, options, vm)) return 0;
   const at::Device dev(device);
   const at::ScalarType type = dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   const int64_t vocab = model::builtin_config(shape)["vocab_size"].get<int64_t>();

@@ -8,6 +8,8 @@
 #include "common/device_memory.h"
 #include "train/qat_trainer.h"
 
+#include "bench_common.h"
+
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 
@@ -33,12 +35,7 @@ int main(int argc, char** argv) {
       ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops), "dense bf16 peak for MFU (H100/H200 SXM: 989)")
       ("device", po::value(&device)->default_value(device), "cuda or cpu");
   po::variables_map vm;
-  po::store(po::parse_command_line(argc, argv, options), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
+  if (!bench::parse_options(argc, argv, options, vm)) return 0;
   const at::Device dev(device);
   const nlohmann::json json = bench::shape_config(shape, layers, vocab);
   const model::ModelConfig config = model::parse_config(json, shape);

@@ -114,8 +114,9 @@ class Runner {
     summary_.runs = plan_.runs.size();
     summary_.jobs = graph_.jobs.size();
     recover();
-    log(format_line("{} runs, {} jobs: {} already done, {} to run on {}", summary_.runs, summary_.jobs, summary_.already_done,
-            pending_count(), slot_description()));
+    log(std::to_string(summary_.runs) + " runs, " + std::to_string(summary_.jobs) + " jobs: " +
+        std::to_string(summary_.already_done) + " already done, " + std::to_string(pending_count()) + " to run on " +
+        slot_description());
     while (true) {
       const bool changed = reap();
       const bool started = schedule();
@@ -127,21 +128,6 @@ class Runner {
   }
 
  private:
-  template <typename... A>
-  static std::string format_line(const char* pattern, A&&... args) {
-    std::string out = pattern;
-    (replace_first(out, to_text(args)), ...);
-    return out;
-  }
-  static std::string to_text(const std::string& s) { return s; }
-  static std::string to_text(const char* s) { return s; }
-  template <typename N>
-  static std::string to_text(N n) { return std::to_string(n); }
-  static void replace_first(std::string& text, const std::string& value) {
-    const auto at = text.find("{}");
-    if (at != std::string::npos) text.replace(at, 2, value);
-  }
-
   void log(const std::string& line) const {
     if (options_.log) options_.log(line);
   }
