@@ -5,10 +5,9 @@
 // of the ids and bench/run_eval_throughput.sh checks they agree and prints the ratio.
 //   matquant_bench_eval_throughput --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
 #include "bench/bench_common.h"
+#include "bench/kernel_profile.h"
 #include "common/device_memory.h"
 #include "eval/perplexity.h"
-
-#include "bench_common.h"
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -19,6 +18,7 @@ using namespace matquant;
 int main(int argc, char** argv) {
   std::string shape = "gemma2-2b-shape", device = "cuda", dtype = "bf16";
   int64_t layers = 0, vocab = 0, batch = 4, seq = 2048, windows = 32, repeat = 2;
+  bool profile = false;
   po::options_description options("options");
   options.add_options()("help", "help")
       ("shape", po::value(&shape)->default_value(shape), "built-in shape (gemma2-2b-shape, gemma2-9b-shape, mistral-7b-shape, tiny-gemma2, ...)")
@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
       ("windows", po::value(&windows)->default_value(windows), "windows scored per pass")
       ("repeat", po::value(&repeat)->default_value(repeat), "measured passes (after one warm-up batch)")
       ("dtype", po::value(&dtype)->default_value(dtype), "bf16 or fp32 weights")
+      ("profile", po::bool_switch(&profile), "after the measured passes, profile one more and print its GPU kernel-time breakdown")
       ("device", po::value(&device)->default_value(device), "cuda or cpu");
   po::variables_map vm;
   if (!bench::parse_options(argc, argv, options, vm)) return 0;
@@ -55,6 +56,15 @@ int main(int argc, char** argv) {
     seconds += bench::now_seconds() - start;
     tokens += result.tokens;
     log_ppl = result.log_perplexity;
+  }
+  if (profile) {
+    bench::KernelProfile profiler;
+    profiler.start();
+    const double start = bench::now_seconds();
+    eval::evaluate_perplexity(net, ids, batch);
+    bench::sync(dev);
+    profiler.stop_and_print(bench::now_seconds() - start, double((windows + batch - 1) / batch));
+    fmt::print("(kernel profile units: one forward batch of {} windows)\n", batch);
   }
   const double tokens_per_s = double(tokens) / seconds;
   const double tflops = bench::forward_flops(config, double(tokens), double(seq)) / seconds / 1e12;

@@ -5,10 +5,9 @@
 // PyTorch eager reference is bench/reference/qat_step.py (bench/run_qat_step.sh runs both).
 //   matquant_bench_qat_step --shape gemma2-2b-shape --layers 4 --batch 1 --seq 2048 --device cuda
 #include "bench/bench_common.h"
+#include "bench/kernel_profile.h"
 #include "common/device_memory.h"
 #include "train/qat_trainer.h"
-
-#include "bench_common.h"
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -20,7 +19,7 @@ int main(int argc, char** argv) {
   std::string shape = "gemma2-2b-shape", device = "cuda", scope = "ffn";
   int64_t layers = 4, batch = 1, seq = 2048, steps = 3, warmup = 2, vocab = 0;
   double peak_tflops = 989.0;
-  bool checkpointing = false;
+  bool checkpointing = false, profile = false;
   po::options_description options("options");
   options.add_options()("help", "help")
       ("shape", po::value(&shape)->default_value(shape), "built-in shape (gemma2-2b-shape, gemma2-9b-shape, mistral-7b-shape, tiny-gemma2, ...)")
@@ -32,6 +31,7 @@ int main(int argc, char** argv) {
       ("warmup", po::value(&warmup)->default_value(warmup), "warm-up steps (not measured)")
       ("scope", po::value(&scope)->default_value(scope), "quantized projections: ffn | ffn+attn")
       ("checkpointing", po::bool_switch(&checkpointing), "activation checkpointing")
+      ("profile", po::bool_switch(&profile), "print a GPU kernel-time breakdown of the measured steps (Kineto; times slightly inflated)")
       ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops), "dense bf16 peak for MFU (H100/H200 SXM: 989)")
       ("device", po::value(&device)->default_value(device), "cuda or cpu");
   po::variables_map vm;
@@ -59,9 +59,11 @@ int main(int argc, char** argv) {
   qat.bf16_autocast = true;
   qat.activation_checkpointing = checkpointing;
   std::vector<double> ends;  // wall time at the end of each step, after a device sync
+  bench::KernelProfile profiler;
   qat.on_step = [&](const train::StepReport& report) {
     bench::sync(dev);
     ends.push_back(bench::now_seconds());
+    if (profile && report.step == warmup) profiler.start();
     fmt::print("  step {}/{}: loss int8 {:.4f} int4 {:.4f} int2 {:.4f}\n", report.step, report.total_steps,
                report.loss_by_bits.at(8), report.loss_by_bits.at(4), report.loss_by_bits.at(2));
   };
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
              dev.is_cuda() ? " (bf16 autocast, fp32 master weights)" : " (fp32)");
   bench::sync(dev);
   reset_peak_device_memory(dev);
+  if (profile && warmup == 0) profiler.start();
   const double start = bench::now_seconds();
   const auto summary = train::train_qat(net, sequences, qat);
   if (summary.diverged || int64_t(ends.size()) != total_steps) {
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
   const double peak_gib = peak_device_memory(dev) / double(1ull << 30);
   const double measured_start = warmup > 0 ? ends[size_t(warmup - 1)] : start;
   const double step_seconds = (ends.back() - measured_start) / double(steps);
+  if (profile) profiler.stop_and_print(ends.back() - measured_start, double(steps));
   const double tokens_per_step = double(batch * seq);
   const double flops_per_step = 3.0 * bench::forward_backward_flops(config, tokens_per_step, double(seq));
   const double tflops = flops_per_step / step_seconds / 1e12;

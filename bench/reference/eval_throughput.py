@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes  # noqa: E402
+from kernel_profile import kernel_profile  # noqa: E402
 
 
 def score(model, ids, batch, device):
@@ -46,6 +47,7 @@ def main():
     parser.add_argument("--attn", default=None, help="default: eager for Gemma-2, sdpa otherwise (as matquant); eager applies "
                         "Gemma-2's softcapping, as matquant does; sdpa is faster but drops it")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--profile", action="store_true", help="profile one more pass and print its kernel breakdown")
     args = parser.parse_args()
     device = torch.device(args.device)
 
@@ -73,6 +75,11 @@ def main():
         seconds += time.perf_counter() - start
         tokens += n
         nll = total / n
+    if args.profile:
+        with kernel_profile((args.windows + args.batch - 1) // args.batch):
+            score(model, ids, args.batch, device)
+            shapes.sync(device)
+        print(f"(kernel profile units: one forward batch of {args.batch} windows)")
     tokens_per_s = tokens / seconds
     tflops = shapes.forward_backward_flops(config, tokens, args.seq) / 3 / seconds / 1e12
     peak_gib = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else 0.0

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes  # noqa: E402
+from kernel_profile import kernel_profile  # noqa: E402
 
 BITS = (8, 4, 2)
 LAMBDAS = (0.1, 0.1, 1.0)
@@ -69,6 +70,7 @@ def main():
     parser.add_argument("--checkpointing", action="store_true", help="transformers' gradient checkpointing")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--profile", action="store_true", help="profile one more step and print its kernel breakdown")
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -102,9 +104,9 @@ def main():
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     ends = []
-    start = time.perf_counter()
     last = {}
-    for step in range(total):
+
+    def one_step(step):
         batch = sequences[step * args.batch:(step + 1) * args.batch].to(device)
         inputs, labels = batch[:, :-1], batch[:, 1:]
         optimizer.zero_grad(set_to_none=True)
@@ -119,9 +121,16 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         shapes.sync(device)
+
+    start = time.perf_counter()
+    for step in range(total):
+        one_step(step)
         ends.append(time.perf_counter())
         print(f"  step {step + 1}/{total}: loss int8 {last[8]:.4f} int4 {last[4]:.4f} int2 {last[2]:.4f}", flush=True)
     measured_start = ends[args.warmup - 1] if args.warmup > 0 else start
+    if args.profile:
+        with kernel_profile(1):
+            one_step(total - 1)
     step_seconds = (ends[-1] - measured_start) / args.steps
     tokens = args.batch * args.seq
     flops = 3 * shapes.forward_backward_flops(config, tokens, args.seq)

@@ -1,6 +1,7 @@
 #include "model/decoder.h"
 
 #include "common/error.h"
+#include "kernels/fused_ops.h"
 #include "model/rope.h"
 
 #include <fmt/format.h>
@@ -40,7 +41,15 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t layer_index)
   }
 }
 
+static bool fusable_dtype(const at::Tensor& t) {
+  return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
+}
+
 at::Tensor DecoderLayerImpl::norm(const at::Tensor& x, const at::Tensor& weight) const {
+  if (kernels::fused_kernels_enabled(x) && fusable_dtype(x) && fusable_dtype(weight) && x.size(-1) <= 8192 &&
+      (config->norm_adds_one || weight.scalar_type() == x.scalar_type())) {
+    return kernels::rms_norm(x, weight, config->rms_norm_eps, config->norm_adds_one);
+  }
   const at::Tensor x32 = x.to(at::kFloat);
   const at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, true) + config->rms_norm_eps);
   if (config->norm_adds_one) return (normed * (1.0 + weight.to(at::kFloat))).to(x.scalar_type());
@@ -63,7 +72,16 @@ at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tenso
   const at::Tensor k = apply_rope(k_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2), tables);
   const at::Tensor v = v_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2);
   at::Tensor out;
-  if (config->attn_logit_softcapping) {
+  if (config->attn_logit_softcapping && kernels::fused_kernels_enabled(q) && fusable_dtype(q)) {
+    // Query heads grouped under their key/value head ([b, kv, rep * t, d]) so one batched matmul
+    // serves grouped-query attention without repeating K and V; scale, cap, mask and softmax in
+    // one kernel.
+    const int64_t repeat = heads / kv_heads;
+    const at::Tensor scores = at::matmul(q.reshape({b, kv_heads, repeat * t, d}), k.transpose(-1, -2));
+    const at::Tensor probs = kernels::softcapped_softmax(scores.view({b, heads, t, t}), mask, config->attention_scale,
+                                                         *config->attn_logit_softcapping);
+    out = at::matmul(probs.view({b, kv_heads, repeat * t, t}), v).view({b, heads, t, d});
+  } else if (config->attn_logit_softcapping) {
     // Softcapping needs the scores themselves: the eager path, as transformers runs Gemma-2.
     const int64_t repeat = heads / kv_heads;
     const at::Tensor kr = k.repeat_interleave(repeat, 1);
@@ -196,6 +214,22 @@ at::Tensor DecoderModelImpl::logits_from_hidden(const at::Tensor& hidden) {
 
 at::Tensor DecoderModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
   return logits_from_hidden(hidden_states(input_ids, attention_mask));
+}
+
+at::Tensor DecoderModelImpl::token_nll(const at::Tensor& input_ids, const at::Tensor& targets,
+                                       const at::Tensor& attention_mask) {
+  const at::Tensor hidden = hidden_states(input_ids, attention_mask);
+  const at::Tensor flat_targets = targets.reshape({-1}).to(hidden.device());
+  const double cap = config_.final_logit_softcapping.value_or(0.0);
+  if (kernels::fused_kernels_enabled(hidden)) {
+    const at::Tensor raw = at::linear(hidden, lm_head_weight());
+    if (fusable_dtype(raw)) {
+      return kernels::softcapped_cross_entropy(raw.reshape({-1, raw.size(-1)}), flat_targets, cap);
+    }
+  }
+  const at::Tensor logits = logits_from_hidden(hidden);
+  return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat), flat_targets, {},
+                                at::Reduction::None);
 }
 
 void DecoderModelImpl::enable_quantization(QuantScope scope, const QuantizerConfig& quantizer) {

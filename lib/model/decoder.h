@@ -55,6 +55,10 @@ class DecoderModelImpl : public torch::nn::Module {
   // Hidden states after the final norm, before the LM head.
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask = {});
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
+  // Next-token NLL (fp32, [B * T]) of targets [B, T] given input_ids [B, T]: on CUDA the fused
+  // softcapped cross-entropy reads the raw LM-head output once (no fp32 logits tensor); elsewhere
+  // cross_entropy over forward()'s logits. Equal to cross_entropy(forward(ids), targets) per token.
+  at::Tensor token_nll(const at::Tensor& input_ids, const at::Tensor& targets, const at::Tensor& attention_mask = {});
   at::Tensor embed(const at::Tensor& input_ids);
   // Masks and rotary tables shared by every layer of one forward pass.
   struct AttentionInputs {

@@ -11,8 +11,10 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <vector>
 
 namespace matquant::train {
 
@@ -107,46 +109,55 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     report.step = step + 1;
     report.total_steps = total;
     report.learning_rate = lr;
-    bool finite = true;
     const Bf16Autocast autocast(config.bf16_autocast && device.is_cuda());
-    for (int64_t m = 0; m < config.gradient_accumulation && finite; ++m) {
+    // Losses stay on the device until the step's end: one host sync per step, not one per
+    // precision. A non-finite loss still stops training before the optimizer step.
+    std::vector<std::pair<int, at::Tensor>> step_losses;  // (bits or 0, loss * 1/accumulation)
+    const double scale = 1.0 / double(config.gradient_accumulation);
+    for (int64_t m = 0; m < config.gradient_accumulation; ++m) {
       const at::Tensor batch = batch_rows(sequences, order, (first + m * micro) % rows, micro).to(device);
       const at::Tensor inputs = batch.slice(1, 0, -1);
       const at::Tensor labels = batch.slice(1, 1);
-      const double scale = 1.0 / double(config.gradient_accumulation);
       if (!config.quantize) {
         model->set_precision(std::nullopt);
-        at::Tensor loss = next_token_loss(model->forward(inputs), labels);
-        report.loss_by_bits[0] += loss.item<double>() * scale;
+        const at::Tensor loss = model->token_nll(inputs, labels).mean();
+        step_losses.emplace_back(0, loss.detach() * scale);
         (loss * scale).backward();
-        finite = std::isfinite(report.loss_by_bits[0]);
         continue;
       }
       std::map<int, at::Tensor> teacher_log_probs;
       for (const auto& target : targets) {
         if (target.lambda == 0.0 && !config.objective.uses_distillation()) continue;
         model->set_precision(quant::PrecisionPlan::uniform(target.bits));
-        const at::Tensor logits = model->forward(inputs);
+        const bool is_teacher = std::any_of(targets.begin(), targets.end(),
+                                            [&](const auto& other) { return other.teacher == target.bits; });
         at::Tensor loss;
-        if (target.ground_truth) loss = next_token_loss(logits, labels);
-        if (target.teacher) {
-          const at::Tensor kl = distillation_loss(logits, teacher_log_probs.at(*target.teacher));
-          loss = loss.defined() ? 0.5 * (loss + kl) : kl;
-        }
-        // Keep this precision's distribution if a student distills from it.
-        for (const auto& other : targets) {
-          if (other.teacher == target.bits) {
-            teacher_log_probs[target.bits] = at::log_softmax(logits.detach().to(at::kFloat), -1);
-            break;
+        if (!target.teacher && !is_teacher) {
+          // Ground truth only: the fused cross-entropy path never materialises fp32 logits.
+          loss = model->token_nll(inputs, labels).mean();
+        } else {
+          const at::Tensor logits = model->forward(inputs);
+          if (target.ground_truth) loss = next_token_loss(logits, labels);
+          if (target.teacher) {
+            const at::Tensor kl = distillation_loss(logits, teacher_log_probs.at(*target.teacher));
+            loss = loss.defined() ? 0.5 * (loss + kl) : kl;
           }
+          // Keep this precision's distribution if a student distills from it.
+          if (is_teacher) teacher_log_probs[target.bits] = at::log_softmax(logits.detach().to(at::kFloat), -1);
         }
-        const double value = loss.item<double>();
-        report.loss_by_bits[target.bits] += value * scale;
-        if (!std::isfinite(value)) {
-          finite = false;
-          break;
-        }
+        step_losses.emplace_back(target.bits, loss.detach() * scale);
         if (target.lambda != 0.0) (loss * (target.lambda * scale)).backward();
+      }
+    }
+    bool finite = true;
+    if (!step_losses.empty()) {
+      std::vector<at::Tensor> values;
+      for (const auto& entry : step_losses) values.push_back(entry.second.to(at::kDouble).reshape({}));
+      const at::Tensor host = at::stack(values).cpu();
+      const double* read = host.data_ptr<double>();
+      for (size_t i = 0; i < step_losses.size(); ++i) {
+        report.loss_by_bits[step_losses[i].first] += read[i];
+        finite = finite && std::isfinite(read[i]);
       }
     }
     if (!finite) {

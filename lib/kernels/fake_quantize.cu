@@ -1,0 +1,97 @@
+// Fused MinMax fake-quantize-and-slice (the QAT weight path of QuantizedLinear): one block per
+// quantization group reads the weights twice (range, then codes) and writes the dequantized
+// weights once, where the ATen composition runs about a dozen kernels. Every operation mirrors
+// quant::minmax_params / quantize_codes_ste / slice_codes_ste / dequantize_codes on CUDA in the
+// same order and fp32 rounding (division by a scalar is a multiply by its reciprocal there), so
+// results are bit-identical to the ATen path.
+#include "kernels/kernel_common.cuh"
+
+namespace matquant::kernels {
+namespace {
+
+constexpr float kMinScale = 1e-5f;  // quant/minmax.h
+constexpr float kMaxScale = 1e4f;
+
+__device__ __forceinline__ float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+fake_quantize_forward(const T* weight, T* out, float* scales, float* zeros, int64_t cols, int source_bits,
+                      int target_bits, bool extra_precision) {
+  const int64_t row = blockIdx.x;
+  const T* in = weight + row * cols;
+  float lo = INFINITY, hi = -INFINITY;
+  for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
+    const float v = to_float(in[j]);
+    lo = fminf(lo, v);
+    hi = fmaxf(hi, v);
+  }
+  lo = block_reduce(lo, Min{});
+  hi = block_reduce(hi, Max{});
+  const float qmax = float((1 << source_bits) - 1);
+  const float scale = clampf((hi - lo) * (1.0f / qmax), kMinScale, kMaxScale);
+  const float zero = rintf(clampf(__fdiv_rn(-lo, scale), -1e4f, 1e4f));
+  const int shift = source_bits - target_bits;
+  const float step = float(1 << shift);
+  const float inv_step = 1.0f / step;
+  const float level_max = float((1 << target_bits) - 1);
+  T* o = out + row * cols;
+  for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
+    float code = clampf(rintf(__fdiv_rn(to_float(in[j]), scale)) + zero, 0.0f, qmax);
+    if (shift > 0) {
+      float level = floorf(code * inv_step + 0.5f);
+      if (!extra_precision) level = clampf(level, 0.0f, level_max);
+      code = level * step;
+    }
+    o[j] = from_float<T>((code - zero) * scale);
+  }
+  if (threadIdx.x == 0) {
+    scales[row] = scale;
+    zeros[row] = zero;
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+fake_quantize_backward(const T* grad_out, const T* weight, const float* scales, const float* zeros, T* grad_weight,
+                       int64_t cols, int source_bits) {
+  const int64_t row = blockIdx.x;
+  const float scale = scales[row];
+  const float zero = zeros[row];
+  const float qmax = float((1 << source_bits) - 1);
+  for (int64_t j = row * cols + threadIdx.x; j < (row + 1) * cols; j += kThreads) {
+    const float code = rintf(__fdiv_rn(to_float(weight[j]), scale)) + zero;
+    const bool inside = code >= 0.0f && code <= qmax;  // clamp passes the gradient on [0, qmax]
+    grad_weight[j] = from_float<T>(inside ? __fdiv_rn(to_float(grad_out[j]) * scale, scale) : 0.0f);
+  }
+}
+
+}  // namespace
+
+int launch_fake_quantize_forward(Dtype dtype, const void* weight, void* out, float* scale, float* zero, int64_t rows,
+                                 int64_t cols, int source_bits, int target_bits, bool extra_precision, void* stream) {
+  if (source_bits < 1 || source_bits > 16 || target_bits < 1 || target_bits > source_bits) {
+    return int(cudaErrorInvalidValue);
+  }
+  return dispatch(dtype, [&](auto z) {
+    using T = decltype(z);
+    fake_quantize_forward<T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(weight), static_cast<T*>(out), scale, zero, cols, source_bits, target_bits,
+        extra_precision);
+    return int(cudaGetLastError());
+  });
+}
+
+int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
+                                  const float* zero, void* grad_weight, int64_t rows, int64_t cols, int source_bits,
+                                  void* stream) {
+  return dispatch(dtype, [&](auto z) {
+    using T = decltype(z);
+    fake_quantize_backward<T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(grad_out), static_cast<const T*>(weight), scale, zero, static_cast<T*>(grad_weight),
+        cols, source_bits);
+    return int(cudaGetLastError());
+  });
+}
+
+}  // namespace matquant::kernels

@@ -1,0 +1,239 @@
+#include "kernels/fused_ops.h"
+
+#include "common/error.h"
+#include "kernels/launchers.h"
+
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/autograd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+namespace matquant::kernels {
+
+bool fused_kernels_compiled() { return true; }
+
+namespace {
+std::atomic<bool>& switched_on() {
+  static std::atomic<bool> on([] {
+    const char* value = std::getenv("MATQUANT_FUSED_KERNELS");
+    return value == nullptr || std::string(value) != "0";
+  }());
+  return on;
+}
+}  // namespace
+
+bool fused_kernels_enabled(const at::Tensor& tensor) {
+  return switched_on().load() && tensor.defined() && tensor.is_cuda();
+}
+
+bool set_fused_kernels(bool on) { return switched_on().exchange(on); }
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+Dtype dtype_of(const at::Tensor& t) {
+  if (t.scalar_type() == at::kBFloat16) return Dtype::kBFloat16;
+  if (t.scalar_type() == at::kFloat) return Dtype::kFloat32;
+  throw Error(ErrorCode::kInternal, std::string("fused kernels take float or bfloat16, got ") +
+                                        c10::toString(t.scalar_type()));
+}
+
+void* stream_of(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+
+void check_launch(int code, const char* kernel) {
+  if (code != 0) throw Error(ErrorCode::kInternal, std::string(kernel) + " failed to launch: " + cuda_error_name(code));
+}
+
+float* f32(const at::Tensor& t) { return t.data_ptr<float>(); }
+
+// The mask rides outside autograd's tensor inputs (it has no gradient and may be undefined).
+struct MaskArgument {
+  at::Tensor mask;
+};
+
+struct SoftcappedSoftmax : public torch::autograd::Function<SoftcappedSoftmax> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& scores_in, const MaskArgument& mask_argument,
+                            double scale, double cap) {
+    const at::Tensor& mask_in = mask_argument.mask;
+    const c10::cuda::CUDAGuard guard(scores_in.device());
+    const at::Tensor scores = scores_in.contiguous();
+    const int64_t key = scores.size(-1), query = scores.size(-2), heads = scores.size(-3);
+    const int64_t batch = scores.numel() / (key * query * heads);
+    SoftmaxShape shape{batch, heads, query, key, 0, 0, 0};
+    at::Tensor mask;
+    if (mask_in.defined()) {
+      mask = mask_in.to(at::kBool);
+      if (mask.dim() != 4) throw Error(ErrorCode::kInternal, "softcapped_softmax: mask must be 4-D");
+      if (mask.stride(3) != 1 || mask.size(3) != key) mask = mask.expand({mask.size(0), mask.size(1), query, key}).contiguous();
+      auto stride = [&](int d, int64_t full) {
+        if (mask.size(d) == 1) return int64_t(0);
+        if (mask.size(d) != full) throw Error(ErrorCode::kInternal, "softcapped_softmax: mask does not broadcast");
+        return mask.stride(d);
+      };
+      shape.mask_batch_stride = stride(0, batch);
+      shape.mask_head_stride = stride(1, heads);
+      shape.mask_query_stride = stride(2, query);
+    }
+    at::Tensor probs = at::empty_like(scores);
+    at::Tensor lse = at::empty({batch * heads * query}, scores.options().dtype(at::kFloat));
+    check_launch(launch_softcapped_softmax_forward(dtype_of(scores), scores.data_ptr(),
+                                                   mask.defined() ? mask.data_ptr<bool>() : nullptr, probs.data_ptr(),
+                                                   f32(lse), shape, float(scale), float(cap), stream_of(scores)),
+                 "softcapped_softmax");
+    ctx->save_for_backward({probs, lse});
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["cap"] = cap;
+    return probs;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& probs = saved[0];
+    const c10::cuda::CUDAGuard guard(probs.device());
+    const at::Tensor grad = grads[0].to(probs.scalar_type()).contiguous();
+    at::Tensor grad_scores = at::empty_like(probs);
+    const int64_t cols = probs.size(-1);
+    check_launch(launch_softcapped_softmax_backward(dtype_of(probs), grad.data_ptr(), probs.data_ptr(), f32(saved[1]),
+                                                    grad_scores.data_ptr(), probs.numel() / cols, cols,
+                                                    float(ctx->saved_data["scale"].toDouble()),
+                                                    float(ctx->saved_data["cap"].toDouble()), stream_of(probs)),
+                 "softcapped_softmax backward");
+    return {grad_scores, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+struct SoftcappedCrossEntropy : public torch::autograd::Function<SoftcappedCrossEntropy> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits_in, const at::Tensor& targets_in, double cap,
+                            int64_t ignore_index) {
+    const c10::cuda::CUDAGuard guard(logits_in.device());
+    const at::Tensor logits = logits_in.contiguous();
+    const at::Tensor targets = targets_in.to(logits.device(), at::kLong).contiguous();
+    const int64_t rows = logits.size(0), vocab = logits.size(1);
+    at::Tensor loss = at::empty({rows}, logits.options().dtype(at::kFloat));
+    at::Tensor lse = at::empty({rows}, logits.options().dtype(at::kFloat));
+    check_launch(launch_softcapped_cross_entropy_forward(dtype_of(logits), logits.data_ptr(),
+                                                         targets.data_ptr<int64_t>(), f32(loss), f32(lse), rows, vocab,
+                                                         float(cap), ignore_index, stream_of(logits)),
+                 "softcapped_cross_entropy");
+    ctx->save_for_backward({logits, targets, lse});
+    ctx->saved_data["cap"] = cap;
+    ctx->saved_data["ignore_index"] = ignore_index;
+    return loss;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& logits = saved[0];
+    const c10::cuda::CUDAGuard guard(logits.device());
+    const at::Tensor grad = grads[0].to(at::kFloat).contiguous();
+    at::Tensor grad_logits = at::empty_like(logits);
+    check_launch(launch_softcapped_cross_entropy_backward(
+                     dtype_of(logits), logits.data_ptr(), saved[1].data_ptr<int64_t>(), f32(saved[2]), f32(grad),
+                     grad_logits.data_ptr(), logits.size(0), logits.size(1), float(ctx->saved_data["cap"].toDouble()),
+                     ctx->saved_data["ignore_index"].toInt(), stream_of(logits)),
+                 "softcapped_cross_entropy backward");
+    return {grad_logits, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+struct RmsNorm : public torch::autograd::Function<RmsNorm> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& weight_in, double eps,
+                            bool adds_one) {
+    const c10::cuda::CUDAGuard guard(x_in.device());
+    const at::Tensor x = x_in.contiguous();
+    const at::Tensor weight = weight_in.contiguous();
+    const int64_t width = x.size(-1), rows = x.numel() / width;
+    at::Tensor y = at::empty_like(x);
+    at::Tensor rstd = at::empty({rows}, x.options().dtype(at::kFloat));
+    check_launch(launch_rms_norm_forward(dtype_of(x), dtype_of(weight), x.data_ptr(), weight.data_ptr(), y.data_ptr(), f32(rstd), rows,
+                                         width, float(eps), adds_one, stream_of(x)),
+                 "rms_norm");
+    ctx->save_for_backward({x, weight, rstd});
+    ctx->saved_data["adds_one"] = adds_one;
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor& weight = saved[1];
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor grad = grads[0].to(x.scalar_type()).contiguous();
+    const int64_t width = x.size(-1), rows = x.numel() / width;
+    at::Tensor grad_x = at::empty_like(x);
+    at::Tensor partials = at::empty({rms_norm_backward_blocks(rows), width}, x.options().dtype(at::kFloat));
+    check_launch(launch_rms_norm_backward(dtype_of(x), dtype_of(weight), grad.data_ptr(), x.data_ptr(), weight.data_ptr(), f32(saved[2]),
+                                          grad_x.data_ptr(), f32(partials), rows, width,
+                                          ctx->saved_data["adds_one"].toBool(), stream_of(x)),
+                 "rms_norm backward");
+    return {grad_x, partials.sum(0).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+  }
+};
+
+struct FakeQuantizeMinMax : public torch::autograd::Function<FakeQuantizeMinMax> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& weight_in, int64_t group_size, int64_t source_bits,
+                            int64_t target_bits, bool extra_precision) {
+    const c10::cuda::CUDAGuard guard(weight_in.device());
+    const at::Tensor weight = weight_in.contiguous();
+    const int64_t cols = group_size > 0 ? group_size : weight.size(1);
+    const int64_t rows = weight.numel() / cols;
+    at::Tensor out = at::empty_like(weight);
+    at::Tensor scale = at::empty({rows}, weight.options().dtype(at::kFloat));
+    at::Tensor zero = at::empty({rows}, weight.options().dtype(at::kFloat));
+    check_launch(launch_fake_quantize_forward(dtype_of(weight), weight.data_ptr(), out.data_ptr(), f32(scale), f32(zero),
+                                              rows, cols, int(source_bits), int(target_bits), extra_precision,
+                                              stream_of(weight)),
+                 "fake_quantize");
+    ctx->save_for_backward({weight, scale, zero});
+    ctx->saved_data["cols"] = cols;
+    ctx->saved_data["source_bits"] = source_bits;
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[0];
+    const c10::cuda::CUDAGuard guard(weight.device());
+    const at::Tensor grad = grads[0].to(weight.scalar_type()).contiguous();
+    const int64_t cols = ctx->saved_data["cols"].toInt();
+    at::Tensor grad_weight = at::empty_like(weight);
+    check_launch(launch_fake_quantize_backward(dtype_of(weight), grad.data_ptr(), weight.data_ptr(), f32(saved[1]),
+                                               f32(saved[2]), grad_weight.data_ptr(), weight.numel() / cols, cols,
+                                               int(ctx->saved_data["source_bits"].toInt()), stream_of(weight)),
+                 "fake_quantize backward");
+    return {grad_weight, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor softcapped_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap) {
+  if (scores.dim() != 4) throw Error(ErrorCode::kInternal, "softcapped_softmax: scores must be [B, H, Tq, Tk]");
+  return SoftcappedSoftmax::apply(scores, MaskArgument{mask}, scale, cap);
+}
+
+at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& targets, double cap,
+                                    int64_t ignore_index) {
+  if (logits.dim() != 2 || targets.numel() != logits.size(0)) {
+    throw Error(ErrorCode::kInternal, "softcapped_cross_entropy: logits [rows, vocab] and targets [rows]");
+  }
+  return SoftcappedCrossEntropy::apply(logits, targets.reshape({-1}), cap, ignore_index);
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool adds_one) {
+  if (weight.numel() != x.size(-1) || (!adds_one && weight.scalar_type() != x.scalar_type())) {
+    throw Error(ErrorCode::kInternal, "rms_norm: weight must match x's last dimension (and dtype, Llama form)");
+  }
+  return RmsNorm::apply(x, weight, eps, adds_one);
+}
+
+at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, int source_bits, int target_bits,
+                                bool extra_precision) {
+  if (weight.dim() != 2 || (group_size > 0 && weight.size(1) % group_size != 0)) {
+    throw Error(ErrorCode::kInternal, "fake_quantize_minmax: 2-D weight whose columns the group size divides");
+  }
+  return FakeQuantizeMinMax::apply(weight, group_size, int64_t(source_bits), int64_t(target_bits), extra_precision);
+}
+
+}  // namespace matquant::kernels

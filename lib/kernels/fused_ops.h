@@ -1,0 +1,38 @@
+#pragma once
+// Fused CUDA kernels for the hot elementwise chains of the decoder and the QAT weight path, as
+// autograd-aware ATen operations. Callers check fused_kernels_enabled(tensor) and otherwise run
+// their plain ATen composition, which stays the reference (tests/kernels compares the two).
+#include <ATen/ATen.h>
+
+namespace matquant::kernels {
+
+// Whether the build has the kernels (CMake option MATQUANT_CUDA_KERNELS with a CUDA LibTorch).
+bool fused_kernels_compiled();
+// Compiled in, `tensor` lives on a CUDA device, and MATQUANT_FUSED_KERNELS is not "0" (the switch
+// benchmarks use to measure the ATen path in the same build).
+bool fused_kernels_enabled(const at::Tensor& tensor);
+// Overrides the MATQUANT_FUSED_KERNELS switch for this process (tests and benchmarks compare both
+// paths in one run); returns the previous setting.
+bool set_fused_kernels(bool on);
+
+// softmax(mask(cap * tanh(scale * scores / cap))) over the last axis of scores [B, H, Tq, Tk];
+// cap <= 0 means no softcap; mask (bool, broadcastable to [B, H, Tq, Tk], true = attend) may be
+// undefined. Output in the scores' dtype; maths in fp32.
+at::Tensor softcapped_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap);
+
+// Per-row cross-entropy (fp32, [rows]) of the softcapped logits [rows, vocab] (cap <= 0: none)
+// against targets [rows]; rows with target == ignore_index give 0.
+at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& targets, double cap,
+                                    int64_t ignore_index = -100);
+
+// RMSNorm over the last axis with fp32 statistics, output in x's dtype (float or bf16).
+// adds_one: Gemma's y = (n * (1 + w.float())).to(T), any weight dtype; else Llama's y = w * n.to(T),
+// weight in x's dtype. Widths up to 8192.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool adds_one);
+
+// quant::fake_quantize with MinMax parameters (detached, per output channel or group) on a 2-D
+// weight, straight-through backward; bit-identical to the ATen composition on CUDA.
+at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, int source_bits, int target_bits,
+                                bool extra_precision);
+
+}  // namespace matquant::kernels

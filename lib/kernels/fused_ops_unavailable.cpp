@@ -1,0 +1,25 @@
+// The build without fused CUDA kernels (MATQUANT_CUDA_KERNELS off, or a CPU-only LibTorch):
+// callers always take their ATen path; reaching a kernel is a programming error.
+#include "kernels/fused_ops.h"
+
+#include "common/error.h"
+
+namespace matquant::kernels {
+
+bool fused_kernels_compiled() { return false; }
+bool fused_kernels_enabled(const at::Tensor&) { return false; }
+bool set_fused_kernels(bool) { return false; }
+
+static at::Tensor unavailable(const char* name) {
+  throw Error(ErrorCode::kInternal, std::string(name) + ": built without fused CUDA kernels (MATQUANT_CUDA_KERNELS)");
+}
+at::Tensor softcapped_softmax(const at::Tensor&, const at::Tensor&, double, double) {
+  return unavailable("softcapped_softmax");
+}
+at::Tensor softcapped_cross_entropy(const at::Tensor&, const at::Tensor&, double, int64_t) {
+  return unavailable("softcapped_cross_entropy");
+}
+at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double, bool) { return unavailable("rms_norm"); }
+at::Tensor fake_quantize_minmax(const at::Tensor&, int64_t, int, int, bool) { return unavailable("fake_quantize_minmax"); }
+
+}  // namespace matquant::kernels

@@ -1,0 +1,111 @@
+#pragma once
+// Device helpers shared by the fused kernels: dtype conversion, block-wide reductions and the
+// online (max, sum-of-exp) pair used by every softmax-like row kernel.
+#include "kernels/launchers.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+namespace matquant::kernels {
+
+constexpr int kThreads = 256;  // every row kernel runs one block of this size per row
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+// Rounds through T and back: the value a tensor of dtype T would hold.
+template <typename T> __device__ __forceinline__ float round_to(float v) { return to_float(from_float<T>(v)); }
+
+// cap * tanh(v / cap). For bf16 inputs (8 significant bits) tanh comes from one __expf,
+// 1 - 2 / (exp(2y) + 1), accurate to about 1e-6 absolute, far below the input's resolution and
+// several times cheaper than tanhf; fp32 inputs keep tanhf.
+template <typename T>
+__device__ __forceinline__ float softcap(float v, float cap) {
+  if (cap <= 0.0f) return v;
+  const float y = v / cap;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return cap * (1.0f - 2.0f / (__expf(2.0f * y) + 1.0f));
+  } else {
+    return cap * tanhf(y);
+  }
+}
+
+// Running softmax statistics: m = max, s = sum of exp(x - m).
+struct MaxSum {
+  float m;
+  float s;
+};
+__device__ __forceinline__ MaxSum combine(MaxSum a, MaxSum b) {
+  const float m = fmaxf(a.m, b.m);
+  if (m == -INFINITY) return {m, 0.0f};
+  return {m, (a.s > 0.0f ? a.s * __expf(a.m - m) : 0.0f) + (b.s > 0.0f ? b.s * __expf(b.m - m) : 0.0f)};
+}
+__device__ __forceinline__ void add_value(MaxSum& acc, float x) {
+  if (x == -INFINITY) return;
+  // __expf of non-positive arguments: absolute error far below fp32 resolution of the sum.
+  if (x > acc.m) {
+    acc.s = acc.s * __expf(acc.m - x) + 1.0f;
+    acc.m = x;
+  } else {
+    acc.s += __expf(x - acc.m);
+  }
+}
+
+// Block-wide reductions over kThreads threads; every thread gets the result.
+__device__ __forceinline__ MaxSum block_reduce(MaxSum v) {
+  __shared__ MaxSum shared[kThreads / 32];
+  __shared__ MaxSum result;
+  for (int offset = 16; offset > 0; offset /= 2) {
+    MaxSum other{__shfl_down_sync(0xffffffff, v.m, offset), __shfl_down_sync(0xffffffff, v.s, offset)};
+    v = combine(v, other);
+  }
+  if (threadIdx.x % 32 == 0) shared[threadIdx.x / 32] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    MaxSum total = shared[0];
+    for (int w = 1; w < kThreads / 32; ++w) total = combine(total, shared[w]);
+    result = total;
+  }
+  __syncthreads();
+  return result;
+}
+
+template <typename Op>
+__device__ __forceinline__ float block_reduce(float v, Op op) {
+  __shared__ float shared[kThreads / 32];
+  __shared__ float result;
+  for (int offset = 16; offset > 0; offset /= 2) v = op(v, __shfl_down_sync(0xffffffff, v, offset));
+  if (threadIdx.x % 32 == 0) shared[threadIdx.x / 32] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float total = shared[0];
+    for (int w = 1; w < kThreads / 32; ++w) total = op(total, shared[w]);
+    result = total;
+  }
+  __syncthreads();
+  return result;
+}
+struct Sum {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
+struct Max {
+  __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+struct Min {
+  __device__ float operator()(float a, float b) const { return fminf(a, b); }
+};
+
+// Dispatch on the runtime dtype to a kernel body templated on the element type.
+template <typename Body>
+int dispatch(Dtype dtype, Body body) {
+  if (dtype == Dtype::kBFloat16) return body(__nv_bfloat16{});
+  return body(float{});
+}
+
+}  // namespace matquant::kernels

@@ -1,0 +1,68 @@
+#pragma once
+// Raw-pointer entry points of the fused CUDA kernels (lib/kernels/*.cu). Kept free of LibTorch
+// headers so nvcc compiles the kernels quickly; fused_ops.cpp wraps them for ATen tensors and
+// autograd. Every launcher runs on `stream` and returns the launch's cudaError_t as an int.
+#include <cstdint>
+
+namespace matquant::kernels {
+
+enum class Dtype { kFloat32, kBFloat16 };
+
+// Softcapped, masked softmax over the last axis of scores [B, H, Tq, Tk] (contiguous):
+// x = scale * s; x = cap * tanh(x / cap) if cap > 0; masked (mask == 0) -> -inf; p = softmax(x).
+// mask is bool [B or 1, H or 1, Tq, Tk] given by strides in elements (last stride 1) or null.
+// Also writes the row log-sum-exp (fp32) for the backward.
+struct SoftmaxShape {
+  int64_t batch, heads, query, key;
+  int64_t mask_batch_stride, mask_head_stride, mask_query_stride;
+};
+int launch_softcapped_softmax_forward(Dtype dtype, const void* scores, const bool* mask, void* probs,
+                                      float* lse, const SoftmaxShape& shape, float scale, float cap,
+                                      void* stream);
+// d scores from d probs, the probabilities and the log-sum-exp saved by the forward.
+int launch_softcapped_softmax_backward(Dtype dtype, const void* grad_probs, const void* probs,
+                                       const float* lse, void* grad_scores, int64_t rows, int64_t cols,
+                                       float scale, float cap, void* stream);
+
+// Per-row cross-entropy of softcapped logits [rows, vocab] (contiguous): x = cap * tanh(l / cap)
+// (cap > 0) or x = l; loss = logsumexp(x) - x[target]; rows whose target is `ignore_index` (or out
+// of range) get loss 0. Writes loss and log-sum-exp (fp32, [rows]).
+int launch_softcapped_cross_entropy_forward(Dtype dtype, const void* logits, const int64_t* targets,
+                                            float* loss, float* lse, int64_t rows, int64_t vocab,
+                                            float cap, int64_t ignore_index, void* stream);
+// d logits = grad_loss[row] * (softmax(x) - onehot(target)) * dx/dl.
+int launch_softcapped_cross_entropy_backward(Dtype dtype, const void* logits, const int64_t* targets,
+                                             const float* lse, const float* grad_loss, void* grad_logits,
+                                             int64_t rows, int64_t vocab, float cap, int64_t ignore_index,
+                                             void* stream);
+
+// RMSNorm over the last axis (rows x width, contiguous), statistics in fp32; y has x's dtype T,
+// the weight may be fp32 under bf16 x (Gemma under autocast). adds_one (Gemma): y = T(n * (1 + w));
+// otherwise (Llama, same dtypes only): y = T(w * T(n)); n = x * rstd. Writes rstd [rows].
+int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, const void* weight, void* y,
+                            float* rstd, int64_t rows, int64_t width, float eps, bool adds_one, void* stream);
+// dx, and per-block partial sums of dw in weight_partials [blocks, width] (fp32), blocks given
+// by rms_norm_backward_blocks(rows).
+int64_t rms_norm_backward_blocks(int64_t rows);
+int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y, const void* x, const void* weight,
+                             const float* rstd, void* grad_x, float* weight_partials, int64_t rows,
+                             int64_t width, bool adds_one, void* stream);
+
+// MinMax fake-quantize-and-slice of weight rows (each row one quantization group, contiguous):
+// per-row affine parameters to `source_bits` as quant::minmax_params, codes rounded and clamped,
+// sliced to `target_bits` by Eq. 6 (clamped unless extra_precision), dequantized; fp32 maths,
+// output in the input dtype. Writes each row's scale and zero point for the backward.
+int launch_fake_quantize_forward(Dtype dtype, const void* weight, void* out, float* scale, float* zero,
+                                 int64_t rows, int64_t cols, int source_bits, int target_bits,
+                                 bool extra_precision, void* stream);
+// Straight-through backward: dW = (g * s) / s where the unclamped code lies in [0, 2^c - 1], else 0.
+int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
+                                  const float* zero, void* grad_weight, int64_t rows, int64_t cols,
+                                  int source_bits, void* stream);
+
+}  // namespace matquant::kernels
+
+namespace matquant::kernels {
+// cudaGetErrorName of a launcher's return code.
+const char* cuda_error_name(int code);
+}  // namespace matquant::kernels

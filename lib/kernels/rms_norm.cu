@@ -1,0 +1,106 @@
+// Fused RMSNorm with fp32 statistics (Llama and Gemma forms), forward and backward: eager runs
+// about eight elementwise and reduction kernels per norm (upcast, square, mean, rsqrt, scale,
+// weight, downcast), four norms per Gemma-2 block.
+#include "kernels/kernel_common.cuh"
+
+#include <algorithm>
+
+namespace matquant::kernels {
+namespace {
+
+constexpr int kMaxColumnsPerThread = 32;  // widths up to 8192 keep their dw sums in registers
+
+template <typename T>
+__device__ __forceinline__ float norm_output(float n, float w, bool adds_one) {  // T: x's dtype
+  // Gemma: (n * (1 + w)).to(T); Llama: w * n.to(T), multiplied in T.
+  return adds_one ? round_to<T>(n * (1.0f + w)) : round_to<T>(w * round_to<T>(n));
+}
+
+template <typename T, typename W>
+__global__ void __launch_bounds__(kThreads)
+rms_norm_forward(const T* x, const W* weight, T* y, float* rstd, int64_t width, float eps, bool adds_one) {
+  const int64_t row = blockIdx.x;
+  const T* in = x + row * width;
+  float squares = 0.0f;
+  for (int64_t j = threadIdx.x; j < width; j += kThreads) {
+    const float v = to_float(in[j]);
+    squares += v * v;
+  }
+  squares = block_reduce(squares, Sum{});
+  const float r = rsqrtf(squares / float(width) + eps);
+  T* out = y + row * width;
+  for (int64_t j = threadIdx.x; j < width; j += kThreads) {
+    out[j] = from_float<T>(norm_output<T>(to_float(in[j]) * r, to_float(weight[j]), adds_one));
+  }
+  if (threadIdx.x == 0) rstd[row] = r;
+}
+
+// Gemma: y = n (1 + w); Llama: y = w n. dn = dy * (1 + w) or dy * w; dw += dy * n;
+// dx = rstd * (dn - n * mean(dn * n)). Each block strides over rows and keeps its dw partial
+// sums for the columns it owns in registers.
+template <typename T, typename W>
+__global__ void __launch_bounds__(kThreads)
+rms_norm_backward(const T* grad_y, const T* x, const W* weight, const float* rstd, T* grad_x, float* partials,
+                  int64_t rows, int64_t width, bool adds_one) {
+  float dw[kMaxColumnsPerThread];
+  for (int k = 0; k < kMaxColumnsPerThread; ++k) dw[k] = 0.0f;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const T* in = x + row * width;
+    const T* dy = grad_y + row * width;
+    const float r = rstd[row];
+    float dot = 0.0f;
+    int k = 0;
+    for (int64_t j = threadIdx.x; j < width; j += kThreads, ++k) {
+      const float n = to_float(in[j]) * r;
+      const float g = to_float(dy[j]);
+      const float w = to_float(weight[j]);
+      dot += g * (adds_one ? 1.0f + w : w) * n;
+      dw[k] += g * n;
+    }
+    dot = block_reduce(dot, Sum{}) / float(width);
+    T* out = grad_x + row * width;
+    for (int64_t j = threadIdx.x; j < width; j += kThreads) {
+      const float n = to_float(in[j]) * r;
+      const float w = to_float(weight[j]);
+      const float dn = to_float(dy[j]) * (adds_one ? 1.0f + w : w);
+      out[j] = from_float<T>(r * (dn - n * dot));
+    }
+  }
+  int k = 0;
+  for (int64_t j = threadIdx.x; j < width; j += kThreads, ++k) partials[blockIdx.x * width + j] = dw[k];
+}
+
+}  // namespace
+
+int64_t rms_norm_backward_blocks(int64_t rows) { return std::min<int64_t>(rows, 528); }
+
+int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, const void* weight, void* y, float* rstd,
+                            int64_t rows, int64_t width, float eps, bool adds_one, void* stream) {
+  return dispatch(dtype, [&](auto x_zero) {
+    return dispatch(weight_dtype, [&](auto w_zero) {
+      using T = decltype(x_zero);
+      using W = decltype(w_zero);
+      rms_norm_forward<T, W><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(x), static_cast<const W*>(weight), static_cast<T*>(y), rstd, width, eps, adds_one);
+      return int(cudaGetLastError());
+    });
+  });
+}
+
+int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y, const void* x, const void* weight,
+                             const float* rstd, void* grad_x, float* weight_partials, int64_t rows, int64_t width,
+                             bool adds_one, void* stream) {
+  if (width > int64_t(kThreads) * kMaxColumnsPerThread) return int(cudaErrorInvalidValue);
+  return dispatch(dtype, [&](auto x_zero) {
+    return dispatch(weight_dtype, [&](auto w_zero) {
+      using T = decltype(x_zero);
+      using W = decltype(w_zero);
+      rms_norm_backward<T, W><<<rms_norm_backward_blocks(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(grad_y), static_cast<const T*>(x), static_cast<const W*>(weight), rstd,
+          static_cast<T*>(grad_x), weight_partials, rows, width, adds_one);
+      return int(cudaGetLastError());
+    });
+  });
+}
+
+}  // namespace matquant::kernels

@@ -1,0 +1,168 @@
+// The fused CUDA kernels (lib/kernels) against the plain ATen compositions they replace, forward
+// and backward; the compositions themselves are checked against transformers (test_parity.cpp).
+// Skipped without a GPU or without the kernels compiled in.
+#include "kernels/fused_ops.h"
+#include "model/decoder.h"
+#include "model/initialization.h"
+#include "quant/fake_quant.h"
+#include "quant/minmax.h"
+
+#include <gtest/gtest.h>
+#include <torch/autograd.h>
+
+#include <limits>
+
+using namespace matquant;
+
+namespace {
+
+class FusedKernels : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!at::hasCUDA() || !kernels::fused_kernels_compiled()) GTEST_SKIP() << "needs a GPU and the fused kernels";
+    previous_ = kernels::set_fused_kernels(true);
+    at::manual_seed(11);
+  }
+  void TearDown() override {
+    if (at::hasCUDA() && kernels::fused_kernels_compiled()) kernels::set_fused_kernels(previous_);
+  }
+  at::TensorOptions cuda(at::ScalarType dtype = at::kFloat) const {
+    return at::TensorOptions().device(at::kCUDA).dtype(dtype);
+  }
+  bool previous_ = true;
+};
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+// The eager composition of decoder.cpp's attention probabilities, in fp32.
+at::Tensor reference_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap) {
+  at::Tensor x = scores.to(at::kFloat) * scale;
+  if (cap > 0) x = at::tanh(x / cap) * cap;
+  if (mask.defined()) x = x.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  return at::softmax(x, -1);
+}
+
+at::Tensor causal_mask(int64_t batch, int64_t t) {
+  const at::Tensor q = at::arange(t, at::TensorOptions().device(at::kCUDA)).view({t, 1});
+  const at::Tensor k = at::arange(t, at::TensorOptions().device(at::kCUDA)).view({1, t});
+  return k.le(q).view({1, 1, t, t}).expand({batch, 1, t, t});
+}
+
+}  // namespace
+
+TEST_F(FusedKernels, FakeQuantizeIsBitIdenticalToTheAtenPathForEveryWidth) {
+  for (int64_t group : {int64_t(0), int64_t(64)}) {
+    for (auto mode : {quant::SliceMode::kClamped, quant::SliceMode::kExtraPrecision}) {
+      for (int r = 1; r <= 8; ++r) {
+        const at::Tensor w = (at::randn({96, 320}, cuda()) * 0.05).requires_grad_(true);
+        const at::Tensor grad = at::randn({96, 320}, cuda());
+        const at::Tensor fused = kernels::fake_quantize_minmax(w, group, 8, r, mode == quant::SliceMode::kExtraPrecision);
+        const at::Tensor fused_grad = torch::autograd::grad({fused}, {w}, {grad})[0];
+        const at::Tensor grouped = quant::to_groups(w, group);
+        const quant::AffineParams params = quant::minmax_params(grouped.detach(), 8);
+        const at::Tensor plain = quant::fake_quantize(w, params, quant::FakeQuantSpec{8, r, mode, group});
+        const at::Tensor plain_grad = torch::autograd::grad({plain}, {w}, {grad})[0];
+        EXPECT_TRUE(at::equal(fused, plain)) << "r=" << r << " group=" << group << " diff " << max_abs_diff(fused, plain);
+        EXPECT_TRUE(at::equal(fused_grad, plain_grad)) << "r=" << r << " group=" << group;
+      }
+    }
+  }
+}
+
+TEST_F(FusedKernels, SoftcappedSoftmaxMatchesTheEagerComposition) {
+  const int64_t b = 2, h = 3, t = 37;
+  const at::Tensor mask = causal_mask(b, t);
+  for (double cap : {0.0, 50.0}) {
+    const at::Tensor scores = (at::randn({b, h, t, t}, cuda()) * 40.0).requires_grad_(true);
+    const at::Tensor grad = at::randn({b, h, t, t}, cuda());
+    const at::Tensor fused = kernels::softcapped_softmax(scores, mask, 0.0625, cap);
+    const at::Tensor fused_grad = torch::autograd::grad({fused}, {scores}, {grad})[0];
+    const at::Tensor plain = reference_softmax(scores, mask, 0.0625, cap);
+    const at::Tensor plain_grad = torch::autograd::grad({plain}, {scores}, {grad})[0];
+    EXPECT_LT(max_abs_diff(fused, plain), 2e-6) << cap;
+    EXPECT_LT(max_abs_diff(fused_grad, plain_grad), 1e-5) << cap;
+    EXPECT_TRUE(at::all(fused.masked_select(mask.logical_not().expand({b, h, t, t})).eq(0)).item<bool>());
+  }
+}
+
+TEST_F(FusedKernels, SoftcappedSoftmaxLongRowsTakeTheStreamingKernel) {
+  // Rows longer than 4096 keys leave the register kernel for the online (max, sum) one.
+  for (int64_t key : {int64_t(1000), int64_t(3000), int64_t(5000)}) {
+    const at::Tensor scores = (at::randn({1, 2, 3, key}, cuda()) * 40.0).requires_grad_(true);
+    const at::Tensor grad = at::randn({1, 2, 3, key}, cuda());
+    const at::Tensor fused = kernels::softcapped_softmax(scores, at::Tensor(), 0.1, 50.0);
+    const at::Tensor plain = reference_softmax(scores, at::Tensor(), 0.1, 50.0);
+    EXPECT_LT(max_abs_diff(fused, plain), 2e-6) << key;
+    EXPECT_LT(max_abs_diff(torch::autograd::grad({fused}, {scores}, {grad})[0],
+                           torch::autograd::grad({plain}, {scores}, {grad})[0]), 1e-5) << key;
+  }
+}
+
+TEST_F(FusedKernels, SoftcappedSoftmaxInBf16StaysCloseToFp32) {
+  const int64_t b = 1, h = 2, t = 300;
+  const at::Tensor mask = causal_mask(b, t);
+  const at::Tensor scores = at::randn({b, h, t, t}, cuda()) * 30.0;
+  const at::Tensor fused = kernels::softcapped_softmax(scores.to(at::kBFloat16), mask, 0.0625, 50.0);
+  EXPECT_EQ(fused.scalar_type(), at::kBFloat16);
+  EXPECT_LT(max_abs_diff(fused, reference_softmax(scores.to(at::kBFloat16), mask, 0.0625, 50.0)), 8e-3);
+}
+
+TEST_F(FusedKernels, SoftcappedCrossEntropyMatchesTheEagerComposition) {
+  const int64_t rows = 9, vocab = 1000;
+  at::Tensor targets = at::randint(vocab, {rows}, cuda(at::kLong));
+  targets[4] = -100;  // ignored
+  for (double cap : {0.0, 30.0}) {
+    const at::Tensor logits = (at::randn({rows, vocab}, cuda()) * 20.0).requires_grad_(true);
+    const at::Tensor grad = at::rand({rows}, cuda());
+    const at::Tensor fused = kernels::softcapped_cross_entropy(logits, targets, cap);
+    const at::Tensor fused_grad = torch::autograd::grad({fused}, {logits}, {grad})[0];
+    const at::Tensor capped = cap > 0 ? at::tanh(logits / cap) * cap : logits * 1.0;
+    const at::Tensor plain = at::cross_entropy_loss(capped, targets, {}, at::Reduction::None);
+    const at::Tensor plain_grad = torch::autograd::grad({plain}, {logits}, {grad})[0];
+    EXPECT_LT(max_abs_diff(fused, plain), 2e-5) << cap;
+    EXPECT_LT(max_abs_diff(fused_grad, plain_grad), 5e-6) << cap;
+    EXPECT_EQ(fused[4].item<float>(), 0.0f);
+  }
+}
+
+TEST_F(FusedKernels, RmsNormMatchesLlamaAndGemmaForms) {
+  const double eps = 1e-6;
+  for (bool adds_one : {false, true}) {
+    const at::Tensor x = at::randn({5, 7, 264}, cuda()).requires_grad_(true);
+    const at::Tensor w = (at::randn({264}, cuda()) * 0.3).requires_grad_(true);
+    const at::Tensor grad = at::randn({5, 7, 264}, cuda());
+    const at::Tensor fused = kernels::rms_norm(x, w, eps, adds_one);
+    const auto fused_grads = torch::autograd::grad({fused}, {x, w}, {grad});
+    const at::Tensor normed = x * at::rsqrt(x.pow(2).mean(-1, true) + eps);
+    const at::Tensor plain = adds_one ? normed * (1.0 + w) : w * normed;
+    const auto plain_grads = torch::autograd::grad({plain}, {x, w}, {grad});
+    EXPECT_LT(max_abs_diff(fused, plain), 1e-5) << adds_one;
+    EXPECT_LT(max_abs_diff(fused_grads[0], plain_grads[0]), 1e-4) << adds_one;
+    EXPECT_LT(max_abs_diff(fused_grads[1], plain_grads[1]), 1e-3) << adds_one;
+  }
+}
+
+TEST_F(FusedKernels, TinyGemma2ForwardAndLossAgreeWithTheAtenPath) {
+  // Softcapped attention, sandwich norms and the final cap: the whole decoder, both paths.
+  model::DecoderModel net(model::parse_config(model::builtin_config("tiny-gemma2"), "tiny-gemma2"));
+  model::initialize_random(net, 0.5, 3);
+  net->to(at::kCUDA);
+  net->eval();
+  const int64_t vocab = net->config().vocab_size;
+  const at::Tensor ids = at::randint(3, vocab, {2, 17}, cuda(at::kLong));
+  const at::Tensor targets = at::randint(3, vocab, {2, 17}, cuda(at::kLong));
+  at::Tensor logits[2], nll[2];
+  for (bool fused : {false, true}) {
+    kernels::set_fused_kernels(fused);
+    c10::NoGradGuard no_grad;
+    logits[fused] = net->forward(ids);
+    nll[fused] = net->token_nll(ids, targets);
+  }
+  EXPECT_LT(max_abs_diff(logits[1], logits[0]), 1e-4);
+  EXPECT_LT(max_abs_diff(nll[1], nll[0]), 1e-4);
+  const at::Tensor from_logits = at::cross_entropy_loss(logits[0].reshape({-1, vocab}), targets.reshape({-1}), {},
+                                                        at::Reduction::None);
+  EXPECT_LT(max_abs_diff(nll[0], from_logits), 1e-5);
+}
