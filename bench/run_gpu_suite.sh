@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU benchmark of docs/performance.md in one call (the device tool's machine: build with
 # scripts/device-build.sh first). Writes each program's output to $LOGS (default /tmp/bench-logs).
-#   bench/run_gpu_suite.sh
+#   bench/run_gpu_suite.sh             # PROFILE=1 bench/run_gpu_suite.sh adds the profiles
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${BUILD:-build-device}/bench
@@ -17,3 +17,13 @@ run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch
 run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device cuda --bandwidth-gbps 4800
 run omniquant_mistral "$B/matquant_bench_omniquant" --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda
 run omniquant_gemma2_9b "$B/matquant_bench_omniquant" --shape gemma2-9b-shape --layers 2 --samples 128 --seq 2048 --device cuda
+# PROFILE=1: also the kernel-time profiles of both sides and our ATen path (MATQUANT_FUSED_KERNELS=0)
+# for comparison, as in docs/performance.md "Profiles".
+if [ "${PROFILE:-0}" = 1 ]; then
+  run qat_profile_fused "$B/matquant_bench_qat_step" --shape gemma2-2b-shape --layers 4 --batch 2 --seq 2048 --steps 2 --warmup 2 --device cuda --profile
+  run qat_profile_reference python3 bench/reference/qat_step.py --shape gemma2-2b-shape --layers 4 --batch 2 --seq 2048 --steps 2 --warmup 2 --device cuda --profile
+  run eval_profile_fused "$B/matquant_bench_eval_throughput" --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 16 --repeat 1 --device cuda --profile
+  run eval_profile_reference python3 bench/reference/eval_throughput.py --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 16 --repeat 1 --device cuda --profile
+  run qat_aten_path env MATQUANT_FUSED_KERNELS=0 "$B/matquant_bench_qat_step" --shape gemma2-2b-shape --layers 4 --batch 2 --seq 2048 --device cuda
+  run eval_aten_path env MATQUANT_FUSED_KERNELS=0 "$B/matquant_bench_eval_throughput" --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
+fi
