@@ -57,40 +57,31 @@ __device__ __forceinline__ void add_value(MaxSum& acc, float x) {
   }
 }
 
-// Block-wide reductions over kThreads threads; every thread gets the result.
-__device__ __forceinline__ MaxSum block_reduce(MaxSum v) {
-  __shared__ MaxSum shared[kThreads / 32];
-  __shared__ MaxSum result;
-  for (int offset = 16; offset > 0; offset /= 2) {
-    MaxSum other{__shfl_down_sync(0xffffffff, v.m, offset), __shfl_down_sync(0xffffffff, v.s, offset)};
-    v = combine(v, other);
-  }
-  if (threadIdx.x % 32 == 0) shared[threadIdx.x / 32] = v;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    MaxSum total = shared[0];
-    for (int w = 1; w < kThreads / 32; ++w) total = combine(total, shared[w]);
-    result = total;
-  }
-  __syncthreads();
-  return result;
+__device__ __forceinline__ float shuffle_down(float v, int offset) { return __shfl_down_sync(0xffffffff, v, offset); }
+__device__ __forceinline__ MaxSum shuffle_down(MaxSum v, int offset) {
+  return {__shfl_down_sync(0xffffffff, v.m, offset), __shfl_down_sync(0xffffffff, v.s, offset)};
 }
 
-template <typename Op>
-__device__ __forceinline__ float block_reduce(float v, Op op) {
-  __shared__ float shared[kThreads / 32];
-  __shared__ float result;
-  for (int offset = 16; offset > 0; offset /= 2) v = op(v, __shfl_down_sync(0xffffffff, v, offset));
+// Block-wide reduction over kThreads threads (warp shuffles, then one thread over the warps);
+// every thread gets the result.
+template <typename V, typename Op>
+__device__ __forceinline__ V block_reduce(V v, Op op) {
+  __shared__ V shared[kThreads / 32];
+  __shared__ V result;
+  for (int offset = 16; offset > 0; offset /= 2) v = op(v, shuffle_down(v, offset));
   if (threadIdx.x % 32 == 0) shared[threadIdx.x / 32] = v;
   __syncthreads();
   if (threadIdx.x == 0) {
-    float total = shared[0];
+    V total = shared[0];
     for (int w = 1; w < kThreads / 32; ++w) total = op(total, shared[w]);
     result = total;
   }
   __syncthreads();
   return result;
 }
+struct Combine {
+  __device__ MaxSum operator()(MaxSum a, MaxSum b) const { return combine(a, b); }
+};
 struct Sum {
   __device__ float operator()(float a, float b) const { return a + b; }
 };

@@ -21,7 +21,7 @@ cross_entropy_forward(const T* logits, const int64_t* targets, float* loss, floa
   const T* in = logits + row * vocab;
   MaxSum acc{-INFINITY, 0.0f};
   for (int64_t j = threadIdx.x; j < vocab; j += kThreads) add_value(acc, capped_logit(in[j], cap));
-  const MaxSum total = block_reduce(acc);
+  const MaxSum total = block_reduce(acc, Combine{});
   if (threadIdx.x == 0) {
     const float row_lse = total.m + logf(total.s);
     const int64_t target = targets[row];

@@ -74,7 +74,7 @@ softmax_forward(const T* scores, const bool* mask, T* probs, float* lse, Softmax
     const float x = (view.allowed && !view.allowed[j]) ? -INFINITY : capped_score(in[j], scale, cap);
     add_value(acc, x);
   }
-  const MaxSum total = block_reduce(acc);
+  const MaxSum total = block_reduce(acc, Combine{});
   const float inv = total.s > 0.0f ? 1.0f / total.s : 0.0f;
   T* out = probs + view.row * n;
   for (int64_t j = threadIdx.x; j < n; j += kThreads) {
