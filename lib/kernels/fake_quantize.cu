@@ -16,11 +16,13 @@ __device__ __forceinline__ float clampf(float v, float lo, float hi) { return fm
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-fake_quantize_forward(const T* weight, T* out, float* scales, float* zeros, int64_t cols, int source_bits,
+fake_quantize_forward(const T* __restrict__ weight, T* __restrict__ out, float* __restrict__ scales,
+                      float* __restrict__ zeros, int64_t cols, int source_bits,
                       int target_bits, bool extra_precision) {
   const int64_t row = blockIdx.x;
   const T* in = weight + row * cols;
   float lo = INFINITY, hi = -INFINITY;
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
     const float v = to_float(in[j]);
     lo = fminf(lo, v);
@@ -36,6 +38,7 @@ fake_quantize_forward(const T* weight, T* out, float* scales, float* zeros, int6
   const float inv_step = 1.0f / step;
   const float level_max = float((1 << target_bits) - 1);
   T* o = out + row * cols;
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
     float code = clampf(rintf(__fdiv_rn(to_float(in[j]), scale)) + zero, 0.0f, qmax);
     if (shift > 0) {
@@ -53,12 +56,14 @@ fake_quantize_forward(const T* weight, T* out, float* scales, float* zeros, int6
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-fake_quantize_backward(const T* grad_out, const T* weight, const float* scales, const float* zeros, T* grad_weight,
+fake_quantize_backward(const T* __restrict__ grad_out, const T* __restrict__ weight, const float* __restrict__ scales,
+                       const float* __restrict__ zeros, T* __restrict__ grad_weight,
                        int64_t cols, int source_bits) {
   const int64_t row = blockIdx.x;
   const float scale = scales[row];
   const float zero = zeros[row];
   const float qmax = float((1 << source_bits) - 1);
+  #pragma unroll 4
   for (int64_t j = row * cols + threadIdx.x; j < (row + 1) * cols; j += kThreads) {
     const float code = rintf(__fdiv_rn(to_float(weight[j]), scale)) + zero;
     const bool inside = code >= 0.0f && code <= qmax;  // clamp passes the gradient on [0, qmax]

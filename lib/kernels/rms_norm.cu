@@ -18,10 +18,12 @@ __device__ __forceinline__ float norm_output(float n, float w, bool adds_one) { 
 
 template <typename T, typename W>
 __global__ void __launch_bounds__(kThreads)
-rms_norm_forward(const T* x, const W* weight, T* y, float* rstd, int64_t width, float eps, bool adds_one) {
+rms_norm_forward(const T* __restrict__ x, const W* __restrict__ weight, T* __restrict__ y, float* __restrict__ rstd,
+                 int64_t width, float eps, bool adds_one) {
   const int64_t row = blockIdx.x;
   const T* in = x + row * width;
   float squares = 0.0f;
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < width; j += kThreads) {
     const float v = to_float(in[j]);
     squares += v * v;
@@ -29,6 +31,7 @@ rms_norm_forward(const T* x, const W* weight, T* y, float* rstd, int64_t width, 
   squares = block_reduce(squares, Sum{});
   const float r = rsqrtf(squares / float(width) + eps);
   T* out = y + row * width;
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < width; j += kThreads) {
     out[j] = from_float<T>(norm_output<T>(to_float(in[j]) * r, to_float(weight[j]), adds_one));
   }
@@ -40,7 +43,8 @@ rms_norm_forward(const T* x, const W* weight, T* y, float* rstd, int64_t width, 
 // sums for the columns it owns in registers.
 template <typename T, typename W>
 __global__ void __launch_bounds__(kThreads)
-rms_norm_backward(const T* grad_y, const T* x, const W* weight, const float* rstd, T* grad_x, float* partials,
+rms_norm_backward(const T* __restrict__ grad_y, const T* __restrict__ x, const W* __restrict__ weight,
+                  const float* __restrict__ rstd, T* __restrict__ grad_x, float* __restrict__ partials,
                   int64_t rows, int64_t width, bool adds_one) {
   float dw[kMaxColumnsPerThread];
   for (int k = 0; k < kMaxColumnsPerThread; ++k) dw[k] = 0.0f;
@@ -50,6 +54,7 @@ rms_norm_backward(const T* grad_y, const T* x, const W* weight, const float* rst
     const float r = rstd[row];
     float dot = 0.0f;
     int k = 0;
+    #pragma unroll 4
     for (int64_t j = threadIdx.x; j < width; j += kThreads, ++k) {
       const float n = to_float(in[j]) * r;
       const float g = to_float(dy[j]);
@@ -59,6 +64,7 @@ rms_norm_backward(const T* grad_y, const T* x, const W* weight, const float* rst
     }
     dot = block_reduce(dot, Sum{}) / float(width);
     T* out = grad_x + row * width;
+    #pragma unroll 4
     for (int64_t j = threadIdx.x; j < width; j += kThreads) {
       const float n = to_float(in[j]) * r;
       const float w = to_float(weight[j]);
@@ -67,6 +73,7 @@ rms_norm_backward(const T* grad_y, const T* x, const W* weight, const float* rst
     }
   }
   int k = 0;
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < width; j += kThreads, ++k) partials[blockIdx.x * width + j] = dw[k];
 }
 

@@ -15,11 +15,13 @@ __device__ __forceinline__ bool valid_target(int64_t target, int64_t vocab, int6
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-cross_entropy_forward(const T* logits, const int64_t* targets, float* loss, float* lse, int64_t vocab, float cap,
+cross_entropy_forward(const T* __restrict__ logits, const int64_t* __restrict__ targets, float* __restrict__ loss,
+                      float* __restrict__ lse, int64_t vocab, float cap,
                       int64_t ignore_index) {
   const int64_t row = blockIdx.x;
   const T* in = logits + row * vocab;
   MaxSum acc{-INFINITY, 0.0f};
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < vocab; j += kThreads) add_value(acc, capped_logit(in[j], cap));
   const MaxSum total = block_reduce(acc, Combine{});
   if (threadIdx.x == 0) {
@@ -32,8 +34,9 @@ cross_entropy_forward(const T* logits, const int64_t* targets, float* loss, floa
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-cross_entropy_backward(const T* logits, const int64_t* targets, const float* lse, const float* grad_loss,
-                       T* grad_logits, int64_t vocab, float cap, int64_t ignore_index) {
+cross_entropy_backward(const T* __restrict__ logits, const int64_t* __restrict__ targets,
+                       const float* __restrict__ lse, const float* __restrict__ grad_loss,
+                       T* __restrict__ grad_logits, int64_t vocab, float cap, int64_t ignore_index) {
   const int64_t row = blockIdx.x;
   const T* in = logits + row * vocab;
   T* out = grad_logits + row * vocab;
@@ -41,6 +44,7 @@ cross_entropy_backward(const T* logits, const int64_t* targets, const float* lse
   const bool valid = valid_target(target, vocab, ignore_index);
   const float g = valid ? grad_loss[row] : 0.0f;
   const float row_lse = lse[row];
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < vocab; j += kThreads) {
     float d = 0.0f;
     if (valid) {

@@ -30,7 +30,8 @@ __device__ __forceinline__ RowView row_view(const bool* mask, const SoftmaxShape
 // registers, so the row is read once and tanh / exp run once per element.
 template <typename T, int kPerThread>
 __global__ void __launch_bounds__(kThreads)
-softmax_forward_registers(const T* scores, const bool* mask, T* probs, float* lse, SoftmaxShape shape, float scale,
+softmax_forward_registers(const T* __restrict__ scores, const bool* __restrict__ mask, T* __restrict__ probs,
+                          float* __restrict__ lse, SoftmaxShape shape, float scale,
                           float cap) {
   const RowView view = row_view(mask, shape);
   const int64_t n = shape.key;
@@ -64,12 +65,14 @@ softmax_forward_registers(const T* scores, const bool* mask, T* probs, float* ls
 // Any row length: online max / sum, then a second read of the row for the output.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-softmax_forward(const T* scores, const bool* mask, T* probs, float* lse, SoftmaxShape shape, float scale,
+softmax_forward(const T* __restrict__ scores, const bool* __restrict__ mask, T* __restrict__ probs,
+                float* __restrict__ lse, SoftmaxShape shape, float scale,
                 float cap) {
   const RowView view = row_view(mask, shape);
   const int64_t n = shape.key;
   const T* in = scores + view.row * n;
   MaxSum acc{-INFINITY, 0.0f};
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < n; j += kThreads) {
     const float x = (view.allowed && !view.allowed[j]) ? -INFINITY : capped_score(in[j], scale, cap);
     add_value(acc, x);
@@ -77,6 +80,7 @@ softmax_forward(const T* scores, const bool* mask, T* probs, float* lse, Softmax
   const MaxSum total = block_reduce(acc, Combine{});
   const float inv = total.s > 0.0f ? 1.0f / total.s : 0.0f;
   T* out = probs + view.row * n;
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < n; j += kThreads) {
     const bool masked = (view.allowed && !view.allowed[j]) || total.m == -INFINITY;
     out[j] = from_float<T>(masked ? 0.0f : __expf(capped_score(in[j], scale, cap) - total.m) * inv);
@@ -88,16 +92,19 @@ softmax_forward(const T* scores, const bool* mask, T* probs, float* lse, Softmax
 // x = log p + lse recovered from the saved probabilities (p = 0 contributes nothing).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-softmax_backward(const T* grad_probs, const T* probs, const float* lse, T* grad_scores, int64_t cols,
+softmax_backward(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
+                 T* __restrict__ grad_scores, int64_t cols,
                  float scale, float cap) {
   const int64_t row = blockIdx.x;
   const T* dp = grad_probs + row * cols;
   const T* p = probs + row * cols;
   float dot = 0.0f;
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) dot += to_float(dp[j]) * to_float(p[j]);
   dot = block_reduce(dot, Sum{});
   const float row_lse = lse[row];
   T* out = grad_scores + row * cols;
+  #pragma unroll 4
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
     const float pj = to_float(p[j]);
     float g = 0.0f;
