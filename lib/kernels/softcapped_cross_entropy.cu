@@ -21,8 +21,7 @@ cross_entropy_forward(const T* __restrict__ logits, const int64_t* __restrict__ 
   const int64_t row = blockIdx.x;
   const T* in = logits + row * vocab;
   MaxSum acc{-INFINITY, 0.0f};
-  #pragma unroll 4
-  for (int64_t j = threadIdx.x; j < vocab; j += kThreads) add_value(acc, capped_logit(in[j], cap));
+  for_each_in_row(in, vocab, [&](int64_t, T value) { add_value(acc, capped_logit(value, cap)); });
   const MaxSum total = block_reduce(acc, Combine{});
   if (threadIdx.x == 0) {
     const float row_lse = total.m + logf(total.s);
@@ -44,20 +43,16 @@ cross_entropy_backward(const T* __restrict__ logits, const int64_t* __restrict__
   const bool valid = valid_target(target, vocab, ignore_index);
   const float g = valid ? grad_loss[row] : 0.0f;
   const float row_lse = lse[row];
-  #pragma unroll 4
-  for (int64_t j = threadIdx.x; j < vocab; j += kThreads) {
-    float d = 0.0f;
-    if (valid) {
-      const float x = capped_logit(in[j], cap);
-      d = __expf(x - row_lse) - (j == target ? 1.0f : 0.0f);
-      if (cap > 0.0f) {
-        const float t = x / cap;
-        d *= 1.0f - t * t;
-      }
-      d *= g;
+  map_row(in, out, vocab, [&](int64_t j, T value) {
+    if (!valid) return 0.0f;
+    const float x = capped_logit(value, cap);
+    float d = __expf(x - row_lse) - (j == target ? 1.0f : 0.0f);
+    if (cap > 0.0f) {
+      const float t = x / cap;
+      d *= 1.0f - t * t;
     }
-    out[j] = from_float<T>(d);
-  }
+    return d * g;
+  });
 }
 
 }  // namespace
