@@ -26,7 +26,8 @@ std::atomic<bool>& switched_on() {
 }  // namespace
 
 bool fused_kernels_enabled(const at::Tensor& tensor) {
-  return switched_on().load() && tensor.defined() && tensor.is_cuda();
+  return switched_on().load() && tensor.defined() && tensor.is_cuda() &&
+         (tensor.scalar_type() == at::kFloat || tensor.scalar_type() == at::kBFloat16);
 }
 
 bool set_fused_kernels(bool on) { return switched_on().exchange(on); }

@@ -8,8 +8,9 @@ namespace matquant::kernels {
 
 // Whether the build has the kernels (CMake option MATQUANT_CUDA_KERNELS with a CUDA LibTorch).
 bool fused_kernels_compiled();
-// Compiled in, `tensor` lives on a CUDA device, and MATQUANT_FUSED_KERNELS is not "0" (the switch
-// benchmarks use to measure the ATen path in the same build).
+// Compiled in, `tensor` is float or bfloat16 on a CUDA device (the dtypes every kernel takes), and
+// MATQUANT_FUSED_KERNELS is not "0" (the switch benchmarks use to measure the ATen path in the
+// same build).
 bool fused_kernels_enabled(const at::Tensor& tensor);
 // Overrides the MATQUANT_FUSED_KERNELS switch for this process (tests and benchmarks compare both
 // paths in one run); returns the previous setting.

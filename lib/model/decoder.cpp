@@ -41,12 +41,8 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t layer_index)
   }
 }
 
-static bool fusable_dtype(const at::Tensor& t) {
-  return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
-}
-
 at::Tensor DecoderLayerImpl::norm(const at::Tensor& x, const at::Tensor& weight) const {
-  if (kernels::fused_kernels_enabled(x) && fusable_dtype(x) && fusable_dtype(weight) && x.size(-1) <= 8192 &&
+  if (kernels::fused_kernels_enabled(x) && kernels::fused_kernels_enabled(weight) && x.size(-1) <= 8192 &&
       (config->norm_adds_one || weight.scalar_type() == x.scalar_type())) {
     return kernels::rms_norm(x, weight, config->rms_norm_eps, config->norm_adds_one);
   }
@@ -72,7 +68,7 @@ at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tenso
   const at::Tensor k = apply_rope(k_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2), tables);
   const at::Tensor v = v_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2);
   at::Tensor out;
-  if (config->attn_logit_softcapping && kernels::fused_kernels_enabled(q) && fusable_dtype(q)) {
+  if (config->attn_logit_softcapping && kernels::fused_kernels_enabled(q)) {
     // Query heads grouped under their key/value head ([b, kv, rep * t, d]) so one batched matmul
     // serves grouped-query attention without repeating K and V; scale, cap, mask and softmax in
     // one kernel.
@@ -203,13 +199,14 @@ at::Tensor DecoderModelImpl::hidden_states(const at::Tensor& input_ids,
   return layers.front()->norm(h, final_norm);
 }
 
+at::Tensor DecoderModelImpl::softcap_logits(const at::Tensor& raw) const {
+  if (!config_.final_logit_softcapping) return raw;
+  const double cap = *config_.final_logit_softcapping;
+  return at::tanh(raw / cap) * cap;
+}
+
 at::Tensor DecoderModelImpl::logits_from_hidden(const at::Tensor& hidden) {
-  at::Tensor logits = at::linear(hidden, lm_head_weight());
-  if (config_.final_logit_softcapping) {
-    const double cap = *config_.final_logit_softcapping;
-    logits = at::tanh(logits / cap) * cap;
-  }
-  return logits;
+  return softcap_logits(at::linear(hidden, lm_head_weight()));
 }
 
 at::Tensor DecoderModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
@@ -218,18 +215,13 @@ at::Tensor DecoderModelImpl::forward(const at::Tensor& input_ids, const at::Tens
 
 at::Tensor DecoderModelImpl::token_nll(const at::Tensor& input_ids, const at::Tensor& targets,
                                        const at::Tensor& attention_mask) {
-  const at::Tensor hidden = hidden_states(input_ids, attention_mask);
-  const at::Tensor flat_targets = targets.reshape({-1}).to(hidden.device());
-  const double cap = config_.final_logit_softcapping.value_or(0.0);
-  if (kernels::fused_kernels_enabled(hidden)) {
-    const at::Tensor raw = at::linear(hidden, lm_head_weight());
-    if (fusable_dtype(raw)) {
-      return kernels::softcapped_cross_entropy(raw.reshape({-1, raw.size(-1)}), flat_targets, cap);
-    }
+  const at::Tensor raw = at::linear(hidden_states(input_ids, attention_mask), lm_head_weight());
+  const at::Tensor flat_raw = raw.reshape({-1, raw.size(-1)});
+  const at::Tensor flat_targets = targets.reshape({-1}).to(raw.device());
+  if (kernels::fused_kernels_enabled(raw)) {
+    return kernels::softcapped_cross_entropy(flat_raw, flat_targets, config_.final_logit_softcapping.value_or(0.0));
   }
-  const at::Tensor logits = logits_from_hidden(hidden);
-  return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat), flat_targets, {},
-                                at::Reduction::None);
+  return at::cross_entropy_loss(softcap_logits(flat_raw).to(at::kFloat), flat_targets, {}, at::Reduction::None);
 }
 
 void DecoderModelImpl::enable_quantization(QuantScope scope, const QuantizerConfig& quantizer) {

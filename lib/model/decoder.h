@@ -55,6 +55,8 @@ class DecoderModelImpl : public torch::nn::Module {
   // Hidden states after the final norm, before the LM head.
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask = {});
   at::Tensor logits_from_hidden(const at::Tensor& hidden);
+  // cap * tanh(raw / cap) with the final-logit cap (Gemma-2), or raw when the family has none.
+  at::Tensor softcap_logits(const at::Tensor& raw) const;
   // Next-token NLL (fp32, [B * T]) of targets [B, T] given input_ids [B, T]: on CUDA the fused
   // softcapped cross-entropy reads the raw LM-head output once (no fp32 logits tensor); elsewhere
   // cross_entropy over forward()'s logits. Equal to cross_entropy(forward(ids), targets) per token.

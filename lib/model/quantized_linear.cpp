@@ -62,15 +62,14 @@ at::Tensor QuantizedLinearImpl::effective_weight() {
     }
     return it->second;
   }
-  const quant::FakeQuantSpec spec{quantizer_->source_bits, r, quantizer_->slice_mode,
-                                  quantizer_->group_size};
-  if (!clipping && kernels::fused_kernels_enabled(source) &&
-      (source.scalar_type() == at::kFloat || source.scalar_type() == at::kBFloat16)) {
+  if (!clipping && kernels::fused_kernels_enabled(source)) {
     // MinMax parameters are detached here, so the fused kernel's straight-through backward is the
-    // whole gradient (bit-identical to the composition below; tests/kernels).
+    // whole gradient (bit-identical to the composition below; tests/unit/model/test_fused_kernels.cpp).
     return kernels::fake_quantize_minmax(source, quantizer_->group_size, quantizer_->source_bits, r,
                                          quantizer_->slice_mode == quant::SliceMode::kExtraPrecision);
   }
+  const quant::FakeQuantSpec spec{quantizer_->source_bits, r, quantizer_->slice_mode,
+                                  quantizer_->group_size};
   // Scales and zero points are computed in fp32 even for bf16 weights.
   const at::Tensor w32 = source.to(at::kFloat);
   const at::Tensor grouped = quant::to_groups(w32, quantizer_->group_size);
