@@ -3,6 +3,7 @@
 // slice of each nested int8 code store, including interpolated int6/int3 and Extra-Precision.
 #include "command_registry.h"
 
+#include "quant/extra_bucket_accounting.h"
 #include "quant/layer_reconstruction.h"
 #include "quant/nested_codes.h"
 
@@ -79,7 +80,7 @@ int run_demo(const Args& args) {
     const auto ep = codes.dequantize(2, quant::SliceMode::kExtraPrecision);
     const auto stats = quant::extra_bucket_stats(codes.codes, 8, 2);
     fmt::print("{:>9.3g} @{:.3f}b\n", quant::relative_output_error(weight, ep, inputs),
-               stats.effective_bits(2));
+               quant::effective_bits(stats));
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

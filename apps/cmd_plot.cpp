@@ -25,20 +25,26 @@ int plot_mix_n_match(const Args& args) {
   std::string metric = "auto";
   std::string out_path;
   report::MixNMatchRequest request;
+  std::vector<std::string> wheres;
   po::options_description options("options");
   options.add_options()
       ("db", po::value(&db_path), "results database (default results/matquant.sqlite)")
       ("model", po::value(&request.model), "only runs of this model (spec `model`)")
       ("base", po::value(&request.base), "only runs of this base (qat | omniquant)")
+      ("where", po::value(&wheres)->composing(), "KEY=VALUE: only runs whose param KEY is VALUE; repeatable")
       ("metric", po::value(&metric)->default_value("auto"),
        "log_pplx | task_avg | auto (Task Avg. when the six task accuracies exist, else log pplx)")
       ("out", po::value(&out_path)->required(), "the SVG file to write");
   po::variables_map vm;
-  if (!parse_command_line("plot mix-n-match", "[--db PATH] [--model M] [--base B] [--metric log_pplx|task_avg] --out FILE.svg",
+  if (!parse_command_line("plot mix-n-match", "[--db PATH] [--model M] [--base B] [--where KEY=VALUE]... [--metric log_pplx|task_avg] --out FILE.svg",
                           options, {}, args, vm)) {
     return 0;
   }
   request.metric = report::parse_mix_metric(metric);
+  for (const std::string& where : wheres) {
+    const auto [key, value] = report::parse_assignment("--where", "KEY=VALUE (e.g. lambdas=[0.1,0.1,1])", where);
+    request.where[key].push_back(value);
+  }
   if (!boost::filesystem::exists(db_path)) throw Error(ErrorCode::kNotFound, "no results database " + db_path);
   const auto db = store::Database::open_read_only(db_path);
   const auto data = report::collect_mix_n_match(report::load_run_records(db), request);

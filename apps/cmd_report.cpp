@@ -17,6 +17,8 @@ int run_report(const Args& args) {
   std::string format;
   std::string out_path;
   std::vector<std::string> models;
+  std::vector<std::string> wheres;
+  std::vector<std::string> metrics;
   po::options_description options("options");
   options.add_options()
       ("table", po::value(&request.table_id)->required(), "table id (the `table:` of a spec, e.g. 1, 2, 7)")
@@ -27,16 +29,32 @@ int run_report(const Args& args) {
        "COLUMN=MODEL: read column COLUMN (a paper model key such as gemma-2-2b, or a new name) from our "
        "runs of MODEL; repeatable")
       ("only-models", po::bool_switch(&request.options.only_listed_models), "show only the --model columns")
+      ("where", po::value(&wheres)->composing(),
+       "KEY=VALUE: keep only runs whose param KEY is VALUE, in every cell (e.g. lambdas=[0.2,0.2,1]); repeatable")
+      ("metric", po::value(&metrics)->composing(),
+       "TASK=METRIC: read TASK's accuracy as METRIC (acc or acc_norm) instead of the spec's; repeatable")
+      ("explain", po::bool_switch(&request.explain),
+       "after the table, list every cell's filters, runs and jobs; shows ambiguous cells as '?' instead of failing")
       ("no-paper", po::bool_switch(), "leave out the paper's numbers")
       ("tables", po::value(&request.tables_dir)->default_value(report::kDefaultTablesDir), "table spec directory");
   po::variables_map vm;
-  if (!parse_command_line("report", "--table N [--db PATH] [--format md|latex|csv] [--out FILE] [--model COLUMN=MODEL]...",
+  if (!parse_command_line("report", "--table N [--db PATH] [--format md|latex|csv] [--out FILE] [--model COLUMN=MODEL]... [--where KEY=VALUE]... "
+                          "[--metric TASK=METRIC]... [--explain]",
                           options, {}, args, vm)) {
     return 0;
   }
   request.format = report::parse_report_format(format);
   request.options.show_paper = !vm["no-paper"].as<bool>();
-  for (const std::string& mapping : models) request.options.models.push_back(report::parse_model_mapping(mapping));
+  for (const std::string& mapping : models) request.options.models.push_back(
+      report::parse_assignment("--model", "COLUMN=MODEL (e.g. gemma-2-2b=builtin:tiny-llama)", mapping));
+  for (const std::string& where : wheres) {
+    const auto [key, value] = report::parse_assignment("--where", "KEY=VALUE (e.g. lambdas=[0.2,0.2,1])", where);
+    request.options.where[key].push_back(value);
+  }
+  for (const std::string& metric : metrics) {
+    const auto [task, name] = report::parse_assignment("--metric", "TASK=METRIC (e.g. hellaswag=acc)", metric);
+    request.options.metric_by_task[task] = name;
+  }
   // The default database may not exist yet: the table then shows the paper's numbers only.
   request.allow_missing_db = request.db_path.empty();
   if (request.db_path.empty()) request.db_path = store::kDefaultDatabasePath;

@@ -41,9 +41,13 @@ sweeps() {
 
 report() {
   mkdir -p "$OUT_DIR"
-  local columns=(--model "gemma-2-2b=$MATERIAL/models/gemma2" --model "mistral-7b=$MATERIAL/models/llama")
-  for table in 1 2 3 4 5 6 7; do
+  # Our Gemma-2-family model beside the paper's Gemma-2 9B, our Llama-family model beside Mistral 7B
+  # (a table without that column gets copies of its first model's column groups for it).
+  local columns=(--model "gemma-2-9b=$MATERIAL/models/gemma2" --model "mistral-7b=$MATERIAL/models/llama")
+  for table in 1 2 3 4 5 6 7 8; do
     "$M" report --table "$table" --db "$DB" "${columns[@]}" --only-models --out "$OUT_DIR/table$table.md"
+    "$M" report --table "$table" --db "$DB" "${columns[@]}" --only-models --no-paper --explain \
+      --out "$OUT_DIR/explain/table$table.md"
   done
   for model in llama gemma2; do
     for base in qat omniquant; do

@@ -64,6 +64,8 @@ std::vector<TaskMetric> evaluate_zero_shot(model::DecoderModel& model, const mod
     const MeanWithError a = mean_with_error(acc);
     metrics.push_back({task.name, "acc", a.mean});
     metrics.push_back({task.name, "acc_stderr", a.stderr_of_mean});
+    // The report shows accuracies over a handful of documents (fixture task files) as n/a.
+    metrics.push_back({task.name, "documents", double(task.documents.size())});
     if (task.has_acc_norm) {
       const MeanWithError n = mean_with_error(acc_norm);
       metrics.push_back({task.name, "acc_norm", n.mean});

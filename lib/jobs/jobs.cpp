@@ -6,6 +6,7 @@
 #include "eval/perplexity_windows.h"
 #include "eval/zero_shot_spec.h"
 #include "jobs/model_source.h"
+#include "jobs/weight_metrics.h"
 #include "model/pretrained.h"
 #include "model/tokenizer.h"
 #include "quant/mix_n_match.h"
@@ -38,6 +39,17 @@ T get(const nlohmann::json& spec, const std::string& dotted, T fallback) {
     start = dot + 1;
   }
   return node->is_null() ? fallback : node->get<T>();
+}
+
+// Training settings whose defaults depend on other fields (lib/sweep/paper_defaults: Appendix B's
+// budgets, learning rates, lambdas, LET) are always filled in by the run-spec table before a job
+// runs (sweeps, `matquant train`, `matquant eval`); a second set of fallbacks here would drift.
+template <typename T>
+T resolved(const nlohmann::json& spec, const std::string& dotted) {
+  const nlohmann::json missing = nullptr;
+  const nlohmann::json value = get<nlohmann::json>(spec, dotted, missing);
+  if (value.is_null()) throw Error(ErrorCode::kInternal, "run spec reached a job without '" + dotted + "' resolved");
+  return value.get<T>();
 }
 
 at::Tensor tokenized_sequences(const std::string& model_dir, const std::string& source, const std::string& split,
@@ -79,14 +91,13 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   const std::string base = get<std::string>(spec, "base", "qat");
   const std::string variant = get<std::string>(spec, "variant", "matquant");
   const auto bits = get<std::vector<int>>(spec, "bits", {8, 4, 2});
-  auto lambdas = get<std::vector<double>>(spec, "lambdas", {});
-  if (lambdas.empty()) lambdas.assign(bits.size(), 1.0);
+  const auto lambdas = resolved<std::vector<double>>(spec, "lambdas");
   const std::string distillation = get<std::string>(spec, "distillation", "");
   const int64_t seq_len = get<int64_t>(spec, "train.seq_len", 128);
   const uint64_t seed = get<uint64_t>(spec, "seed", 0);
   const at::Device device(context.device);
   // Each option belongs to one base; asking for it with the other is a mistake, not a no-op.
-  const bool let = get<bool>(spec, "train.let", false);
+  const bool let = resolved<bool>(spec, "train.let");
   const bool activation_checkpointing = get<bool>(spec, "train.activation_checkpointing", false);
   if (let && base != "omniquant") throw_invalid("train.let (OmniQuant's equivalent transformation) needs base omniquant");
   if (activation_checkpointing && base != "qat") {
@@ -111,15 +122,15 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   nlohmann::json summary;
   if (base == "qat") {
     // One pass over steps x batch distinct sequences at most (the trainer wraps around if fewer).
-    const int64_t wanted = get<int64_t>(spec, "train.steps", 200) * get<int64_t>(spec, "train.batch_size", 8);
+    const int64_t wanted = resolved<int64_t>(spec, "train.steps") * resolved<int64_t>(spec, "train.batch_size");
     const at::Tensor sequences = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"),
                                                      "train", seq_len, wanted);
     train::QatConfig config;
     config.objective = objective;
-    config.schedule.peak = get<double>(spec, "train.learning_rate", 1e-5);
-    config.schedule.warmup_steps = get<int64_t>(spec, "train.warmup_steps", 150);
-    config.schedule.total_steps = get<int64_t>(spec, "train.steps", 200);
-    config.batch_size = get<int64_t>(spec, "train.batch_size", 8);
+    config.schedule.peak = resolved<double>(spec, "train.learning_rate");
+    config.schedule.warmup_steps = resolved<int64_t>(spec, "train.warmup_steps");
+    config.schedule.total_steps = resolved<int64_t>(spec, "train.steps");
+    config.batch_size = resolved<int64_t>(spec, "train.batch_size");
     config.seed = seed;
     config.state_dir = state_dir;
     config.save_every = 50;
@@ -143,16 +154,16 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     outcome.timings["tokens_per_s"] = result.tokens / std::max(result.seconds, 1e-9);
     summary = {{"steps", result.steps}, {"tokens", result.tokens}, {"resumed", result.resumed}};
   } else if (base == "omniquant") {
-    const int64_t samples = get<int64_t>(spec, "train.samples", 128);
+    const int64_t samples = resolved<int64_t>(spec, "train.samples");
     const at::Tensor calibration = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"),
                                                        "train", seq_len, samples).slice(1, 0, -1);
     train::OmniQuantConfig config;
     config.objective = objective;
-    config.epochs = get<int64_t>(spec, "train.epochs", 2);
-    config.batch_size = get<int64_t>(spec, "train.batch_size", 4);
-    config.clipping_learning_rate = get<double>(spec, "train.learning_rate", 1e-2);
+    config.epochs = resolved<int64_t>(spec, "train.epochs");
+    config.batch_size = resolved<int64_t>(spec, "train.batch_size");
+    config.clipping_learning_rate = resolved<double>(spec, "train.learning_rate");
     config.learnable_equivalent_transformation = let;
-    config.let_learning_rate = get<double>(spec, "train.let_learning_rate", 5e-3);
+    config.let_learning_rate = resolved<double>(spec, "train.let_learning_rate");
     config.on_block = [&](const train::BlockReport& r) {
       std::string losses;
       for (const auto& [b, l] : r.loss_by_bits) losses += fmt::format(" int{}={:.3g}", b, l);
@@ -216,21 +227,8 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
     outcome.timings["eval_tokens_per_s"] = result.tokens / std::max(result.seconds, 1e-9);
     log_line(context, fmt::format("{}: log pplx {:.4f} over {} tokens", label, result.log_perplexity, result.tokens));
   }
-  // Effective bits of what is served (extra buckets counted; Mix'n'Match weighted by parameters).
-  if (precision != "bf16") {
-    double bits_times_params = 0.0;
-    double params = 0.0;
-    for (auto& [name, layer, linear] : net->quantized_linears()) {
-      const int r = *linear->precision();
-      const auto& codes = *linear->codes();
-      const double n = double(codes.codes.numel());
-      double b = r;
-      if (extra_precision) b = quant::extra_bucket_stats(codes.codes, codes.bits, r).effective_bits(r);
-      bits_times_params += b * n;
-      params += n;
-    }
-    if (params > 0) outcome.metrics.push_back({label, "weights", "effective_bits", bits_times_params / params});
-  }
+  // Parameter counts and effective bits of what is served (lib/jobs/weight_metrics.h).
+  for (auto& row : weight_metrics(net, label)) outcome.metrics.push_back(std::move(row));
   auto zero_shot = eval::zero_shot_options_from_spec(spec);  // eval.tasks: lm-eval's zero-shot scoring
   if (!zero_shot.tasks.empty()) {
     zero_shot.log = [&](const std::string& line) { log_line(context, label + ": " + line); };

@@ -44,8 +44,12 @@ at::Tensor slice_codes_ste(const at::Tensor& codes, int from_bits, int to_bits, 
 }
 
 ExtraBucketStats extra_bucket_stats(const at::Tensor& codes, int from_bits, int to_bits) {
+  check_slice_bits(from_bits, to_bits);
   ExtraBucketStats stats;
   stats.total = codes.numel();
+  stats.rows = codes.dim() >= 2 ? codes.size(0) : 1;
+  stats.from_bits = from_bits;
+  stats.to_bits = to_bits;
   if (from_bits == to_bits) return stats;
   const at::Tensor sliced =
       slice_codes(codes.to(at::kFloat), from_bits, to_bits, SliceMode::kExtraPrecision);

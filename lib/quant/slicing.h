@@ -21,13 +21,17 @@ at::Tensor slice_codes(const at::Tensor& codes, int from_bits, int to_bits, Slic
 // Same forward values, identity gradient (straight-through estimator).
 at::Tensor slice_codes_ste(const at::Tensor& codes, int from_bits, int to_bits, SliceMode mode);
 
-// Extra-Precision accounting. A weight whose sliced code equals 2^c needs one extra bit; we count
-// that bit once per such weight, so effective bits = r + fraction_in_extra_bucket (docs/quant.md).
+// The extra bucket of an Extra-Precision slice: the weights whose sliced code is 2^c, i.e. the
+// c-bit codes q >= 2^c - 2^(c-r-1). The buckets nest (each r's holds every larger r's), and what
+// they cost in bits is an accounting choice (quant/extra_bucket_accounting.h).
 struct ExtraBucketStats {
-  int64_t total = 0;
+  int64_t total = 0;  // weights counted
+  int64_t rows = 0;   // output channels of the [out, in] code matrix (1 for a vector)
   int64_t in_extra_bucket = 0;
+  int from_bits = 0;  // c
+  int to_bits = 0;    // r
   double fraction() const { return total == 0 ? 0.0 : double(in_extra_bucket) / double(total); }
-  double effective_bits(int to_bits) const { return to_bits + fraction(); }
+  int64_t in_features() const { return rows == 0 ? 0 : total / rows; }
 };
 ExtraBucketStats extra_bucket_stats(const at::Tensor& codes, int from_bits, int to_bits);
 

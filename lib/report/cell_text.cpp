@@ -23,6 +23,10 @@ std::string ours_text(const CellResult& ours, int digits, bool beside_paper) {
       return fixed(ours.value, digits);
     case CellState::kDiverged:
       return "-";
+    case CellState::kTooFewDocuments:
+      return std::string("n/a") + kTooFewDocumentsMark;
+    case CellState::kAmbiguous:
+      return "?";
     case CellState::kMissing:
     default:
       return beside_paper ? "n/a" : "";

@@ -11,6 +11,9 @@ namespace matquant::report {
 inline constexpr const char* kCellLegend =
     "Cells: ours / paper (ours - paper); '-' diverged, 'n/a' not run.";
 
+// Marks an accuracy measured on too few documents to mean anything (fixture task files).
+inline constexpr const char* kTooFewDocumentsMark = "*";
+
 std::string fixed(double value, int digits);        // "2.830"
 std::string signed_fixed(double value, int digits);  // "+1.04", "-0.45", "+0.00" (never "-0.00")
 

@@ -25,13 +25,23 @@ std::string generate_report(const ReportRequest& request) {
   std::optional<PaperNumbers> paper;
   if (!spec.paper_csv.empty() && request.options.show_paper) paper = PaperNumbers::load(spec.paper_csv);
   const ReportTable table = build_report(spec, runs, paper ? &*paper : nullptr, request.options);
+  if (request.explain) return render_report(table, request.format) + render_explanation(table);
+  const std::vector<std::string> ambiguous = ambiguous_cells(table);
+  if (!ambiguous.empty()) {
+    std::string message;
+    for (const std::string& line : ambiguous) message += line + "\n";
+    throw Error(ErrorCode::kInvalidInput,
+                message + "a cell must select one configuration (seeds are its only replicates): narrow it with "
+                          "--where KEY=VALUE or a `where:` in " + spec.path + "; --explain shows every cell's runs");
+  }
   return render_report(table, request.format);
 }
 
-std::pair<std::string, std::string> parse_model_mapping(const std::string& text) {
+std::pair<std::string, std::string> parse_assignment(const std::string& option, const std::string& form,
+                                                     const std::string& text) {
   const auto equals = text.find('=');
   if (equals == std::string::npos || equals == 0 || equals + 1 == text.size()) {
-    throw_usage("--model takes COLUMN=MODEL (e.g. gemma-2-2b=builtin:tiny-llama), got '" + text + "'");
+    throw_usage(option + " takes " + form + ", got '" + text + "'");
   }
   return {text.substr(0, equals), text.substr(equals + 1)};
 }

@@ -20,12 +20,19 @@ struct ReportRequest {
   bool allow_missing_db = false;
   ReportFormat format = ReportFormat::kMarkdown;
   ReportOptions options;
+  // Append, for every cell, the runs behind it; ambiguous cells are shown (as '?') instead of
+  // failing the report.
+  bool explain = false;
 };
 
+// Throws kInvalidInput, one line per cell, when a cell matches several configurations (unless
+// `explain`): a cell is never a mean over different configurations.
 std::string generate_report(const ReportRequest& request);
 
-// "COLUMN=MODEL" as given to --model; throws kUsage otherwise.
-std::pair<std::string, std::string> parse_model_mapping(const std::string& text);
+// "NAME=VALUE" as given to --model, --where and --metric; throws kUsage naming `option` and the
+// expected `form` ("COLUMN=MODEL (e.g. gemma-2-2b=builtin:tiny-llama)") otherwise.
+std::pair<std::string, std::string> parse_assignment(const std::string& option, const std::string& form,
+                                                     const std::string& text);
 
 // Writes via a temporary file and a rename, so a failed write leaves no half-written report.
 void write_report_file(const std::string& path, const std::string& text);

@@ -54,8 +54,11 @@ bool read_value(const RunRecord& run, const std::string& precision, MixMetric me
   }
   double sum = 0.0;
   for (const std::string& task : kTasks) {
-    const RunMetric* m = find(run, precision, task, "acc");
+    const RunMetric* m = find(run, precision, task, paper_accuracy_metric(task));
     if (m == nullptr || !m->value) return false;
+    // Fixture task files (a handful of documents) give no Task Avg.: plot log pplx. instead.
+    const RunMetric* documents = find(run, precision, task, "documents");
+    if (documents != nullptr && documents->value && *documents->value < kMinDocuments) return false;
     sum += *m->value;
   }
   out = 100.0 * sum / double(kTasks.size());
@@ -103,7 +106,7 @@ std::vector<MixPoint> pareto_front(const std::vector<MixPoint>& points, bool low
 }
 
 MixNMatchData collect_mix_n_match(const std::vector<RunRecord>& runs, const MixNMatchRequest& request) {
-  Filters filters;
+  Filters filters = request.where;
   if (!request.model.empty()) filters["model"] = {request.model};
   if (!request.base.empty()) filters["base"] = {request.base};
   std::vector<const RunRecord*> selected;
@@ -115,6 +118,12 @@ MixNMatchData collect_mix_n_match(const std::vector<RunRecord>& runs, const MixN
                 "no run" + std::string(request.model.empty() ? "" : " of model " + request.model) +
                     (request.base.empty() ? "" : " with base " + request.base) +
                     " has Mix'n'Match evaluations (precision labels mnm:STRATEGY@BITS; see sweeps/mix-n-match.yaml)");
+  }
+  if (const auto differences = configuration_differences(selected); !differences.empty()) {
+    std::string differing;
+    for (const auto& d : differences) differing += (differing.empty() ? "" : "; ") + d;
+    throw Error(ErrorCode::kInvalidInput, "the runs with Mix'n'Match evaluations are several configurations (" + differing +
+                                              "): choose one with --model, --base or --where KEY=VALUE");
   }
   MixNMatchData data;
   data.metric = request.metric;

@@ -4,6 +4,7 @@
 // beside them, and the Pareto front over all points. Data: metrics rows `mnm:STRATEGY@BITS`,
 // `int<r>` / `ep-int<r>` with `effective_bits` (task "weights") and `log_pplx` or per-task `acc`.
 #include "report/run_records.h"
+#include "report/table_spec.h"
 
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ std::vector<MixPoint> pareto_front(const std::vector<MixPoint>& points, bool low
 struct MixNMatchRequest {
   std::string model;  // params filter on `model`; empty = any
   std::string base;   // params filter on `base`; empty = any
+  Filters where;      // further params filters (--where KEY=VALUE)
   MixMetric metric = MixMetric::kAuto;
 };
 
@@ -41,6 +43,8 @@ struct MixNMatchData {
 
 // The runs that were evaluated at one or more Mix'n'Match plans (and match the request), their
 // Mix'n'Match and uniform points. Throws kNotFound when no run has a Mix'n'Match point.
+// Throws kInvalidInput when the matching runs are more than one configuration (seeds are the
+// only replicates a point averages), naming the params that differ.
 MixNMatchData collect_mix_n_match(const std::vector<RunRecord>& runs, const MixNMatchRequest& request);
 
 std::string render_mix_n_match_svg(const MixNMatchData& data);

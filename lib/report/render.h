@@ -22,4 +22,8 @@ std::string render_csv(const ReportTable& table);
 
 std::string render_report(const ReportTable& table, ReportFormat format);
 
+// Markdown list, one entry per (row, column group): the filters, the configuration count and the
+// runs and jobs behind the cell (`matquant report --explain`).
+std::string render_explanation(const ReportTable& table);
+
 }  // namespace matquant::report

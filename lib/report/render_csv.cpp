@@ -18,6 +18,10 @@ const char* state_name(CellState state) {
       return "value";
     case CellState::kDiverged:
       return "diverged";
+    case CellState::kTooFewDocuments:
+      return "too_few_documents";
+    case CellState::kAmbiguous:
+      return "ambiguous";
     case CellState::kMissing:
     default:
       return "missing";

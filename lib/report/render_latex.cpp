@@ -15,6 +15,9 @@ std::string escape_latex(const std::string& text) {
       case '~':
         out += "\\textasciitilde{}";
         break;
+      case '|':
+        out += "\\textbar{}";
+        break;
       case '^':
         out += "\\textasciicircum{}";
         break;
@@ -74,7 +77,9 @@ std::string render_latex(const ReportTable& table) {
     }
     out += " \\\\\n";
   }
-  out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
+  out += "\\bottomrule\n\\end{tabular}\n";
+  for (const std::string& note : table.footnotes) out += "\\par\\footnotesize " + escape_latex(note) + "\n";
+  out += "\\end{table}\n";
   return out;
 }
 

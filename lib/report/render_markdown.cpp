@@ -15,7 +15,7 @@ std::string escape_pipes(const std::string& text) {
 // Header text of one value column: the group, and the measure when a group has several.
 std::string value_column_header(const ReportTable& table, size_t group, size_t measure) {
   if (table.measures.size() == 1) return table.groups[group].label;
-  return table.groups[group].label + ": " + table.measures[measure].label;
+  return table.groups[group].label + ", " + table.measures[measure].label;
 }
 
 }  // namespace
@@ -65,6 +65,8 @@ std::string render_markdown(const ReportTable& table) {
   }
   out += "\n";
   for (size_t i = 1; i < lines.size(); ++i) out += format_line(lines[i]);
+  if (!table.footnotes.empty()) out += "\n";
+  for (const std::string& note : table.footnotes) out += note + "\n";
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include "report/run_records.h"
 #include "report/table_spec.h"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,6 +21,8 @@ struct ReportOptions {
   std::vector<std::pair<std::string, std::string>> models;
   bool only_listed_models = false;  // show only the columns named in `models`
   bool show_paper = true;
+  Filters where;  // --where KEY=VALUE: applied to every cell, over the spec's own filters
+  std::map<std::string, std::string> metric_by_task;  // --metric TASK=METRIC: overrides the spec's
 };
 
 struct ReportCell {
@@ -28,7 +31,7 @@ struct ReportCell {
 };
 
 struct ReportGroup {
-  std::string label;
+  std::string label;                // header: "ours: gemma2 5.8M | paper: Gemma-2 9B"
   std::string model;                // paper model key
   std::vector<std::string> models;  // our model names selected for it
 };
@@ -49,6 +52,8 @@ struct ReportTable {
   std::vector<ReportGroup> groups;
   std::vector<MeasureSpec> measures;
   std::vector<ReportRow> rows;
+  std::vector<Filters> filters;  // per (row, group), row-major: what each cell selected
+  std::vector<std::string> footnotes;
   bool has_paper = false;  // at least one cell has a paper number
 
   const ReportCell& cell(size_t row, size_t group, size_t measure) const {
@@ -59,6 +64,17 @@ struct ReportTable {
 // `paper` may be null (no numbers for this table, or --no-paper).
 ReportTable build_report(const TableSpec& spec, const std::vector<RunRecord>& runs, const PaperNumbers* paper,
                          const ReportOptions& options);
+
+// "Gemma-2 9B" for the paper's model keys; other keys as given.
+std::string paper_model_name(const std::string& key);
+
+// How a model of ours is named in a header: the last path component, and the parameter count
+// when its runs recorded one ("gemma2 5.8M").
+std::string our_model_label(const std::string& model, const std::vector<RunRecord>& runs);
+
+// The cells that match several configurations, one line each (row, column, the params that
+// differ); empty when every cell selects at most one configuration.
+std::vector<std::string> ambiguous_cells(const ReportTable& table);
 
 // The database filters of one cell (see table_spec.h for the merge order).
 Filters cell_filters(const TableSpec& spec, const ColumnSpec& column, const std::vector<std::string>& models,

@@ -21,12 +21,13 @@ std::vector<RunRecord> load_run_records(const store::Database& db) {
   }
   // Metrics reach a run through run_jobs: a job shared by several runs counts for each.
   store::Statement metrics = db.prepare(
-      "SELECT rj.run_key, m.precision, m.task, m.metric, m.value FROM run_jobs rj "
+      "SELECT rj.run_key, m.precision, m.task, m.metric, m.value, m.job_key FROM run_jobs rj "
       "JOIN metrics m ON m.job_key = rj.job_key");
   while (metrics.step()) {
     const auto it = index.find(metrics.column_text(0));
     if (it == index.end()) continue;
-    RunMetric metric{metrics.column_text(1), metrics.column_text(2), metrics.column_text(3), std::nullopt};
+    RunMetric metric{metrics.column_text(1), metrics.column_text(2), metrics.column_text(3), std::nullopt,
+                     metrics.column_text(5)};
     if (!metrics.column_is_null(4)) metric.value = metrics.column_double(4);
     runs[it->second].metrics.push_back(std::move(metric));
   }

@@ -17,6 +17,7 @@ struct RunMetric {
   std::string task;
   std::string metric;
   std::optional<double> value;  // NULL: not finite (diverged)
+  std::string job_key;          // the job that measured it (a shared bf16 evaluation has one key)
 };
 
 struct RunJob {

@@ -52,6 +52,40 @@ class SpecReader {
     return node.as<std::string>();
   }
 
+  // `lambdas:` as a list (MatQuant's weights) or a map from variant to list.
+  LambdasByVariant lambdas(const YAML::Node& map, const std::string& where) {
+    LambdasByVariant out;
+    const YAML::Node node = map["lambdas"];
+    if (!node.IsDefined() || node.IsNull()) return out;
+    if (!node.IsMap()) {
+      out["matquant"] = number_list(node, where + "lambdas");
+      return out;
+    }
+    for (const auto& entry : node) {
+      const std::string variant = entry.first.as<std::string>();
+      out[variant] = number_list(entry.second, where + "lambdas." + variant);
+    }
+    return out;
+  }
+
+  // A flat list of numbers as "[a,b,c]" (a quoted "[0.1,0.1,1]" is taken as written).
+  std::string number_list(const YAML::Node& node, const std::string& field) {
+    if (node.IsScalar()) return node.as<std::string>();
+    if (!node.IsSequence()) {
+      error(node, field, "expected a list of loss weights, e.g. [0.1, 0.1, 1]");
+      return "";
+    }
+    std::string out = "[";
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (!node[i].IsScalar()) {
+        error(node[i], field, "expected a list of loss weights, e.g. [0.1, 0.1, 1]");
+        return "";
+      }
+      out += (i ? "," : "") + node[i].as<std::string>();
+    }
+    return out + "]";
+  }
+
   std::vector<std::string> text_list(const YAML::Node& node, const std::string& field) {
     std::vector<std::string> out;
     if (node.IsScalar()) return {node.as<std::string>()};
@@ -173,12 +207,13 @@ TableSpec parse_table_spec(const std::string& yaml_text, const std::string& sour
     reader.error(root, "", "expected a mapping with table, title, columns, measures and rows");
     reader.finish();
   }
-  reader.check_keys(root, "", {"table", "title", "source", "paper", "base", "where", "models", "row_header",
-                               "columns", "measures", "rows"});
+  reader.check_keys(root, "", {"table", "title", "source", "paper", "base", "lambdas", "where", "models",
+                               "row_header", "columns", "measures", "rows"});
   spec.id = reader.text(root, "table", "", true);
   spec.title = reader.text(root, "title", "", true);
   spec.source = reader.text(root, "source", "", false);
   spec.base = reader.text(root, "base", "", false);
+  spec.lambdas = reader.lambdas(root, "");
   spec.where = reader.filters(root, "");
   const std::string paper = reader.text(root, "paper", "", false);
   if (!paper.empty()) spec.paper_csv = (fs::path(spec_dir) / paper).lexically_normal().string();
@@ -204,12 +239,13 @@ TableSpec parse_table_spec(const std::string& yaml_text, const std::string& sour
       const std::string where = "columns[" + std::to_string(i) + "]";
       ColumnSpec column;
       if (!reader.require_map(columns[i], where)) continue;
-      reader.check_keys(columns[i], where + ".", {"model", "label", "base", "variant", "precision_prefix", "where"});
+      reader.check_keys(columns[i], where + ".", {"model", "label", "base", "variant", "precision_prefix", "lambdas", "where"});
       column.model = reader.text(columns[i], "model", where + ".", true);
       column.label = reader.text(columns[i], "label", where + ".", false, column.model);
       column.base = reader.text(columns[i], "base", where + ".", false);
       column.variant = reader.text(columns[i], "variant", where + ".", false);
       column.precision_prefix = reader.text(columns[i], "precision_prefix", where + ".", false);
+      column.lambdas = reader.lambdas(columns[i], where + ".");
       column.where = reader.filters(columns[i], where + ".");
       spec.columns.push_back(column);
     }

@@ -4,7 +4,8 @@
 //
 // A cell is (row, column group, measure). Its database selection is the runs whose params match
 // the merged filters (table `where` and `base`, column `model`/`base`/`where`, row
-// `variant`/`base`/`where`; later ones override, "*" removes a filter), read at the row's
+// `variant`/`base`/`where`; later ones override, "*" removes a filter; a plain-MatQuant cell
+// that names no lambdas gets the column's or the table's `lambdas`), read at the row's
 // precision label; its paper number is the CSV entry (table, model, base, variant, precision,
 // measure key).
 #include <map>
@@ -18,6 +19,9 @@ namespace matquant::report {
 using Filters = std::map<std::string, std::vector<std::string>>;
 
 inline constexpr const char* kAnyValue = "*";
+
+// Variant -> lambdas text ("[0.1,0.1,1]"). In YAML, a list alone means {matquant: list}.
+using LambdasByVariant = std::map<std::string, std::string>;
 
 struct MeasureSpec {
   std::string key;    // paper CSV column ("task_avg", "log_pplx", "avg_bits")
@@ -38,6 +42,9 @@ struct ColumnSpec {
   // for rows that name none, and a prefix for the rows' precision labels ("ep-" reads ep-int2).
   std::string variant;
   std::string precision_prefix;
+  // The loss weights of this model's runs per variant (the paper's differ per model: Mistral
+  // 7B's MatQuant numbers are its (0.4, 0.4, 1) runs); entries override the table's `lambdas`.
+  LambdasByVariant lambdas;
   Filters where;
 };
 
@@ -58,6 +65,10 @@ struct TableSpec {
   std::string source;  // where the paper's numbers are from ("Table 1, seeds/001")
   std::string paper_csv;  // resolved path of the paper numbers, "" if none
   std::string base;
+  // `lambdas` filter for cells whose variant filter is exactly one of these variants and that
+  // name no lambdas themselves (columns may override it): the paper's (0.1, 0.1, 1) for
+  // MatQuant, (1, 1, 1) for Extra-Precision MatQuant.
+  LambdasByVariant lambdas;
   Filters where;
   std::map<std::string, std::vector<std::string>> models;  // paper model key -> our model names
   std::vector<std::string> row_header;  // labels of the two row-label columns

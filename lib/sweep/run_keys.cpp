@@ -48,6 +48,9 @@ std::string eval_job_key(const json& spec, const std::string& precision) {
   eval.erase("precisions");
   eval.erase("save_requests");  // where a copy of the requests goes does not change the result
   json keyed = {{"precision", precision}, {"eval", eval}};
+  // "pyramid@3" names a plan through the count rule of lib/quant/mix_n_match: its version keeps a
+  // database from reusing evaluations of plans made under an older rule (rule 2: three widths).
+  if (precision.find('@') != std::string::npos) keyed["mix_n_match_rule"] = 2;
   if (precision == "bf16") {
     keyed["model"] = spec.value("model", "");
     keyed["data"] = {{"validation", spec["data"].value("validation", "")}};

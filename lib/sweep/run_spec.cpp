@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "quant/mix_n_match.h"
+#include "sweep/paper_defaults.h"
 #include "sweep/spec_fields.h"
 #include "train/objective.h"
 
@@ -234,7 +235,10 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
   }
   if (std::set<int>(bits.begin(), bits.end()).size() != bits.size()) c.fail("bits", "repeats a precision");
 
-  if (!values.count("lambdas")) values["lambdas"] = json(std::vector<int>(bits.size(), 1));
+  if (!values.count("lambdas")) {
+    values["lambdas"] = json::array();
+    for (double l : default_lambdas(variant, bits)) values["lambdas"].push_back(normalise_number(l));
+  }
   const auto lambdas = values["lambdas"].get<std::vector<double>>();
   if (lambdas.size() != bits.size()) {
     c.fail("lambdas", "has " + std::to_string(lambdas.size()) + " entries for " + std::to_string(bits.size()) + " bits");
@@ -255,8 +259,15 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
     if (single) c.fail("distillation", "needs several precisions; variant '" + variant + "' trains one");
   }
 
-  if (!values.count("train.learning_rate")) values["train.learning_rate"] = normalise_number(base == "qat" ? 1e-5 : 1e-2);
-  if (!values.count("train.batch_size")) values["train.batch_size"] = base == "qat" ? 8 : 4;
+  // Appendix B's settings (paper_defaults.h). The resolved values are written into the spec, so
+  // the run key hashes what the run uses and an omitted field keys like the same value written.
+  if (!values.count("train.learning_rate")) values["train.learning_rate"] = normalise_number(default_learning_rate(base));
+  if (!values.count("train.let_learning_rate")) values["train.let_learning_rate"] = values["train.learning_rate"];
+  if (!values.count("train.batch_size")) values["train.batch_size"] = default_batch_size(base);
+  if (!values.count("train.let")) values["train.let"] = default_let(base);
+  const RunShape shape{base, variant, bits, values["scope"].get<std::string>(), distillation};
+  if (!values.count("train.epochs")) values["train.epochs"] = default_epochs(shape);
+  if (!values.count("train.steps")) values["train.steps"] = default_steps(shape);
   for (const char* key : {"train.steps", "train.batch_size", "train.seq_len", "train.epochs", "train.samples",
                           "eval.perplexity_samples", "eval.batch_size"}) {
     if (values[key].get<int64_t>() < 1) c.fail(key, "must be at least 1");
@@ -265,7 +276,9 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
                           "eval.max_length", "seed"}) {
     if (values[key].get<int64_t>() < 0) c.fail(key, "must not be negative");
   }
-  if (!(values["train.learning_rate"].get<double>() > 0)) c.fail("train.learning_rate", "must be positive");
+  for (const char* key : {"train.learning_rate", "train.let_learning_rate"}) {
+    if (!(values[key].get<double>() > 0)) c.fail(key, "must be positive");
+  }
   if (values["train.let"].get<bool>() && base != "omniquant") c.fail("train.let", "LET is part of OmniQuant (base: omniquant)");
   if (values["train.activation_checkpointing"].get<bool>() && base != "qat") {
     c.fail("train.activation_checkpointing", "applies to QAT's end-to-end backward (base: qat)");

@@ -23,8 +23,9 @@ using FlatSpec = std::map<std::string, SpecValue>;
 // appends "ORIGIN: KEY: message" when it cannot.
 bool coerce_field_value(const std::string& key, SpecValue& value, std::vector<std::string>& errors);
 
-// Checks every value, applies defaults (derived ones included: lambdas all 1, base-dependent
-// learning rate and batch size, a baseline's evaluation at its own bits) and cross-field rules.
+// Checks every value, applies defaults (derived ones included: Appendix B's lambdas by variant,
+// learning rate, batch size and LET by base, epochs and steps by budget (paper_defaults.h), a
+// baseline's evaluation at its own bits) and cross-field rules.
 // Returns the nested spec with every field present; problems go to `errors`, each prefixed by the
 // origin of the value at fault, or `run_origin` for rules spanning fields.
 nlohmann::json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vector<std::string>& errors);

@@ -87,5 +87,57 @@ TEST(ReportCellSelection, MeanOverMatchingRunsSkipsOthers) {
   EXPECT_EQ(select_cell(runs, {{"model", {"x"}}}, "int4", log_pplx()).state, CellState::kMissing);
 }
 
+TEST(ReportCellSelection, DifferentConfigurationsAreAmbiguousNotAveraged) {
+  // The λ sweep and the default run under one model: Table 4's old "[8, 4, 2]" cell averaged both.
+  const std::vector<RunRecord> runs = {
+      run("l1", {{"model", "m"}, {"lambdas", "[0.1,0.1,1]"}, {"seed", "0"}}, {{"int2", "validation", "log_pplx", 3.0, "j1"}}),
+      run("l2", {{"model", "m"}, {"lambdas", "[0.2,0.2,1]"}, {"seed", "0"}}, {{"int2", "validation", "log_pplx", 4.0, "j2"}})};
+  const CellResult cell = select_cell(runs, {{"model", {"m"}}}, "int2", log_pplx());
+  EXPECT_EQ(cell.state, CellState::kAmbiguous);
+  ASSERT_EQ(cell.differences.size(), 1u);
+  EXPECT_EQ(cell.differences[0], "lambdas: [0.1,0.1,1] | [0.2,0.2,1]");
+  EXPECT_EQ(cell.sources.size(), 2u);
+  const CellResult narrowed = select_cell(runs, {{"model", {"m"}}, {"lambdas", {"[0.2, 0.2, 1.0]"}}}, "int2", log_pplx());
+  EXPECT_EQ(narrowed.state, CellState::kValue);
+  EXPECT_DOUBLE_EQ(narrowed.value, 4.0);
+}
+
+TEST(ReportCellSelection, SeedsOfOneConfigurationAreAveraged) {
+  const std::vector<RunRecord> runs = {
+      run("a", {{"model", "m"}, {"seed", "0"}, {"name", "a"}, {"eval.precisions", "[\"2\"]"}},
+          {{"int2", "validation", "log_pplx", 3.0, "ja"}}),
+      run("b", {{"model", "m"}, {"seed", "1"}, {"name", "b"}, {"eval.precisions", "[\"2\",\"4\"]"}},
+          {{"int2", "validation", "log_pplx", 4.0, "jb"}})};
+  const CellResult cell = select_cell(runs, {{"model", {"m"}}}, "int2", log_pplx());
+  EXPECT_EQ(cell.state, CellState::kValue);
+  EXPECT_DOUBLE_EQ(cell.value, 3.5);
+  EXPECT_EQ(cell.runs, 2);
+}
+
+TEST(ReportCellSelection, OneSharedMeasurementIsOneConfiguration) {
+  // The bfloat16 row: runs of different configurations point at the one shared bf16 evaluation.
+  const std::vector<RunRecord> runs = {
+      run("q", {{"model", "m"}, {"base", "qat"}}, {{"bf16", "validation", "log_pplx", 2.0, "bf16-job"}}),
+      run("o", {{"model", "m"}, {"base", "omniquant"}}, {{"bf16", "validation", "log_pplx", 2.0, "bf16-job"}})};
+  const CellResult cell = select_cell(runs, {{"model", {"m"}}}, "bf16", log_pplx());
+  EXPECT_EQ(cell.state, CellState::kValue);
+  EXPECT_EQ(cell.runs, 1);
+  // A second bf16 evaluation with other settings is another configuration.
+  std::vector<RunRecord> more = runs;
+  more.push_back(run("w", {{"model", "m"}, {"eval.perplexity_samples", "64"}}, {{"bf16", "validation", "log_pplx", 2.1, "other"}}));
+  EXPECT_EQ(select_cell(more, {{"model", {"m"}}}, "bf16", log_pplx()).state, CellState::kAmbiguous);
+}
+
+TEST(ReportCellSelection, AccuracyOverAFewDocumentsIsNotAValue) {
+  const RunRecord fixture = run("f", {}, {{"int4", "arc_easy", "acc", 0.5, "j"}, {"int4", "hellaswag", "acc_norm", 0.75, "j"},
+                                          {"int4", "arc_easy", "documents", 4.0, "j"}, {"int4", "hellaswag", "documents", 300.0, "j"}});
+  const CellResult cell = measure_run(fixture, "int4", task_avg());
+  EXPECT_EQ(cell.state, CellState::kTooFewDocuments);
+  EXPECT_EQ(cell.documents, 4);
+  const RunRecord full = run("g", {}, {{"int4", "arc_easy", "acc", 0.5, "j"}, {"int4", "hellaswag", "acc_norm", 0.75, "j"},
+                                       {"int4", "arc_easy", "documents", 2376.0, "j"}});
+  EXPECT_EQ(measure_run(full, "int4", task_avg()).state, CellState::kValue);
+}
+
 }  // namespace
 }  // namespace matquant::report

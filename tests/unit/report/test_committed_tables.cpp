@@ -9,7 +9,10 @@
 #include <boost/filesystem.hpp>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace matquant::report {
 namespace {
@@ -97,10 +100,11 @@ TEST(CommittedTables, AppendixSpotChecksAgainstThePaper) {
   const auto diverged = paper_table("19").find({"19", "mistral-7b", "qat", "baseline", "int3", "arc_e"});
   ASSERT_TRUE(diverged.has_value());
   EXPECT_TRUE(diverged->diverged);
-  EXPECT_EQ(value(paper_table("18"), {"18", "gemma-2-9b", "qat", "sp", "int3", "task_avg"}), "68.69");
-  EXPECT_EQ(value(paper_table("20"), {"20", "gemma-2-2b", "qat", "sp", "int2", "log_pplx"}), "3.090");
+  EXPECT_EQ(value(paper_table("18"), {"18", "gemma-2-9b", "qat", "sp", "ep-int3", "task_avg"}), "68.69");
+  EXPECT_EQ(value(paper_table("19"), {"19", "mistral-7b", "qat", "sliced", "ep-int4", "piqa"}), "80.41");
+  EXPECT_EQ(value(paper_table("20"), {"20", "gemma-2-2b", "qat", "sp", "ep-int2", "log_pplx"}), "3.090");
   EXPECT_EQ(value(paper_table("21"), {"21", "gemma-2-9b", "omniquant", "ep", "ep-int4", "boolq"}), "84.86");
-  EXPECT_EQ(value(paper_table("22"), {"22", "gemma-2-9b", "qat", "sp", "int8", "task_avg"}), "72.88");
+  EXPECT_EQ(value(paper_table("22"), {"22", "gemma-2-9b", "qat", "sp", "ep-int8", "task_avg"}), "72.88");
   EXPECT_EQ(value(paper_table("23"), {"23", "mistral-7b", "omniquant", "baseline", "int2", "log_pplx"}), "3.931");
 }
 
@@ -200,6 +204,84 @@ TEST(CommittedTables, AppendixNumbersPrintedTwiceAgree) {
   expect_consistent(paper_table("19"), t6, "6", {{"baseline", "baseline"}, {"", ""}}, {});
   // Its Extra-Precision int8/int4/int2 (Table 21) is Table 8's E.P. [8, 4, 2] row.
   expect_consistent(paper_table("21"), t8, "8", {{"ep", "[8, 4, 2]"}}, {});
+}
+
+// seeds/000 is the first draft, which sliced every model with Eq. 8 (no clamp; the errata of
+// seeds/001): each of its MatQuant, Sliced int8 and S.P. MatQuant numbers is an Eq. 8 slice, keyed
+// at ep-int<r> and read from variant ep runs. Only its baselines (trained at r bits, never sliced)
+// and bfloat16 keep Eq. 6-era keys. Keying a draft row at `sliced`/`sp` int<r> would compare it
+// with our Eq. 6 runs.
+TEST(CommittedTables, FirstDraftRowsAreEquationEightSlices) {
+  // Among variant ep runs, `bits` tells the draft's models apart: [8] trains the int8 baseline
+  // (r = c, no slicing), so its ep-int<r> slices are the draft's Sliced int8; [2] is S.P. MatQuant.
+  // Each row also names lambdas and distillation, so that it selects one configuration.
+  const std::map<std::string, std::string> bits_of = {{"sliced", "[8]"}, {"sp", "[2]"}};
+  for (int number = 15; number <= 23; ++number) {
+    const std::string id = std::to_string(number);
+    const TableSpec spec = load_table_spec(find_table_spec(kTablesDir, id));
+    for (const RowSpec& row : spec.rows) {
+      if (row.variant.empty() || row.variant == "baseline") continue;
+      SCOPED_TRACE("table " + id + " line " + std::to_string(row.line) + " " + row.label);
+      EXPECT_EQ(row.precision.rfind("ep-int", 0), 0u) << row.precision;
+      EXPECT_EQ(row.variant, "ep");  // the only runs that store ep-int<r> labels
+      for (const std::string param : {"bits", "lambdas", "distillation"}) {
+        ASSERT_EQ(row.where.count(param), 1u) << param;
+        EXPECT_EQ(row.where.at(param).size(), 1u) << param;
+      }
+      const auto named = bits_of.find(row.paper_variant);
+      EXPECT_EQ(row.where.at("bits").front(), named == bits_of.end() ? "[8,4,2]" : named->second);
+      if (named != bits_of.end()) EXPECT_EQ(row.where.at("lambdas").front(), "[1]");
+    }
+    const PaperNumbers paper = paper_table(id);
+    for (const auto& [key, v] : paper.values()) {
+      if (key.variant.empty() || key.variant == "baseline") continue;
+      EXPECT_EQ(key.precision.rfind("ep-int", 0), 0u) << spec.paper_csv << ":" << v.line << " " << key.variant;
+    }
+  }
+}
+
+TEST(CommittedTables, FirstDraftMatQuantIsTheRevisionsExtraPrecisionMatQuant) {
+  const PaperNumbers t7 = paper_table("7"), t15 = paper_table("15"), t23 = paper_table("23");
+  // Mistral 7B: Table 15's (1, 1, 1) rows and Table 23's OmniQuant MatQuant are Table 7's E.P.
+  // MatQuant (Table 28 of seeds/001).
+  for (const std::string p : {"ep-int8", "ep-int4", "ep-int2", "ep-int6", "ep-int3"}) {
+    EXPECT_EQ(value(t15, {"15", "mistral-7b", "omniquant", "ep(1,1,1)", p, "task_avg"}),
+              value(t7, {"7", "mistral-7b", "omniquant", "ep", p, "task_avg"}))
+        << p;
+  }
+  for (const std::string column : {"task_avg", "log_pplx"}) {
+    EXPECT_EQ(value(t23, {"23", "mistral-7b", "omniquant", "ep", "ep-int2", column}),
+              value(t7, {"7", "mistral-7b", "omniquant", "ep", "ep-int2", column}))
+        << column;
+  }
+  // Gemma-2 2B: Table 20 prints Table 26's E.P. int2 (55.71); Table 7 prints 55.70 and 3.355.
+  expect_consistent(paper_table("20"), t7, "7", {{"ep", "ep"}},
+                    {"20:gemma-2-2b/omniquant/ep/ep-int2/task_avg", "20:gemma-2-2b/omniquant/ep/ep-int2/log_pplx"});
+}
+
+TEST(CommittedTables, FirstDraftSlicesDifferFromTheRevisionsEquationSixSlices) {
+  // The draft's baselines are the revision's (AppendixNumbersPrintedTwiceAgree), but every Sliced
+  // int8 and S.P. MatQuant number it shares with Tables 5 and 6 differs: they were sliced by Eq. 8.
+  // Tables 18-19 are Table 6's experiment (FFN + Attention), Tables 20-23 Table 5's (FFN).
+  const PaperNumbers t5 = paper_table("5"), t6 = paper_table("6");
+  int compared = 0;
+  for (int number = 18; number <= 23; ++number) {
+    const std::string other_id = number <= 19 ? "6" : "5";
+    const PaperNumbers& other = number <= 19 ? t6 : t5;
+    const PaperNumbers draft = paper_table(std::to_string(number));
+    for (const auto& [key, v] : draft.values()) {
+      if (key.variant != "sliced" && key.variant != "sp") continue;
+      PaperKey eq6_key = key;
+      eq6_key.table = other_id;
+      eq6_key.precision = key.precision.substr(std::string("ep-").size());  // ep-int2 -> int2
+      const auto found = other.find(eq6_key);
+      if (!found) continue;
+      ++compared;
+      EXPECT_NE(found->value, v.value) << "table " << key.table << " " << key.model << "/" << key.base << "/"
+                                       << key.variant << "/" << key.precision << "/" << key.column;
+    }
+  }
+  EXPECT_EQ(compared, 24);  // Tables 18-19: 12 Averages; 20-23: 6 S.P. int2 rows x (Task Avg., log pplx.)
 }
 
 }  // namespace

@@ -74,12 +74,34 @@ TEST(MixNMatchFigure, TaskAverageWhenEveryTaskIsThere) {
   for (const std::string task : {"arc_challenge", "arc_easy", "boolq", "hellaswag", "piqa", "winogrande"}) {
     metrics[task + "/acc"] = 0.5;
   }
-  metrics["winogrande/acc"] = 0.8;  // mean (5 * 0.5 + 0.8) / 6 = 0.55
+  metrics["winogrande/acc"] = 0.8;
+  metrics["hellaswag/acc_norm"] = 0.2;  // HellaSwag is read as acc_norm: (4 * 0.5 + 0.8 + 0.2) / 6 = 0.5
   builder.eval("mq", spec("tiny"), "mnm:decreasing@3.00", metrics);
   const MixNMatchData data = collect_mix_n_match(load_run_records(builder.db()), {});
   EXPECT_EQ(data.metric, MixMetric::kTaskAvg);
   ASSERT_EQ(data.points.size(), 1u);
-  EXPECT_NEAR(data.points[0].value, 55.0, 1e-9);
+  EXPECT_NEAR(data.points[0].value, 50.0, 1e-9);
+}
+
+TEST(MixNMatchFigure, RunsOfSeveralConfigurationsAreRefused) {
+  testing::TempDir dir;
+  testing::DatabaseBuilder builder(dir);
+  nlohmann::json low = spec("tiny");
+  low["lambdas"] = {0.1, 0.1, 1};
+  nlohmann::json high = spec("tiny");
+  high["lambdas"] = {0.4, 0.4, 1};
+  builder.eval("low", low, "mnm:pyramid@3.00", {{"weights/effective_bits", 3.0}, {"validation/log_pplx", 2.0}});
+  builder.eval("high", high, "mnm:pyramid@3.00", {{"weights/effective_bits", 3.0}, {"validation/log_pplx", 3.0}});
+  const auto runs = load_run_records(builder.db());
+  try {
+    collect_mix_n_match(runs, {});
+    ADD_FAILURE() << "two configurations were averaged into one point";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lambdas: [0.1,0.1,1] | [0.4,0.4,1]"), std::string::npos) << e.what();
+  }
+  MixNMatchRequest one;
+  one.where["lambdas"] = {"[0.4,0.4,1]"};
+  EXPECT_DOUBLE_EQ(collect_mix_n_match(runs, one).points.at(0).value, 3.0);
 }
 
 }  // namespace

@@ -89,14 +89,14 @@ TEST_F(ReportRender, MarkdownSideBySideWithThePaper) {
             "Paper numbers: test numbers.\n"
             "Cells: ours / paper (ours - paper); '-' diverged, 'n/a' not run.\n"
             "\n"
-            "| Data type | Method   |        Big: Task Avg. |         Big: log pplx. |\n"
-            "|:----------|:---------|----------------------:|-----------------------:|\n"
-            "| bfloat16  |          | 71.00 / 70.00 (+1.00) | 2.400 / 2.500 (-0.100) |\n"
-            "| int4      | Baseline | 65.00 / 65.00 (+0.00) |   2.650 / 2.6 (+0.050) |\n"
-            "|           | MatQuant |                 66.00 |                  2.700 |\n"
-            "| int2      | Baseline |                 - / - |                  - / - |\n"
-            "|           | MatQuant | 52.00 / 50.00 (+2.00) | 3.200 / 3.000 (+0.200) |\n"
-            "| int3      | MatQuant |           n/a / 60.00 |                        |\n");
+            "| Data type | Method   | ours: tiny \\| paper: Big, Task Avg. | ours: tiny \\| paper: Big, log pplx. |\n"
+            "|:----------|:---------|------------------------------------:|------------------------------------:|\n"
+            "| bfloat16  |          |               71.00 / 70.00 (+1.00) |              2.400 / 2.500 (-0.100) |\n"
+            "| int4      | Baseline |               65.00 / 65.00 (+0.00) |                2.650 / 2.6 (+0.050) |\n"
+            "|           | MatQuant |                               66.00 |                               2.700 |\n"
+            "| int2      | Baseline |                               - / - |                               - / - |\n"
+            "|           | MatQuant |               52.00 / 50.00 (+2.00) |              3.200 / 3.000 (+0.200) |\n"
+            "| int3      | MatQuant |                         n/a / 60.00 |                                     |\n");
 }
 
 TEST_F(ReportRender, MarkdownWithoutPaperNumbers) {
@@ -106,14 +106,14 @@ TEST_F(ReportRender, MarkdownWithoutPaperNumbers) {
   EXPECT_EQ(render_markdown(table),
             "## Table t: Test table\n"
             "\n"
-            "| Data type | Method   | Big: Task Avg. | Big: log pplx. |\n"
-            "|:----------|:---------|---------------:|---------------:|\n"
-            "| bfloat16  |          |          71.00 |          2.400 |\n"
-            "| int4      | Baseline |          65.00 |          2.650 |\n"
-            "|           | MatQuant |          66.00 |          2.700 |\n"
-            "| int2      | Baseline |              - |              - |\n"
-            "|           | MatQuant |          52.00 |          3.200 |\n"
-            "| int3      | MatQuant |                |                |\n");
+            "| Data type | Method   | ours: tiny, Task Avg. | ours: tiny, log pplx. |\n"
+            "|:----------|:---------|----------------------:|----------------------:|\n"
+            "| bfloat16  |          |                 71.00 |                 2.400 |\n"
+            "| int4      | Baseline |                 65.00 |                 2.650 |\n"
+            "|           | MatQuant |                 66.00 |                 2.700 |\n"
+            "| int2      | Baseline |                     - |                     - |\n"
+            "|           | MatQuant |                 52.00 |                 3.200 |\n"
+            "| int3      | MatQuant |                       |                       |\n");
 }
 
 TEST_F(ReportRender, DivergedRunPrintsADash) {
@@ -138,7 +138,9 @@ TEST_F(ReportRender, LatexUsesBooktabs) {
   const ReportTable table = build_report(spec_, runs_, &paper_, {});
   const std::string latex = render_latex(table);
   EXPECT_NE(latex.find("\\begin{tabular}{llrr}\n\\toprule\n"), std::string::npos) << latex;
-  EXPECT_NE(latex.find(" &  & \\multicolumn{2}{c}{Big} \\\\\n\\cmidrule(lr){3-4}\n"), std::string::npos) << latex;
+  EXPECT_NE(latex.find(" &  & \\multicolumn{2}{c}{ours: tiny \\textbar{} paper: Big} \\\\\n\\cmidrule(lr){3-4}\n"),
+            std::string::npos)
+      << latex;
   EXPECT_NE(latex.find("Data type & Method & Task Avg. & log pplx. \\\\\n\\midrule\n"), std::string::npos) << latex;
   EXPECT_NE(latex.find("\\midrule\nint2 & Baseline & - / - & - / - \\\\\n"), std::string::npos) << latex;
   EXPECT_NE(latex.find(" & MatQuant & 52.00 / 50.00 {\\scriptsize(+2.00)} & 3.200 / 3.000 {\\scriptsize(+0.200)} \\\\\n"),
@@ -166,14 +168,65 @@ TEST_F(ReportRender, ModelOptionAddsAColumnWithoutPaperNumbers) {
   EXPECT_EQ(render_markdown(table),
             "## Table t: Test table\n"
             "\n"
-            "| Data type | Method   | tiny: Task Avg. | tiny: log pplx. |\n"
-            "|:----------|:---------|----------------:|----------------:|\n"
-            "| bfloat16  |          |           71.00 |           2.400 |\n"
-            "| int4      | Baseline |           65.00 |           2.650 |\n"
-            "|           | MatQuant |           66.00 |           2.700 |\n"
-            "| int2      | Baseline |               - |               - |\n"
-            "|           | MatQuant |           52.00 |           3.200 |\n"
-            "| int3      | MatQuant |                 |                 |\n");
+            "| Data type | Method   | ours: tiny, Task Avg. | ours: tiny, log pplx. |\n"
+            "|:----------|:---------|----------------------:|----------------------:|\n"
+            "| bfloat16  |          |                 71.00 |                 2.400 |\n"
+            "| int4      | Baseline |                 65.00 |                 2.650 |\n"
+            "|           | MatQuant |                 66.00 |                 2.700 |\n"
+            "| int2      | Baseline |                     - |                     - |\n"
+            "|           | MatQuant |                 52.00 |                 3.200 |\n"
+            "| int3      | MatQuant |                       |                       |\n");
+}
+
+TEST(ReportAmbiguity, CellsMatchingTwoConfigurationsAreNamedNotAveraged) {
+  testing::TempDir dir;
+  testing::DatabaseBuilder builder(dir);
+  json low = spec_for("matquant");
+  low["lambdas"] = {0.1, 0.1, 1};
+  json high = spec_for("matquant");
+  high["lambdas"] = {0.2, 0.2, 1};
+  builder.eval("mq-low", low, "int4", {{"arc_easy/acc", 0.6}, {"piqa/acc", 0.6}, {"validation/log_pplx", 2.0}});
+  builder.eval("mq-high", high, "int4", {{"arc_easy/acc", 0.4}, {"piqa/acc", 0.4}, {"validation/log_pplx", 4.0}});
+  const auto runs = load_run_records(builder.db());
+  const TableSpec spec = parse_table_spec(kSpec, "test.yaml", ".");
+  const ReportTable table = build_report(spec, runs, nullptr, {});
+  const auto ambiguous = ambiguous_cells(table);
+  ASSERT_EQ(ambiguous.size(), 1u);  // int4 MatQuant (both measures of one cell: one line)
+  EXPECT_NE(ambiguous[0].find("row 'int4 MatQuant'"), std::string::npos) << ambiguous[0];
+  EXPECT_NE(ambiguous[0].find("lambdas: [0.1,0.1,1] | [0.2,0.2,1]"), std::string::npos) << ambiguous[0];
+  EXPECT_NE(render_markdown(table).find("|           | MatQuant |                     ? |                     ? |"),
+            std::string::npos);
+  const std::string explanation = render_explanation(table);
+  EXPECT_NE(explanation.find("**int4 · MatQuant · int4**, ours: tiny: AMBIGUOUS, 2 configurations, differing in "
+                             "lambdas: [0.1,0.1,1] | [0.2,0.2,1]. "),
+            std::string::npos)
+      << explanation;
+  // --where picks one: the (0.2, 0.2, 1) run alone, 40.00 / 4.000.
+  ReportOptions options;
+  options.where["lambdas"] = {"[0.2, 0.2, 1]"};
+  const ReportTable narrowed = build_report(spec, runs, nullptr, options);
+  EXPECT_TRUE(ambiguous_cells(narrowed).empty());
+  EXPECT_DOUBLE_EQ(narrowed.cell(2, 0, 1).ours.value, 4.0);
+  EXPECT_NE(render_explanation(narrowed).find("1 configuration, 1 run(s). (unnamed) (run mq-high, job mq-high/int4)"),
+            std::string::npos)
+      << render_explanation(narrowed);
+}
+
+TEST(ReportFixtureTasks, AccuracyOverFourDocumentsIsNotAvailable) {
+  testing::TempDir dir;
+  testing::DatabaseBuilder builder(dir);
+  builder.eval("base4", spec_for("baseline"), "int4",
+               {{"arc_easy/acc", 0.75}, {"arc_easy/documents", 4}, {"piqa/acc", 0.5}, {"piqa/documents", 4},
+                {"validation/log_pplx", 2.65}});
+  const TableSpec spec = parse_table_spec(kSpec, "test.yaml", ".");
+  const ReportTable table = build_report(spec, load_run_records(builder.db()), nullptr, {});
+  EXPECT_EQ(table.cell(1, 0, 0).ours.state, CellState::kTooFewDocuments);
+  EXPECT_EQ(table.cell(1, 0, 1).ours.state, CellState::kValue);  // perplexity is not a task accuracy
+  const std::string markdown = render_markdown(table);
+  EXPECT_NE(markdown.find("| int4      | Baseline |                  n/a* |                 2.650 |"), std::string::npos)
+      << markdown;
+  EXPECT_NE(markdown.find("\nn/a*: accuracy over fewer than 100 documents per task (as few as 4)"), std::string::npos)
+      << markdown;
 }
 
 TEST(ReportFormat, ParsesNames) {

@@ -29,10 +29,10 @@ TEST(RunKeys, CanonicalTextSortsKeysAndDropsWhitespace) {
 }
 
 TEST(RunKeys, NameAndNumberSpellingDoNotChangeTheKey) {
-  const json a = complete({{"name", "first"}, {"lambdas", json({1.0, 1, 1})}});
-  const json b = complete({{"name", "second"}});
+  const json a = complete({{"name", "first"}, {"lambdas", json({0.1, 0.1, 1.0})}});
+  const json b = complete({{"name", "second"}});  // the default lambdas are (0.1, 0.1, 1)
   EXPECT_EQ(run_key(a), run_key(b));
-  const json c = complete({{"lambdas", json({0.1, 0.1, 1})}});
+  const json c = complete({{"lambdas", json({1, 1, 1})}});
   EXPECT_NE(run_key(a), run_key(c));
   EXPECT_EQ(run_key(a).size(), 64u);
 }

@@ -1,4 +1,5 @@
 // Run spec fields: types, defaults (derived ones too), cross-field rules, messages with origins.
+#include "sweep/paper_defaults.h"
 #include "sweep/run_spec.h"
 #include "sweep/spec_fields.h"
 
@@ -27,9 +28,11 @@ TEST(RunSpec, DefaultsFillEveryField) {
   ASSERT_TRUE(errors.empty());
   EXPECT_EQ(spec["model"], "builtin:tiny-llama");
   EXPECT_EQ(spec["bits"], json({8, 4, 2}));
-  EXPECT_EQ(spec["lambdas"], json({1, 1, 1}));
+  EXPECT_EQ(spec["lambdas"], json({0.1, 0.1, 1}));  // Appendix B, Gemma
   EXPECT_EQ(spec["train"]["learning_rate"], 1e-5);  // QAT peak (paper)
-  EXPECT_EQ(spec["train"]["batch_size"], 8);
+  EXPECT_EQ(spec["train"]["batch_size"], 16);
+  EXPECT_EQ(spec["train"]["steps"], 763);
+  EXPECT_EQ(spec["train"]["let"], false);
   EXPECT_EQ(spec["eval"]["precisions"], json({"8", "4", "2", "6", "3"}));
   for (const auto& field : spec_fields()) EXPECT_FALSE(spec_at(spec, field.key).is_null()) << field.key;
 }
@@ -37,7 +40,7 @@ TEST(RunSpec, DefaultsFillEveryField) {
 TEST(RunSpec, DerivedDefaultsFollowBaseAndVariant) {
   std::vector<std::string> errors;
   const json omni = complete(flat({{"base", "omniquant"}}), errors);
-  EXPECT_EQ(omni["train"]["learning_rate"], 1e-2);  // OmniQuant clipping rate
+  EXPECT_EQ(omni["train"]["learning_rate"], 1e-3);  // Appendix B: constant 1e-3
   EXPECT_EQ(omni["train"]["batch_size"], 4);
   const json baseline = complete(flat({{"variant", "baseline"}, {"bits", 4}}), errors);
   EXPECT_EQ(baseline["bits"], json({4}));
@@ -45,6 +48,89 @@ TEST(RunSpec, DerivedDefaultsFollowBaseAndVariant) {
   EXPECT_EQ(baseline["eval"]["precisions"], json({"4"}));
   const json sliced = complete(flat({{"variant", "sliced"}}), errors);
   EXPECT_EQ(sliced["bits"], json({8}));
+  ASSERT_TRUE(errors.empty()) << errors.front();
+}
+
+// Appendix B (seed 001): each default below is a number stated there or derived from one.
+TEST(RunSpec, OmittedLambdasFollowTheVariant) {
+  std::vector<std::string> errors;
+  const auto lambdas = [&](const FlatSpec& f) { return complete(f, errors)["lambdas"]; };
+  // (0.1, 0.1, 1) for the Gemma experiments: 1 for the lowest precision, 0.1 for the others.
+  EXPECT_EQ(lambdas(flat({{"variant", "matquant"}, {"bits", json({8, 4, 2})}})).dump(), "[0.1,0.1,1]");
+  EXPECT_EQ(lambdas(flat({{"variant", "matquant"}, {"bits", json({2, 8, 4})}})).dump(), "[1,0.1,0.1]");
+  EXPECT_EQ(lambdas(flat({{"variant", "matquant"}, {"bits", json({8, 4})}})).dump(), "[0.1,1]");
+  // (1, 1, 1) for every Extra-Precision run.
+  EXPECT_EQ(lambdas(flat({{"variant", "ep"}, {"bits", json({8, 4, 2})}})), json({1, 1, 1}));
+  EXPECT_EQ(lambdas(flat({{"variant", "baseline"}, {"bits", 2}})), json({1}));
+  EXPECT_EQ(lambdas(flat({{"variant", "sp"}})), json({1}));
+  ASSERT_TRUE(errors.empty()) << errors.front();
+}
+
+TEST(RunSpec, OmniQuantDefaultsAreTheOnesOfAppendixB) {
+  std::vector<std::string> errors;
+  const json omni = complete(flat({{"base", "omniquant"}}), errors);
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(omni["train"]["learning_rate"].dump(), "0.001");  // one constant rate, clipping and LET
+  EXPECT_EQ(omni["train"]["let_learning_rate"].dump(), "0.001");
+  EXPECT_EQ(omni["train"]["let"], true);  // Eq. 5 minimises over LET's delta and s too
+  EXPECT_EQ(omni["train"]["samples"], 128);
+  EXPECT_EQ(omni["train"]["batch_size"], 4);
+  EXPECT_EQ(omni["train"]["epochs"], 38);  // 10M tokens / (128 x 2048) = 38.1
+  const json rate = complete(flat({{"base", "omniquant"}, {"train.learning_rate", 0.01}}), errors);
+  EXPECT_EQ(rate["train"]["let_learning_rate"].dump(), "0.01");  // follows the clipping rate
+  const json off = complete(flat({{"base", "omniquant"}, {"train.let", false}}), errors);
+  EXPECT_EQ(off["train"]["let"], false);
+  ASSERT_TRUE(errors.empty()) << errors.front();
+}
+
+TEST(RunSpec, TrainingBudgetsFollowAppendixB) {
+  std::vector<std::string> errors;
+  const auto train = [&](FlatSpec f) { return complete(f, errors)["train"]; };
+  const json standard = train(flat({{"base", "omniquant"}, {"variant", "baseline"}, {"bits", 4}}));
+  // int2 baseline: 20M tokens instead of 10M -> twice the epochs.
+  const json int2 = train(flat({{"base", "omniquant"}, {"variant", "baseline"}, {"bits", 2}}));
+  EXPECT_EQ(standard["epochs"], 38);
+  EXPECT_EQ(int2["epochs"], 76);
+  EXPECT_EQ(train(flat({{"base", "omniquant"}, {"variant", "baseline"}, {"bits", 2}, {"scope", "ffn+attn"}}))["epochs"], 76);
+  // Only the baseline: S.P. int2 and MatQuant keep 10M.
+  EXPECT_EQ(train(flat({{"base", "omniquant"}, {"variant", "sp"}, {"bits", 2}}))["epochs"], 38);
+  EXPECT_EQ(train(flat({{"base", "omniquant"}, {"variant", "sliced"}}))["epochs"], 38);
+  // Co-distillation: 8.3M tokens -> 0.83 x 38.1 = 31.7 -> 32 epochs.
+  const json codistill = train(flat({{"base", "omniquant"}, {"distillation", "[8, 4, 2, 8->2]"}}));
+  EXPECT_EQ(codistill["epochs"], 32);
+  EXPECT_DOUBLE_EQ(budget_scale({"omniquant", "matquant", {8, 4, 2}, "ffn", "[8, 4, 8->2]"}), 0.83);
+  EXPECT_EQ(budget_scale({"omniquant", "baseline", {2}, "ffn", ""}), 2.0);
+  // QAT: 100M tokens at 16 x 8192 per step = 763 steps; FFN + Attention 300M = 2289; the
+  // int2 baseline and co-distillation keep 100M.
+  EXPECT_EQ(train(flat({{"base", "qat"}}))["steps"], 763);
+  EXPECT_EQ(train(flat({{"base", "qat"}, {"scope", "ffn+attn"}}))["steps"], 2289);
+  EXPECT_EQ(train(flat({{"base", "qat"}, {"variant", "baseline"}, {"bits", 2}}))["steps"], 763);
+  EXPECT_EQ(train(flat({{"base", "qat"}, {"distillation", "[8, 4, 8->2]"}}))["steps"], 763);
+  EXPECT_EQ(train(flat({{"base", "qat"}}))["warmup_steps"], 150);
+  // The other base's length field is unused and keeps the standard value.
+  EXPECT_EQ(train(flat({{"base", "qat"}, {"scope", "ffn+attn"}}))["epochs"], 38);
+  EXPECT_EQ(int2["steps"], 763);
+  // A value given is used as is, whatever the run.
+  EXPECT_EQ(train(flat({{"base", "omniquant"}, {"variant", "baseline"}, {"bits", 2}, {"train.epochs", 6}}))["epochs"], 6);
+  ASSERT_TRUE(errors.empty()) << errors.front();
+}
+
+// The resolved defaults are what the spec records: completing a completed spec changes nothing,
+// and leaving a field out gives the key of writing its default.
+TEST(RunSpec, DerivedDefaultsAreRecordedAndStable) {
+  std::vector<std::string> errors;
+  for (const FlatSpec& f : {flat({}), flat({{"base", "omniquant"}, {"variant", "baseline"}, {"bits", 2}}),
+                            flat({{"base", "omniquant"}, {"distillation", "[8, 4, 8->2]"}}),
+                            flat({{"base", "qat"}, {"scope", "ffn+attn"}, {"variant", "ep"}})}) {
+    const json once = complete(f, errors);
+    const json twice = complete(flatten_json_spec(once, "spec.json", errors), errors);
+    EXPECT_EQ(once, twice);
+  }
+  const json omitted = complete(flat({{"base", "omniquant"}}), errors);
+  const json written = complete(flat({{"base", "omniquant"}, {"lambdas", json({0.1, 0.1, 1.0})}, {"train.let", true},
+                                      {"train.learning_rate", 0.001}, {"train.epochs", 38}}),
+                                errors);
+  EXPECT_EQ(omitted, written);
   ASSERT_TRUE(errors.empty()) << errors.front();
 }
 
