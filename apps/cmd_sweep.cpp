@@ -75,6 +75,8 @@ std::string fields_text() {
 int run_sweep_command(const Args& args) {
   std::string action, target, gpus, db_path = store::kDefaultDatabasePath;
   sweep::RunnerOptions runner;
+  sweep::PlanOptions plan_options;
+  plan_options.check_inputs = true;  // plan and run refuse the same things: a missing model or data file too
   po::options_description options("options");
   options.add_options()
       ("action", po::value(&action)->required(), "plan | run | retry | status | fields")
@@ -86,7 +88,9 @@ int run_sweep_command(const Args& args) {
       ("db", po::value(&db_path)->default_value(db_path), "results database")
       ("work-dir", po::value(&runner.work_dir)->default_value(runner.work_dir), "job directories (job.json, result.json, logs, checkpoints)")
       ("cache-dir", po::value(&runner.cache_dir)->default_value(runner.cache_dir), "where built-in models are made")
-      ("no-report", po::bool_switch(), "run: do not print the sweep's report tables at the end");
+      ("no-report", po::bool_switch(), "run: do not print the sweep's report tables at the end")
+      ("max-runs", po::value(&plan_options.max_runs)->default_value(plan_options.max_runs),
+       "plan, run, retry, status: refuse a sweep expanding to more runs than this");
   po::positional_options_description positional;
   positional.add("action", 1).add("file", 1);
   po::variables_map vm;
@@ -99,12 +103,12 @@ int run_sweep_command(const Args& args) {
   if (target.empty()) throw_usage("sweep " + action + " needs a sweep file");
   if (action == "status") {
     std::string name = target;
-    if (boost::filesystem::exists(target)) name = sweep::load_sweep_plan(target).definition.name;
+    if (boost::filesystem::exists(target)) name = sweep::load_sweep_plan(target, {plan_options.max_runs, false}).definition.name;
     const auto db = store::Database::open_read_only(db_path);
     std::cout << sweep::render_sweep_status(db, name);
     return 0;
   }
-  const sweep::SweepPlan plan = sweep::load_sweep_plan(target);
+  const sweep::SweepPlan plan = sweep::load_sweep_plan(target, plan_options);
   if (action == "plan") {
     std::cout << sweep::render_plan_table(plan);
     return 0;

@@ -2,6 +2,7 @@
 #include "command_registry.h"
 
 #include "common/error.h"
+#include "common/failure.h"
 #include "common/runtime_info.h"
 #include "matquant/build_info.h"
 
@@ -23,7 +24,7 @@ void print_help() {
     std::printf("  %-12s %s\n", command.name.c_str(), command.summary.c_str());
   }
   std::cout << "\nexit codes: 0 ok, 2 usage, 3 invalid input, 4 not found, 5 I/O, 6 diverged, "
-               "70 internal error\n";
+               "8 out of memory, 70 internal error\n";
 }
 
 }  // namespace
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
               << matquant::describe(matquant::runtime_info()) << "\n";
     return 0;
   }
+  matquant::install_terminate_handler("matquant");  // for exceptions no handler below can catch
   try {
     matquant::use_all_cores();
     for (const auto& command : matquant::apps::command_registry()) {
@@ -48,11 +50,11 @@ int main(int argc, char** argv) {
     }
     throw matquant::Error(matquant::ErrorCode::kUsage,
                           "unknown command '" + words[0] + "' (see 'matquant --help')");
-  } catch (const matquant::Error& e) {
-    std::cerr << "matquant: error: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::cerr << "matquant: internal error: " << e.what() << "\n";
-    return static_cast<int>(matquant::ErrorCode::kInternal);
+  } catch (...) {
+    // One line and a documented code for anything, LibTorch's errors included (common/failure.h).
+    const matquant::Failure failure = matquant::describe_failure(std::current_exception());
+    const bool internal = failure.code == matquant::ErrorCode::kInternal;
+    std::cerr << "matquant: " << (internal ? "internal error: " : "error: ") << failure.message << "\n";
+    return failure.exit_code();
   }
 }

@@ -12,7 +12,9 @@ enum class ErrorCode {
   kNotFound = 4,      // a file or directory the user named does not exist
   kIo = 5,            // reading or writing failed
   kDiverged = 6,      // training produced NaN/Inf
+  kOutOfMemory = 8,   // an allocation failed, on the GPU (CUDA out of memory) or the host
   kInternal = 70,     // a bug: an invariant of ours did not hold
+  kInterrupted = 130,  // stopped by SIGINT/SIGTERM (128 + SIGINT, the shell's convention); work recorded
 };
 
 class Error : public std::runtime_error {

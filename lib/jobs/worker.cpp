@@ -1,6 +1,8 @@
 #include "jobs/worker.h"
 
 #include "common/error.h"
+#include "common/error_context.h"
+#include "common/failure.h"
 #include "common/runtime_info.h"
 #include "jobs/jobs.h"
 #include "matquant/build_info.h"
@@ -33,6 +35,19 @@ std::string host_name() {
   char buffer[256] = {0};
   ::gethostname(buffer, sizeof(buffer) - 1);
   return buffer;
+}
+
+// What a failure message names as being done: "train job KEY (model M, qat, batch 16 x 256)".
+std::string job_description(const nlohmann::json& job, const nlohmann::json& spec) {
+  const auto field = [&](const char* pointer) {
+    const nlohmann::json::json_pointer at(pointer);
+    return spec.contains(at) ? (spec[at].is_string() ? spec[at].get<std::string>() : spec[at].dump()) : "?";
+  };
+  const std::string kind = job.value("job", "");
+  const std::string what = kind == "eval" ? "eval " + job.value("precision", "") + ", batch " + field("/eval/batch_size")
+                                          : field("/base") + ", batch " + field("/train/batch_size") + " x " +
+                                                field("/train/seq_len");
+  return fmt::format("{} job {} (model {}, {})", kind, job.value("job_key", ""), field("/model"), what);
 }
 
 std::string device_description(const std::string& device) {
@@ -81,6 +96,7 @@ int run_worker(const std::string& job_dir) {
       {"artifacts", nlohmann::json::array()}};
   int exit_code = 0;
   try {
+    const ErrorContext scope(job_description(job, result["spec"]));
     JobOutcome outcome;
     if (kind == "train") {
       outcome = run_train_job(result["spec"], job.at("checkpoint").get<std::string>(),
@@ -98,10 +114,12 @@ int run_worker(const std::string& job_dir) {
       result["metrics"].push_back({{"precision", m.precision}, {"task", m.task}, {"metric", m.metric}, {"value", m.value}});
     }
     result["timings"] = outcome.timings;
-  } catch (const std::exception& e) {
+  } catch (...) {
+    // LibTorch's errors too (CUDA out of memory): one line, no C++ backtrace (common/failure.h).
+    const Failure failure = describe_failure(std::current_exception());
     result["status"] = "failed";
-    result["error"] = e.what();
-    std::cerr << "[worker] failed: " << e.what() << std::endl;
+    result["error"] = failure.message;
+    std::cerr << "[worker] failed: " << failure.message << std::endl;
     exit_code = 1;
   }
   result["finished_at"] = utc_now();

@@ -61,24 +61,34 @@ ModelConfig load_config(const std::string& path);
 // in errors.
 ModelConfig parse_config(const nlohmann::json& raw, const std::string& source);
 
-// Field readers used by family files; they throw kInvalidInput naming `source` and the key.
+// Field readers used by family files. A problem (missing field, wrong type, value out of range) is
+// recorded, not thrown, and the reader returns the fallback so parsing goes on: parse_config then
+// throws kInvalidInput listing every field's problem at once, each as "SOURCE: FIELD: message".
 class ConfigReader {
  public:
-  ConfigReader(const nlohmann::json& json, std::string source);
-  int64_t integer(const std::string& key) const;
+  ConfigReader(const nlohmann::json& json, std::string source, std::vector<std::string>& problems,
+               std::string prefix = "");
+  int64_t integer(const std::string& key) const;  // required: 0 and a problem when missing
   int64_t integer(const std::string& key, int64_t fallback) const;
   double number(const std::string& key, double fallback) const;
   std::optional<double> optional_number(const std::string& key) const;
   std::optional<int64_t> optional_integer(const std::string& key) const;
   bool boolean(const std::string& key, bool fallback) const;
   std::string string(const std::string& key, const std::string& fallback) const;
+  bool has(const std::string& key) const { return json_.contains(key) && !json_[key].is_null(); }
+  // A reader for the object under `key` (e.g. rope_scaling); its fields are named "key.field".
+  ConfigReader nested(const std::string& key) const;
   const nlohmann::json& json() const { return json_; }
   const std::string& source() const { return source_; }
-  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+  // Records `message` for `key`; a field keeps only its first problem.
+  void report(const std::string& key, const std::string& message) const;
+  bool reported(const std::string& key) const;
 
  private:
   const nlohmann::json& json_;
   std::string source_;
+  std::vector<std::string>& problems_;
+  std::string prefix_;
 };
 
 // The fields every decoder family shares (sizes, norms, RoPE, ids, sliding-window layout).
@@ -86,5 +96,15 @@ void read_common_fields(const ConfigReader& reader, ModelConfig& config);
 // Reads layer_types ("sliding_attention"/"full_attention") when present, else `fallback(layer)`.
 void read_layer_types(const ConfigReader& reader, ModelConfig& config,
                       const std::function<bool(int64_t)>& fallback);
+
+// Largest accepted sizes (docs/model-parity.md, "config.json checks"): widths, heads and the
+// vocabulary stay in int32 so products of two of them cannot overflow int64; layers are bounded
+// so a typo cannot build millions of modules (the largest public decoders have ~130).
+constexpr int64_t kMaxConfigWidth = (int64_t{1} << 31) - 1;
+constexpr int64_t kMaxConfigLayers = 65536;
+// Range checks on every value a division, a shape or an index depends on; config_checks.cpp.
+// `check_shared_values` runs before the family parser, `check_family_values` after it.
+void check_shared_values(const ConfigReader& reader, ModelConfig& config);
+void check_family_values(const ConfigReader& reader, const ModelConfig& config);
 
 }  // namespace matquant::model

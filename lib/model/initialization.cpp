@@ -1,6 +1,7 @@
 #include "model/initialization.h"
 
 #include "common/error.h"
+#include "model/builtin_model_names.h"
 
 #include <c10/core/GradMode.h>
 
@@ -72,8 +73,6 @@ nlohmann::json builtin_config(const std::string& name) {
                                             "mistral-7b-shape)");
 }
 
-std::vector<std::string> builtin_model_names() {
-  return {"tiny-llama", "small-llama", "tiny-gemma2", "gemma2-2b-shape", "gemma2-9b-shape", "mistral-7b-shape"};
-}
+std::vector<std::string> builtin_model_names() { return builtin_model_name_list(); }
 
 }  // namespace matquant::model

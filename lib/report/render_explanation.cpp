@@ -38,7 +38,11 @@ std::string render_explanation(const ReportTable& table) {
         }
       }
       std::set<std::string> configurations;
-      for (const CellSource& s : sources) configurations.insert(s.configuration);
+      std::set<std::string> measurements;  // a bf16 evaluation shared by several runs is one
+      for (const CellSource& s : sources) {
+        configurations.insert(s.configuration);
+        measurements.insert(s.job_key.empty() ? s.run_key : s.job_key);
+      }
       out += "- **" + row.section + " · " + row.label + " · " + row.precision + "**, " + table.groups[g].label + ": ";
       if (ambiguous != nullptr) {
         out += "AMBIGUOUS, " + std::to_string(configurations.size()) + " configurations, differing in ";
@@ -47,7 +51,8 @@ std::string render_explanation(const ReportTable& table) {
       } else if (sources.empty()) {
         out += "no run. ";
       } else {
-        out += std::to_string(configurations.size()) + " configuration, " + std::to_string(sources.size()) + " run(s). ";
+        out += "1 configuration, " + std::to_string(sources.size()) + " run(s), " + std::to_string(measurements.size()) +
+               " measurement(s). ";
       }
       for (size_t i = 0; i < sources.size(); ++i) {
         const CellSource& s = sources[i];

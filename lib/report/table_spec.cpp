@@ -1,6 +1,7 @@
 #include "report/table_spec.h"
 
 #include "common/error.h"
+#include "common/utf8_check.h"
 
 #include <boost/filesystem.hpp>
 #include <yaml-cpp/yaml.h>
@@ -289,6 +290,9 @@ TableSpec load_table_spec(const std::string& path) {
   if (!in) throw Error(ErrorCode::kNotFound, "no table spec " + path);
   std::ostringstream text;
   text << in.rdbuf();
+  if (const std::string problem = utf8_error_message(text.str(), path); !problem.empty()) {
+    throw Error(ErrorCode::kInvalidInput, problem);
+  }
   return parse_table_spec(text.str(), path, fs::path(path).parent_path().string());
 }
 

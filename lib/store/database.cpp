@@ -6,6 +6,9 @@
 #include <boost/filesystem.hpp>
 #include <sqlite3.h>
 
+#include <cstdio>
+#include <cstring>
+#include <chrono>
 #include <ctime>
 #include <utility>
 
@@ -59,18 +62,95 @@ sqlite3* open_handle(const std::string& path, int flags) {
   return db;
 }
 
+// Every SQLite database file starts with these 16 bytes (sqlite.org/fileformat.html, 1.3.1).
+constexpr char kSqliteHeader[] = "SQLite format 3";  // and its terminating NUL: 16 bytes
+
+std::string not_ours(const std::string& path, const std::string& why) {
+  return path + " is not a matquant results database (" + why + ")";
+}
+
+// Before SQLite touches the file: a non-empty file without the SQLite header is refused, so
+// nothing is written to a file we cannot open as our own. A 0-byte file is a new database.
+void refuse_non_sqlite_file(const std::string& path) {
+  boost::system::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return;
+  const auto size = fs::file_size(path, ec);
+  if (ec || size == 0) return;
+  char header[sizeof kSqliteHeader] = {};
+  FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return;  // SQLite reports why it cannot open it
+  const size_t read = std::fread(header, 1, sizeof header, file);
+  std::fclose(file);
+  if (read != sizeof header || std::memcmp(header, kSqliteHeader, sizeof header) != 0) {
+    throw Error(ErrorCode::kInvalidInput, not_ours(path, "not an SQLite file; it was left as it is"));
+  }
+}
+
+// True when the schema has tables but not ours (schema_version): another program's database.
+// Throws kInvalidInput for a file SQLite cannot read as a database.
+bool has_tables(sqlite3* db, const std::string& path, bool* has_schema_version) {
+  sqlite3_stmt* statement = nullptr;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT count(*), coalesce(sum(name = 'schema_version'), 0) FROM sqlite_master "
+                              "WHERE type = 'table'",
+                              -1, &statement, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_step(statement);
+  if (rc != SQLITE_ROW) {
+    const std::string detail = sqlite3_errmsg(db);
+    sqlite3_finalize(statement);
+    throw Error(ErrorCode::kInvalidInput, not_ours(path, detail));
+  }
+  const bool any = sqlite3_column_int64(statement, 0) > 0;
+  *has_schema_version = sqlite3_column_int64(statement, 1) > 0;
+  sqlite3_finalize(statement);
+  return any;
+}
+
 }  // namespace
+
+struct Database::TimeLimit {
+  std::chrono::steady_clock::time_point deadline;
+  bool exceeded = false;
+};
 
 Database::Database(sqlite3* db, std::string path, bool read_only)
     : db_(db), path_(std::move(path)), read_only_(read_only) {}
+
+void Database::set_time_limit(double seconds) {
+  if (seconds <= 0) {
+    sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+    time_limit_.reset();
+    return;
+  }
+  if (!time_limit_) time_limit_ = std::make_unique<TimeLimit>();
+  time_limit_->deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+  time_limit_->exceeded = false;
+  sqlite3_progress_handler(
+      db_, 1000,
+      [](void* data) -> int {
+        auto* limit = static_cast<TimeLimit*>(data);
+        if (std::chrono::steady_clock::now() < limit->deadline) return 0;
+        limit->exceeded = true;
+        return 1;  // SQLite stops the statement with SQLITE_INTERRUPT
+      },
+      time_limit_.get());
+}
+
+bool Database::time_limit_exceeded() const { return time_limit_ && time_limit_->exceeded; }
 
 Database Database::open(const std::string& path) {
   const fs::path parent = fs::path(path).parent_path();
   boost::system::error_code ec;
   if (!parent.empty()) fs::create_directories(parent, ec);
   if (ec) throw Error(ErrorCode::kIo, "cannot create directory " + parent.string() + ": " + ec.message());
+  refuse_non_sqlite_file(path);
   Database db(open_handle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX),
               path, false);
+  bool ours = false;
+  if (has_tables(db.db_, path, &ours) && !ours) {
+    throw Error(ErrorCode::kInvalidInput, not_ours(path, "an SQLite file with other tables and no schema_version"));
+  }
   // WAL lets readers (reports, queries) run while the single writer ingests.
   {
     Statement journal = db.prepare("PRAGMA journal_mode=WAL");
@@ -86,6 +166,10 @@ Database Database::open(const std::string& path) {
 Database Database::open_read_only(const std::string& path) {
   if (!fs::exists(path)) throw Error(ErrorCode::kNotFound, "no results database at " + path);
   Database db(open_handle(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX), path, true);
+  // Reading commands never create: an empty (0-byte) or foreign file is not a results database.
+  bool ours = false;
+  has_tables(db.db_, path, &ours);
+  if (!ours) throw Error(ErrorCode::kInvalidInput, not_ours(path, "no schema_version table: empty or another program's"));
   db.execute_script("PRAGMA query_only=1;");
   sqlite3_db_config(db.db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
   sqlite3_set_authorizer(db.db_, &read_only_authorizer, nullptr);
@@ -95,7 +179,10 @@ Database Database::open_read_only(const std::string& path) {
 Database::~Database() { sqlite3_close(db_); }
 
 Database::Database(Database&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)), read_only_(other.read_only_) {}
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      read_only_(other.read_only_),
+      time_limit_(std::move(other.time_limit_)) {}
 
 Database& Database::operator=(Database&& other) noexcept {
   if (this != &other) {
@@ -103,6 +190,7 @@ Database& Database::operator=(Database&& other) noexcept {
     db_ = std::exchange(other.db_, nullptr);
     path_ = std::move(other.path_);
     read_only_ = other.read_only_;
+    time_limit_ = std::move(other.time_limit_);
   }
   return *this;
 }

@@ -14,11 +14,13 @@ std::optional<std::string> non_empty(const std::string& text) {
   return text.empty() ? std::nullopt : std::optional<std::string>(text);
 }
 
-// True when the job row already holds exactly this result (same canonical JSON).
+// True when the job row already holds exactly this result (same canonical JSON) and the status
+// it gives. A retried job can fail with a file identical to its previous attempt's while the row
+// says `running`: that file must still be recorded.
 bool already_ingested(const Database& db, const ResultFile& result) {
-  Statement find = db.prepare("SELECT result_json FROM jobs WHERE job_key = ?");
+  Statement find = db.prepare("SELECT result_json, status FROM jobs WHERE job_key = ?");
   find.bind(1, result.job_key);
-  return find.step() && find.column_optional_text(0) == result.canonical_json;
+  return find.step() && find.column_optional_text(0) == result.canonical_json && find.column_text(1) == result.status;
 }
 
 void upsert_run(Database& db, const ResultFile& result, const std::string& sweep_name) {

@@ -4,14 +4,15 @@
 #include "store/database.h"
 #include "store/spec_params.h"
 
+#include <algorithm>
 #include <set>
 
 namespace matquant::store {
 namespace {
 
 const std::set<std::string>& job_statuses() {
-  static const std::set<std::string> all = {kStatusPlanned, kStatusQueued, kStatusRunning,
-                                            kStatusDone,    kStatusFailed, kStatusDiverged};
+  static const std::set<std::string> all = {kStatusPlanned, kStatusQueued,   kStatusRunning,    kStatusDone,
+                                            kStatusFailed,  kStatusDiverged, kStatusInterrupted};
   return all;
 }
 
@@ -96,7 +97,8 @@ void record_job_status(Database& db, const std::string& job_key, const std::stri
     find.bind(1, job_key);
     if (!find.step()) throw Error(ErrorCode::kNotFound, "unknown job " + job_key + " (plan its run first)");
     const std::string kind = find.column_text(0);
-    const int64_t attempts = find.column_int(1) + (status == kStatusRunning ? 1 : 0);
+    const int64_t attempts = std::max<int64_t>(
+        0, find.column_int(1) + (status == kStatusRunning ? 1 : 0) - (status == kStatusInterrupted ? 1 : 0));
     db.prepare("UPDATE jobs SET status = ?, attempts = ?, error = ?, seconds = coalesce(?, seconds), "
                "finished_at = ? WHERE job_key = ?")
         .bind(1, status)
@@ -152,7 +154,7 @@ void update_run_status(Database& db, const std::string& run_key) {
   }
   if (statuses.empty()) return;
   std::string status = kStatusDone;
-  for (const char* candidate : {kStatusRunning, kStatusFailed, kStatusDiverged, kStatusQueued, kStatusPlanned}) {
+  for (const char* candidate : {kStatusRunning, kStatusInterrupted, kStatusFailed, kStatusDiverged, kStatusQueued, kStatusPlanned}) {
     if (statuses.count(candidate) != 0) {
       status = candidate;
       break;

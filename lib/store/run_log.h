@@ -18,6 +18,9 @@ inline constexpr const char* kStatusRunning = "running";
 inline constexpr const char* kStatusDone = "done";
 inline constexpr const char* kStatusFailed = "failed";
 inline constexpr const char* kStatusDiverged = "diverged";
+// Stopped by SIGINT/SIGTERM to the runner: not final, and not a failed attempt; the next
+// `sweep run` runs it again.
+inline constexpr const char* kStatusInterrupted = "interrupted";
 
 struct PlannedJob {
   std::string job_key;
@@ -40,8 +43,8 @@ void record_sweep(Database& db, const std::string& name, const std::string& file
 // already done stays done, which is how relaunching a grid skips finished work).
 void record_run_planned(Database& db, const PlannedRun& run);
 
-// Sets a job's status ("queued", "running", "done", "failed", "diverged"); "running" counts an
-// attempt. Updates the status of every run that uses the job and records an event.
+// Sets a job's status ("queued", "running", "done", "failed", "diverged", "interrupted");
+// "running" counts an attempt and "interrupted" takes it back (a stopped attempt is not a failure). Updates the status of every run that uses the job and records an event.
 void record_job_status(Database& db, const std::string& job_key, const std::string& status,
                        const std::string& error = "", std::optional<double> seconds = std::nullopt);
 
@@ -54,7 +57,7 @@ void record_event(Database& db, const std::string& kind, const std::string& mess
                   const std::string& run_key = "", const std::string& job_key = "");
 
 // Recomputes runs.status (and finished_at) of a run from its jobs, the first that applies of:
-// running, failed, diverged, queued, planned, done. Must be called inside a write transaction.
+// running, interrupted, failed, diverged, queued, planned, done. Must be called inside a write transaction.
 void update_run_status(Database& db, const std::string& run_key);
 
 }  // namespace matquant::store

@@ -82,11 +82,27 @@ CREATE INDEX artifacts_by_job ON artifacts(job_key);
 CREATE INDEX events_by_run ON events(run_key);
 )sql";
 
+// Migration 2: the sweep runner's lease on the database (lib/store/runner_lease.h), one row at
+// most: two runners with different work directories must not both run every job.
+constexpr const char* kMigration2 = R"sql(
+CREATE TABLE runner_leases (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  pid INTEGER NOT NULL,
+  pid_start TEXT,
+  host TEXT NOT NULL,
+  work_dir TEXT NOT NULL,
+  sweep TEXT,
+  acquired_at TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> all = {
       {1, "sweeps, runs, jobs, run_jobs, params, metrics, artifacts, events", kMigration1},
+      {2, "runner_leases: one sweep runner per database", kMigration2},
   };
   return all;
 }

@@ -1,10 +1,13 @@
 #include "sweep/expand.h"
 
 #include "common/error.h"
+#include "sweep/input_checks.h"
 #include "sweep/run_keys.h"
+#include "sweep/run_names.h"
 
 #include <tbb/parallel_for.h>
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -98,11 +101,43 @@ std::vector<Candidate> grid_candidates(const SweepDefinition& sweep) {
   }
 }
 
+size_t saturating_product(size_t a, size_t b) {
+  if (a != 0 && b > std::numeric_limits<size_t>::max() / a) return std::numeric_limits<size_t>::max();
+  return a * b;
+}
+
+// "grid 100 x 100 x 100, 2 include point(s), x 3 seeds" for the run-count message.
+std::string count_breakdown(const SweepDefinition& definition) {
+  std::string axes;
+  for (const auto& axis : definition.axes) axes += (axes.empty() ? "" : " x ") + std::to_string(axis.points.size());
+  std::string out = "grid " + (axes.empty() ? std::string("1") : axes);
+  if (!definition.includes.empty()) out += ", " + std::to_string(definition.includes.size()) + " include point(s)";
+  if (!definition.seeds.empty()) out += ", x " + std::to_string(definition.seeds.size()) + " seeds";
+  return out;
+}
+
 }  // namespace
 
-SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::string>& errors) {
+size_t planned_run_count(const SweepDefinition& definition) {
+  size_t grid = 1;
+  for (const auto& axis : definition.axes) grid = saturating_product(grid, axis.points.size());
+  const size_t points = grid > std::numeric_limits<size_t>::max() - definition.includes.size()
+                            ? std::numeric_limits<size_t>::max()
+                            : grid + definition.includes.size();
+  return saturating_product(points, std::max<size_t>(1, definition.seeds.size()));
+}
+
+SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::string>& errors, const PlanOptions& options) {
   SweepPlan plan;
   plan.definition = definition;
+  const size_t count = planned_run_count(definition);
+  if (count > options.max_runs) {
+    const std::string shown = count == std::numeric_limits<size_t>::max() ? "more than 10^19" : std::to_string(count);
+    errors.push_back(definition.file + ": the sweep expands to " + shown + " runs (" + count_breakdown(definition) +
+                     "), more than the limit of " + std::to_string(options.max_runs) +
+                     "; check the axes, or pass --max-runs N to allow more");
+    return plan;
+  }
   std::vector<Candidate> candidates = grid_candidates(definition);
   const size_t grid_count = candidates.size();
   for (size_t i = 0; i < definition.includes.size(); ++i) {
@@ -142,6 +177,7 @@ SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::strin
   };
   std::set<std::string> keys;
   std::map<std::string, int> name_uses;
+  std::set<std::string> checked_inputs;  // "KEY\nVALUE": each distinct input is looked at once
   for (size_t i = 0; i < candidates.size(); ++i) {
     for (const auto& p : problems[i]) report(p);
     if (!problems[i].empty()) continue;
@@ -172,20 +208,40 @@ SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::strin
       for (const auto& e : name_errors) report(e);
     }
     if (++name_uses[name] > 1) name += "-" + std::to_string(name_uses[name]);
+    const std::string name_error = name_problem(name);
+    if (!name_error.empty()) {
+      const auto given = candidates[i].values.find("name");
+      const std::string origin = given != candidates[i].values.end() ? given->second.origin : candidates[i].origin;
+      report(origin + ": name: run name '" + name + "' " + name_error +
+             (given == candidates[i].values.end() ? "; set `name:` or give the axis points labels" : ""));
+      continue;
+    }
+    if (options.check_inputs) {
+      for (const char* key : kInputFields) {
+        const std::string value = spec_at(spec, key).get<std::string>();
+        if (!checked_inputs.insert(std::string(key) + "\n" + value).second) continue;
+        const std::string problem = missing_input(key, value);
+        if (problem.empty()) continue;
+        const auto given = candidates[i].values.find(key);
+        report((given != candidates[i].values.end() ? given->second.origin : candidates[i].origin) + ": " + key + ": " + problem);
+      }
+    }
     spec["name"] = name;
-    plan.runs.push_back({name, spec, key});
+    plan.runs.push_back({name, std::move(spec), key});  // not copied: a spec is most of a run's memory
   }
   return plan;
 }
 
-SweepPlan load_sweep_plan(const std::string& path) {
+SweepPlan load_sweep_plan(const std::string& path, const PlanOptions& options) {
   std::vector<std::string> errors;
   SweepDefinition definition = read_sweep_file(path, errors);
   SweepPlan plan;
-  if (errors.empty()) plan = expand_sweep(definition, errors);
+  if (errors.empty()) plan = expand_sweep(definition, errors, options);
   if (!errors.empty()) {
+    constexpr size_t kListed = 50;  // a bad run name in a large grid is one problem per run
     std::string message = path + ": " + std::to_string(errors.size()) + " problem(s); nothing was run:";
-    for (const auto& e : errors) message += "\n  " + e;
+    for (size_t i = 0; i < errors.size() && i < kListed; ++i) message += "\n  " + errors[i];
+    if (errors.size() > kListed) message += "\n  ... and " + std::to_string(errors.size() - kListed) + " more";
     throw Error(ErrorCode::kInvalidInput, message);
   }
   if (plan.runs.empty()) throw Error(ErrorCode::kInvalidInput, path + ": the sweep expands to no runs");

@@ -1,6 +1,7 @@
 #include "sweep/run_spec.h"
 
 #include "common/error.h"
+#include "model/builtin_model_names.h"
 #include "quant/mix_n_match.h"
 #include "sweep/paper_defaults.h"
 #include "sweep/spec_fields.h"
@@ -8,7 +9,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
+#include <string_view>
 
 namespace matquant::sweep {
 namespace {
@@ -21,7 +24,16 @@ const std::set<std::string> kZeroShotTasks = {"arc_challenge", "arc_easy",   "bo
                                               "piqa",          "winogrande", "openbookqa", "siqa",
                                               "wikitext"};
 
+constexpr std::string_view kBuiltinPrefix = "builtin:";
+
 std::string prefix(const std::string& origin) { return origin.empty() ? "" : origin + ": "; }
+
+// A value quoted in a message, cut short: an alias-built value can be megabytes long.
+std::string shown(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > 80) text = text.substr(0, 60) + "... (" + std::to_string(text.size()) + " characters)";
+  return text;
+}
 
 // Integral doubles become integers so 1 and 1.0 give the same canonical text (and run key).
 json normalise_number(double value) {
@@ -52,6 +64,9 @@ bool to_number(const json& in, json& out) {
   return false;
 }
 
+// 2^63 is exactly representable; every double below it in magnitude converts without overflow.
+bool fits_int64(double v) { return v >= -9223372036854775808.0 && v < 9223372036854775808.0; }
+
 bool to_int(const json& in, json& out) {
   if (in.is_number_integer()) {
     out = in.get<int64_t>();
@@ -59,7 +74,7 @@ bool to_int(const json& in, json& out) {
   }
   if (in.is_number_float()) {
     const double v = in.get<double>();
-    if (std::floor(v) != v) return false;
+    if (std::floor(v) != v || !fits_int64(v)) return false;
     out = int64_t(v);
     return true;
   }
@@ -167,19 +182,29 @@ bool coerce_field_value(const std::string& key, SpecValue& value, std::vector<st
     errors.push_back(prefix(value.origin) + key + ": expected " + type_name(field->type) + ", got " + what);
     return false;
   };
+  // 99999999999999999999 reads as a double; say it is too large rather than "not an integer".
+  const auto out_of_range = [&](const json& item) {
+    const bool integer_field = field->type == FieldType::kInt || field->type == FieldType::kIntList;
+    if (!integer_field || !item.is_number_float() || fits_int64(item.get<double>())) return false;
+    errors.push_back(prefix(value.origin) + key + ": " + shown(item) + " is out of range (integers are at most " +
+                     std::to_string(std::numeric_limits<int64_t>::max()) + ")");
+    return true;
+  };
   if (is_list(field->type)) {
     const json items = value.value.is_array() ? value.value : json::array({value.value});
     json out = json::array();
     for (const auto& item : items) {
       json converted;
-      if (!coerce_scalar(field->type, item, converted)) return bad(item.dump());
+      if (out_of_range(item)) return false;
+      if (!coerce_scalar(field->type, item, converted)) return bad(shown(item));
       out.push_back(converted);
     }
     value.value = out;
   } else {
     json converted;
+    if (out_of_range(value.value)) return false;
     if (value.value.is_array() || value.value.is_object() || !coerce_scalar(field->type, value.value, converted)) {
-      return bad(value.value.dump());
+      return bad(shown(value.value));
     }
     value.value = converted;
   }
@@ -283,7 +308,16 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
   if (values["train.activation_checkpointing"].get<bool>() && base != "qat") {
     c.fail("train.activation_checkpointing", "applies to QAT's end-to-end backward (base: qat)");
   }
-  if (values["model"].get<std::string>().empty()) c.fail("model", "must not be empty");
+  const std::string model = values["model"].get<std::string>();
+  if (model.empty()) c.fail("model", "must not be empty");
+  if (model.rfind(kBuiltinPrefix, 0) == 0) {
+    const auto& known = model::builtin_model_name_list();
+    if (std::find(known.begin(), known.end(), model.substr(kBuiltinPrefix.size())) == known.end()) {
+      std::string list;
+      for (const auto& name : known) list += (list.empty() ? "" : ", ") + std::string(kBuiltinPrefix) + name;
+      c.fail("model", "unknown built-in model '" + model + "' (known: " + list + ")");
+    }
+  }
 
   if (!values.count("eval.precisions")) {
     values["eval.precisions"] = variant == "baseline" ? json::array({std::to_string(bits.empty() ? 8 : bits[0])})

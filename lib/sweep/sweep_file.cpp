@@ -1,7 +1,9 @@
 #include "sweep/sweep_file.h"
 
 #include "common/error.h"
+#include "sweep/run_names.h"
 #include "sweep/spec_fields.h"
+#include "sweep/yaml_document.h"
 
 #include <boost/filesystem.hpp>
 #include <yaml-cpp/yaml.h>
@@ -75,6 +77,10 @@ class SweepReader {
       }
       SpecValue value{to_json(entry.second), origin(entry.second)};
       SpecValue checked = value;
+      if (out.count(key)) {  // "train: {steps: 1}" and "train.steps: 2" in one mapping
+        errors_.push_back(origin(entry.first) + ": " + key + ": given twice (first at " + out.at(key).origin + ")");
+        continue;
+      }
       if (!find_spec_field(key)) {
         const std::string suggestion = closest_spec_key(key);
         errors_.push_back(origin(entry.first) + ": " + key + ": unknown field" +
@@ -279,7 +285,7 @@ class SweepReader {
     for (const auto& item : list) {
       const json value = to_json(item);
       if (!value.is_number_integer() || value.get<int64_t>() < 0) {
-        error(item, "seeds", "expected a non-negative integer, got " + value.dump());
+        error(item, "seeds", "expected a non-negative integer, got " + value.dump().substr(0, 80));
         continue;
       }
       if (!seen.insert(value.get<int64_t>()).second) error(item, "seeds", "seed listed twice");
@@ -332,25 +338,10 @@ class SweepReader {
   std::vector<std::string>& errors_;
 };
 
-}  // namespace
-
-SweepDefinition parse_sweep(const std::string& yaml_text, const std::string& file, std::vector<std::string>& errors) {
-  SweepDefinition sweep;
-  sweep.file = file;
-  sweep.name = boost::filesystem::path(file).stem().string();
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    errors.push_back(file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                     ": YAML syntax: " + e.msg);
-    return sweep;
-  }
+// The top-level keys, each section read by its reader.
+void read_sections(const YAML::Node& root, const std::string& file, SweepDefinition& sweep,
+                   std::vector<std::string>& errors) {
   SweepReader reader(file, errors);
-  if (!root.IsMap()) {
-    errors.push_back(file + ": expected a mapping with config, grid, zip, exclude, include, seeds, name, report");
-    return sweep;
-  }
   for (const auto& entry : root) {
     const std::string key = entry.first.as<std::string>();
     if (!kTopLevelKeys.count(key)) {
@@ -360,8 +351,11 @@ SweepDefinition parse_sweep(const std::string& yaml_text, const std::string& fil
                             : "unknown top-level key (sweep, config, grid, zip, exclude, include, seeds, name, report)");
     }
   }
-  if (root["sweep"]) sweep.name = root["sweep"].as<std::string>();
-  if (root["name"]) sweep.name_template = root["name"].as<std::string>();
+  for (const char* key : {"sweep", "name"}) {
+    if (root[key] && !root[key].IsScalar()) reader.error(root[key], key, "expected text");
+  }
+  if (root["sweep"] && root["sweep"].IsScalar()) sweep.name = root["sweep"].Scalar();
+  if (root["name"] && root["name"].IsScalar()) sweep.name_template = root["name"].Scalar();
   reader.read_config(root["config"], sweep);
   reader.read_grid(root["grid"], "", sweep);
   reader.read_zip(root["zip"], sweep);
@@ -369,16 +363,53 @@ SweepDefinition parse_sweep(const std::string& yaml_text, const std::string& fil
   reader.read_includes(root["include"], sweep);
   reader.read_seeds(root["seeds"], sweep);
   reader.read_reports(root["report"], sweep);
-  if (sweep.name.empty()) errors.push_back(file + ": sweep: the sweep name must not be empty");
+  const std::string problem = name_problem(sweep.name);
+  if (!problem.empty()) {
+    errors.push_back((root["sweep"] ? reader.origin(root["sweep"]) : file) + ": sweep: the sweep name '" + sweep.name +
+                     "' " + problem);
+  }
+}
+
+}  // namespace
+
+SweepDefinition parse_sweep(const std::string& yaml_text, const std::string& file, std::vector<std::string>& errors) {
+  SweepDefinition sweep;
+  sweep.file = file;
+  sweep.name = boost::filesystem::path(file).stem().string();
+  const size_t errors_before = errors.size();
+  const YAML::Node root = load_yaml_document(yaml_text, file, errors);
+  if (errors.size() != errors_before) return sweep;
+  if (!root.IsMap()) {
+    errors.push_back(file + ": expected a mapping with config, grid, zip, exclude, include, seeds, name, report");
+    return sweep;
+  }
+  try {
+    read_sections(root, file, sweep, errors);
+  } catch (const YAML::Exception& e) {  // a value of the wrong kind where text was expected
+    errors.push_back(file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
   return sweep;
 }
 
 SweepDefinition read_sweep_file(const std::string& path, std::vector<std::string>& errors) {
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorCode::kNotFound, "sweep file " + path + " does not exist");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_sweep(text.str(), path, errors);
+  namespace fs = boost::filesystem;
+  boost::system::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (!fs::exists(status)) throw Error(ErrorCode::kNotFound, "sweep file " + path + " does not exist");
+  if (fs::is_directory(status)) throw Error(ErrorCode::kInvalidInput, path + " is a directory; give a sweep file (YAML)");
+  // Refused before reading, so a huge file (or /dev/zero) is never loaded into memory.
+  const YamlLimits limits;
+  if (fs::is_regular_file(status) && fs::file_size(path, ec) > limits.max_bytes) {
+    errors.push_back(path + ": " + std::to_string(fs::file_size(path, ec)) + " bytes, larger than the limit of " +
+                     std::to_string(limits.max_bytes) + " bytes for a sweep file");
+    return SweepDefinition{};
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kIo, "cannot read sweep file " + path);
+  std::string text(limits.max_bytes + 1, '\0');
+  in.read(text.data(), std::streamsize(text.size()));
+  text.resize(size_t(in.gcount()));
+  return parse_sweep(text, path, errors);
 }
 
 }  // namespace matquant::sweep

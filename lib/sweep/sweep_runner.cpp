@@ -4,11 +4,15 @@
 #include "store/database.h"
 #include "store/ingest.h"
 #include "store/run_log.h"
+#include "store/runner_lease.h"
 #include "sweep/job_graph.h"
 #include "sweep/worker_process.h"
 
 #include <boost/filesystem.hpp>
+#include <sqlite3.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -37,7 +41,43 @@ struct Tracked {
   bool adopted = false;  // started by an earlier runner; watched through /proc
   std::optional<size_t> slot;
   std::chrono::steady_clock::time_point started;
+  std::optional<WorkerExit> stopped;  // reaped after a stop signal: settled by stop_workers()
 };
+
+// The SIGINT/SIGTERM that asked the runner to stop (0: none). Only set by the handler.
+volatile sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+// Installs the stop handlers for the runner's lifetime and restores the previous ones. A SIGINT
+// that was ignored when we started (a job started with `nohup` or `&`) stays ignored.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = &on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGTERM, &action, &old_term_);
+    ::sigaction(SIGINT, nullptr, &old_int_);
+    if (old_int_.sa_handler != SIG_IGN) ::sigaction(SIGINT, &action, nullptr);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGINT, &old_int_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+bool is_stop_signal(const WorkerExit& exit) {
+  return exit.signalled ? exit.signal == SIGINT || exit.signal == SIGTERM
+                        : exit.exit_code == 128 + SIGINT || exit.exit_code == 128 + SIGTERM;
+}
 
 // Holds WORK/runner.lock for the runner's lifetime: two runners on one work directory would run
 // the same jobs twice.
@@ -104,8 +144,22 @@ class Runner {
   Runner(const SweepPlan& plan, const RunnerOptions& options)
       : plan_(plan), options_(options), db_(store::Database::open(options.db_path)) {}
 
+  ~Runner() {
+    if (!leased_) return;
+    try {
+      store::release_runner_lease(db_);
+    } catch (const Error&) {  // the next runner finds the lease stale
+    }
+  }
+
   RunnerSummary run() {
     const auto start = std::chrono::steady_clock::now();
+    if (const auto replaced = store::acquire_runner_lease(db_, fs::absolute(options_.work_dir).string(), plan_.definition.name)) {
+      log("taking over the lease on " + options_.db_path + " of runner pid " + std::to_string(replaced->pid) + " on " +
+          replaced->host + " (no longer running)");
+    }
+    leased_ = true;
+    auto heartbeat = std::chrono::steady_clock::now();
     refuse_changed_runs(db_, plan_);
     graph_ = build_job_graph(plan_.runs);
     record_plan();
@@ -118,7 +172,13 @@ class Runner {
         std::to_string(summary_.already_done) + " already done, " + std::to_string(pending_count()) + " to run on " +
         slot_description());
     while (true) {
+      if (g_stop_signal != 0) stop_workers();  // throws kInterrupted
+      if (std::chrono::steady_clock::now() - heartbeat > std::chrono::seconds(5)) {
+        store::renew_runner_lease(db_);
+        heartbeat = std::chrono::steady_clock::now();
+      }
       const bool changed = reap();
+      if (g_stop_signal != 0) continue;  // start nothing more
       const bool started = schedule();
       if (!any(JobState::kRunning) && !started) break;
       if (!changed && !started) std::this_thread::sleep_for(std::chrono::duration<double>(options_.poll_seconds));
@@ -221,7 +281,9 @@ class Runner {
       }
       const std::string dir = job_dir(job);
       if (status == store::kStatusFailed) continue;  // attempts left: runs again
-      if (fs::exists(dir + "/result.json")) {
+      // Only a job recorded as running has a result file of its own attempt (start() removes the
+      // previous one); a planned (retried) or queued job's file is an old, ingested failure.
+      if (status == store::kStatusRunning && fs::exists(dir + "/result.json")) {
         log("recovering the result of " + describe_job(job) + " (finished while no runner was watching)");
         finish(i, std::nullopt);
         continue;
@@ -318,6 +380,15 @@ class Runner {
       } else {
         exit = poll_worker(t.pid);
         if (!exit) continue;
+        // Ctrl-C reaches the workers (same process group) as it reaches us: a worker that died of
+        // it is interrupted, not failed. Our own handler may run a moment after its death.
+        if (is_stop_signal(*exit)) {
+          for (int n = 0; n < 20 && g_stop_signal == 0; ++n) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          if (g_stop_signal != 0) {
+            t.stopped = exit;
+            return changed;
+          }
+        }
       }
       if (t.slot) slots_[*t.slot].job.reset();
       t.slot.reset();
@@ -331,8 +402,11 @@ class Runner {
   void finish(size_t i, const std::optional<WorkerExit>& exit) {
     const JobNode& job = graph_.jobs[i];
     const std::string dir = job_dir(job);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - tracked_[i].started).count();
+    // Only an attempt this runner started was timed by it (a recovered one has no start time).
+    const std::optional<double> seconds =
+        tracked_[i].pid != 0 && !tracked_[i].adopted
+            ? std::optional<double>(std::chrono::duration<double>(std::chrono::steady_clock::now() - tracked_[i].started).count())
+            : std::nullopt;
     std::string status = store::kStatusFailed;
     std::string error;
     if (fs::exists(dir + "/result.json")) {
@@ -356,8 +430,8 @@ class Runner {
     if (status == store::kStatusDone || status == store::kStatusDiverged) {
       tracked_[i].state = JobState::kFinished;
       ++(status == store::kStatusDone ? summary_.done : summary_.diverged);
-      log(std::string(status == store::kStatusDone ? "done   " : "DIVERGED ") + describe_job(job) +
-          " (" + std::to_string(int(seconds)) + " s)");
+      log(std::string(status == store::kStatusDone ? "done   " : "DIVERGED ") + describe_job(job) + " (" +
+          duration_text(i, seconds) + ")");
       if (status == store::kStatusDiverged) block_dependents(job.key, store::kStatusDiverged, "its training diverged");
       return;
     }
@@ -378,6 +452,79 @@ class Runner {
     block_dependents(job.key, store::kStatusFailed, "its training job failed");
   }
 
+  // After SIGINT/SIGTERM: asks every running worker to stop (SIGTERM, then SIGKILL after the
+  // grace period), ingests what finished anyway, records the rest as interrupted, and throws.
+  [[noreturn]] void stop_workers() {
+    const int signal = g_stop_signal;
+    const std::string name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : strsignal(signal);
+    log("stopping on " + name + ": asking the running workers to stop");
+    std::vector<size_t> running;
+    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+      Tracked& t = tracked_[i];
+      if (t.state != JobState::kRunning) continue;
+      running.push_back(i);
+      if (!t.stopped && (!t.adopted || worker_alive(t.pid, job_dir(graph_.jobs[i])))) ::kill(t.pid, SIGTERM);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.stop_grace_seconds);
+    bool killed = false;
+    while (true) {
+      bool alive = false;
+      for (size_t i : running) {
+        Tracked& t = tracked_[i];
+        if (t.stopped) continue;
+        if (t.adopted) {
+          if (worker_alive(t.pid, job_dir(graph_.jobs[i]))) {
+            alive = true;
+          } else {
+            t.stopped = WorkerExit{};
+          }
+        } else if (auto exit = poll_worker(t.pid)) {
+          t.stopped = exit;
+        } else {
+          alive = true;
+        }
+      }
+      if (!alive) break;
+      if (!killed && std::chrono::steady_clock::now() >= deadline) {
+        log("workers still running after " + std::to_string(int(options_.stop_grace_seconds)) + " s: SIGKILL");
+        for (size_t i : running) {
+          if (!tracked_[i].stopped) ::kill(tracked_[i].pid, SIGKILL);
+        }
+        killed = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    size_t interrupted = 0;
+    for (size_t i : running) {
+      const JobNode& job = graph_.jobs[i];
+      const std::string dir = job_dir(job);
+      if (fs::exists(dir + "/result.json")) {  // it finished before it could be stopped
+        finish(i, tracked_[i].stopped);
+        continue;
+      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tracked_[i].started).count();
+      store::record_job_status(db_, job.key, store::kStatusInterrupted, "stopped by " + name,
+                               tracked_[i].adopted ? std::nullopt : std::optional<double>(seconds));
+      tracked_[i].state = JobState::kPending;
+      ++interrupted;
+      log("INTERRUPTED " + describe_job(job));
+    }
+    throw Error(ErrorCode::kInterrupted,
+                "interrupted by " + name + ": " + std::to_string(interrupted) +
+                    " running job(s) stopped and recorded as interrupted, " + std::to_string(summary_.done) +
+                    " done in this launch; run the same command again to resume");
+  }
+
+  // The job's own duration (its result file's timings.seconds, as stored): a job recovered or
+  // adopted after a restart was not timed by this runner. Our wall time only when nothing is stored
+  // and we watched the whole attempt.
+  std::string duration_text(size_t i, std::optional<double> measured) const {
+    auto find = db_.prepare("SELECT seconds FROM jobs WHERE job_key = ?");
+    find.bind(1, graph_.jobs[i].key);
+    if (find.step() && find.column_type(0) != SQLITE_NULL) return std::to_string(int(find.column_double(0))) + " s";
+    return measured ? std::to_string(int(*measured)) + " s" : "time unknown";
+  }
+
   // Evaluation jobs of a training job that will not produce a checkpoint cannot run.
   void block_dependents(const std::string& train_key, const std::string& status, const std::string& reason) {
     for (size_t j = 0; j < graph_.jobs.size(); ++j) {
@@ -395,6 +542,7 @@ class Runner {
   std::vector<Slot> slots_;
   std::vector<Tracked> tracked_;
   RunnerSummary summary_;
+  bool leased_ = false;
 };
 
 }  // namespace
@@ -404,6 +552,7 @@ RunnerSummary run_sweep(const SweepPlan& plan, const RunnerOptions& options) {
     throw Error(ErrorCode::kNotFound, "worker binary '" + options.worker_binary + "' does not exist");
   }
   RunnerLock lock(options.work_dir);
+  StopSignals stop_signals;
   Runner runner(plan, options);
   return runner.run();
 }

@@ -2,7 +2,9 @@
 // The local scheduler: records a sweep's runs and jobs, runs every job that is not done as its own
 // worker process (one per GPU, or K on the CPU), and ingests each result file as the single
 // writer of the database. Killed and restarted, it ingests what finished meanwhile, waits for
-// workers still running, and redoes nothing that is done.
+// workers still running, and redoes nothing that is done. SIGINT/SIGTERM stop the workers, record
+// their jobs as `interrupted` and end the run with Error kInterrupted (exit 130); the next launch
+// runs those jobs again.
 #include "sweep/expand.h"
 
 #include <functional>
@@ -21,6 +23,7 @@ struct RunnerOptions {
   bool retry_failed = false;      // give failed jobs fresh attempts first (`sweep retry`)
   std::string worker_binary;      // the matquant executable
   double poll_seconds = 0.2;
+  double stop_grace_seconds = 10.0;  // after SIGINT/SIGTERM: how long workers get to exit before SIGKILL
   std::function<void(const std::string&)> log;
 };
 

@@ -116,6 +116,9 @@ std::string render_sweep_status(const store::Database& db, const std::string& sw
   line("runs", run_counts);
   line("training jobs", job_counts["train"]);
   line("evaluation jobs", job_counts["eval"]);
+  if (job_counts["train"].count("interrupted") + job_counts["eval"].count("interrupted") > 0) {
+    out << "interrupted jobs (stopped by SIGINT/SIGTERM) run again with matquant sweep run FILE\n";
+  }
   auto failed = db.prepare(
       "SELECT DISTINCT r.name, j.kind, coalesce(j.precision, ''), j.attempts, coalesce(j.error, '') FROM runs r "
       "JOIN run_jobs rj ON rj.run_key = r.run_key JOIN jobs j ON j.job_key = rj.job_key "

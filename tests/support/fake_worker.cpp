@@ -6,6 +6,7 @@
 //   fake:flaky    the first attempt of each job exits 3 without a result, the next succeeds
 //   fake:diverge  training reports status "diverged"
 //   fake:garbage  training writes a truncated result file
+//   fake:fail     training writes a "failed" result file, byte-identical on every attempt
 //   fake:slow     like ok, but each job takes FAKE_WORKER_SECONDS (default 0.5 s)
 // Every start is appended to $FAKE_WORKER_LOG as "JOB_KEY KIND".
 #include "quant/precision_label.h"
@@ -77,6 +78,12 @@ int main(int argc, char** argv) {
                  {"finished_at", "2026-11-25T00:00:01Z"}};
   if (kind == "train") {
     if (model == "fake:diverge") result["status"] = "diverged";
+    if (model == "fake:fail") {
+      result["status"] = "failed";
+      result["error"] = "fake failure: the same on every attempt";
+      write_atomically(dir, result.dump(1));
+      return 1;
+    }
     if (model == "fake:garbage") {
       write_atomically(dir, result.dump().substr(0, 40));
       return 0;

@@ -122,13 +122,20 @@ TEST_P(LmEvalParity, EvaluateZeroShotReportsLmEvalMetrics) {
   options.engine.batch_size = 7;
   const auto metrics = evaluate_zero_shot(f.model, *f.tokenizer, options);
   size_t checked = 0;
+  size_t counted = 0;
   for (const auto& m : metrics) {
+    if (m.metric == "documents") {  // ours, not lm-eval's: the document count the report checks
+      EXPECT_EQ(m.value, double(f.expected["tasks"][m.task]["documents"].size())) << m.task;
+      ++counted;
+      continue;
+    }
     const auto& want = f.expected["tasks"][m.task]["metrics"];
     ASSERT_TRUE(want.contains(m.metric)) << m.task << " " << m.metric;
     EXPECT_NEAR(m.value, want[m.metric].get<double>(), 1e-12) << m.task << " " << m.metric;
     ++checked;
   }
   EXPECT_EQ(checked, 8u * 2 + 5u * 2);  // acc + stderr for 8 tasks; acc_norm + stderr for 5
+  EXPECT_EQ(counted, 8u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, LmEvalParity, ::testing::Values("llama", "gemma2"));

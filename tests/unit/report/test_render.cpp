@@ -207,7 +207,7 @@ TEST(ReportAmbiguity, CellsMatchingTwoConfigurationsAreNamedNotAveraged) {
   const ReportTable narrowed = build_report(spec, runs, nullptr, options);
   EXPECT_TRUE(ambiguous_cells(narrowed).empty());
   EXPECT_DOUBLE_EQ(narrowed.cell(2, 0, 1).ours.value, 4.0);
-  EXPECT_NE(render_explanation(narrowed).find("1 configuration, 1 run(s). (unnamed) (run mq-high, job mq-high/int4)"),
+  EXPECT_NE(render_explanation(narrowed).find("1 configuration, 1 run(s), 1 measurement(s). (unnamed) (run mq-high, job mq-high/int4)"),
             std::string::npos)
       << render_explanation(narrowed);
 }

@@ -91,21 +91,29 @@ class TableCellIntent : public ::testing::Test {
       m[task + "/acc_norm"] = 0.6;
       m[task + "/documents"] = 1000;
     }
+    m["arc_challenge/acc"] = log_pplx / 10000;  // the per-task tables (no log pplx.) read it from ARC-c
     return m;
   }
 
-  // The run a cell's log pplx. came from (the value's integer part indexes the grid).
+  // The run a cell came from: its log pplx. (or ARC-c accuracy x 100 in the per-task tables)
+  // has the run's grid index as integer part.
   std::string run_behind(const ReportTable& table, const std::string& section, const std::string& label, size_t group) {
-    size_t log_pplx = table.measures.size();
+    size_t measure = table.measures.size();
+    double scale = 1.0;
     for (size_t m = 0; m < table.measures.size(); ++m) {
-      if (table.measures[m].key == "log_pplx") log_pplx = m;
+      if (table.measures[m].key == "log_pplx") measure = m;
+      if (table.measures[m].key == "arc_c" && measure == table.measures.size()) {
+        measure = m;
+        scale = 100.0;  // 100 x (index / 10000) as a percentage
+      }
     }
-    if (log_pplx == table.measures.size()) return "no log pplx. measure";
+    if (measure == table.measures.size()) return "no identifying measure";
     for (size_t r = 0; r < table.rows.size(); ++r) {
       if (table.rows[r].section != section || table.rows[r].label != label) continue;
-      const CellResult& ours = table.cell(r, group, log_pplx).ours;
+      const CellResult& ours = table.cell(r, group, measure).ours;
       if (ours.state != CellState::kValue) return "state " + std::to_string(int(ours.state));
-      return ours.value < 0 ? "bf16" : grid_[size_t(ours.value)].name;
+      const double index = ours.value * scale + 1e-9;
+      return index < 0 ? "bf16" : grid_[size_t(index)].name;
     }
     return "no row " + section + " " + label;
   }

@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "report/report_table.h"
 #include "report/table_spec.h"
+#include "report_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -91,6 +92,48 @@ TEST(ReportTableSpec, InvalidYamlNamesTheLine) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()).rfind("broken.yaml:", 0), 0u) << e.what();
     EXPECT_NE(std::string(e.what()).find("not valid YAML"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ReportTableSpec, LambdasPerVariantAndColumn) {
+  const TableSpec spec = parse_table_spec(R"yaml(table: "l"
+title: Lambdas
+lambdas: {matquant: [0.1, 0.1, 1], ep: "[1,1,1]"}
+columns:
+  - {model: a}
+  - {model: b, lambdas: [0.4, 0.4, 1]}
+measures:
+  - {key: log_pplx, metric: log_pplx, task: validation}
+rows:
+  - {precision: int2, variant: matquant}
+  - {precision: ep-int2, variant: ep}
+  - {precision: int2, variant: matquant, where: {lambdas: "[0.2,0.2,1]"}}
+  - {precision: int2, variant: baseline}
+)yaml",
+                                          "l.yaml", ".");
+  const auto lambdas = [&](size_t column, size_t row) {
+    const Filters f = cell_filters(spec, spec.columns[column], {"m"}, spec.rows[row]);
+    const auto it = f.find("lambdas");
+    return it == f.end() ? std::string("(none)") : it->second.at(0);
+  };
+  EXPECT_EQ(lambdas(0, 0), "[0.1,0.1,1]");
+  EXPECT_EQ(lambdas(1, 0), "[0.4,0.4,1]");  // the column's weighting for its model
+  EXPECT_EQ(lambdas(1, 1), "[1,1,1]");      // the column names none for ep: the table's
+  EXPECT_EQ(lambdas(1, 2), "[0.2,0.2,1]");  // a row's own lambdas win
+  EXPECT_EQ(lambdas(0, 3), "(none)");       // baselines have no weighting to pick
+}
+
+TEST(ReportTableSpec, SpecFileThatIsNotUtf8IsRefusedWithItsLine) {
+  testing::TempDir dir;
+  const std::string path = dir.file("table99.yaml");
+  testing::write_text(path, "table: \"99\"\ntitle: caf\xe9\n");
+  try {
+    load_table_spec(path);
+    ADD_FAILURE() << "a Latin-1 byte was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find(path + ":2:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not valid UTF-8"), std::string::npos) << e.what();
   }
 }
 

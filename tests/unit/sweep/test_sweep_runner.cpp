@@ -1,6 +1,6 @@
 // The local runner against a stand-in worker (tests/support/fake_worker.cpp): results ingested,
-// shared jobs done once, crashes retried then recorded, divergence propagated, and a runner
-// killed mid-sweep losing nothing and redoing nothing.
+// shared jobs done once, crashes retried then recorded, divergence propagated, a runner
+// killed mid-sweep losing nothing and redoing nothing, and SIGINT/SIGTERM recorded as interrupted.
 #include "common/error.h"
 #include "store/database.h"
 #include "store/query.h"
@@ -49,6 +49,18 @@ class SweepRunnerTest : public ::testing::Test {
     std::string key, kind;
     while (in >> key >> kind) ++out[key];
     return out;
+  }
+
+  // Waits (up to 10 s) until workers have logged `n` starts in total: a loaded machine may take a
+  // while to fork them, and the signal tests must hit running workers.
+  void wait_for_starts(int n) const {
+    for (int tries = 0; tries < 1000; ++tries) {
+      int total = 0;
+      for (const auto& [key, k] : starts()) total += k;
+      if (total >= n) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "workers did not start";
   }
 
   int64_t count(const std::string& sql) const {
@@ -130,6 +142,36 @@ grid:
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'done'"), 2);
 }
 
+// Issue 14 item 1: the last attempt's result file equals the previous one byte for byte; ingest's
+// "already ingested" shortcut once skipped it and left the job `running` with no error.
+TEST_F(SweepRunnerTest, AFailureIdenticalToThePreviousAttemptIsStillRecorded) {
+  std::vector<std::string> lines;
+  auto o = options();
+  o.log = [&](const std::string& line) { lines.push_back(line); };
+  const std::string yaml = "sweep: same\nconfig: {model: \"fake:fail\", eval: {precisions: [\"4\"]}}\n";
+  const auto summary = run_sweep(plan(yaml), o);
+  EXPECT_EQ(summary.failed, 2u);  // the training and the evaluation it blocks
+  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE status = 'running'"), 0);
+  const auto db = store::Database::open_read_only(dir.file("db.sqlite"));
+  auto failed = db.prepare("SELECT attempts, coalesce(error, '') FROM jobs WHERE kind = 'train' AND status = 'failed'");
+  ASSERT_TRUE(failed.step());
+  EXPECT_EQ(failed.column_int(0), 2);
+  EXPECT_EQ(failed.column_text(1), "fake failure: the same on every attempt");
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'failed'"), 1);
+  bool reason_printed = false;
+  for (const auto& line : lines) {
+    if (line.find("after 2 attempt(s): fake failure") != std::string::npos) reason_printed = true;
+  }
+  EXPECT_TRUE(reason_printed);
+  // `sweep retry` has something to run.
+  o.retry_failed = true;
+  lines.clear();
+  const auto again = run_sweep(plan(yaml), o);
+  EXPECT_EQ(again.failed, 2u);
+  ASSERT_EQ(starts().size(), 1u);  // only the training ran: twice per launch
+  EXPECT_EQ(starts().begin()->second, 4);
+}
+
 TEST_F(SweepRunnerTest, RetryGivesFailedJobsFreshAttempts) {
   auto o = options();
   o.max_attempts = 1;
@@ -197,6 +239,135 @@ grid: {seed: [0, 1, 2]}
   int64_t total_starts = 0;
   for (const auto& [key, n] : starts()) total_starts += n;
   EXPECT_LE(total_starts, 12 + 2);
+  ::unsetenv("FAKE_WORKER_SECONDS");
+}
+
+// Issue 14: a second runner on the same database with another work directory used to run every
+// job again; the database lease refuses it while the first runs.
+TEST_F(SweepRunnerTest, ASecondRunnerOnTheSameDatabaseIsRefusedWhateverItsWorkDir) {
+  ::setenv("FAKE_WORKER_SECONDS", "0.5", 1);
+  const SweepPlan p = plan("sweep: twice\nconfig: {model: \"fake:slow\", eval: {precisions: [\"4\"]}}\n");
+  const pid_t child = ::fork();
+  if (child == 0) {
+    try {
+      run_sweep(p, options());
+    } catch (...) {
+      ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  wait_for_starts(1);  // the first runner holds the lease
+  auto other = options();
+  other.work_dir = dir.file("other-work");
+  try {
+    run_sweep(p, other);
+    ADD_FAILURE() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("another sweep runner is using"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(dir.file("work")), std::string::npos) << e.what();
+  }
+  int wait_status = 0;
+  ::waitpid(child, &wait_status, 0);
+  EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0);
+  for (const auto& [key, n] : starts()) EXPECT_EQ(n, 1) << key;
+  EXPECT_EQ(count("SELECT count(*) FROM runner_leases"), 0);  // released at the end
+  ::unsetenv("FAKE_WORKER_SECONDS");
+}
+
+// Issue 14 item 4: jobs that finished while no runner watched are recovered on restart; their
+// time is the stored one (the fake worker's 0.01 s), not "now minus a start time never set".
+TEST_F(SweepRunnerTest, ARecoveredJobPrintsItsStoredDuration) {
+  ::setenv("FAKE_WORKER_SECONDS", "0.4", 1);
+  const SweepPlan p = plan("sweep: recovered\nconfig: {model: \"fake:slow\", eval: {precisions: [\"4\"]}}\n"
+                           "grid: {seed: [0, 1]}\n");
+  const pid_t child = ::fork();
+  if (child == 0) {
+    try {
+      run_sweep(p, options());
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  wait_for_starts(2);  // both trainings running
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // their workers finish unwatched
+  std::vector<std::string> lines;
+  auto o = options();
+  o.log = [&](const std::string& line) { lines.push_back(line); };
+  ::setenv("FAKE_WORKER_SECONDS", "0.02", 1);
+  const auto summary = run_sweep(p, o);
+  EXPECT_EQ(summary.done, 4u);
+  size_t recovered = 0;
+  for (size_t n = 0; n < lines.size(); ++n) {
+    if (lines[n].rfind("recovering", 0) != 0) continue;
+    ++recovered;
+    ASSERT_LT(n + 1, lines.size());
+    EXPECT_EQ(lines[n + 1].substr(lines[n + 1].size() - 5), "(0 s)") << lines[n + 1];
+  }
+  EXPECT_EQ(recovered, 2u);
+  ::unsetenv("FAKE_WORKER_SECONDS");
+}
+
+// Issue 14 item 2: Ctrl-C (SIGINT to the runner's process group, workers included) and SIGTERM to
+// the runner alone both stop the workers, leave no job `running`, record the stopped jobs as
+// interrupted (no attempt spent) and exit 130; the next launch runs them and finishes the sweep.
+TEST_F(SweepRunnerTest, SigintOrSigtermStopsTheWorkersRecordsThemInterruptedAndARestartResumes) {
+  const std::string yaml = R"(
+sweep: stopped
+config: {model: "fake:slow", eval: {precisions: ["8", "4", "2"]}}
+grid: {seed: [0, 1, 2]}
+)";
+  for (const bool whole_group : {true, false}) {
+    SCOPED_TRACE(whole_group ? "SIGINT to the process group" : "SIGTERM to the runner");
+    const std::string db_path = dir.file(whole_group ? "group.sqlite" : "runner.sqlite");
+    auto o = options();
+    o.db_path = db_path;
+    o.work_dir = dir.file(whole_group ? "work-group" : "work-runner");
+    ::setenv("FAKE_WORKER_SECONDS", "1.5", 1);
+    ::unlink(dir.file("starts.log").c_str());  // wait_for_starts counts this round's starts
+    const SweepPlan p = plan(yaml);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::setpgid(0, 0);
+      try {
+        run_sweep(p, o);
+      } catch (const Error& e) {
+        ::_exit(e.exit_code());
+      } catch (...) {
+        ::_exit(99);
+      }
+      ::_exit(0);
+    }
+    ::setpgid(child, child);
+    wait_for_starts(2);  // two trainings running, none done
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::kill(whole_group ? -child : child, whole_group ? SIGINT : SIGTERM);
+    int wait_status = 0;
+    ::waitpid(child, &wait_status, 0);
+    ASSERT_TRUE(WIFEXITED(wait_status));
+    EXPECT_EQ(WEXITSTATUS(wait_status), 130);
+    EXPECT_EQ(::kill(-child, 0), -1) << "a worker outlived the runner";  // nothing left in its group
+    const auto count_in = [&](const std::string& sql) {
+      const auto db = store::Database::open_read_only(db_path);
+      auto statement = db.prepare(sql);
+      EXPECT_TRUE(statement.step());
+      return statement.column_int(0);
+    };
+    EXPECT_EQ(count_in("SELECT count(*) FROM jobs WHERE status = 'running'"), 0);
+    EXPECT_EQ(count_in("SELECT count(*) FROM jobs WHERE status = 'interrupted' AND attempts = 0"), 2);
+    EXPECT_EQ(count_in("SELECT count(*) FROM jobs WHERE status = 'failed'"), 0);
+    {
+      const auto db = store::Database::open_read_only(db_path);
+      const std::string status = render_sweep_status(db, "stopped");
+      EXPECT_NE(status.find("2 interrupted"), std::string::npos) << status;
+    }
+    ::setenv("FAKE_WORKER_SECONDS", "0.02", 1);
+    const auto summary = run_sweep(p, o);
+    EXPECT_EQ(summary.failed, 0u);
+    EXPECT_EQ(summary.done, 12u);
+    EXPECT_EQ(count_in("SELECT count(*) FROM jobs WHERE status = 'done' AND attempts = 1"), 12);
+  }
   ::unsetenv("FAKE_WORKER_SECONDS");
 }
 
