@@ -22,11 +22,13 @@ const RunMetric* find_metric(const RunRecord& run, const std::string& precision,
   return nullptr;
 }
 
-// Training diverged, or this precision's evaluation did: the cell prints "-".
+// Training diverged, or this precision's evaluation did: the cell prints "-". The bfloat16
+// evaluation reads the unquantized model, which a diverged quantized training never touched.
 bool diverged_at(const RunRecord& run, const std::string& precision) {
-  if (run.jobs.empty()) return run.status == "diverged";
+  const bool trained_precision = precision != "bf16";
+  if (run.jobs.empty()) return run.status == "diverged" && trained_precision;
   return std::any_of(run.jobs.begin(), run.jobs.end(), [&](const RunJob& job) {
-    return job.status == "diverged" && (job.kind == "train" || job.precision == precision);
+    return job.status == "diverged" && ((job.kind == "train" && trained_precision) || job.precision == precision);
   });
 }
 

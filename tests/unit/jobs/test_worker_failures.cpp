@@ -14,10 +14,11 @@ TEST(WorkerFailures, OutOfMemoryIsRecordedInTheResult) {
   const fs::path dir = fs::temp_directory_path() / "matquant_worker_oom";
   fs::remove_all(dir);
   fs::create_directories(dir / "model");
-  // A valid config whose embedding is 2^30 x 4096 floats (16 TiB): the allocation fails at once,
-  // on the GPU (c10::OutOfMemoryError) as on the host (DefaultCPUAllocator).
+  // A valid config whose embedding is 2^30 x 2^30 floats (4 EiB, past any address space, so a host
+  // that overcommits refuses it too): the allocation fails at once, on the GPU
+  // (c10::OutOfMemoryError) as on the host (DefaultCPUAllocator).
   std::ofstream(dir / "model" / "config.json") << R"({"model_type": "llama", "vocab_size": 1073741824,
-    "hidden_size": 4096, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 32})";
+    "hidden_size": 1073741824, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 32})";
   const nlohmann::json job = {{"job", "eval"}, {"job_key", "k1"}, {"precision", "bf16"},
                               {"device", matquant::testing::test_device().str()},
                               {"spec", {{"model", (dir / "model").string()}, {"eval", {{"batch_size", 8}}}}}};

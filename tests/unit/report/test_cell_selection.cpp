@@ -87,6 +87,17 @@ TEST(ReportCellSelection, MeanOverMatchingRunsSkipsOthers) {
   EXPECT_EQ(select_cell(runs, {{"model", {"x"}}}, "int4", log_pplx()).state, CellState::kMissing);
 }
 
+TEST(ReportCellSelection, DivergedTrainingLeavesTheBfloat16RowAlone) {
+  // Issue 14: a diverged int2 baseline made the model's bfloat16 Task Avg. print '-'.
+  const std::vector<RunRecord> runs = {
+      run("ok", {{"model", "m"}, {"variant", "matquant"}}, {{"bf16", "validation", "log_pplx", 2.0, "bf16-job"}}),
+      run("bad", {{"model", "m"}, {"variant", "baseline"}}, {}, {{"train", "", "diverged"}})};
+  const CellResult bf16 = select_cell(runs, {{"model", {"m"}}}, "bf16", log_pplx());
+  EXPECT_EQ(bf16.state, CellState::kValue);
+  EXPECT_DOUBLE_EQ(bf16.value, 2.0);
+  EXPECT_EQ(measure_run(runs[1], "int2", log_pplx()).state, CellState::kDiverged);
+}
+
 TEST(ReportCellSelection, DifferentConfigurationsAreAmbiguousNotAveraged) {
   // The λ sweep and the default run under one model: Table 4's old "[8, 4, 2]" cell averaged both.
   const std::vector<RunRecord> runs = {
