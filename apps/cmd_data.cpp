@@ -1,10 +1,14 @@
 // `matquant data check DIR`: validates every zero-shot task file under DIR (docs/data.md) and prints
-// the document count per task and split. Exit 3 when a file present is malformed; tasks whose files
-// are absent are listed with the paths expected.
+// the document count per task and split. Exit 3 when a file present is malformed or empty; tasks
+// whose files are absent are listed with the paths expected, and exit 4 when one of them was asked
+// for with --tasks.
 #include "command_registry.h"
 
 #include "common/error.h"
 #include "eval/task_directory_check.h"
+#include "eval/task_registry.h"
+
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -15,19 +19,27 @@ namespace {
 
 int run_data(const Args& args) {
   std::string action, directory;
+  std::vector<std::string> wanted;
   po::options_description options("options");
   options.add_options()
       ("action", po::value(&action)->required(), "check")
-      ("dir", po::value(&directory)->required(), "task directory (docs/data.md)");
+      ("dir", po::value(&directory)->required(), "task directory (docs/data.md)")
+      ("tasks", po::value(&wanted)->multitoken(),
+       "only these tasks; any of them missing is an error (exit 4), as it would be for eval");
   po::positional_options_description positional;
   positional.add("action", 1).add("dir", 1);
   po::variables_map vm;
-  if (!parse_command_line("data", "check DIR", options, positional, args, vm)) return 0;
+  if (!parse_command_line("data", "check DIR [--tasks T ...]", options, positional, args, vm)) return 0;
   if (action != "check") throw_usage("data: unknown action '" + action + "' (known: check)");
+  for (const std::string& task : wanted) eval::find_task(task);  // an unknown name fails here, listing the known ones
   int found = 0;
   int malformed = 0;
+  std::string missing_wanted;
   fmt::print("task\tsplit\tdocuments\tfile\n");
   for (const auto& status : eval::check_task_directory(directory)) {
+    const bool asked = std::find(wanted.begin(), wanted.end(), status.task) != wanted.end();
+    if (!wanted.empty() && !asked) continue;
+    if (asked && !status.found) missing_wanted += (missing_wanted.empty() ? "" : ", ") + status.task;
     if (status.found && status.error.empty()) {
       fmt::print("{}\t{}\t{}\t{}\n", status.task, status.split, status.documents, status.path);
       ++found;
@@ -39,6 +51,10 @@ int run_data(const Args& args) {
     }
   }
   if (malformed > 0) throw Error(ErrorCode::kInvalidInput, fmt::format("{} task file(s) under {} are invalid", malformed, directory));
+  if (!missing_wanted.empty()) {
+    throw Error(ErrorCode::kNotFound, "requested task(s) without a file under " + directory + ": " + missing_wanted +
+                                          " (see docs/data.md)");
+  }
   if (found == 0) throw Error(ErrorCode::kNotFound, "no task files under " + directory + " (see docs/data.md)");
   return 0;
 }

@@ -15,6 +15,8 @@ std::vector<TaskFileStatus> check_task_directory(const std::string& task_dir) {
       status.path = locate_task_file(definition, task_dir);
       status.found = true;
       status.documents = int64_t(definition.read(status.path).size());
+      // `eval` refuses an empty task file (load_task), so the check does too.
+      if (status.documents == 0) status.error = status.path + ": no documents";
     } catch (const Error& e) {
       status.error = e.what();  // found: what is wrong in it; not found: the expected paths
     }
