@@ -109,11 +109,7 @@ int run_pretrain(const Args& args) {
   fs::copy_file(tokenizer_path, fs::path(out) / "tokenizer.model", fs::copy_options::overwrite_existing);
   // Our pieces are Llama's (<unk>, <s>, </s>); without this file GemmaTokenizer would add its own
   // <bos>/<eos>/<pad> beyond the vocabulary. BOS is added, as in pretraining.
-  const nlohmann::json tokenizer_config = {
-      {"tokenizer_class", family == "gemma2" ? "GemmaTokenizer" : "LlamaTokenizer"}, {"bos_token", "<s>"},
-      {"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"pad_token", "<unk>"}, {"add_bos_token", true},
-      {"add_eos_token", false}};
-  std::ofstream(fs::path(out).string() + "/tokenizer_config.json") << tokenizer_config.dump(2) << "\n";
+  model::write_tokenizer_config(out, family == "gemma2");
   // The saved directory itself, read back in fp32: what users of the model will measure.
   auto saved = model::load_pretrained(out, {at::kFloat, dev});
   const auto reloaded = eval::evaluate_perplexity(saved, windows, 16);

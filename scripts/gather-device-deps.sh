@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Collects, here, the Debian packages whose files the GPU machine lacks (compiled Boost, SQLite
-# headers, TBB, GoogleTest) into .deps/debs. The device tool carries .deps; scripts/device-build.sh
-# unpacks them there with dpkg -x into a private prefix (nothing is installed system-wide).
+# headers, TBB, GoogleTest, ICU headers) into .deps/debs. The device tool carries .deps;
+# scripts/device-build.sh unpacks them there with dpkg -x into a private prefix (nothing is
+# installed system-wide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PACKAGES=(
@@ -14,6 +15,7 @@ PACKAGES=(
   libgtest-dev
   libyaml-cpp-dev libyaml-cpp0.7
   libssl-dev libssl3
+  libicu-dev libicu72
 )
 mkdir -p .deps/debs
 cd .deps/debs

@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-program-options-dev libboost-filesystem-dev
   libsqlite3-dev sqlite3 libyaml-cpp-dev libtbb-dev libgtest-dev
-  nlohmann-json3-dev zlib1g-dev libssl-dev libsentencepiece-dev
+  nlohmann-json3-dev zlib1g-dev libssl-dev libsentencepiece-dev libicu-dev
 )
 
 missing=()

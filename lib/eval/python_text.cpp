@@ -1,7 +1,14 @@
 #include "eval/python_text.h"
 
+#include "common/error.h"
+
+#include <unicode/ucasemap.h>
+#include <unicode/utf8.h>
+#include <unicode/utypes.h>
+
 #include <cctype>
 #include <cstdint>
+#include <memory>
 
 namespace matquant::eval {
 
@@ -24,6 +31,29 @@ uint32_t decode_at(const std::string& s, size_t at, size_t& length) {
   uint32_t cp = length == 1 ? c : length == 2 ? (c & 0x1F) : length == 3 ? (c & 0x0F) : (c & 0x07);
   for (size_t i = 1; i < length; ++i) cp = (cp << 6) | (static_cast<unsigned char>(s[at + i]) & 0x3F);
   return cp;
+}
+
+// The ASCII-only rule used for text that is not valid UTF-8 (Python never sees such text: lm-eval
+// decodes its files first): ASCII letters are mapped, every other byte is kept.
+std::string ascii_capitalize(const std::string& bytes) {
+  std::string out = bytes;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto c = static_cast<unsigned char>(out[i]);
+    if (c >= 0x80) continue;
+    out[i] = static_cast<char>(i == 0 ? std::toupper(c) : std::tolower(c));
+  }
+  return out;
+}
+
+bool is_valid_utf8(const std::string& s) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(s.data());
+  const auto length = static_cast<int32_t>(s.size());
+  for (int32_t at = 0; at < length;) {
+    UChar32 cp = 0;
+    U8_NEXT(bytes, at, length, cp);
+    if (cp < 0) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -63,12 +93,32 @@ std::string python_strip(const std::string& utf8) {
 }
 
 std::string python_capitalize(const std::string& utf8) {
-  std::string out = utf8;
-  for (size_t i = 0; i < out.size(); ++i) {
-    const auto c = static_cast<unsigned char>(out[i]);
-    if (c >= 0x80) continue;
-    out[i] = static_cast<char>(i == 0 ? std::toupper(c) : std::tolower(c));
+  if (utf8.empty()) return utf8;
+  if (!is_valid_utf8(utf8)) return ascii_capitalize(utf8);
+  // Titlecasing the whole string as one word, without moving the titlecase position to the first
+  // cased letter, is Python's rule: full titlecase mapping of character 0, full lowercase mappings
+  // of the rest, Final_Sigma judged on the whole text (the root locale has no language rules).
+  UErrorCode status = U_ZERO_ERROR;
+  const std::unique_ptr<UCaseMap, void (*)(UCaseMap*)> map(
+      ucasemap_open("", U_TITLECASE_WHOLE_STRING | U_TITLECASE_NO_BREAK_ADJUSTMENT, &status), ucasemap_close);
+  // A first guess at the size (full mappings can grow text: "ΐ" becomes three code points); ICU
+  // reports the size it needs when the guess is short.
+  std::string out(utf8.size() * 3 + 16, '\0');
+  int32_t written = 0;
+  if (U_SUCCESS(status)) {
+    written = ucasemap_utf8ToTitle(map.get(), out.data(), static_cast<int32_t>(out.size()), utf8.data(),
+                                   static_cast<int32_t>(utf8.size()), &status);
   }
+  if (status == U_BUFFER_OVERFLOW_ERROR) {
+    status = U_ZERO_ERROR;
+    out.assign(static_cast<size_t>(written), '\0');
+    written = ucasemap_utf8ToTitle(map.get(), out.data(), written, utf8.data(), static_cast<int32_t>(utf8.size()),
+                                   &status);
+  }
+  if (U_FAILURE(status)) {
+    throw Error(ErrorCode::kInternal, std::string("capitalize: ICU case mapping failed: ") + u_errorName(status));
+  }
+  out.resize(static_cast<size_t>(written));
   return out;
 }
 

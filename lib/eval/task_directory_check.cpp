@@ -5,14 +5,14 @@
 
 namespace matquant::eval {
 
-std::vector<TaskFileStatus> check_task_directory(const std::string& task_dir) {
+std::vector<TaskFileStatus> check_task_directory(const std::string& task_dir, const TaskFiles& task_files) {
   std::vector<TaskFileStatus> statuses;
   for (const auto& definition : task_definitions()) {
     TaskFileStatus status;
     status.task = definition.name;
     status.split = definition.split;
     try {
-      status.path = locate_task_file(definition, task_dir);
+      status.path = locate_task_file(definition, task_dir, task_files);
       status.found = true;
       status.documents = int64_t(definition.read(status.path).size());
       // `eval` refuses an empty task file (load_task), so the check does too.

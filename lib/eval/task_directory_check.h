@@ -1,6 +1,8 @@
 #pragma once
 // `matquant data check DIR`: every known task's file under DIR located and read in full, with its
 // document count and split, or the error that reading it gave.
+#include "eval/task_registry.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@ struct TaskFileStatus {
   std::string error;        // a malformed file's message; empty when it read cleanly
 };
 
-std::vector<TaskFileStatus> check_task_directory(const std::string& task_dir);
+// Tasks with an entry in `task_files` are checked at that path instead.
+std::vector<TaskFileStatus> check_task_directory(const std::string& task_dir, const TaskFiles& task_files = {});
 
 }  // namespace matquant::eval

@@ -63,9 +63,34 @@ const TaskDefinition& find_task(const std::string& name) {
   throw Error(ErrorCode::kInvalidInput, "unknown task '" + name + "'; known tasks: " + known);
 }
 
-std::string locate_task_file(const TaskDefinition& task, const std::string& task_dir) {
+TaskFiles parse_task_files(const std::vector<std::string>& entries, const std::string& origin) {
+  TaskFiles files;
+  for (const auto& entry : entries) {
+    const size_t equals = entry.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == entry.size()) {
+      throw Error(ErrorCode::kInvalidInput, origin + ": '" + entry + "' is not TASK=PATH");
+    }
+    const std::string task = entry.substr(0, equals);
+    find_task(task);  // unknown names fail listing the known ones
+    if (!files.emplace(task, entry.substr(equals + 1)).second) {
+      throw Error(ErrorCode::kInvalidInput, origin + ": task '" + task + "' is given more than one file");
+    }
+  }
+  return files;
+}
+
+std::string locate_task_file(const TaskDefinition& task, const std::string& task_dir, const TaskFiles& task_files) {
   namespace fs = boost::filesystem;
-  if (task_dir.empty()) throw Error(ErrorCode::kInvalidInput, "no task directory given (eval.task_dir / --task-dir)");
+  const auto given = task_files.find(task.name);
+  if (given != task_files.end()) {
+    if (fs::is_regular_file(given->second)) return given->second;
+    throw Error(ErrorCode::kNotFound, task.name + ": task file " + given->second +
+                                          (fs::is_directory(given->second) ? " is a directory" : " does not exist"));
+  }
+  if (task_dir.empty()) {
+    throw Error(ErrorCode::kInvalidInput, task.name + ": no task file given and no task directory (--task-file " +
+                                              task.name + "=PATH or --task-dir DIR; eval.task_files / eval.task_dir)");
+  }
   std::string expected;
   for (const auto& relative : task.files) {
     const fs::path path = fs::path(task_dir) / relative;
@@ -75,14 +100,14 @@ std::string locate_task_file(const TaskDefinition& task, const std::string& task
   throw Error(ErrorCode::kNotFound, task.name + ": task file not found; expected " + expected + " (see docs/data.md)");
 }
 
-LoadedTask load_task(const std::string& name, const std::string& task_dir, int64_t limit) {
+LoadedTask load_task(const std::string& name, const std::string& task_dir, int64_t limit, const TaskFiles& task_files) {
   const TaskDefinition& definition = find_task(name);
   LoadedTask task;
   task.name = definition.name;
   task.split = definition.split;
   task.has_acc_norm = definition.has_acc_norm;
   task.rolling = definition.rolling;
-  task.path = locate_task_file(definition, task_dir);
+  task.path = locate_task_file(definition, task_dir, task_files);
   task.documents = definition.read(task.path);
   if (task.documents.empty()) throw Error(ErrorCode::kInvalidInput, task.path + ": no documents");
   if (limit > 0 && int64_t(task.documents.size()) > limit) task.documents.resize(size_t(limit));

@@ -4,6 +4,7 @@
 #include "eval/task_document.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,11 +27,20 @@ std::vector<std::string> known_task_names();
 // Unknown names are ErrorCode::kInvalidInput listing the known ones.
 const TaskDefinition& find_task(const std::string& name);
 
-// The first existing file of the task under `task_dir`; none is ErrorCode::kNotFound naming the
-// expected paths.
-std::string locate_task_file(const TaskDefinition& task, const std::string& task_dir);
+// Files given per task (eval.task_files / --task-file TASK=PATH), used instead of the directory
+// layout for those tasks.
+using TaskFiles = std::map<std::string, std::string>;
+
+// "TASK=PATH" entries into TaskFiles; a malformed entry, an unknown task or a task named twice is
+// ErrorCode::kInvalidInput naming `origin` (e.g. "--task-file").
+TaskFiles parse_task_files(const std::vector<std::string>& entries, const std::string& origin);
+
+// The task's file: its entry in `task_files` when there is one (which must exist), else the first
+// existing file under `task_dir`; none is ErrorCode::kNotFound naming the expected paths.
+std::string locate_task_file(const TaskDefinition& task, const std::string& task_dir, const TaskFiles& task_files = {});
 
 // Reads a task; limit > 0 keeps the first `limit` documents (lm-eval's --limit).
-LoadedTask load_task(const std::string& name, const std::string& task_dir, int64_t limit = 0);
+LoadedTask load_task(const std::string& name, const std::string& task_dir, int64_t limit = 0,
+                     const TaskFiles& task_files = {});
 
 }  // namespace matquant::eval

@@ -11,6 +11,9 @@ ZeroShotOptions zero_shot_options_from_spec(const nlohmann::json& spec) {
   try {
     if (eval.contains("tasks") && !eval["tasks"].is_null()) options.tasks = eval["tasks"].get<std::vector<std::string>>();
     options.task_dir = eval.value("task_dir", std::string());
+    if (eval.contains("task_files") && !eval["task_files"].is_null()) {
+      options.task_files = parse_task_files(eval["task_files"].get<std::vector<std::string>>(), "run spec: eval.task_files");
+    }
     options.limit = eval.value("task_limit", int64_t{0});
     options.engine.batch_size = eval.value("batch_size", int64_t{16});
     options.engine.max_length = eval.value("max_length", int64_t{0});

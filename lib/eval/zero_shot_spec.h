@@ -1,5 +1,6 @@
 #pragma once
-// The run spec's zero-shot settings (docs/contracts.md): eval.tasks, eval.task_dir, eval.task_limit,
+// The run spec's zero-shot settings (docs/contracts.md): eval.tasks, eval.task_dir, eval.task_files
+// ("TASK=PATH" entries), eval.task_limit,
 // eval.batch_size, eval.save_requests, eval.max_length (0 = max_position_embeddings capped at 2048).
 #include "eval/zero_shot.h"
 

@@ -78,6 +78,12 @@ void log_line(const JobContext& context, const std::string& line) {
   if (context.log) context.log(line);
 }
 
+// Appends `rows` to the outcome and hands them on as soon as they are measured.
+void add_metrics(JobOutcome& outcome, std::vector<MetricRow> rows, const JobContext& context) {
+  if (context.on_metrics) context.on_metrics(rows);
+  for (auto& row : rows) outcome.metrics.push_back(std::move(row));
+}
+
 }  // namespace
 
 std::string precision_label(const std::string& precision, bool extra_precision) {
@@ -198,8 +204,10 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
   const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir, context.device);
   model::DecoderModel net{nullptr};
   bool extra_precision = false;
-  if (precision == "bf16") {
-    net = model::load_pretrained(model_dir, {device.is_cuda() ? at::kBFloat16 : at::kFloat, device});
+  if (quant::is_unquantized(precision)) {
+    // What is asked runs, on the CPU too (LibTorch's CPU kernels take bfloat16), so a "bf16" row
+    // always measures bfloat16 rounding; "fp32" is the float32 reference.
+    net = model::load_pretrained(model_dir, {precision == "bf16" ? at::kBFloat16 : at::kFloat, device});
   } else {
     auto loaded = train::load_nested_checkpoint(checkpoint_path, at::kFloat, device);
     net = loaded.model;
@@ -222,19 +230,29 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
                                                        model::Tokenizer::load_for_model(model_dir), seq_len, samples)
                            : tokenized_sequences(model_dir, validation, "validation", seq_len, samples);
     const auto result = eval::evaluate_perplexity(net, windows, 16);
-    outcome.metrics.push_back({label, "validation", "log_pplx", result.log_perplexity});
-    outcome.metrics.push_back({label, "validation", "pplx", result.perplexity});
+    add_metrics(outcome,
+                {{label, "validation", "log_pplx", result.log_perplexity}, {label, "validation", "pplx", result.perplexity}},
+                context);
     outcome.timings["eval_tokens_per_s"] = result.tokens / std::max(result.seconds, 1e-9);
     log_line(context, fmt::format("{}: log pplx {:.4f} over {} tokens", label, result.log_perplexity, result.tokens));
   }
   // Parameter counts and effective bits of what is served (lib/jobs/weight_metrics.h).
-  for (auto& row : weight_metrics(net, label)) outcome.metrics.push_back(std::move(row));
+  add_metrics(outcome, weight_metrics(net, label), context);
   auto zero_shot = eval::zero_shot_options_from_spec(spec);  // eval.tasks: lm-eval's zero-shot scoring
   if (!zero_shot.tasks.empty()) {
     zero_shot.log = [&](const std::string& line) { log_line(context, label + ": " + line); };
+    zero_shot.on_task_done = [&](const eval::LoadedTask&, const std::vector<eval::TaskMetric>& metrics) {
+      std::vector<MetricRow> rows;
+      for (const auto& m : metrics) rows.push_back({label, m.task, m.metric, m.value});
+      add_metrics(outcome, std::move(rows), context);
+    };
     const auto tokenizer = model::Tokenizer::load_for_model(model_dir);
-    for (const auto& m : eval::evaluate_zero_shot(net, tokenizer, zero_shot)) {
-      outcome.metrics.push_back({label, m.task, m.metric, m.value});
+    if (const std::string warning = tokenizer.normalizer_warning(); !warning.empty()) log_line(context, "warning: " + warning);
+    const auto result = eval::evaluate_zero_shot(net, tokenizer, zero_shot);
+    for (const auto& failure : result.failures) {
+      if (outcome.status != "failed") outcome.error_code = failure.code;
+      outcome.status = "failed";
+      outcome.error += (outcome.error.empty() ? "" : "; ") + label + " " + failure.task + ": " + failure.message;
     }
   }
   outcome.timings["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -42,6 +42,10 @@ class FileLock {
   int fd_;
 };
 
+bool is_gemma_family(const nlohmann::json& config) {
+  return config.value("model_type", std::string()).rfind("gemma", 0) == 0;
+}
+
 void build_builtin_model(const std::string& name, const fs::path& dir, const BuiltinPretraining& p,
                          const std::string& device) {
   const fs::path staging = dir.string() + ".staging";
@@ -70,6 +74,7 @@ void build_builtin_model(const std::string& name, const fs::path& dir, const Bui
   options.learning_rate = p.learning_rate;
   train::pretrain(net, sequences, options);
   model::save_pretrained(net, staging.string());
+  model::write_tokenizer_config(staging.string(), is_gemma_family(config_json));
   fs::rename(staging, dir);
 }
 
@@ -86,7 +91,14 @@ std::string resolve_model(const std::string& model, const std::string& cache_dir
   const std::string name = model.substr(std::string(kBuiltinPrefix).size());
   model::builtin_config(name);  // validates the name
   const fs::path dir = fs::path(cache_dir) / "builtin" / name;
-  if (fs::exists(dir / "config.json")) return dir.string();
+  if (fs::exists(dir / "config.json")) {
+    // Built before models carried their tokenizer_config.json: say how they were trained (BOS), or
+    // the tokenizer would read the directory as transformers does a bare one (model/tokenizer.h).
+    if (!fs::exists(dir / "tokenizer_config.json")) {
+      model::write_tokenizer_config(dir.string(), is_gemma_family(model::builtin_config(name)));
+    }
+    return dir.string();
+  }
   fs::create_directories(dir.parent_path());
   FileLock lock(dir.string() + ".lock");
   if (!fs::exists(dir / "config.json")) {

@@ -114,6 +114,11 @@ int run_worker(const std::string& job_dir) {
       result["metrics"].push_back({{"precision", m.precision}, {"task", m.task}, {"metric", m.metric}, {"value", m.value}});
     }
     result["timings"] = outcome.timings;
+    if (outcome.status == "failed") {  // some tasks failed; the others' metrics are kept above
+      result["error"] = outcome.error;
+      std::cerr << "[worker] failed: " << outcome.error << std::endl;
+      exit_code = 1;
+    }
   } catch (...) {
     // LibTorch's errors too (CUDA out of memory): one line, no C++ backtrace (common/failure.h).
     const Failure failure = describe_failure(std::current_exception());

@@ -1,6 +1,7 @@
 #include "model/tokenizer.h"
 
 #include "common/error.h"
+#include "model/sentencepiece_model_patch.h"
 
 #include <boost/filesystem.hpp>
 #include <nlohmann/json.hpp>
@@ -14,65 +15,21 @@ namespace matquant::model {
 
 namespace {
 
-// Protobuf wire format, just enough to switch NormalizerSpec.add_dummy_prefix (field 3) off in
-// ModelProto.normalizer_spec (field 3): re-emit that message with "field 3 = false" appended,
-// which protobuf reads as the field's final value.
-bool read_varint(const std::string& s, size_t& pos, uint64_t& value) {
-  value = 0;
-  for (int shift = 0; pos < s.size() && shift < 64; shift += 7) {
-    const uint8_t byte = static_cast<uint8_t>(s[pos++]);
-    value |= uint64_t(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
+// transformers 5 reads add_bos_token / add_eos_token from tokenizer_config.json and adds neither
+// when a key (or the file) is missing, whatever its classes' signatures say: recorded by
+// make_tokenizer_fixtures.py (AutoTokenizer entries of tests/fixtures/tokenizer/nfkc/expected_ids.json)
+// and compared in Tokenizer.NfkcModelIdsMatchTransformers.
+constexpr bool kMissingKeyAddsBos = false;
+constexpr bool kMissingKeyAddsEos = false;
+
+nlohmann::json read_json_object(const boost::filesystem::path& file) {
+  if (!boost::filesystem::exists(file)) return nlohmann::json::object();
+  std::ifstream in(file.string());
+  auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return json.is_object() ? json : nlohmann::json::object();
 }
 
-void write_varint(std::string& out, uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(char((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(char(value));
-}
-
-std::string without_dummy_prefix(const std::string& model, const std::string& path) {
-  std::string out;
-  size_t pos = 0;
-  bool patched = false;
-  while (pos < model.size()) {
-    const size_t start = pos;
-    uint64_t key = 0;
-    if (!read_varint(model, pos, key)) break;
-    const uint64_t field = key >> 3;
-    const uint64_t wire = key & 7;
-    uint64_t length = 0;
-    if (wire == 0) {
-      read_varint(model, pos, length);
-    } else if (wire == 1) {
-      pos += 8;
-    } else if (wire == 5) {
-      pos += 4;
-    } else if (wire == 2) {
-      if (!read_varint(model, pos, length) || pos + length > model.size()) break;
-      if (field == 3) {
-        std::string spec = model.substr(pos, length);
-        spec += std::string("\x18\x00", 2);  // add_dummy_prefix = false
-        write_varint(out, key);
-        write_varint(out, spec.size());
-        out += spec;
-        pos += length;
-        patched = true;
-        continue;
-      }
-      pos += length;
-    } else {
-      throw Error(ErrorCode::kInvalidInput, path + ": not a SentencePiece model (unexpected protobuf wire type)");
-    }
-    out.append(model, start, pos - start);
-  }
-  if (!patched) out += std::string("\x1a\x02\x18\x00", 4);  // a normalizer_spec holding only the flag
-  return out;
-}
+bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
 }  // namespace
 
@@ -82,8 +39,11 @@ Tokenizer Tokenizer::load(const std::string& path, TokenizerOptions options) {
   std::stringstream bytes;
   bytes << in.rdbuf();
   Tokenizer tokenizer;
+  const auto patched = patch_sentencepiece_model_for_transformers(bytes.str(), path, options.keep_model_charsmap);
+  tokenizer.normalizer_overridden_ = patched.normalizer_overridden;
+  tokenizer.original_normalizer_ = patched.original_normalizer;
   tokenizer.processor_ = std::make_shared<sentencepiece::SentencePieceProcessor>();
-  const auto status = tokenizer.processor_->LoadFromSerializedProto(without_dummy_prefix(bytes.str(), path));
+  const auto status = tokenizer.processor_->LoadFromSerializedProto(patched.serialized);
   if (!status.ok()) {
     throw Error(ErrorCode::kInvalidInput, path + ": not a SentencePiece model: " + std::string(status.message()));
   }
@@ -102,26 +62,69 @@ Tokenizer Tokenizer::load(const std::string& path, TokenizerOptions options) {
 
 Tokenizer Tokenizer::load_for_model(const std::string& model_dir) {
   namespace fs = boost::filesystem;
+  const fs::path config_file = fs::path(model_dir) / "tokenizer_config.json";
+  const bool has_config = fs::exists(config_file);
+  const auto tokenizer_config = read_json_object(config_file);
+  const auto model_config = read_json_object(fs::path(model_dir) / "config.json");
   TokenizerOptions options;
-  options.add_bos = false;
-  const fs::path config = fs::path(model_dir) / "tokenizer_config.json";
-  if (fs::exists(config)) {
-    std::ifstream in(config.string());
-    const auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (json.is_object()) {
-      options.add_bos = json.value("add_bos_token", false);
-      options.add_eos = json.value("add_eos_token", false);
-    }
-  } else {
-    options.add_bos = true;  // matquant's own models are trained with BOS
+  options.add_bos = kMissingKeyAddsBos;
+  options.add_eos = kMissingKeyAddsEos;
+  if (tokenizer_config.contains("add_bos_token") && tokenizer_config["add_bos_token"].is_boolean()) {
+    options.add_bos = tokenizer_config["add_bos_token"].get<bool>();
   }
-  const fs::path model_config = fs::path(model_dir) / "config.json";
-  if (fs::exists(model_config)) {
-    std::ifstream in(model_config.string());
-    const auto json = nlohmann::json::parse(in, nullptr, false);
-    if (json.is_object() && json.value("model_type", "").rfind("gemma", 0) == 0) options.prefix = PrefixStyle::kGemma;
+  if (tokenizer_config.contains("add_eos_token") && tokenizer_config["add_eos_token"].is_boolean()) {
+    options.add_eos = tokenizer_config["add_eos_token"].get<bool>();
   }
-  return load((fs::path(model_dir) / "tokenizer.model").string(), options);
+  // AutoTokenizer takes tokenizer_config.json's tokenizer_class first, then config.json's model_type.
+  const auto& tokenizer_class = tokenizer_config.value("tokenizer_class", nlohmann::json(""));
+  const std::string class_name = tokenizer_class.is_string() ? tokenizer_class.get<std::string>() : "";
+  const auto& model_type_json = model_config.value("model_type", nlohmann::json(""));
+  const std::string model_type = model_type_json.is_string() ? model_type_json.get<std::string>() : "";
+  std::string note;
+  if (starts_with(class_name, "GemmaTokenizer")) {
+    options.prefix = PrefixStyle::kGemma;
+  } else if (starts_with(class_name, "LlamaTokenizer")) {
+    options.prefix = PrefixStyle::kLlama;
+  } else if (starts_with(model_type, "gemma")) {
+    options.prefix = PrefixStyle::kGemma;
+  } else if (!has_config) {
+    // transformers' generic tokenizer from tokenizer.model: NFKC charsmap kept, nothing prepended.
+    options.prefix = PrefixStyle::kGemma;
+    options.keep_model_charsmap = true;
+  }
+  if (!has_config) {
+    note = model_dir + " has no tokenizer_config.json: encoding as transformers' AutoTokenizer does for it (no BOS" +
+           std::string(options.keep_model_charsmap ? ", no \"▁\" prefix, the model's own normalizer" : "") +
+           "); add one with tokenizer_class and add_bos_token to say how the model was trained";
+  }
+  Tokenizer tokenizer = load((fs::path(model_dir) / "tokenizer.model").string(), options);
+  tokenizer.directory_note_ = note;
+  return tokenizer;
+}
+
+void write_tokenizer_config(const std::string& model_dir, bool gemma_family) {
+  const nlohmann::json config = {{"tokenizer_class", gemma_family ? "GemmaTokenizer" : "LlamaTokenizer"},
+                                 {"bos_token", "<s>"},
+                                 {"eos_token", "</s>"},
+                                 {"unk_token", "<unk>"},
+                                 {"pad_token", "<unk>"},
+                                 {"add_bos_token", true},
+                                 {"add_eos_token", false}};
+  const std::string path = (boost::filesystem::path(model_dir) / "tokenizer_config.json").string();
+  std::ofstream out(path);
+  out << config.dump(2) << "\n";
+  if (!out) throw Error(ErrorCode::kIo, path + ": cannot be written");
+}
+
+std::string Tokenizer::normalizer_warning() const {
+  std::string warning = directory_note_;
+  if (normalizer_overridden_) {
+    const std::string name = original_normalizer_.empty() ? "(unnamed)" : original_normalizer_;
+    warning += std::string(warning.empty() ? "" : "; ") + "tokenizer.model's normalizer '" + name + "' (" +
+               (options_.keep_model_charsmap ? "whitespace folding" : "NFKC and/or whitespace folding") +
+               ") is not applied, as transformers does not apply it";
+  }
+  return warning;
 }
 
 void Tokenizer::encode_segment(const std::string& text, bool first, std::vector<int64_t>& out) const {

@@ -5,7 +5,7 @@
 namespace matquant::quant {
 
 std::string precision_label(const std::string& precision, bool extra_precision) {
-  if (precision == "bf16") return "bf16";
+  if (is_unquantized(precision)) return precision;
   const auto at = precision.find('@');
   if (at != std::string::npos) {
     return fmt::format("mnm:{}@{:.2f}", precision.substr(0, at), std::stod(precision.substr(at + 1)));

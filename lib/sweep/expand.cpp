@@ -225,6 +225,15 @@ SweepPlan expand_sweep(const SweepDefinition& definition, std::vector<std::strin
         const auto given = candidates[i].values.find(key);
         report((given != candidates[i].values.end() ? given->second.origin : candidates[i].origin) + ": " + key + ": " + problem);
       }
+      for (const auto& entry : spec_at(spec, "eval.task_files")) {
+        const std::string value = entry.get<std::string>();
+        if (!checked_inputs.insert("eval.task_files\n" + value).second) continue;
+        const std::string problem = missing_input("eval.task_files", value);
+        if (problem.empty()) continue;
+        const auto given = candidates[i].values.find("eval.task_files");
+        report((given != candidates[i].values.end() ? given->second.origin : candidates[i].origin) +
+               ": eval.task_files: " + problem);
+      }
     }
     spec["name"] = name;
     plan.runs.push_back({name, std::move(spec), key});  // not copied: a spec is most of a run's memory

@@ -23,6 +23,14 @@ std::string missing_input(const std::string& key, const std::string& value) {
     if (fs::is_directory(value, ec)) return value + " is a directory; give a text, JSONL or json.gz file";
     return "";
   }
+  if (key == "eval.task_files") {  // one "TASK=PATH" entry; its form is checked with the spec (run_spec.cpp)
+    const size_t equals = value.find('=');
+    if (equals == std::string::npos) return "";
+    const std::string path = value.substr(equals + 1);
+    if (fs::is_directory(path, ec)) return "task file " + path + " is a directory";
+    if (!fs::is_regular_file(path, ec)) return "task file " + path + " does not exist";
+    return "";
+  }
   if (key == "eval.task_dir") {
     if (value.empty()) return "";
     if (!fs::is_directory(value, ec)) return "task directory " + value + " does not exist";

@@ -1,5 +1,7 @@
 #include "sweep/run_keys.h"
 
+#include "quant/precision_label.h"
+
 #include <openssl/evp.h>
 
 #include <array>
@@ -51,7 +53,9 @@ std::string eval_job_key(const json& spec, const std::string& precision) {
   // "pyramid@3" names a plan through the count rule of lib/quant/mix_n_match: its version keeps a
   // database from reusing evaluations of plans made under an older rule (rule 2: three widths).
   if (precision.find('@') != std::string::npos) keyed["mix_n_match_rule"] = 2;
-  if (precision == "bf16") {
+  if (quant::is_unquantized(precision)) {
+    // The dtype that runs (bf16 ran in float32 on CPU before; such results must not be reused).
+    keyed["dtype"] = precision == "bf16" ? "bfloat16" : "float32";
     keyed["model"] = spec.value("model", "");
     keyed["data"] = {{"validation", spec["data"].value("validation", "")}};
     keyed["seq_len"] = spec["train"].value("seq_len", 0);  // perplexity windows when eval.perplexity_seq_len is 0

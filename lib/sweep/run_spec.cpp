@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "model/builtin_model_names.h"
 #include "quant/mix_n_match.h"
+#include "quant/precision_label.h"
 #include "sweep/paper_defaults.h"
 #include "sweep/spec_fields.h"
 #include "train/objective.h"
@@ -129,7 +130,7 @@ void set_dotted(json& spec, const std::string& dotted, const json& value) {
 
 // A precision to evaluate: bf16, r, a per-layer list, or STRATEGY@BITS. Returns "" when valid.
 std::string check_precision(const std::string& text, int max_bits) {
-  if (text == "bf16") return "";
+  if (quant::is_unquantized(text)) return "";
   try {
     const auto at = text.find('@');
     if (at != std::string::npos) {
@@ -345,8 +346,27 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
       c.fail("eval.tasks", "unknown task '" + task + "' (known: " + known + ")");
     }
   }
-  if (!tasks.empty() && values["eval.task_dir"].get<std::string>().empty()) {
-    c.fail("eval.task_dir", "zero-shot tasks need the directory holding their files");
+  std::set<std::string> tasks_with_files;
+  for (const auto& entry : values["eval.task_files"].get<std::vector<std::string>>()) {
+    const size_t equals = entry.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == entry.size()) {
+      c.fail("eval.task_files", "'" + entry + "' is not TASK=PATH");
+      continue;
+    }
+    const std::string task = entry.substr(0, equals);
+    if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) {
+      c.fail("eval.task_files", "'" + task + "' is not one of eval.tasks");
+    } else if (!tasks_with_files.insert(task).second) {
+      c.fail("eval.task_files", "task '" + task + "' is given more than one file");
+    }
+  }
+  std::string without_file;
+  for (const auto& task : tasks) {
+    if (!tasks_with_files.count(task)) without_file += (without_file.empty() ? "" : ", ") + task;
+  }
+  if (!without_file.empty() && values["eval.task_dir"].get<std::string>().empty()) {
+    c.fail("eval.task_dir", "zero-shot tasks need the directory holding their files (or eval.task_files entries); "
+                            "no file for: " + without_file);
   }
   if (errors.size() != errors_before) return json();
   for (const auto& [key, value] : values) set_dotted(c.spec, key, value);

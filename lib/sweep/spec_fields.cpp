@@ -42,7 +42,7 @@ std::vector<SpecField> make_fields() {
       {"train.let_learning_rate", T::kNumber, nullptr, {}, "OmniQuant: LET learning rate (default: train.learning_rate)"},
       {"train.activation_checkpointing", T::kBool, false, {}, "QAT: recompute block activations in backward"},
       {"eval.precisions", T::kStringList, nullptr, {},
-       "bf16, r (8, 4, 2, 6, 3), a per-layer list 2,4,8,8 or STRATEGY@BITS (pyramid@3.5); default 8 4 2 6 3 "
+       "bf16 (fp32: the float32 model), r (8, 4, 2, 6, 3), a per-layer list 2,4,8,8 or STRATEGY@BITS (pyramid@3.5); default 8 4 2 6 3 "
        "(baseline: its own bits)"},
       {"eval.perplexity", T::kBool, true, {}, "held-out log-perplexity"},
       {"eval.perplexity_protocol", T::kString, "chunks", {"chunks", "gptq"}, "perplexity windows: consecutive chunks or GPTQ's random windows"},
@@ -50,6 +50,8 @@ std::vector<SpecField> make_fields() {
       {"eval.perplexity_seq_len", T::kInt, 0, {}, "tokens per perplexity window; 0 = train.seq_len (GPTQ's protocol: 2048)"},
       {"eval.tasks", T::kStringList, json::array(), {}, "zero-shot tasks (arc_challenge, arc_easy, boolq, hellaswag, piqa, winogrande, openbookqa, siqa) and wikitext"},
       {"eval.task_dir", T::kString, "", {}, "directory holding the task files (docs/data.md)"},
+      {"eval.task_files", T::kStringList, json::array(), {},
+       "TASK=PATH entries: a task's file given directly, instead of its place under eval.task_dir"},
       {"eval.task_limit", T::kInt, 0, {}, "examples per task; 0 = all"},
       {"eval.batch_size", T::kInt, 16, {}, "sequences per scoring batch"},
       {"eval.max_length", T::kInt, 0, {}, "context window for task scoring and wikitext's rolling windows; 0 = the model's, capped at 2048"},

@@ -53,20 +53,33 @@ void save_nested_checkpoint(model::DecoderModel& model, const std::string& path,
   model::write_safetensors(path, tensors, {{"matquant", meta.dump()}});
 }
 
-LoadedCheckpoint load_nested_checkpoint(const std::string& path, at::ScalarType dtype, const at::Device& device) {
-  const auto reader = model::SafetensorsReader::open(path);
+namespace {
+
+nlohmann::json checked_metadata(const model::SafetensorsReader& reader, const std::string& path) {
   const auto& file_meta = reader.metadata();
   const auto it = file_meta.find("matquant");
   if (it == file_meta.end()) {
     throw Error(ErrorCode::kInvalidInput, path + ": not a matquant nested checkpoint (no 'matquant' metadata)");
   }
-  LoadedCheckpoint loaded;
-  loaded.metadata = nlohmann::json::parse(it->second);
-  if (loaded.metadata.value("format_version", 0) != kNestedCheckpointVersion) {
+  nlohmann::json metadata = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  if (!metadata.is_object()) throw Error(ErrorCode::kInvalidInput, path + ": its 'matquant' metadata is not a JSON object");
+  if (metadata.value("format_version", 0) != kNestedCheckpointVersion) {
     throw Error(ErrorCode::kInvalidInput, fmt::format("{}: checkpoint format version {} (expected {})", path,
-                                                      loaded.metadata.value("format_version", 0),
-                                                      kNestedCheckpointVersion));
+                                                      metadata.value("format_version", 0), kNestedCheckpointVersion));
   }
+  return metadata;
+}
+
+}  // namespace
+
+nlohmann::json read_nested_checkpoint_metadata(const std::string& path) {
+  return checked_metadata(model::SafetensorsReader::open(path), path);
+}
+
+LoadedCheckpoint load_nested_checkpoint(const std::string& path, at::ScalarType dtype, const at::Device& device) {
+  const auto reader = model::SafetensorsReader::open(path);
+  LoadedCheckpoint loaded;
+  loaded.metadata = checked_metadata(reader, path);
   loaded.model = model::DecoderModel(model::parse_config(loaded.metadata.at("config"), path + " (stored config)"));
   auto& m = loaded.model;
   c10::NoGradGuard no_grad;

@@ -22,6 +22,10 @@ struct LoadedCheckpoint {
   model::DecoderModel model{nullptr};
   nlohmann::json metadata;
 };
+// The "matquant" metadata of a nested checkpoint (spec, model_dir, quantizer, ...) without loading
+// its tensors; a file that is not one is ErrorCode::kInvalidInput.
+nlohmann::json read_nested_checkpoint_metadata(const std::string& path);
+
 LoadedCheckpoint load_nested_checkpoint(const std::string& path, at::ScalarType dtype, const at::Device& device);
 
 }  // namespace matquant::train

@@ -24,3 +24,17 @@ execute_process(COMMAND ${MATQUANT} data check "${WORK}/tasks" --tasks boolq RES
 if(NOT rc EQUAL 3)
   message(FATAL_ERROR "an empty task file should exit 3 as eval does, got ${rc}: ${out}${err}")
 endif()
+
+# A task file given directly (--task-file TASK=PATH), as eval takes it: checked without a directory.
+file(COPY "${SOURCE}/tests/fixtures/tasks/release/boolq/dev.jsonl" DESTINATION "${WORK}/elsewhere")
+execute_process(COMMAND ${MATQUANT} data check --task-file "boolq=${WORK}/elsewhere/dev.jsonl"
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(FIND "${out}" "boolq\tvalidation\t4\t${WORK}/elsewhere/dev.jsonl" listed)
+if(NOT rc EQUAL 0 OR listed EQUAL -1)
+  message(FATAL_ERROR "data check --task-file should check that file (exit 0), got ${rc}: ${out}${err}")
+endif()
+execute_process(COMMAND ${MATQUANT} data check --task-file "boolq=${WORK}/elsewhere/none.jsonl" --tasks boolq
+                RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 4)
+  message(FATAL_ERROR "a given task file that does not exist should exit 4, got ${rc}: ${err}")
+endif()

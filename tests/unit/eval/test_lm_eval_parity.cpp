@@ -120,7 +120,9 @@ TEST_P(LmEvalParity, EvaluateZeroShotReportsLmEvalMetrics) {
   }
   options.task_dir = kFixtures + "/tasks/hf";
   options.engine.batch_size = 7;
-  const auto metrics = evaluate_zero_shot(f.model, *f.tokenizer, options);
+  const auto result = evaluate_zero_shot(f.model, *f.tokenizer, options);
+  EXPECT_TRUE(result.failures.empty());
+  const auto& metrics = result.metrics;
   size_t checked = 0;
   size_t counted = 0;
   for (const auto& m : metrics) {

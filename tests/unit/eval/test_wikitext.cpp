@@ -188,7 +188,7 @@ TEST_P(WikitextParity, EvaluateReportsLmEvalMetrics) {
     options.task_dir = kFixtures + tasks;
     options.engine.max_length = f["max_length"].get<int64_t>();
     options.engine.batch_size = 5;
-    const auto metrics = evaluate_zero_shot(model, tokenizer, options);
+    const auto metrics = evaluate_zero_shot(model, tokenizer, options).metrics;
     ASSERT_EQ(metrics.size(), 5u);
     double loglikelihood = 0.0;
     int64_t tokens = 0;

@@ -167,6 +167,16 @@ TEST(HostileInput, MissingInputsAreFoundWhenPlanChecksThem) {
   }
   // Expansion alone (tests, `sweep status`) does not look at the file system.
   EXPECT_EQ(load_sweep_plan(dir.file("s.yaml")).runs.size(), 2u);
+
+  // A task file given directly (eval.task_files) is checked as the directory is.
+  write_text(dir.file("s.yaml"), "sweep: t\nconfig: {eval: {tasks: [piqa], task_files: [piqa=no-such.jsonl]}}\n");
+  try {
+    load_sweep_plan(dir.file("s.yaml"), checked);
+    FAIL() << "a missing task file was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("eval.task_files: task file no-such.jsonl does not exist"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(HostileInput, DuplicateKeysAndSecondDocumentsAreRefused) {

@@ -182,6 +182,21 @@ TEST(RunSpec, CrossFieldRulesAreChecked) {
   EXPECT_NE(problems(flat({{"eval.tasks", json({"arc-easy"})}, {"eval.task_dir", "d"}})).find("unknown task 'arc-easy'"),
             std::string::npos);
   EXPECT_NE(problems(flat({{"train.let", true}})).find("base: omniquant"), std::string::npos);
+  // eval.task_files: TASK=PATH entries for tasks of eval.tasks; a task with a file needs no task_dir.
+  EXPECT_EQ(problems(flat({{"eval.tasks", json({"boolq"})}, {"eval.task_files", json({"boolq=b.jsonl"})}})), "");
+  EXPECT_NE(problems(flat({{"eval.tasks", json({"boolq", "piqa"})}, {"eval.task_files", json({"boolq=b.jsonl"})}}))
+                .find("no file for: piqa"),
+            std::string::npos);
+  EXPECT_NE(problems(flat({{"eval.tasks", json({"boolq"})}, {"eval.task_files", json({"boolq"})}}))
+                .find("'boolq' is not TASK=PATH"),
+            std::string::npos);
+  EXPECT_NE(problems(flat({{"eval.tasks", json({"boolq"})}, {"eval.task_files", json({"piqa=p.jsonl", "boolq=b"})}}))
+                .find("'piqa' is not one of eval.tasks"),
+            std::string::npos);
+  EXPECT_NE(problems(flat({{"eval.tasks", json({"boolq"})}, {"eval.task_files", json({"boolq=a", "boolq=b"})}}))
+                .find("given more than one file"),
+            std::string::npos);
+  EXPECT_EQ(problems(flat({{"eval.precisions", json({"fp32", "bf16"})}})), "");
   EXPECT_EQ(problems(flat({{"distillation", "[8, 4, 2, 8->4;2]"}, {"eval.precisions", json({8, "pyramid@3.5", "bf16"})}})), "");
 }
 
