@@ -50,8 +50,11 @@ at::Tensor flat_weights(model::DecoderModel& m) {
   return at::cat(parts);
 }
 
+// Unique per process: two test runs at once (ctest -j, a second checkout) must not share a state dir.
 std::string temp_path(const std::string& name) {
-  return (boost::filesystem::temp_directory_path() / ("matquant_train_" + name)).string();
+  return (boost::filesystem::temp_directory_path() /
+          boost::filesystem::unique_path("matquant_train_%%%%%%%%_" + name))
+      .string();
 }
 
 }  // namespace
