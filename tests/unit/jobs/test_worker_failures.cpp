@@ -11,7 +11,7 @@
 namespace fs = boost::filesystem;
 
 TEST(WorkerFailures, OutOfMemoryIsRecordedInTheResult) {
-  const fs::path dir = fs::temp_directory_path() / "matquant_worker_oom";
+  const fs::path dir = fs::temp_directory_path() / fs::unique_path("matquant_worker_oom_%%%%%%%%");
   fs::remove_all(dir);
   fs::create_directories(dir / "model");
   // A valid config whose embedding is 2^30 x 2^30 floats (4 EiB, past any address space, so a host

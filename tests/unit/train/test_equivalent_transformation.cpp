@@ -208,7 +208,7 @@ TEST(EquivalentTransformation, CalibratedCheckpointRoundTrips) {
   EXPECT_FALSE(at::allclose(m->layers[0]->input_layernorm, original->layers[0]->input_layernorm, 1e-3, 1e-3));
 
   const std::string path =
-      (boost::filesystem::temp_directory_path() / "matquant_train_let_checkpoint.safetensors").string();
+      (boost::filesystem::temp_directory_path() / boost::filesystem::unique_path("matquant_train_let_%%%%%%%%.safetensors")).string();
   train::save_nested_checkpoint(m, path, {{"let", true}});
   auto loaded = train::load_nested_checkpoint(path, at::kFloat, test_device());
   for (const char* plan : {"8", "4", "2", "6", "3"}) {
