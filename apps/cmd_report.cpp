@@ -2,6 +2,8 @@
 // paper's numbers side by side (experiments/tables/*.yaml, experiments/paper/*.csv).
 #include "command_registry.h"
 
+#include "common/error.h"
+#include "common/task_names.h"
 #include "report/generate.h"
 #include "store/database.h"
 
@@ -53,6 +55,8 @@ int run_report(const Args& args) {
   }
   for (const std::string& metric : metrics) {
     const auto [task, name] = report::parse_assignment("--metric", "TASK=METRIC (e.g. hellaswag=acc)", metric);
+    if (!evaluation_task_names().count(task)) throw_usage("--metric " + metric + ": unknown task '" + task + "'");
+    if (name != "acc" && name != "acc_norm") throw_usage("--metric " + metric + ": the metric is acc or acc_norm");
     request.options.metric_by_task[task] = name;
   }
   // The default database may not exist yet: the table then shows the paper's numbers only.

@@ -34,6 +34,24 @@ bool parse_command_line(const std::string& command, const std::string& usage,
     throw_usage("matquant " + command + ": " + e.what() + " (see 'matquant " + command +
                 " --help')");
   }
+  // Every command's --device means the same thing; LibTorch's own parser would accept "mps" or
+  // "xla" and fail later with its own message.
+  if (out.count("device")) {
+    const std::string device = out["device"].as<std::string>();
+    const bool cuda_index = device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+                            device.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (device != "cpu" && device != "cuda" && !cuda_index) {
+      throw_usage("matquant " + command + ": --device must be cpu, cuda or cuda:N, not '" + device + "'");
+    }
+  }
+  // Counts and lengths given on the command line are never negative (-1 is not "all").
+  for (const char* option : {"limit", "max-length", "batch-size", "max-runs", "max-parallel", "retries"}) {
+    if (!out.count(option) || out[option].defaulted()) continue;
+    const auto& value = out[option].value();
+    const bool negative = (value.type() == typeid(int64_t) && boost::any_cast<int64_t>(value) < 0) ||
+                          (value.type() == typeid(int) && boost::any_cast<int>(value) < 0);
+    if (negative) throw_usage("matquant " + command + ": --" + std::string(option) + " must not be negative");
+  }
   return true;
 }
 

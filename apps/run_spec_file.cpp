@@ -1,21 +1,24 @@
 #include "run_spec_file.h"
 
 #include "common/error.h"
+#include "common/json_text.h"
 #include "sweep/run_spec.h"
 
+#include <boost/filesystem.hpp>
+
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 namespace matquant::apps {
 
 nlohmann::json read_raw_run_spec(const std::string& path) {
+  if (boost::filesystem::is_directory(path)) throw Error(ErrorCode::kInvalidInput, "run spec " + path + " is a directory");
   std::ifstream in(path);
   if (!in) throw Error(ErrorCode::kNotFound, "run spec " + path + " does not exist");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(ErrorCode::kInvalidInput, path + ": not valid JSON (" + e.what() + ")");
-  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_json_text(text.str(), path);
 }
 
 nlohmann::json complete_run_spec(const nlohmann::json& raw, const std::string& origin) {

@@ -1,5 +1,7 @@
 #include "common/failure.h"
 
+#include <boost/filesystem.hpp>
+
 #include <c10/util/Exception.h>
 #include <c10/util/Logging.h>
 
@@ -70,6 +72,10 @@ Failure describe_failure(const std::exception_ptr& error) {
     return {ErrorCode::kInternal, "LibTorch error" + joined_context() + ": " + line};
   } catch (const std::bad_alloc&) {
     return out_of_memory("host memory allocation failed (std::bad_alloc)");
+  } catch (const boost::filesystem::filesystem_error& e) {
+    // A path that cannot be made or replaced (a file where a directory is wanted, a directory
+    // where a file is): the user's input, reported as an I/O failure.
+    return {ErrorCode::kIo, "cannot use a path" + joined_context() + ": " + first_line(e.what())};
   } catch (const std::exception& e) {
     const std::string where = joined_context();
     return {ErrorCode::kInternal, first_line(e.what()) + (where.empty() ? "" : " (" + where.substr(1) + ")")};

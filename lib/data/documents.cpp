@@ -1,6 +1,7 @@
 #include "data/documents.h"
 
 #include "common/error.h"
+#include "common/json_text.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -73,12 +74,7 @@ std::vector<std::string> read_documents(const std::string& path, const DocumentR
       continue;
     }
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    nlohmann::json record;
-    try {
-      record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(ErrorCode::kInvalidInput, located_message(path, line_number, "", "not valid JSON"));
-    }
+    const nlohmann::json record = parse_json_text(line, path + ":" + std::to_string(line_number));
     if (!record.is_object() || !record.contains(options.field) || !record[options.field].is_string()) {
       throw Error(ErrorCode::kInvalidInput,
                   located_message(path, line_number, options.field, "missing or not a string"));

@@ -1,6 +1,7 @@
 #include "eval/task_file.h"
 
 #include "common/error.h"
+#include "common/json_text.h"
 
 #include <boost/filesystem.hpp>
 
@@ -21,11 +22,7 @@ std::vector<JsonRecord> read_jsonl_records(const std::string& path) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     JsonRecord record;
     record.line = number;
-    try {
-      record.value = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(ErrorCode::kInvalidInput, located_message(path, number, "(line)", std::string("not valid JSON: ") + e.what()));
-    }
+    record.value = parse_json_text(line, path + ":" + std::to_string(number));
     if (!record.value.is_object()) {
       throw Error(ErrorCode::kInvalidInput, located_message(path, number, "(line)", "expected a JSON object"));
     }

@@ -144,6 +144,11 @@ ZeroShotResult evaluate_zero_shot(model::DecoderModel& model, const model::Token
       if (options.log) options.log(task.name + ": FAILED: " + failure.message);
       continue;
     }
+    // A full disk or a file size limit must not leave a silently cut request file.
+    if (saved.is_open() && !saved.flush()) {
+      throw Error(ErrorCode::kIo, options.save_requests_path + ": writing failed after task " + task.name +
+                                      " (disk full or a file size limit?)");
+    }
     if (options.on_task_done) options.on_task_done(task, metrics);
     result.metrics.insert(result.metrics.end(), metrics.begin(), metrics.end());
   }

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include "common/error.h"
+#include "common/json_text.h"
 #include "model/family_registry.h"
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <boost/filesystem.hpp>
 #include <fstream>
+#include <sstream>
 
 namespace matquant::model {
 
@@ -188,13 +190,9 @@ ModelConfig load_config(const std::string& path) {
   const fs::path file = fs::is_directory(path) ? fs::path(path) / "config.json" : fs::path(path);
   std::ifstream stream(file);
   if (!stream) throw Error(ErrorCode::kNotFound, "cannot open model config " + file.string());
-  nlohmann::json raw;
-  try {
-    raw = nlohmann::json::parse(stream);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(ErrorCode::kInvalidInput, file.string() + ": not valid JSON: " + e.what());
-  }
-  return parse_config(raw, file.string());
+  std::stringstream text;
+  text << stream.rdbuf();
+  return parse_config(parse_json_text(text.str(), file.string()), file.string());
 }
 
 ModelConfig parse_config(const nlohmann::json& raw, const std::string& source) {

@@ -255,7 +255,13 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   write_all(text.data(), text.size());
   for (const auto& t : cpu) write_all(t.data_ptr(), size_t(t.numel()) * size_t(entry_for(t.scalar_type()).bytes));
   if (::fsync(fd) != 0 || ::close(fd) != 0) throw Error(ErrorCode::kIo, "write failed: " + tmp);
-  fs::rename(tmp, path);
+  boost::system::error_code renamed;
+  fs::rename(tmp, path, renamed);
+  if (renamed) {
+    const std::string reason = fs::is_directory(path) ? "it is a directory" : renamed.message();
+    fs::remove(tmp, renamed);  // no half-written file left beside the target
+    throw Error(ErrorCode::kIo, "cannot write " + path + ": " + reason);
+  }
 }
 
 }  // namespace matquant::model

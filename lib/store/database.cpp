@@ -24,7 +24,8 @@ bool is_reporting_pragma(const char* name, const char* argument) {
   static const char* const kAllowed[] = {"table_info", "table_xinfo", "table_list", "index_list",
                                          "index_info", "index_xinfo", "foreign_key_list",
                                          "database_list", "collation_list", "function_list",
-                                         "pragma_list", "module_list", "compile_options"};
+                                         "pragma_list", "module_list", "compile_options",
+                                         "integrity_check", "quick_check"};
   for (const char* allowed : kAllowed) {
     if (pragma == allowed) return true;
   }

@@ -1,6 +1,7 @@
 #include "sweep/run_spec.h"
 
 #include "common/error.h"
+#include "common/task_names.h"
 #include "model/builtin_model_names.h"
 #include "quant/mix_n_match.h"
 #include "quant/precision_label.h"
@@ -21,11 +22,10 @@ using nlohmann::json;
 
 // lib/eval's task registry owns the definitions; the sweep only needs the names to reject typos
 // before anything runs (it must not link the LibTorch evaluation code).
-const std::set<std::string> kZeroShotTasks = {"arc_challenge", "arc_easy",   "boolq",      "hellaswag",
-                                              "piqa",          "winogrande", "openbookqa", "siqa",
-                                              "wikitext"};
+const std::set<std::string>& kZeroShotTasks = evaluation_task_names();
 
 constexpr std::string_view kBuiltinPrefix = "builtin:";
+constexpr int64_t kMaxSequenceTokens = int64_t(1) << 20;
 
 std::string prefix(const std::string& origin) { return origin.empty() ? "" : origin + ": "; }
 
@@ -301,6 +301,10 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
   for (const char* key : {"train.warmup_steps", "group_size", "eval.task_limit", "eval.perplexity_seq_len",
                           "eval.max_length", "seed"}) {
     if (values[key].get<int64_t>() < 0) c.fail(key, "must not be negative");
+  }
+  // Lengths a run allocates per token: past a million tokens nothing fits, and a typo is likelier.
+  for (const char* key : {"train.seq_len", "eval.perplexity_seq_len", "eval.max_length"}) {
+    if (values[key].get<int64_t>() > kMaxSequenceTokens) c.fail(key, "must be at most " + std::to_string(kMaxSequenceTokens));
   }
   for (const char* key : {"train.learning_rate", "train.let_learning_rate"}) {
     if (!(values[key].get<double>() > 0)) c.fail(key, "must be positive");

@@ -17,7 +17,8 @@ namespace {
 
 using nlohmann::json;
 
-const std::set<std::string> kTopLevelKeys = {"sweep", "config", "grid", "zip", "exclude", "include", "seeds", "name", "report"};
+const std::set<std::string> kTopLevelKeys = {"sweep", "config",  "grid",   "zip",     "exclude",
+                                             "include", "seeds", "name", "report", "executor"};
 
 class SweepReader {
  public:
@@ -317,6 +318,59 @@ class SweepReader {
     }
   }
 
+  // executor: {type: slurm, partition: P, account: A, qos: Q, time: T, gpus_per_job: N,
+  //            cpus_per_job: N, sbatch_args: [...]}
+  void read_executor(const YAML::Node& node, SweepDefinition& sweep) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsMap()) return error(node, "executor", "expected a mapping such as {type: slurm, partition: gpu}");
+    ExecutorSpec& spec = sweep.executor;
+    spec.origin = origin(node);
+    const auto text = [&](const YAML::Node& value, const std::string& field, std::string& out) {
+      if (!value.IsScalar()) return error(value, field, "expected text");
+      out = value.Scalar();
+    };
+    const auto count = [&](const YAML::Node& value, const std::string& field, int& out) {
+      const json number = to_json(value);
+      if (!number.is_number_integer() || number.get<int64_t>() < 0 || number.get<int64_t>() > 4096) {
+        return error(value, field, "expected a whole number from 0 to 4096");
+      }
+      out = int(number.get<int64_t>());
+    };
+    for (const auto& entry : node) {
+      const std::string key = entry.first.as<std::string>();
+      const std::string field = "executor." + key;
+      if (key == "type") {
+        text(entry.second, field, spec.type);
+        if (spec.type != "local" && spec.type != "slurm") error(entry.second, field, "must be local or slurm");
+      } else if (key == "partition") {
+        text(entry.second, field, spec.slurm.partition);
+      } else if (key == "account") {
+        text(entry.second, field, spec.slurm.account);
+      } else if (key == "qos") {
+        text(entry.second, field, spec.slurm.qos);
+      } else if (key == "time") {
+        text(entry.second, field, spec.slurm.time);
+      } else if (key == "gpus_per_job") {
+        count(entry.second, field, spec.slurm.gpus_per_job);
+      } else if (key == "cpus_per_job") {
+        count(entry.second, field, spec.slurm.cpus_per_job);
+      } else if (key == "sbatch_args") {
+        if (!entry.second.IsSequence()) {
+          error(entry.second, field, "expected a list of sbatch arguments");
+          continue;
+        }
+        for (const auto& item : entry.second) {
+          std::string arg;
+          text(item, field, arg);
+          spec.slurm.sbatch_args.push_back(arg);
+        }
+      } else {
+        error(entry.first, field, "unknown field (type, partition, account, qos, time, gpus_per_job, cpus_per_job, sbatch_args)");
+      }
+    }
+    if (spec.type.empty()) error(node, "executor.type", "missing (local or slurm)");
+  }
+
   static std::string label_text(const json& value) {
     if (value.is_string()) return value.get<std::string>();
     if (value.is_array()) {
@@ -348,7 +402,7 @@ void read_sections(const YAML::Node& root, const std::string& file, SweepDefinit
       const bool is_field = find_spec_field(key) || is_spec_section(key);
       reader.error(entry.first, key,
                    is_field ? "unknown top-level key; run spec fields go under `config:`"
-                            : "unknown top-level key (sweep, config, grid, zip, exclude, include, seeds, name, report)");
+                            : "unknown top-level key (sweep, config, grid, zip, exclude, include, seeds, name, report, executor)");
     }
   }
   for (const char* key : {"sweep", "name"}) {
@@ -363,6 +417,7 @@ void read_sections(const YAML::Node& root, const std::string& file, SweepDefinit
   reader.read_includes(root["include"], sweep);
   reader.read_seeds(root["seeds"], sweep);
   reader.read_reports(root["report"], sweep);
+  reader.read_executor(root["executor"], sweep);
   const std::string problem = name_problem(sweep.name);
   if (!problem.empty()) {
     errors.push_back((root["sweep"] ? reader.origin(root["sweep"]) : file) + ": sweep: the sweep name '" + sweep.name +

@@ -2,6 +2,7 @@
 // A sweep file (docs/sweeps.md): a base config plus axes, read from YAML with every value's
 // file:line:column kept for messages. Structure problems are collected, not thrown one by one.
 #include "sweep/run_spec.h"
+#include "sweep/slurm_client.h"
 
 #include <string>
 #include <vector>
@@ -32,6 +33,13 @@ struct ReportSpec {
   std::string origin;
 };
 
+// The `executor:` block: where `sweep run` sends the jobs unless the command line says otherwise.
+struct ExecutorSpec {
+  std::string type;  // "" (not given), local or slurm
+  SlurmOptions slurm;
+  std::string origin;
+};
+
 struct SweepDefinition {
   std::string name;
   std::string file;
@@ -43,6 +51,7 @@ struct SweepDefinition {
   std::vector<std::string> include_origins;
   std::vector<int64_t> seeds;  // empty = the config's seed only
   std::vector<ReportSpec> reports;
+  ExecutorSpec executor;
 };
 
 // Parses the YAML text; every problem found is appended to `errors` as "FILE:LINE:COL: FIELD: message".

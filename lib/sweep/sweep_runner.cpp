@@ -6,6 +6,7 @@
 #include "store/run_log.h"
 #include "store/runner_lease.h"
 #include "sweep/job_graph.h"
+#include "sweep/slurm_client.h"
 #include "sweep/worker_process.h"
 
 #include <boost/filesystem.hpp>
@@ -42,6 +43,8 @@ struct Tracked {
   std::optional<size_t> slot;
   std::chrono::steady_clock::time_point started;
   std::optional<WorkerExit> stopped;  // reaped after a stop signal: settled by stop_workers()
+  std::string slurm_id;               // executor slurm: the batch job of this attempt
+  bool slurm_started = false;         // seen running (its attempt is counted)
 };
 
 // The SIGINT/SIGTERM that asked the runner to stop (0: none). Only set by the handler.
@@ -181,7 +184,9 @@ class Runner {
       if (g_stop_signal != 0) continue;  // start nothing more
       const bool started = schedule();
       if (!any(JobState::kRunning) && !started) break;
-      if (!changed && !started) std::this_thread::sleep_for(std::chrono::duration<double>(options_.poll_seconds));
+      if (!changed && !started) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(slurm() ? options_.slurm_poll_seconds : options_.poll_seconds));
+      }
     }
     summary_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return summary_;
@@ -191,6 +196,8 @@ class Runner {
   void log(const std::string& line) const {
     if (options_.log) options_.log(line);
   }
+
+  bool slurm() const { return options_.executor == "slurm"; }
 
   std::string job_dir(const JobNode& job) const {
     return fs::absolute(fs::path(options_.work_dir) / "jobs" / job.key).string();
@@ -226,6 +233,7 @@ class Runner {
   }
 
   void make_slots() {
+    if (slurm()) return;  // Slurm schedules; schedule_slurm() only bounds what is queued at once
     if (options_.gpus.empty()) {
       const int parallel = std::max(1, options_.max_parallel);
       const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -242,6 +250,10 @@ class Runner {
   }
 
   std::string slot_description() const {
+    if (slurm()) {
+      return "Slurm" + (options_.slurm.partition.empty() ? std::string() : " partition " + options_.slurm.partition) +
+             (options_.slurm.gpus_per_job > 0 ? ", " + std::to_string(options_.slurm.gpus_per_job) + " GPU(s) per job" : ", CPU jobs");
+    }
     if (options_.gpus.empty()) return std::to_string(slots_.size()) + " CPU worker(s)";
     std::string list;
     for (const auto& g : options_.gpus) list += (list.empty() ? "" : ",") + g;
@@ -288,6 +300,10 @@ class Runner {
         finish(i, std::nullopt);
         continue;
       }
+      if (slurm()) {
+        adopt_slurm_job(i, status);
+        continue;
+      }
       pid_t pid = 0;
       std::ifstream(dir + "/worker.pid") >> pid;
       if (status == store::kStatusRunning && worker_alive(pid, dir)) {
@@ -311,10 +327,14 @@ class Runner {
     const JobNode& job = graph_.jobs[i];
     if (tracked_[i].state != JobState::kPending) return false;
     if (job.depends_on.empty()) return true;
-    return tracked_[graph_.index.at(job.depends_on)].state == JobState::kFinished;
+    const Tracked& training = tracked_[graph_.index.at(job.depends_on)];
+    if (training.state == JobState::kFinished) return true;
+    // In Slurm an evaluation waits on its training there (afterok), so both are queued at once.
+    return slurm() && training.state == JobState::kRunning && !training.slurm_id.empty();
   }
 
   bool schedule() {
+    if (slurm()) return schedule_slurm();
     bool started = false;
     for (size_t s = 0; s < slots_.size(); ++s) {
       if (slots_[s].job) continue;
@@ -328,19 +348,20 @@ class Runner {
     return started;
   }
 
-  void start(size_t i, size_t s) {
+  // JOB_DIR/job.json for a new attempt (written to a temp name and renamed); the previous
+  // attempt's result file is removed so it cannot stand for this one.
+  std::string write_job_file(size_t i, const std::string& device) {
     const JobNode& job = graph_.jobs[i];
     const std::string dir = job_dir(job);
     fs::create_directories(dir);
-    fs::remove(dir + "/result.json");  // a previous attempt's file must not stand for this one
+    fs::remove(dir + "/result.json");
     const std::string train_dir = job.kind == "train" ? dir : job.depends_on.empty() ? "" : job_dir(graph_.jobs[graph_.index.at(job.depends_on)]);
-    json spec = job.spec;
     json job_file = {{"job", job.kind},
                      {"run_key", job.owner_run},
                      {"job_key", job.key},
-                     {"spec", spec},
+                     {"spec", job.spec},
                      {"cache_dir", fs::absolute(options_.cache_dir).string()},
-                     {"device", slots_[s].device}};
+                     {"device", device}};
     if (job.kind == "train") {
       job_file["checkpoint"] = dir + "/checkpoint.safetensors";
       job_file["state_dir"] = dir + "/state";
@@ -348,11 +369,15 @@ class Runner {
       job_file["precision"] = job.precision;
       job_file["checkpoint"] = train_dir.empty() ? "" : checkpoint_of(db_, job.depends_on, train_dir + "/checkpoint.safetensors");
     }
-    {
-      const std::string tmp = dir + "/job.json.tmp";
-      std::ofstream(tmp) << job_file.dump(1) << "\n";
-      fs::rename(tmp, dir + "/job.json");
-    }
+    const std::string tmp = dir + "/job.json.tmp";
+    std::ofstream(tmp) << job_file.dump(1) << "\n";
+    fs::rename(tmp, dir + "/job.json");
+    return dir;
+  }
+
+  void start(size_t i, size_t s) {
+    const JobNode& job = graph_.jobs[i];
+    const std::string dir = write_job_file(i, slots_[s].device);
     store::record_job_status(db_, job.key, store::kStatusRunning);
     tracked_[i].pid = start_worker(options_.worker_binary, dir, slots_[s].environment);
     tracked_[i].state = JobState::kRunning;
@@ -369,6 +394,7 @@ class Runner {
   }
 
   bool reap() {
+    if (slurm()) return reap_slurm();
     bool changed = false;
     for (size_t i = 0; i < graph_.jobs.size(); ++i) {
       Tracked& t = tracked_[i];
@@ -423,8 +449,9 @@ class Runner {
         store::record_job_status(db_, job.key, store::kStatusFailed, error, seconds);
       }
     } else {
-      error = "worker " + (exit ? describe(*exit) : std::string("ended")) + " without a result file; log tail:\n" +
-              file_tail(dir + "/worker.log", 15);
+      const std::string who = tracked_[i].slurm_id.empty() ? "worker " + (exit ? describe(*exit) : std::string("ended"))
+                                                           : "Slurm job " + tracked_[i].slurm_id + " " + slurm_end_text_;
+      error = who + " without a result file; log tail:\n" + file_tail(dir + "/worker.log", 15);
       store::record_job_status(db_, job.key, store::kStatusFailed, error, seconds);
     }
     if (status == store::kStatusDone || status == store::kStatusDiverged) {
@@ -457,6 +484,7 @@ class Runner {
   [[noreturn]] void stop_workers() {
     const int signal = g_stop_signal;
     const std::string name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : strsignal(signal);
+    if (slurm()) leave_slurm_jobs(name);
     log("stopping on " + name + ": asking the running workers to stop");
     std::vector<size_t> running;
     for (size_t i = 0; i < graph_.jobs.size(); ++i) {
@@ -535,8 +563,148 @@ class Runner {
     }
   }
 
+  // ---- executor slurm -------------------------------------------------------------------------
+
+  std::string slurm_id_file(const JobNode& job) const { return job_dir(job) + "/slurm.job"; }
+
+  // Submits every ready job (bounded by --max-parallel when set). An evaluation whose training is
+  // itself in Slurm waits on it there (afterok).
+  bool schedule_slurm() {
+    size_t queued = 0;
+    for (const auto& t : tracked_) queued += t.state == JobState::kRunning;
+    bool submitted = false;
+    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+      if (options_.max_parallel > 0 && queued >= size_t(options_.max_parallel)) break;
+      if (!ready(i)) continue;
+      submit_slurm(i);
+      ++queued;
+      submitted = true;
+    }
+    return submitted;
+  }
+
+  void submit_slurm(size_t i) {
+    const JobNode& job = graph_.jobs[i];
+    const std::string dir = write_job_file(i, options_.slurm.gpus_per_job > 0 ? "cuda" : "cpu");
+    SlurmSubmission submission{"mq-" + job.kind + "-" + job.key.substr(0, 12), dir, options_.worker_binary, ""};
+    if (!job.depends_on.empty()) {
+      const Tracked& training = tracked_[graph_.index.at(job.depends_on)];
+      if (training.state == JobState::kRunning) submission.after_ok = training.slurm_id;
+    }
+    const std::string id = submit_job(options_.slurm, submission);
+    std::ofstream(slurm_id_file(job)) << id << "\n";
+    store::record_job_status(db_, job.key, store::kStatusQueued);
+    store::record_event(db_, "slurm", "submitted as Slurm job " + id +
+                                          (submission.after_ok.empty() ? "" : " (after " + submission.after_ok + ")"),
+                        job.owner_run, job.key);
+    Tracked& t = tracked_[i];
+    t = Tracked{};
+    t.state = JobState::kRunning;
+    t.slurm_id = id;
+    t.started = std::chrono::steady_clock::now();
+    log("submit " + describe_job(job) + " as Slurm job " + id +
+        (submission.after_ok.empty() ? "" : " (after " + submission.after_ok + ")"));
+  }
+
+  // One squeue call for every job in Slurm: a job seen running has its attempt counted; a job that
+  // left the queue is settled by its result file and how Slurm says it ended.
+  bool reap_slurm() {
+    std::vector<std::string> ids;
+    for (const auto& t : tracked_) {
+      if (t.state == JobState::kRunning && !t.slurm_id.empty()) ids.push_back(t.slurm_id);
+    }
+    const auto queue = queued_jobs(ids);
+    bool changed = false;
+    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+      Tracked& t = tracked_[i];
+      if (t.state != JobState::kRunning || t.slurm_id.empty()) continue;
+      const auto entry = queue.find(t.slurm_id);
+      if (entry != queue.end()) {
+        if (!t.slurm_started && entry->second.state != "PENDING" && entry->second.state != "CONFIGURING") {
+          mark_slurm_started(i, entry->second.node);
+          changed = true;
+        }
+        continue;
+      }
+      settle_slurm_job(i);
+      changed = true;
+    }
+    return changed;
+  }
+
+  void mark_slurm_started(size_t i, const std::string& node) {
+    Tracked& t = tracked_[i];
+    t.slurm_started = true;
+    t.started = std::chrono::steady_clock::now();
+    store::record_job_status(db_, graph_.jobs[i].key, store::kStatusRunning);
+    store::record_event(db_, "slurm", "Slurm job " + t.slurm_id + " running on " + (node.empty() ? "?" : node),
+                        graph_.jobs[i].owner_run, graph_.jobs[i].key);
+  }
+
+  // A job that left Slurm's queue: ingested when it wrote a result; one that never started (its
+  // training failed, or it was cancelled while pending) goes back to waiting without an attempt.
+  void settle_slurm_job(size_t i) {
+    Tracked& t = tracked_[i];
+    const JobNode& job = graph_.jobs[i];
+    const auto end = job_end(t.slurm_id);
+    slurm_end_text_ = end ? "ended " + end->state + " (exit " + end->exit_code + ")" +
+                                (end->node.empty() ? "" : " on " + end->node)
+                          : "left the queue (Slurm no longer knows it)";
+    store::record_event(db_, "slurm", "Slurm job " + t.slurm_id + " " + slurm_end_text_, job.owner_run, job.key);
+    const bool has_result = fs::exists(job_dir(job) + "/result.json");
+    if (!has_result && end && !end->started && !t.slurm_started) {
+      t = Tracked{};
+      const Tracked* training = job.depends_on.empty() ? nullptr : &tracked_[graph_.index.at(job.depends_on)];
+      if (training != nullptr && training->state == JobState::kFailed) {
+        t.state = JobState::kFailed;
+        ++summary_.failed;
+        store::record_job_status(db_, job.key, store::kStatusFailed, "not run: its training job failed");
+      } else {
+        store::record_job_status(db_, job.key, store::kStatusPlanned, "Slurm job not started: " + end->reason);
+      }
+      log("not started: " + describe_job(job) + " (Slurm " + end->state + ", " + end->reason + ")");
+      return;
+    }
+    if (!t.slurm_started) mark_slurm_started(i, end ? end->node : "");  // it ran between two polls
+    finish(i, std::nullopt);
+    if (t.state != JobState::kRunning) t.slurm_id.clear();
+  }
+
+  // After a restart: a job recorded as queued or running whose Slurm job is still in the queue is
+  // adopted, never submitted again; one that left the queue meanwhile is settled.
+  void adopt_slurm_job(size_t i, const std::string& status) {
+    const JobNode& job = graph_.jobs[i];
+    if (status != store::kStatusQueued && status != store::kStatusRunning) return;
+    std::string id;
+    std::ifstream(slurm_id_file(job)) >> id;
+    if (id.empty()) return;
+    Tracked& t = tracked_[i];
+    t.state = JobState::kRunning;
+    t.slurm_id = id;
+    t.slurm_started = status == store::kStatusRunning;
+    t.started = std::chrono::steady_clock::now();
+    const auto queue = queued_jobs({id});
+    if (queue.count(id)) {
+      log("adopting Slurm job " + id + " (" + queue.at(id).state + ") for " + describe_job(job));
+      return;
+    }
+    settle_slurm_job(i);
+  }
+
+  // SIGINT/SIGTERM with executor slurm: the jobs stay in Slurm (the runner may come back and adopt
+  // them; `sweep cancel` cancels them).
+  [[noreturn]] void leave_slurm_jobs(const std::string& signal_name) {
+    size_t left = 0;
+    for (const auto& t : tracked_) left += t.state == JobState::kRunning;
+    throw Error(ErrorCode::kInterrupted,
+                "interrupted by " + signal_name + ": " + std::to_string(left) + " job(s) left in Slurm's queue, " +
+                    std::to_string(summary_.done) + " done in this launch; run the same command again to adopt them "
+                    "(or `sweep cancel` to cancel them)");
+  }
+
   const SweepPlan& plan_;
   const RunnerOptions& options_;
+  std::string slurm_end_text_;  // how the Slurm job being finished ended, for its error message
   store::Database db_;
   JobGraph graph_;
   std::vector<Slot> slots_;
@@ -546,6 +714,26 @@ class Runner {
 };
 
 }  // namespace
+
+size_t cancel_sweep_jobs(const SweepPlan& plan, const RunnerOptions& options) {
+  RunnerLock lock(options.work_dir);
+  store::Database db = store::Database::open(options.db_path);
+  const JobGraph graph = build_job_graph(plan.runs);
+  size_t cancelled = 0;
+  for (const JobNode& job : graph.jobs) {
+    const auto row = job_status(db, job.key);
+    if (!row || (row->status != store::kStatusQueued && row->status != store::kStatusRunning)) continue;
+    const fs::path dir = fs::absolute(fs::path(options.work_dir) / "jobs" / job.key);
+    std::string id;
+    std::ifstream((dir / "slurm.job").string()) >> id;
+    if (id.empty()) continue;  // a local worker's job: local runs stop with Ctrl-C
+    cancel_job(id);
+    store::record_job_status(db, job.key, store::kStatusInterrupted, "Slurm job " + id + " cancelled by `sweep cancel`");
+    if (options.log) options.log("cancelled Slurm job " + id + " (" + job.kind + " " + job.key.substr(0, 12) + ")");
+    ++cancelled;
+  }
+  return cancelled;
+}
 
 RunnerSummary run_sweep(const SweepPlan& plan, const RunnerOptions& options) {
   if (options.worker_binary.empty() || !fs::exists(options.worker_binary)) {

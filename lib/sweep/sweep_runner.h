@@ -5,7 +5,12 @@
 // workers still running, and redoes nothing that is done. SIGINT/SIGTERM stop the workers, record
 // their jobs as `interrupted` and end the run with Error kInterrupted (exit 130); the next launch
 // runs those jobs again.
+// With executor "slurm" every job is a Slurm batch job instead (sweep/slurm_client.h): the runner
+// submits what is ready (an evaluation as soon as its training is submitted, waiting on it), polls
+// squeue, and ingests result files from the shared work directory as the database's only writer.
+// It may exit at any time (SIGINT leaves the jobs queued) and adopts them when run again.
 #include "sweep/expand.h"
+#include "sweep/slurm_client.h"
 
 #include <functional>
 #include <string>
@@ -25,6 +30,9 @@ struct RunnerOptions {
   double poll_seconds = 0.2;
   double stop_grace_seconds = 10.0;  // after SIGINT/SIGTERM: how long workers get to exit before SIGKILL
   std::function<void(const std::string&)> log;
+  std::string executor = "local";  // local | slurm
+  SlurmOptions slurm;
+  double slurm_poll_seconds = 2.0;  // between squeue calls
 };
 
 struct RunnerSummary {
@@ -38,5 +46,11 @@ struct RunnerSummary {
 };
 
 RunnerSummary run_sweep(const SweepPlan& plan, const RunnerOptions& options);
+
+// `sweep cancel`: scancel every job of the plan queued or running in Slurm and record it as
+// interrupted (the next `sweep run` submits it again). Refused while a runner holds the work
+// directory (it would retry what was cancelled): stop it first; its jobs stay queued. Returns how
+// many were cancelled.
+size_t cancel_sweep_jobs(const SweepPlan& plan, const RunnerOptions& options);
 
 }  // namespace matquant::sweep

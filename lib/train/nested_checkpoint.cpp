@@ -49,7 +49,8 @@ void save_nested_checkpoint(model::DecoderModel& model, const std::string& path,
   meta["quantizer"] = quantizer;
   meta["quantized"] = nlohmann::json::array();
   for (const auto& [name, linear] : quantized) meta["quantized"].push_back(name);
-  boost::filesystem::create_directories(boost::filesystem::path(path).parent_path());
+  const boost::filesystem::path parent = boost::filesystem::path(path).parent_path();
+  if (!parent.empty()) boost::filesystem::create_directories(parent);  // "ckpt.safetensors" has none
   model::write_safetensors(path, tensors, {{"matquant", meta.dump()}});
 }
 
