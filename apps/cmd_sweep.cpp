@@ -8,6 +8,7 @@
 #include "store/database.h"
 #include "sweep/expand.h"
 #include "sweep/slurm_plan.h"
+#include "sweep/slurm_status.h"
 #include "sweep/spec_fields.h"
 #include "sweep/sweep_runner.h"
 #include "sweep/sweep_views.h"
@@ -138,7 +139,7 @@ int run_sweep_command(const Args& args) {
     std::string name = target;
     if (boost::filesystem::exists(target)) name = sweep::load_sweep_plan(target, {plan_options.max_runs, false}).definition.name;
     const auto db = store::Database::open_read_only(db_path);
-    std::cout << sweep::render_sweep_status(db, name);
+    std::cout << sweep::render_sweep_status(db, name) << sweep::render_slurm_status(db, name, runner.work_dir);
     return 0;
   }
   const sweep::SweepPlan plan = sweep::load_sweep_plan(target, plan_options);

@@ -45,6 +45,12 @@ bool is_allocation_failure(const std::string& line) {
          contains(line, "DefaultCPUAllocator: not enough memory") || contains(line, "CUBLAS_STATUS_ALLOC_FAILED");
 }
 
+// torch::save's archive writer (caffe2 inline_container) reports a short write as a failed
+// enforce, not as an I/O error: a full disk or a file size limit.
+bool is_write_failure(const std::string& line) {
+  return contains(line, "inline_container.cc") || contains(line, "PytorchStreamWriter failed writing");
+}
+
 std::string joined_context() {
   std::string text;
   for (const auto& c : take_error_context()) text += (text.empty() ? " while " : ", in ") + c;
@@ -69,13 +75,18 @@ Failure describe_failure(const std::exception_ptr& error) {
     // The host allocator and cuBLAS report a failed allocation as a plain c10::Error.
     const std::string line = first_line(e.what_without_backtrace());
     if (is_allocation_failure(line)) return out_of_memory(allocator_sentence(line));
+    if (is_write_failure(line)) {
+      return {ErrorCode::kIo, "writing a file failed" + joined_context() + " (disk full or a file size limit?): " + line};
+    }
     return {ErrorCode::kInternal, "LibTorch error" + joined_context() + ": " + line};
   } catch (const std::bad_alloc&) {
     return out_of_memory("host memory allocation failed (std::bad_alloc)");
   } catch (const boost::filesystem::filesystem_error& e) {
     // A path that cannot be made or replaced (a file where a directory is wanted, a directory
     // where a file is): the user's input, reported as an I/O failure.
-    return {ErrorCode::kIo, "cannot use a path" + joined_context() + ": " + first_line(e.what())};
+    std::string paths = e.path1().string();
+    if (!e.path2().empty()) paths += " -> " + e.path2().string();
+    return {ErrorCode::kIo, "cannot use " + paths + joined_context() + ": " + e.code().message()};
   } catch (const std::exception& e) {
     const std::string where = joined_context();
     return {ErrorCode::kInternal, first_line(e.what()) + (where.empty() ? "" : " (" + where.substr(1) + ")")};

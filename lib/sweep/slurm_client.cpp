@@ -39,11 +39,14 @@ std::map<std::string, std::string> scontrol_fields(const std::string& line) {
 }  // namespace
 
 std::vector<std::string> sbatch_command(const SlurmOptions& options, const SlurmSubmission& job) {
+  const bool array = job.array_size > 0;
   std::vector<std::string> argv = {"sbatch", "--parsable", "--job-name=" + job.name,
-                                   "--output=" + job.job_dir + "/worker.log", "--open-mode=append",
+                                   "--output=" + job.job_dir + (array ? "/slurm-%A_%a.log" : "/worker.log"),
+                                   "--open-mode=append",
                                    // Preempted or failed nodes: Slurm requeues the job; a training
                                    // job resumes from JOB_DIR/state.
                                    "--requeue"};
+  if (array) argv.push_back("--array=0-" + std::to_string(job.array_size - 1));
   if (!options.partition.empty()) argv.push_back("--partition=" + options.partition);
   if (!options.account.empty()) argv.push_back("--account=" + options.account);
   if (!options.qos.empty()) argv.push_back("--qos=" + options.qos);
@@ -59,7 +62,12 @@ std::vector<std::string> sbatch_command(const SlurmOptions& options, const Slurm
     argv.push_back("--kill-on-invalid-dep=yes");
   }
   for (const auto& extra : options.sbatch_args) argv.push_back(extra);
-  argv.push_back("--wrap=exec " + shell_quoted({job.worker_binary, "worker", job.job_dir}));
+  if (array) {
+    argv.push_back("--wrap=d=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" " + shell_quoted({job.array_list}) +
+                   ") && exec " + shell_quoted({job.worker_binary, "worker"}) + " \"$d\" >>\"$d/worker.log\" 2>&1");
+  } else {
+    argv.push_back("--wrap=exec " + shell_quoted({job.worker_binary, "worker", job.job_dir}));
+  }
   return argv;
 }
 
@@ -80,7 +88,8 @@ std::map<std::string, SlurmQueueEntry> queued_jobs(const std::vector<std::string
   if (ids.empty()) return queued;
   std::string list;
   for (const auto& id : ids) list += (list.empty() ? "" : ",") + id;
-  const CommandOutput out = run_slurm({"squeue", "--noheader", "--format=%i %T %N", "--jobs=" + list});
+  // --array: one line per array task ("ID_k"), pending ones too.
+  const CommandOutput out = run_slurm({"squeue", "--noheader", "--array", "--format=%i %T %N", "--jobs=" + list});
   if (out.exit_code != 0) {
     // squeue fails when every id is unknown to it (all ended and purged): none is queued.
     if (out.err.find("Invalid job id") != std::string::npos) return queued;

@@ -23,13 +23,18 @@ struct SlurmSubmission {
   std::string job_dir;         // holds job.json; worker.log is written there
   std::string worker_binary;   // the matquant executable, on a path the nodes share
   std::string after_ok;        // Slurm job id this one waits for; empty: none
+  // A job array instead (--array=0-N-1): task k runs the job whose directory is line k+1 of this
+  // file, its output appended to that directory's worker.log. job_dir then holds Slurm's own log.
+  std::string array_list;
+  size_t array_size = 0;
 };
 
 // The sbatch command line for one job (what `sweep plan --executor slurm` prints).
 std::vector<std::string> sbatch_command(const SlurmOptions& options, const SlurmSubmission& job);
 
-// Submits; returns Slurm's job id. sbatch missing, or a refused submission (an unknown
-// partition, an invalid account), is an Error naming the command and what sbatch said.
+// Submits; returns Slurm's job id (of the array, for an array: its task k is "ID_k"). sbatch
+// missing, or a refused submission (an unknown partition, an invalid account), is an Error naming
+// the command and what sbatch said.
 std::string submit_job(const SlurmOptions& options, const SlurmSubmission& job);
 
 struct SlurmQueueEntry {
@@ -37,7 +42,7 @@ struct SlurmQueueEntry {
   std::string node;   // empty while pending
 };
 
-// The jobs among `ids` still in the queue (squeue), by id.
+// The jobs among `ids` ("ID", or "ID_k" for an array task) still in the queue (squeue), by id.
 std::map<std::string, SlurmQueueEntry> queued_jobs(const std::vector<std::string>& ids);
 
 struct SlurmJobEnd {

@@ -464,7 +464,9 @@ class Runner {
     }
     const auto row = job_status(db_, job.key);
     const int64_t attempts = row ? row->attempts : options_.max_attempts;
-    const std::string first_line = error.substr(0, error.find('\n'));
+    // The console line: the error's first line without the "; log tail:" that announces the rest.
+    std::string first_line = error.substr(0, error.find('\n'));
+    if (const size_t tail = first_line.rfind("; log tail:"); tail != std::string::npos) first_line.erase(tail);
     if (attempts < options_.max_attempts) {
       tracked_[i].state = JobState::kPending;
       store::record_job_status(db_, job.key, store::kStatusQueued, error);
@@ -567,43 +569,85 @@ class Runner {
 
   std::string slurm_id_file(const JobNode& job) const { return job_dir(job) + "/slurm.job"; }
 
-  // Submits every ready job (bounded by --max-parallel when set). An evaluation whose training is
-  // itself in Slurm waits on it there (afterok).
+  // Submits every ready job (bounded by --max-parallel when set): trainings one by one, then the
+  // evaluations ready together of one training (or of none) as one job array. An evaluation whose
+  // training is itself in Slurm waits on it there (afterok).
   bool schedule_slurm() {
     size_t queued = 0;
     for (const auto& t : tracked_) queued += t.state == JobState::kRunning;
+    const auto room = [&] { return options_.max_parallel <= 0 || queued < size_t(options_.max_parallel); };
     bool submitted = false;
-    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
-      if (options_.max_parallel > 0 && queued >= size_t(options_.max_parallel)) break;
-      if (!ready(i)) continue;
-      submit_slurm(i);
+    for (size_t i = 0; i < graph_.jobs.size() && room(); ++i) {
+      if (graph_.jobs[i].kind != "train" || !ready(i)) continue;
+      submit_slurm({i});
       ++queued;
+      submitted = true;
+    }
+    std::vector<std::string> order;  // trainings in first-seen order
+    std::map<std::string, std::vector<size_t>> evaluations;
+    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+      if (graph_.jobs[i].kind == "train" || !ready(i)) continue;
+      auto& group = evaluations[graph_.jobs[i].depends_on];
+      if (group.empty()) order.push_back(graph_.jobs[i].depends_on);
+      group.push_back(i);
+    }
+    for (const auto& training : order) {
+      std::vector<size_t> group = evaluations.at(training);
+      if (options_.max_parallel > 0) {
+        const size_t limit = size_t(options_.max_parallel);
+        group.resize(std::min(group.size(), limit - std::min(queued, limit)));
+      }
+      if (group.empty()) break;
+      submit_slurm(group);
+      queued += group.size();
       submitted = true;
     }
     return submitted;
   }
 
-  void submit_slurm(size_t i) {
-    const JobNode& job = graph_.jobs[i];
-    const std::string dir = write_job_file(i, options_.slurm.gpus_per_job > 0 ? "cuda" : "cpu");
-    SlurmSubmission submission{"mq-" + job.kind + "-" + job.key.substr(0, 12), dir, options_.worker_binary, ""};
-    if (!job.depends_on.empty()) {
-      const Tracked& training = tracked_[graph_.index.at(job.depends_on)];
+  // One job alone, or several as a job array whose task k runs jobs[k].
+  void submit_slurm(const std::vector<size_t>& jobs) {
+    const JobNode& first = graph_.jobs[jobs.front()];
+    const std::string device = options_.slurm.gpus_per_job > 0 ? "cuda" : "cpu";
+    SlurmSubmission submission{"mq-" + first.kind + "-" + first.key.substr(0, 12), "", options_.worker_binary, ""};
+    std::vector<std::string> dirs;
+    for (size_t i : jobs) dirs.push_back(write_job_file(i, device));
+    if (jobs.size() == 1) {
+      submission.job_dir = dirs.front();
+    } else {
+      const fs::path arrays = fs::absolute(fs::path(options_.work_dir) / "arrays");
+      fs::create_directories(arrays);
+      submission.job_dir = arrays.string();
+      submission.array_list = (arrays / (first.key.substr(0, 12) + "-" + std::to_string(jobs.size()) + "-" +
+                                         fs::unique_path("%%%%%%").string() + ".txt"))
+                                  .string();
+      std::ofstream list(submission.array_list);
+      for (const auto& dir : dirs) list << dir << "\n";
+      submission.array_size = jobs.size();
+      submission.name = "mq-evals-" + first.key.substr(0, 12);
+    }
+    if (!first.depends_on.empty()) {
+      const Tracked& training = tracked_[graph_.index.at(first.depends_on)];
       if (training.state == JobState::kRunning) submission.after_ok = training.slurm_id;
     }
     const std::string id = submit_job(options_.slurm, submission);
-    std::ofstream(slurm_id_file(job)) << id << "\n";
-    store::record_job_status(db_, job.key, store::kStatusQueued);
-    store::record_event(db_, "slurm", "submitted as Slurm job " + id +
-                                          (submission.after_ok.empty() ? "" : " (after " + submission.after_ok + ")"),
-                        job.owner_run, job.key);
-    Tracked& t = tracked_[i];
-    t = Tracked{};
-    t.state = JobState::kRunning;
-    t.slurm_id = id;
-    t.started = std::chrono::steady_clock::now();
-    log("submit " + describe_job(job) + " as Slurm job " + id +
-        (submission.after_ok.empty() ? "" : " (after " + submission.after_ok + ")"));
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      const JobNode& job = graph_.jobs[jobs[k]];
+      const std::string task_id = jobs.size() == 1 ? id : id + "_" + std::to_string(k);
+      std::ofstream(slurm_id_file(job)) << task_id << "\n";
+      store::record_job_status(db_, job.key, store::kStatusQueued);
+      const std::string how = "submitted as Slurm job " + task_id +
+                              (jobs.size() == 1 ? "" : " (array " + id + " of " + std::to_string(jobs.size()) + ")") +
+                              (submission.after_ok.empty() ? "" : " after " + submission.after_ok);
+      store::record_event(db_, "slurm", how, job.owner_run, job.key);
+      Tracked& t = tracked_[jobs[k]];
+      t = Tracked{};
+      t.state = JobState::kRunning;
+      t.slurm_id = task_id;
+      t.started = std::chrono::steady_clock::now();
+      log("submit " + describe_job(job) + " as Slurm job " + task_id +
+          (submission.after_ok.empty() ? "" : " (after " + submission.after_ok + ")"));
+    }
   }
 
   // One squeue call for every job in Slurm: a job seen running has its attempt counted; a job that

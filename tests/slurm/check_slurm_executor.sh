@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Slurm executor against a real Slurm (a private single-node cluster, scripts/slurm-test-cluster.sh):
 #   1. the quickstart sweep through Slurm gives the local executor's metrics, bit for bit, and its table;
-#   2. no evaluation starts before its training ended (afterok), and every job was submitted once;
+#   2. no evaluation starts before its training ended (afterok), every job was submitted once, and
+#      the evaluations of one training went as one job array;
 #   3. a runner killed while jobs are queued, started again, adopts them: no second submission;
 #   4. scancel of a running job is a failed attempt, retried.
 # Usage: check_slurm_executor.sh MATQUANT SOURCE_DIR WORK_DIR
@@ -51,6 +52,10 @@ PY
 submitted=$("$matquant" query --db "$work/slurm.sqlite" --format csv \
   "select count(*), count(distinct job_key) from events where kind = 'slurm' and message like 'submitted as%'" | tail -1)
 [[ "$submitted" == "16,16" ]] || fail "expected 16 submissions of 16 jobs, got $submitted"
+# The evaluations of one training went as one job array (Sliced int8 shares the int8 baseline's: 4).
+arrays=$("$matquant" query --db "$work/slurm.sqlite" --format csv \
+  "select count(*) from events where kind = 'slurm' and message like 'submitted as%(array % of 4)%'" | tail -1)
+[[ "$arrays" == "4" ]] || fail "expected a job array of the int8 training's 4 evaluations, got $arrays tasks"
 
 # 3. The runner killed with jobs queued; started again, it adopts them.
 sed -e 's/^sweep: quickstart/sweep: adopt/' -e 's/steps: 60,/steps: 30,/' sweeps/quickstart.yaml >"$work/adopt.yaml"
@@ -63,6 +68,9 @@ for _ in $(seq 1 120); do
 done
 kill -9 "$runner"; wait "$runner" 2>/dev/null || true
 [[ $(squeue --noheader | wc -l) -gt 0 ]] || fail "the adoption test needs jobs still queued when the runner dies"
+"$matquant" sweep status "$work/adopt.yaml" --db "$work/adopt.sqlite" --work-dir "$work/adopt" >"$work/adopt.status" \
+  || fail "sweep status with jobs in Slurm failed"
+grep -q "in Slurm (squeue):" "$work/adopt.status" || fail "sweep status does not show the jobs in Slurm: $(cat "$work/adopt.status")"
 "$matquant" sweep run "$work/adopt.yaml" "${common[@]}" --db "$work/adopt.sqlite" --work-dir "$work/adopt" \
   --executor slurm --cpus-per-job 2 --poll-seconds 0.5 --no-report 2>"$work/adopt2.log" \
   || fail "the restarted runner failed: $(tail -3 "$work/adopt2.log")"
@@ -81,7 +89,7 @@ config:
   model: builtin:tiny-llama
   variant: baseline
   bits: [4]
-  train: {steps: 400, warmup_steps: 6, learning_rate: 1e-4, batch_size: 8, seq_len: 64}
+  train: {steps: 150, warmup_steps: 6, learning_rate: 1e-4, batch_size: 8, seq_len: 64}
   eval: {precisions: ["4"], perplexity_samples: 8}
 YAML
 "$matquant" sweep run "$work/cancel.yaml" "${common[@]}" --db "$work/cancel.sqlite" --work-dir "$work/cancel" \
@@ -100,4 +108,20 @@ wait "$runner" || fail "the runner did not finish after a cancelled attempt: $(t
 grep -q "retrying (1/2)" "$work/cancel.log" || fail "the cancelled job was not retried: $(cat "$work/cancel.log")"
 attempts=$("$matquant" query --db "$work/cancel.sqlite" --format csv "select status, attempts from jobs where kind = 'train'" | tail -1)
 [[ "$attempts" == "done,2" ]] || fail "expected the training done at attempt 2, got $attempts"
+# 5. Refusals: an unknown partition (exit 3, sbatch's reason), no Slurm on PATH (exit 4).
+set +e
+"$matquant" sweep run "$work/cancel.yaml" "${common[@]}" --db "$work/refused.sqlite" --work-dir "$work/refused" \
+  --executor slurm --partition no-such-partition --no-report 2>"$work/refused.log"
+rc=$?
+set -e
+[[ $rc == 3 ]] && grep -q "Slurm refused the submission.*nvalid partition" "$work/refused.log" \
+  || fail "an unknown partition: expected exit 3 with sbatch's reason, got $rc: $(tail -2 "$work/refused.log")"
+set +e
+mkdir -p "$work/no-slurm-bin"
+PATH="$work/no-slurm-bin" "$matquant" sweep run "$work/cancel.yaml" "${common[@]}" --db "$work/nosbatch.sqlite" \
+  --work-dir "$work/nosbatch" --executor slurm --no-report 2>"$work/nosbatch.log"
+rc=$?
+set -e
+[[ $rc == 4 ]] && grep -q "sbatch not found" "$work/nosbatch.log" \
+  || fail "no sbatch: expected exit 4, got $rc: $(tail -2 "$work/nosbatch.log")"
 echo "Slurm executor: all checks passed"
