@@ -13,6 +13,9 @@ run() {  # name command...
   "$@" 2>&1 | tee "$LOGS/$name.log" | tail -25
 }
 run qat_step bench/run_qat_step.sh --shape gemma2-2b-shape --layers 4 --batch 2 --seq 2048 --device cuda
+# Full depth (Gemma-2 2B: 26 layers), with and without activation checkpointing.
+run qat_step_full bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda
+run qat_step_full_checkpointing bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --checkpointing --device cuda
 run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
 run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device cuda --bandwidth-gbps 4800
 run omniquant_mistral "$B/matquant_bench_omniquant" --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda

@@ -48,6 +48,7 @@ def main():
                         "Gemma-2's softcapping, as matquant does; sdpa is faster but drops it")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--profile", action="store_true", help="profile one more pass and print its kernel breakdown")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each decoder layer (per-layer, as torchtitan)")
     args = parser.parse_args()
     device = torch.device(args.device)
 
@@ -59,7 +60,11 @@ def main():
     checksum = int(ids.sum().item())
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     model = shapes.make_model(config, device, dtype, args.attn).eval()
-    print(f"Perplexity forward, transformers {__import__('transformers').__version__} (attention {args.attn}), "
+    if args.compile:
+        for layer in model.model.layers:
+            layer.compile()
+    print(f"Perplexity forward, transformers {__import__('transformers').__version__}"
+          f"{' with per-layer torch.compile' if args.compile else ''} (attention {args.attn}), "
           f"{args.shape} ({config.num_hidden_layers} layers), {args.dtype} weights, {args.windows} windows x "
           f"{args.seq} tokens, batch {args.batch}, {args.repeat} pass(es), {args.device}; ids checksum {checksum}",
           flush=True)
@@ -84,10 +89,10 @@ def main():
     tflops = shapes.forward_backward_flops(config, tokens, args.seq) / 3 / seconds / 1e12
     peak_gib = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else 0.0
     print(f"{'impl':<12}{'tokens/s':>14}{'TFLOP/s':>12}{'peak GiB':>12}{'log-perplexity':>16}")
-    print(f"{'reference':<12}{tokens_per_s:>14.1f}{tflops:>12.2f}{peak_gib:>12.2f}{nll:>16.4f}")
+    print(f"{'compiled' if args.compile else 'reference':<12}{tokens_per_s:>14.1f}{tflops:>12.2f}{peak_gib:>12.2f}{nll:>16.4f}")
     print(json.dumps({
         "bench": "eval_throughput",
-        "config": {"impl": "transformers", "attn": args.attn, "shape": args.shape,
+        "config": {"impl": "transformers-compiled" if args.compile else "transformers", "attn": args.attn, "shape": args.shape,
                    "layers": config.num_hidden_layers, "vocab": config.vocab_size, "batch": args.batch,
                    "seq": args.seq, "windows": args.windows, "repeat": args.repeat, "dtype": args.dtype,
                    "device": args.device, "ids_checksum": checksum},

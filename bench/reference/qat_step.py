@@ -4,9 +4,11 @@ in PyTorch eager with transformers' model at the same shape (random init), fp32 
 bf16 autocast on CUDA, fake-quantize-and-slice of the FFN weights written in plain torch
 (per-output-channel MinMax to c = 8 bits, slice to r with Eq. 6, dequantize, straight-through
 gradients), one forward and backward per precision, gradient clipping at 1, AdamW.
-Prints the same final JSON line as the C++ benchmark.
+Prints the same final JSON line as the C++ benchmark. --compile compiles each decoder layer with
+torch.compile (layer.compile(), as torchtitan does): what a user who writes this step in PyTorch
+and wants it fast would run.
 
-usage: qat_step.py --shape gemma2-2b-shape --layers 4 --batch 1 --seq 2048 --device cuda
+usage: qat_step.py --shape gemma2-2b-shape --layers 4 --batch 1 --seq 2048 --device cuda [--compile]
 """
 import argparse
 import json
@@ -44,14 +46,13 @@ def fake_quantize(w, bits, source_bits=8):
     return (codes - zero) * scale
 
 
-class Precision:
-    bits = None
-
-
 def quantized_forward(self, x):
+    # The precision is an attribute of each patched module (set_precision), not a Python global:
+    # torch.compile guards on module attributes and recompiles per value (one graph per precision);
+    # a class attribute was read once and baked in.
     w = self.weight
-    if Precision.bits is not None:
-        w = fake_quantize(w.float(), Precision.bits).to(self.weight.dtype)
+    if self.matquant_bits is not None:
+        w = fake_quantize(w.float(), self.matquant_bits).to(self.weight.dtype)
     return F.linear(x, w, self.bias)
 
 
@@ -71,6 +72,7 @@ def main():
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--profile", action="store_true", help="profile one more step and print its kernel breakdown")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each decoder layer (per-layer, as torchtitan)")
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -85,19 +87,33 @@ def main():
     names = ["gate_proj", "up_proj", "down_proj"]
     if args.scope == "ffn+attn":
         names += ["q_proj", "k_proj", "v_proj", "o_proj"]
+    patched = []
+
+    def set_precision(bits):
+        for lin in patched:
+            lin.matquant_bits = bits
+
     for layer in model.model.layers:
         for parent in (layer.mlp, layer.self_attn):
             for n in names:
                 if hasattr(parent, n):
                     lin = getattr(parent, n)
+                    lin.matquant_bits = None
                     lin.forward = types.MethodType(quantized_forward, lin)
+                    patched.append(lin)
+    if args.compile:
+        # One graph per precision (the layers guard on their linears' matquant_bits).
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        for layer in model.model.layers:
+            layer.compile()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.0)
     params = sum(p.numel() for p in model.parameters())
 
     total = args.warmup + args.steps
     torch.manual_seed(0)
     sequences = torch.randint(3, config.vocab_size, (args.batch * total, args.seq + 1))
-    print(f"QAT step reference (PyTorch eager, transformers {__import__('transformers').__version__}, attention "
+    impl = "pytorch-compiled" if args.compile else "pytorch-eager"
+    print(f"QAT step reference (PyTorch {'per-layer torch.compile' if args.compile else 'eager'}, transformers {__import__('transformers').__version__}, attention "
           f"{args.attn}), MatQuant R={{8,4,2}}, {args.shape} ({config.num_hidden_layers} layers, {params / 1e6:.1f}M "
           f"params), batch {args.batch} x seq {args.seq}, scope {args.scope}, {args.warmup} warm-up + {args.steps} "
           f"measured steps, {args.device}{' (bf16 autocast, fp32 master weights)' if cuda else ' (fp32)'}", flush=True)
@@ -111,13 +127,13 @@ def main():
         inputs, labels = batch[:, :-1], batch[:, 1:]
         optimizer.zero_grad(set_to_none=True)
         for bits, lam in zip(BITS, LAMBDAS):
-            Precision.bits = bits
+            set_precision(bits)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda):
                 logits = model(input_ids=inputs).logits
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1))
             last[bits] = loss.item()
             (loss * lam).backward()
-        Precision.bits = None
+        set_precision(None)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         shapes.sync(device)
@@ -137,11 +153,11 @@ def main():
     tflops = flops / step_seconds / 1e12
     peak_gib = torch.cuda.max_memory_allocated(device) / 2 ** 30 if cuda else 0.0
     print(f"{'impl':<12}{'s / step':>14}{'tokens/s':>14}{'TFLOP/s':>12}{'MFU':>10}{'peak GiB':>12}")
-    print(f"{'reference':<12}{step_seconds:>14.4f}{tokens / step_seconds:>14.1f}{tflops:>12.2f}"
+    print(f"{'compiled' if args.compile else 'reference':<12}{step_seconds:>14.4f}{tokens / step_seconds:>14.1f}{tflops:>12.2f}"
           f"{100 * tflops / args.peak_tflops:>9.1f}%{peak_gib:>12.2f}")
     print(json.dumps({
         "bench": "qat_step",
-        "config": {"impl": "pytorch-eager", "attn": args.attn, "shape": args.shape,
+        "config": {"impl": impl, "attn": args.attn, "shape": args.shape,
                    "layers": config.num_hidden_layers, "vocab": config.vocab_size, "batch": args.batch,
                    "seq": args.seq, "steps": args.steps, "warmup": args.warmup, "scope": args.scope,
                    "checkpointing": args.checkpointing, "device": args.device, "peak_tflops": args.peak_tflops},
