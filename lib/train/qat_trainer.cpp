@@ -1,5 +1,7 @@
 #include "train/qat_trainer.h"
 
+#include "train/fused_optimizer_step.h"
+
 #include "common/error.h"
 #include "data/token_batches.h"
 #include "train/activation_checkpoint.h"
@@ -165,8 +167,8 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
       summary.curve.push_back(report);
       break;
     }
-    if (config.gradient_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), config.gradient_clip);
-    optimizer.step();
+    clip_gradients(model->parameters(), config.gradient_clip);
+    adamw_step(optimizer);  // fused on CUDA (train/fused_optimizer_step.h)
     ++step;
     report.tokens_seen = step * tokens_per_step;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
