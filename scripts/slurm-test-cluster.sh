@@ -6,6 +6,7 @@
 #   scripts/slurm-test-cluster.sh stop DIR
 # Debian's slurm-wlm and munge packages (scripts/install-deps.sh) provide the daemons.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # the daemons live there; a non-login shell may lack it
 action="${1:?start|stop}"
 dir="$(mkdir -p "${2:?DIR}" && cd "$2" && pwd)"
 
