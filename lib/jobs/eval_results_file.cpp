@@ -1,11 +1,10 @@
 #include "jobs/eval_results_file.h"
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "matquant/build_info.h"
 
 #include <boost/filesystem.hpp>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <ctime>
 
@@ -51,15 +50,11 @@ void EvalResultsFile::write() const {
     boost::system::error_code ec;
     fs::create_directories(target.parent_path(), ec);
   }
-  const std::string tmp = path_ + ".tmp";
-  const std::string text = content_.dump(2) + "\n";
-  const int fd = ::open(tmp.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-  if (fd < 0) throw Error(ErrorCode::kIo, path_ + ": cannot be written (--output-path)");
-  const bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  boost::system::error_code ec;
-  if (ok) fs::rename(tmp, target, ec);
-  if (!ok || ec) throw Error(ErrorCode::kIo, path_ + ": cannot be written (--output-path)");
+  try {
+    write_file_atomically(path_, content_.dump(2) + "\n");
+  } catch (const Error&) {
+    throw Error(ErrorCode::kIo, path_ + ": cannot be written (--output-path)");
+  }
 }
 
 std::string results_path_for(const std::string& path, const std::string& label, bool several_precisions) {

@@ -1,5 +1,6 @@
 #include "jobs/worker.h"
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/error_context.h"
 #include "common/failure.h"
@@ -7,7 +8,6 @@
 #include "jobs/jobs.h"
 #include "matquant/build_info.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
 #include <unistd.h>
@@ -58,15 +58,7 @@ std::string device_description(const std::string& device) {
 }  // namespace
 
 void write_result_atomically(const std::string& job_dir, const nlohmann::json& result) {
-  const fs::path final_path = fs::path(job_dir) / "result.json";
-  const fs::path tmp = fs::path(job_dir) / "result.json.tmp";
-  const std::string text = result.dump(1) + "\n";
-  const int fd = ::open(tmp.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-  if (fd < 0) throw Error(ErrorCode::kIo, "cannot write " + tmp.string());
-  const bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) throw Error(ErrorCode::kIo, "cannot write " + tmp.string());
-  fs::rename(tmp, final_path);
+  write_file_atomically((fs::path(job_dir) / "result.json").string(), result.dump(1) + "\n");
 }
 
 int run_worker(const std::string& job_dir) {

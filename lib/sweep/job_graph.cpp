@@ -1,5 +1,7 @@
 #include "sweep/job_graph.h"
 
+#include <boost/filesystem.hpp>
+
 #include "quant/precision_label.h"
 #include "sweep/run_keys.h"
 
@@ -66,6 +68,23 @@ JobGraph build_job_graph(const std::vector<PlannedSpec>& runs) {
   for (auto& node : evals) graph.jobs.push_back(std::move(node));
   for (size_t i = 0; i < graph.jobs.size(); ++i) graph.index[graph.jobs[i].key] = i;
   return graph;
+}
+
+std::string job_directory(const std::string& work_dir, const std::string& key) {
+  return boost::filesystem::absolute(boost::filesystem::path(work_dir) / "jobs" / key).string();
+}
+
+std::vector<std::vector<size_t>> evaluations_by_training(const JobGraph& graph,
+                                                         const std::function<bool(size_t)>& include) {
+  std::vector<std::vector<size_t>> groups;
+  std::map<std::string, size_t> group_of;
+  for (size_t i = 0; i < graph.jobs.size(); ++i) {
+    if (graph.jobs[i].kind == "train" || !include(i)) continue;
+    const auto [at, added] = group_of.emplace(graph.jobs[i].depends_on, groups.size());
+    if (added) groups.emplace_back();
+    groups[at->second].push_back(i);
+  }
+  return groups;
 }
 
 }  // namespace matquant::sweep

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,5 +34,13 @@ struct JobGraph {
 };
 
 JobGraph build_job_graph(const std::vector<PlannedSpec>& runs);
+
+// WORK/jobs/KEY, absolute: job.json, result.json, worker.log (and slurm.job) live there.
+std::string job_directory(const std::string& work_dir, const std::string& key);
+
+// The evaluation jobs that `include` accepts, grouped by the training they wait on ("" = none),
+// groups in order of first appearance, jobs in graph order: what one Slurm job array runs.
+std::vector<std::vector<size_t>> evaluations_by_training(const JobGraph& graph,
+                                                         const std::function<bool(size_t)>& include);
 
 }  // namespace matquant::sweep

@@ -38,6 +38,10 @@ std::map<std::string, std::string> scontrol_fields(const std::string& line) {
 
 }  // namespace
 
+std::string slurm_job_name(const std::string& kind, const std::string& key, size_t jobs) {
+  return "mq-" + kind + (jobs > 1 ? "s-" : "-") + key.substr(0, 12);
+}
+
 std::vector<std::string> sbatch_command(const SlurmOptions& options, const SlurmSubmission& job) {
   const bool array = job.array_size > 0;
   std::vector<std::string> argv = {"sbatch", "--parsable", "--job-name=" + job.name,
@@ -74,7 +78,8 @@ std::vector<std::string> sbatch_command(const SlurmOptions& options, const Slurm
 std::string submit_job(const SlurmOptions& options, const SlurmSubmission& job) {
   const auto argv = sbatch_command(options, job);
   const CommandOutput out = run_slurm(argv);
-  const std::string id = first_line(out.out).substr(0, first_line(out.out).find(';'));  // "ID" or "ID;cluster"
+  const std::string line = first_line(out.out);
+  const std::string id = line.substr(0, line.find(';'));  // "ID" or "ID;cluster"
   if (out.exit_code != 0 || id.empty() || id.find_first_not_of("0123456789_") != std::string::npos) {
     throw Error(ErrorCode::kInvalidInput, "Slurm refused the submission of " + job.name + ": " +
                                               first_line(out.err.empty() ? out.out : out.err) + " (" +

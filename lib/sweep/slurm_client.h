@@ -29,6 +29,10 @@ struct SlurmSubmission {
   size_t array_size = 0;
 };
 
+// Slurm job names: "mq-train-KEY12", "mq-eval-KEY12", an array of evaluations "mq-evals-KEY12" (the
+// first job's key), so `squeue` shows which sweep job is which.
+std::string slurm_job_name(const std::string& kind, const std::string& key, size_t jobs = 1);
+
 // The sbatch command line for one job (what `sweep plan --executor slurm` prints).
 std::vector<std::string> sbatch_command(const SlurmOptions& options, const SlurmSubmission& job);
 

@@ -1,9 +1,8 @@
 #include "sweep/slurm_status.h"
 
 #include "common/error.h"
+#include "sweep/job_graph.h"
 #include "sweep/slurm_client.h"
-
-#include <boost/filesystem.hpp>
 
 #include <fstream>
 #include <vector>
@@ -21,7 +20,7 @@ std::string render_slurm_status(const store::Database& db, const std::string& sw
   find.bind(1, sweep_name);
   while (find.step()) {
     Open job{find.column_text(0), find.column_text(1), find.column_text(2), ""};
-    std::ifstream((boost::filesystem::path(work_dir) / "jobs" / job.key / "slurm.job").string()) >> job.slurm_id;
+    std::ifstream(job_directory(work_dir, job.key) + "/slurm.job") >> job.slurm_id;
     if (!job.slurm_id.empty()) open.push_back(job);
   }
   if (open.empty()) return "";

@@ -200,7 +200,7 @@ class Runner {
   bool slurm() const { return options_.executor == "slurm"; }
 
   std::string job_dir(const JobNode& job) const {
-    return fs::absolute(fs::path(options_.work_dir) / "jobs" / job.key).string();
+    return job_directory(options_.work_dir, job.key);
   }
 
   std::string describe_job(const JobNode& job) const {
@@ -583,16 +583,7 @@ class Runner {
       ++queued;
       submitted = true;
     }
-    std::vector<std::string> order;  // trainings in first-seen order
-    std::map<std::string, std::vector<size_t>> evaluations;
-    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
-      if (graph_.jobs[i].kind == "train" || !ready(i)) continue;
-      auto& group = evaluations[graph_.jobs[i].depends_on];
-      if (group.empty()) order.push_back(graph_.jobs[i].depends_on);
-      group.push_back(i);
-    }
-    for (const auto& training : order) {
-      std::vector<size_t> group = evaluations.at(training);
+    for (std::vector<size_t> group : evaluations_by_training(graph_, [&](size_t i) { return ready(i); })) {
       if (options_.max_parallel > 0) {
         const size_t limit = size_t(options_.max_parallel);
         group.resize(std::min(group.size(), limit - std::min(queued, limit)));
@@ -609,7 +600,7 @@ class Runner {
   void submit_slurm(const std::vector<size_t>& jobs) {
     const JobNode& first = graph_.jobs[jobs.front()];
     const std::string device = options_.slurm.gpus_per_job > 0 ? "cuda" : "cpu";
-    SlurmSubmission submission{"mq-" + first.kind + "-" + first.key.substr(0, 12), "", options_.worker_binary, ""};
+    SlurmSubmission submission{slurm_job_name(first.kind, first.key, jobs.size()), "", options_.worker_binary, ""};
     std::vector<std::string> dirs;
     for (size_t i : jobs) dirs.push_back(write_job_file(i, device));
     if (jobs.size() == 1) {
@@ -624,7 +615,6 @@ class Runner {
       std::ofstream list(submission.array_list);
       for (const auto& dir : dirs) list << dir << "\n";
       submission.array_size = jobs.size();
-      submission.name = "mq-evals-" + first.key.substr(0, 12);
     }
     if (!first.depends_on.empty()) {
       const Tracked& training = tracked_[graph_.index.at(first.depends_on)];
@@ -767,9 +757,8 @@ size_t cancel_sweep_jobs(const SweepPlan& plan, const RunnerOptions& options) {
   for (const JobNode& job : graph.jobs) {
     const auto row = job_status(db, job.key);
     if (!row || (row->status != store::kStatusQueued && row->status != store::kStatusRunning)) continue;
-    const fs::path dir = fs::absolute(fs::path(options.work_dir) / "jobs" / job.key);
     std::string id;
-    std::ifstream((dir / "slurm.job").string()) >> id;
+    std::ifstream(job_directory(options.work_dir, job.key) + "/slurm.job") >> id;
     if (id.empty()) continue;  // a local worker's job: local runs stop with Ctrl-C
     cancel_job(id);
     store::record_job_status(db, job.key, store::kStatusInterrupted, "Slurm job " + id + " cancelled by `sweep cancel`");
