@@ -24,7 +24,7 @@ void print_help() {
     std::printf("  %-12s %s\n", command.name.c_str(), command.summary.c_str());
   }
   std::cout << "\nexit codes: 0 ok, 2 usage, 3 invalid input, 4 not found, 5 I/O, 6 diverged, "
-               "8 out of memory, 70 internal error\n";
+               "8 out of memory, 9 distributed, 70 internal error\n";
 }
 
 }  // namespace

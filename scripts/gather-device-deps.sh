@@ -16,6 +16,7 @@ PACKAGES=(
   libyaml-cpp-dev libyaml-cpp0.7
   libssl-dev libssl3
   libicu-dev libicu72
+  libgloo-dev
 )
 mkdir -p .deps/debs
 cd .deps/debs

@@ -9,6 +9,8 @@ DEBIAN_PACKAGES=(
   libboost-program-options-dev libboost-filesystem-dev
   libsqlite3-dev sqlite3 libyaml-cpp-dev libtbb-dev libgtest-dev
   nlohmann-json3-dev zlib1g-dev libssl-dev libsentencepiece-dev libicu-dev
+  # Gloo's headers for c10d's ProcessGroupGloo (sharded training on the CPU; the library is LibTorch's).
+  libgloo-dev
   # The Slurm executor's tests start a private cluster (scripts/slurm-test-cluster.sh).
   slurm-wlm munge python3
 )

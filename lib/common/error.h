@@ -13,6 +13,7 @@ enum class ErrorCode {
   kIo = 5,            // reading or writing failed
   kDiverged = 6,      // training produced NaN/Inf
   kOutOfMemory = 8,   // an allocation failed, on the GPU (CUDA out of memory) or the host
+  kDistributed = 9,   // a multi-process run could not form its process group, or lost a rank
   kInternal = 70,     // a bug: an invariant of ours did not hold
   kInterrupted = 130,  // stopped by SIGINT/SIGTERM (128 + SIGINT, the shell's convention); work recorded
 };

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "data/token_batches.h"
+#include "distributed/communicator.h"
 #include "eval/perplexity.h"
 #include "eval/perplexity_windows.h"
 #include "eval/zero_shot_spec.h"
@@ -93,7 +94,13 @@ std::string precision_label(const std::string& precision, bool extra_precision) 
 JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoint_path,
                          const std::string& state_dir, const JobContext& context) {
   const auto start = std::chrono::steady_clock::now();
+  const auto& communicator = context.communicator;
+  const bool sharded = communicator && communicator->world_size() > 1;
+  const bool writes_checkpoint = !communicator || communicator->rank() == 0;
+  // A built-in model is made once, by rank 0; the other ranks then find it in the cache.
+  if (sharded && !writes_checkpoint) communicator->barrier();
   const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir, context.device);
+  if (sharded && writes_checkpoint) communicator->barrier();
   const std::string base = get<std::string>(spec, "base", "qat");
   const std::string variant = get<std::string>(spec, "variant", "matquant");
   const auto bits = get<std::vector<int>>(spec, "bits", {8, 4, 2});
@@ -106,6 +113,10 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   const bool let = resolved<bool>(spec, "train.let");
   const bool activation_checkpointing = get<bool>(spec, "train.activation_checkpointing", false);
   if (let && base != "omniquant") throw_invalid("train.let (OmniQuant's equivalent transformation) needs base omniquant");
+  if (sharded && base != "qat") {
+    throw_invalid("several processes (--nproc, resources.gpus) train base qat only; OmniQuant calibrates one block "
+                  "at a time on one device");
+  }
   if (activation_checkpointing && base != "qat") {
     throw_invalid("train.activation_checkpointing applies to base qat (OmniQuant trains one block at a time)");
   }
@@ -122,7 +133,8 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
                                          ? train::Objective::plain(bits, lambdas)
                                          : train::Objective::parse(distillation, lambda_by_bits, quantizer.source_bits);
 
-  auto net = model::load_pretrained(model_dir, {at::kFloat, device});
+  // Sharded, the full model is read on the host and only each rank's shards go to its device.
+  auto net = model::load_pretrained(model_dir, {at::kFloat, sharded ? at::Device(at::kCPU) : device});
   net->enable_quantization(model::parse_quant_scope(get<std::string>(spec, "scope", "ffn")), quantizer);
   JobOutcome outcome;
   nlohmann::json summary;
@@ -141,6 +153,10 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.state_dir = state_dir;
     config.save_every = 50;
     config.activation_checkpointing = activation_checkpointing;
+    if (sharded) {
+      config.communicator = communicator;
+      config.shard_device = device;
+    }
     config.on_step = [&](const train::StepReport& r) {
       if (r.step % 20 != 0 && r.step != r.total_steps) return;
       std::string losses;
@@ -189,7 +205,8 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   outcome.timings["seconds"] = seconds;
-  if (outcome.status == "done") {
+  if (sharded) summary["processes"] = communicator->world_size();
+  if (outcome.status == "done" && writes_checkpoint) {
     summary["seconds"] = seconds;
     train::save_nested_checkpoint(net, checkpoint_path, {{"spec", spec}, {"model_dir", model_dir}, {"training", summary}});
     outcome.checkpoint = checkpoint_path;

@@ -7,8 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace matquant::distributed {
+class Communicator;
+}
 
 namespace matquant::jobs {
 
@@ -34,6 +39,10 @@ struct JobContext {
   std::function<void(const std::string&)> log;  // progress lines
   // Eval jobs: each group of metrics as soon as it is measured (perplexity, weights, each task).
   std::function<void(const std::vector<MetricRow>&)> on_metrics;
+  // Training jobs run by several processes (`matquant train --nproc`, srun): this rank's link to the
+  // others. QAT is then sharded across them (lib/train/sharded_qat_trainer.h); only rank 0 writes
+  // the checkpoint. Null: one process.
+  std::shared_ptr<distributed::Communicator> communicator;
 };
 
 // Trains per spec["base"] / spec["variant"] and writes the nested checkpoint to `checkpoint_path`.

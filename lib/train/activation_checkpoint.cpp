@@ -1,6 +1,7 @@
 #include "train/activation_checkpoint.h"
 
 #include "common/error.h"
+#include "train/training_step.h"
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
@@ -13,27 +14,6 @@ namespace matquant::train {
 namespace {
 
 std::atomic<int64_t> recomputations{0};
-
-// Restores a captured CUDA autocast state for a scope.
-class AutocastScope {
- public:
-  AutocastScope(bool enabled, at::ScalarType dtype)
-      : previous_enabled_(at::autocast::is_autocast_enabled(at::kCUDA)),
-        previous_dtype_(at::autocast::get_autocast_dtype(at::kCUDA)) {
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-  }
-  ~AutocastScope() {
-    at::autocast::set_autocast_enabled(at::kCUDA, previous_enabled_);
-    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool previous_enabled_;
-  at::ScalarType previous_dtype_;
-};
 
 struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
   // The layer travels as an address: saved_data holds IValues, and a module holder is not one.

@@ -5,7 +5,8 @@
 #include "common/error.h"
 #include "data/token_batches.h"
 #include "train/activation_checkpoint.h"
-#include "train/losses.h"
+#include "train/sharded_qat_trainer.h"
+#include "train/training_step.h"
 #include "train/training_state.h"
 
 #include <ATen/autocast_mode.h>
@@ -21,38 +22,6 @@
 namespace matquant::train {
 
 namespace {
-
-at::Tensor batch_rows(const at::Tensor& sequences, const std::vector<int64_t>& order, int64_t first,
-                      int64_t count) {
-  std::vector<int64_t> rows;
-  for (int64_t i = 0; i < count; ++i) rows.push_back(order[size_t((first + i) % int64_t(order.size()))]);
-  return sequences.index_select(0, at::tensor(rows, at::kLong));
-}
-
-// bf16 autocast for the duration of a scope (CUDA only); fp32 master weights are untouched.
-class Bf16Autocast {
- public:
-  explicit Bf16Autocast(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-    previous_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-  }
-  ~Bf16Autocast() {
-    if (!enabled_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, previous_enabled_);
-    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
-    at::autocast::clear_cache();
-  }
-  Bf16Autocast(const Bf16Autocast&) = delete;
-  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
-
- private:
-  bool enabled_;
-  bool previous_enabled_ = false;
-  at::ScalarType previous_dtype_ = at::kBFloat16;
-};
 
 // Activation checkpointing for the duration of training, removed however train_qat exits.
 class CheckpointingScope {
@@ -75,6 +44,7 @@ class CheckpointingScope {
 
 TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequences, const QatConfig& config) {
   if (sequences.dim() != 2 || sequences.size(1) < 2) throw_invalid("training sequences must be [N, T+1]");
+  if (config.communicator) return train_qat_sharded(model, sequences, config);
   const at::Device device = model->embed_tokens.device();
   const int64_t rows = sequences.size(0);
   const int64_t micro = config.batch_size;
@@ -97,7 +67,6 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
   const CheckpointingScope checkpointing(model, config.activation_checkpointing);
   const auto start = std::chrono::steady_clock::now();
   const int64_t tokens_per_step = per_step * (sequences.size(1) - 1);
-  const auto& targets = config.objective.targets();
   while (step < total) {
     const double lr = learning_rate_at(config.schedule, step);
     for (auto& group : optimizer.param_groups()) {
@@ -118,50 +87,12 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     const double scale = 1.0 / double(config.gradient_accumulation);
     for (int64_t m = 0; m < config.gradient_accumulation; ++m) {
       const at::Tensor batch = batch_rows(sequences, order, (first + m * micro) % rows, micro).to(device);
-      const at::Tensor inputs = batch.slice(1, 0, -1);
-      const at::Tensor labels = batch.slice(1, 1);
-      if (!config.quantize) {
-        model->set_precision(std::nullopt);
-        const at::Tensor loss = model->token_nll(inputs, labels).mean();
-        step_losses.emplace_back(0, loss.detach() * scale);
-        (loss * scale).backward();
-        continue;
-      }
-      std::map<int, at::Tensor> teacher_log_probs;
-      for (const auto& target : targets) {
-        if (target.lambda == 0.0 && !config.objective.uses_distillation()) continue;
-        model->set_precision(quant::PrecisionPlan::uniform(target.bits));
-        const bool is_teacher = std::any_of(targets.begin(), targets.end(),
-                                            [&](const auto& other) { return other.teacher == target.bits; });
-        at::Tensor loss;
-        if (!target.teacher && !is_teacher) {
-          // Ground truth only: the fused cross-entropy path never materialises fp32 logits.
-          loss = model->token_nll(inputs, labels).mean();
-        } else {
-          const at::Tensor logits = model->forward(inputs);
-          if (target.ground_truth) loss = next_token_loss(logits, labels);
-          if (target.teacher) {
-            const at::Tensor kl = distillation_loss(logits, teacher_log_probs.at(*target.teacher));
-            loss = loss.defined() ? 0.5 * (loss + kl) : kl;
-          }
-          // Keep this precision's distribution if a student distills from it.
-          if (is_teacher) teacher_log_probs[target.bits] = at::log_softmax(logits.detach().to(at::kFloat), -1);
-        }
-        step_losses.emplace_back(target.bits, loss.detach() * scale);
-        if (target.lambda != 0.0) (loss * (target.lambda * scale)).backward();
-      }
+      auto losses = backward_objective(model, config.objective, config.quantize, batch.slice(1, 0, -1),
+                                       batch.slice(1, 1), scale);
+      step_losses.insert(step_losses.end(), losses.begin(), losses.end());
     }
     bool finite = true;
-    if (!step_losses.empty()) {
-      std::vector<at::Tensor> values;
-      for (const auto& entry : step_losses) values.push_back(entry.second.to(at::kDouble).reshape({}));
-      const at::Tensor host = at::stack(values).cpu();
-      const double* read = host.data_ptr<double>();
-      for (size_t i = 0; i < step_losses.size(); ++i) {
-        report.loss_by_bits[step_losses[i].first] += read[i];
-        finite = finite && std::isfinite(read[i]);
-      }
-    }
+    report.loss_by_bits = sum_losses(step_losses, finite);
     if (!finite) {
       summary.diverged = true;
       summary.curve.push_back(report);

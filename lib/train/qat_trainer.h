@@ -3,12 +3,17 @@
 // r in R (weight lambda_r), straight-through estimators, all weights trainable, AdamW, warm-up then
 // cosine decay. One forward and backward per precision with gradients accumulated, so only one
 // graph is alive at a time. With quantize = false it is plain full-precision training (pretrain).
+#include "distributed/communicator.h"
 #include "model/decoder.h"
 #include "train/objective.h"
 #include "train/schedule.h"
 
 #include <functional>
+#include <c10/core/Device.h>
+
 #include <map>
+#include <optional>
+#include <memory>
 #include <string>
 
 namespace matquant::train {
@@ -39,6 +44,12 @@ struct QatConfig {
   // (lib/train/activation_checkpoint.h): less memory, about one more forward per step.
   bool activation_checkpointing = false;
   std::function<void(const StepReport&)> on_step;
+  // Several processes: parameters, gradients and AdamW state sharded across the communicator's
+  // ranks (train/sharded_qat_trainer.h); batch_size is then the global batch, split evenly.
+  std::shared_ptr<distributed::Communicator> communicator;
+  // Sharded: where the master shards live when it is not the model's device (a model too large
+  // for one GPU is loaded on the host and sharded onto the GPUs).
+  std::optional<c10::Device> shard_device;
 };
 
 struct TrainingSummary {

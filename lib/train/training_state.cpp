@@ -42,6 +42,30 @@ std::vector<StepReport> curve_from_json(const nlohmann::json& json) {
 
 }  // namespace
 
+nlohmann::json progress_to_json(const TrainingProgress& progress) {
+  return {{"step", progress.step}, {"curve", curve_to_json(progress.curve)}};
+}
+
+TrainingProgress progress_from_json(const nlohmann::json& json) {
+  return TrainingProgress{json.at("step").get<int64_t>(), curve_from_json(json.at("curve"))};
+}
+
+std::optional<std::string> latest_state_step(const std::string& state_dir) {
+  const fs::path latest = fs::path(state_dir) / "latest";
+  if (!fs::exists(latest)) return std::nullopt;
+  std::string name;
+  std::ifstream(latest) >> name;
+  return name;
+}
+
+void publish_state_step(const std::string& state_dir, const std::string& step_dir_name) {
+  const fs::path latest = fs::path(state_dir) / "latest";
+  const std::string previous = latest_state_step(state_dir).value_or("");
+  std::ofstream(latest.string() + ".tmp") << step_dir_name;
+  fs::rename(latest.string() + ".tmp", latest);
+  if (!previous.empty() && previous != step_dir_name) fs::remove_all(fs::path(state_dir) / previous);
+}
+
 void save_training_state(const std::string& state_dir, model::DecoderModel& model,
                          torch::optim::Optimizer& optimizer, const TrainingProgress& progress) {
   const fs::path dir = fs::path(state_dir) / ("step-" + std::to_string(progress.step));
@@ -56,23 +80,15 @@ void save_training_state(const std::string& state_dir, model::DecoderModel& mode
     optimizer.save(archive);
     archive.save_to((dir / "optimizer.pt").string());
   }
-  std::ofstream(dir / "progress.json") << nlohmann::json{{"step", progress.step},
-                                                         {"curve", curve_to_json(progress.curve)}}.dump();
-  const fs::path latest = fs::path(state_dir) / "latest";
-  std::string previous;
-  if (fs::exists(latest)) std::ifstream(latest) >> previous;
-  std::ofstream(latest.string() + ".tmp") << dir.filename().string();
-  fs::rename(latest.string() + ".tmp", latest);
-  if (!previous.empty() && previous != dir.filename().string()) fs::remove_all(fs::path(state_dir) / previous);
+  std::ofstream(dir / "progress.json") << progress_to_json(progress).dump();
+  publish_state_step(state_dir, dir.filename().string());
 }
 
 std::optional<TrainingProgress> load_training_state(const std::string& state_dir, model::DecoderModel& model,
                                                     torch::optim::Optimizer& optimizer) {
-  const fs::path latest = fs::path(state_dir) / "latest";
-  if (!fs::exists(latest)) return std::nullopt;
-  std::string name;
-  std::ifstream(latest) >> name;
-  const fs::path dir = fs::path(state_dir) / name;
+  const auto name = latest_state_step(state_dir);
+  if (!name) return std::nullopt;
+  const fs::path dir = fs::path(state_dir) / *name;
   try {
     torch::serialize::InputArchive model_archive;
     model_archive.load_from((dir / "model.pt").string(), model->embed_tokens.device());
@@ -82,7 +98,7 @@ std::optional<TrainingProgress> load_training_state(const std::string& state_dir
     optimizer.load(optimizer_archive);
     std::ifstream progress_file(dir / "progress.json");
     const nlohmann::json progress = nlohmann::json::parse(progress_file);
-    return TrainingProgress{progress.at("step").get<int64_t>(), curve_from_json(progress.at("curve"))};
+    return progress_from_json(progress);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kInvalidInput, "training state " + dir.string() + " is unreadable: " + e.what());
   }

@@ -1,0 +1,99 @@
+#include "train/training_step.h"
+
+#include "train/losses.h"
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace matquant::train {
+
+at::Tensor batch_rows(const at::Tensor& sequences, const std::vector<int64_t>& order, int64_t first, int64_t count) {
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < count; ++i) rows.push_back(order[size_t((first + i) % int64_t(order.size()))]);
+  return sequences.index_select(0, at::tensor(rows, at::kLong));
+}
+
+Bf16Autocast::Bf16Autocast(bool enabled) : enabled_(enabled) {
+  if (!enabled_) return;
+  previous_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+  previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+}
+
+Bf16Autocast::~Bf16Autocast() {
+  if (!enabled_) return;
+  at::autocast::set_autocast_enabled(at::kCUDA, previous_enabled_);
+  at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
+  at::autocast::clear_cache();
+}
+
+AutocastScope::AutocastScope(bool enabled, at::ScalarType dtype)
+    : previous_enabled_(at::autocast::is_autocast_enabled(at::kCUDA)),
+      previous_dtype_(at::autocast::get_autocast_dtype(at::kCUDA)) {
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+}
+
+AutocastScope::~AutocastScope() {
+  at::autocast::set_autocast_enabled(at::kCUDA, previous_enabled_);
+  at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
+}
+
+std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& model, const Objective& objective,
+                                                           bool quantize, const at::Tensor& inputs,
+                                                           const at::Tensor& labels, double scale) {
+  std::vector<std::pair<int, at::Tensor>> losses;
+  if (!quantize) {
+    model->set_precision(std::nullopt);
+    const at::Tensor loss = model->token_nll(inputs, labels).mean();
+    losses.emplace_back(0, loss.detach() * scale);
+    (loss * scale).backward();
+    return losses;
+  }
+  const auto& targets = objective.targets();
+  std::map<int, at::Tensor> teacher_log_probs;
+  for (const auto& target : targets) {
+    if (target.lambda == 0.0 && !objective.uses_distillation()) continue;
+    model->set_precision(quant::PrecisionPlan::uniform(target.bits));
+    const bool is_teacher =
+        std::any_of(targets.begin(), targets.end(), [&](const auto& other) { return other.teacher == target.bits; });
+    at::Tensor loss;
+    if (!target.teacher && !is_teacher) {
+      // Ground truth only: the fused cross-entropy path never materialises fp32 logits.
+      loss = model->token_nll(inputs, labels).mean();
+    } else {
+      const at::Tensor logits = model->forward(inputs);
+      if (target.ground_truth) loss = next_token_loss(logits, labels);
+      if (target.teacher) {
+        const at::Tensor kl = distillation_loss(logits, teacher_log_probs.at(*target.teacher));
+        loss = loss.defined() ? 0.5 * (loss + kl) : kl;
+      }
+      // Keep this precision's distribution if a student distills from it.
+      if (is_teacher) teacher_log_probs[target.bits] = at::log_softmax(logits.detach().to(at::kFloat), -1);
+    }
+    losses.emplace_back(target.bits, loss.detach() * scale);
+    if (target.lambda != 0.0) (loss * (target.lambda * scale)).backward();
+  }
+  return losses;
+}
+
+std::map<int, double> sum_losses(const std::vector<std::pair<int, at::Tensor>>& losses, bool& finite) {
+  std::map<int, double> by_bits;
+  finite = true;
+  if (losses.empty()) return by_bits;
+  std::vector<at::Tensor> values;
+  for (const auto& entry : losses) values.push_back(entry.second.to(at::kDouble).reshape({}));
+  const at::Tensor host = at::stack(values).cpu();
+  const double* read = host.data_ptr<double>();
+  for (size_t i = 0; i < losses.size(); ++i) {
+    by_bits[losses[i].first] += read[i];
+    finite = finite && std::isfinite(read[i]);
+  }
+  return by_bits;
+}
+
+}  // namespace matquant::train
