@@ -4,6 +4,8 @@
 #include "model/decoder.h"
 #include "model/initialization.h"
 
+#include "common/failure.h"
+
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
@@ -56,6 +58,19 @@ inline bool parse_options(int argc, char** argv, const boost::program_options::o
     return false;
   }
   return true;
+}
+
+// Runs a benchmark's body; any failure (CUDA out of memory included) ends as matquant's one line and
+// documented exit code (common/failure.h) instead of an abort.
+template <typename Body>
+int guarded_main(const char* program, Body body) {
+  try {
+    return body();
+  } catch (...) {
+    const Failure failure = describe_failure(std::current_exception());
+    std::cerr << program << ": error: " << failure.message << "\n";
+    return failure.exit_code();
+  }
 }
 
 inline void sync(const at::Device& device) {

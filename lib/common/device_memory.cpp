@@ -1,6 +1,7 @@
 #include "common/device_memory.h"
 
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <torch/cuda.h>
 
 namespace matquant {
 
@@ -13,6 +14,10 @@ double peak_device_memory(const at::Device& device) {
   if (!device.is_cuda()) return 0.0;
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.has_index() ? device.index() : 0);
   return double(stats.allocated_bytes[size_t(c10::CachingAllocator::StatType::AGGREGATE)].peak);
+}
+
+void synchronize_device(const at::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
 }
 
 }  // namespace matquant

@@ -7,5 +7,7 @@ namespace matquant {
 void reset_peak_device_memory(const at::Device& device);
 // Bytes; 0 for CPU devices.
 double peak_device_memory(const at::Device& device);
+// Waits for every queued kernel and copy on a CUDA device (nothing on the CPU).
+void synchronize_device(const at::Device& device);
 
 }  // namespace matquant

@@ -112,6 +112,7 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   // Each option belongs to one base; asking for it with the other is a mistake, not a no-op.
   const bool let = resolved<bool>(spec, "train.let");
   const bool activation_checkpointing = get<bool>(spec, "train.activation_checkpointing", false);
+  const bool offload = get<bool>(spec, "train.offload_optimizer_state", false);
   if (let && base != "omniquant") throw_invalid("train.let (OmniQuant's equivalent transformation) needs base omniquant");
   if (sharded && base != "qat") {
     throw_invalid("several processes (--nproc, resources.gpus) train base qat only; OmniQuant calibrates one block "
@@ -133,8 +134,10 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
                                          ? train::Objective::plain(bits, lambdas)
                                          : train::Objective::parse(distillation, lambda_by_bits, quantizer.source_bits);
 
-  // Sharded, the full model is read on the host and only each rank's shards go to its device.
-  auto net = model::load_pretrained(model_dir, {at::kFloat, sharded ? at::Device(at::kCPU) : device});
+  // Sharded (or offloaded), the full model is read on the host and only each rank's shards go to
+  // its device.
+  const bool host_first = (sharded || offload) && device.is_cuda();
+  auto net = model::load_pretrained(model_dir, {at::kFloat, host_first ? at::Device(at::kCPU) : device});
   net->enable_quantization(model::parse_quant_scope(get<std::string>(spec, "scope", "ffn")), quantizer);
   JobOutcome outcome;
   nlohmann::json summary;
@@ -153,10 +156,9 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.state_dir = state_dir;
     config.save_every = 50;
     config.activation_checkpointing = activation_checkpointing;
-    if (sharded) {
-      config.communicator = communicator;
-      config.shard_device = device;
-    }
+    if (sharded) config.communicator = communicator;
+    if (host_first) config.shard_device = device;
+    config.offload_optimizer_state = offload && device.is_cuda();
     config.on_step = [&](const train::StepReport& r) {
       if (r.step % 20 != 0 && r.step != r.total_steps) return;
       std::string losses;

@@ -30,9 +30,16 @@ std::string sha256_hex(const std::string& text) {
   return hex;
 }
 
+// Where and how the same computation runs (moments offloaded to the host: the same update) is not
+// part of what was computed; erased so that results keep their keys.
+void erase_placement(json& keyed) {
+  if (keyed.contains("train") && keyed["train"].is_object()) keyed["train"].erase("offload_optimizer_state");
+}
+
 std::string run_key(const json& spec) {
   json keyed = spec;
   keyed.erase("name");
+  erase_placement(keyed);
   return sha256_hex(canonical_text(keyed));
 }
 
@@ -40,6 +47,7 @@ std::string train_job_key(const json& spec) {
   json keyed = spec;
   keyed.erase("name");
   keyed.erase("eval");
+  erase_placement(keyed);
   // "Sliced int8" trains nothing of its own: it is the int8 baseline's checkpoint.
   if (keyed.value("variant", "") == "sliced") keyed["variant"] = "baseline";
   return sha256_hex(canonical_text(keyed));

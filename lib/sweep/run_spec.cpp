@@ -310,6 +310,9 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
     if (!(values[key].get<double>() > 0)) c.fail(key, "must be positive");
   }
   if (values["train.let"].get<bool>() && base != "omniquant") c.fail("train.let", "LET is part of OmniQuant (base: omniquant)");
+  if (values["train.offload_optimizer_state"].get<bool>() && base != "qat") {
+    c.fail("train.offload_optimizer_state", "applies to QAT's AdamW (base: qat)");
+  }
   if (values["train.activation_checkpointing"].get<bool>() && base != "qat") {
     c.fail("train.activation_checkpointing", "applies to QAT's end-to-end backward (base: qat)");
   }

@@ -41,6 +41,9 @@ std::vector<SpecField> make_fields() {
        "OmniQuant: learnable equivalent transformation (Eq. 4); default on for omniquant, off for qat"},
       {"train.let_learning_rate", T::kNumber, nullptr, {}, "OmniQuant: LET learning rate (default: train.learning_rate)"},
       {"train.activation_checkpointing", T::kBool, false, {}, "QAT: recompute block activations in backward"},
+      {"train.offload_optimizer_state", T::kBool, false, {},
+       "QAT: AdamW moments in pinned host memory, streamed through the GPU per layer (a model too large for its "
+       "GPU); the same update, so not part of job keys"},
       {"eval.precisions", T::kStringList, nullptr, {},
        "bf16 (fp32: the float32 model), r (8, 4, 2, 6, 3), a per-layer list 2,4,8,8 or STRATEGY@BITS (pyramid@3.5); default 8 4 2 6 3 "
        "(baseline: its own bits)"},

@@ -33,7 +33,7 @@ void clip_gradients(const std::vector<at::Tensor>& parameters, double max_norm) 
   at::_foreach_mul_(grads, coefficient);
 }
 
-void adamw_step(torch::optim::AdamW& optimizer) {
+void adamw_step(torch::optim::AdamW& optimizer, bool offload_state) {
   bool fusable = true;
   for (auto& group : optimizer.param_groups()) {
     std::vector<at::Tensor> with_grad;
@@ -58,11 +58,16 @@ void adamw_step(torch::optim::AdamW& optimizer) {
       if (!slot) {
         auto state = std::make_unique<torch::optim::AdamWParamState>();
         state->step(0);
-        state->exp_avg(at::zeros_like(p, at::MemoryFormat::Preserve));
-        state->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
+        const auto options = offload_state ? p.options().device(at::kCPU).pinned_memory(true) : p.options();
+        state->exp_avg(at::zeros(p.sizes(), options));
+        state->exp_avg_sq(at::zeros(p.sizes(), options));
         slot = std::move(state);
       }
       auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
+      if (offload_state && state.exp_avg().is_cuda()) {  // loaded from a saved state onto the GPU
+        state.exp_avg(state.exp_avg().to(at::kCPU).pin_memory());
+        state.exp_avg_sq(state.exp_avg_sq().to(at::kCPU).pin_memory());
+      }
       state.step(state.step() + 1);
       params.push_back(p);
       grads.push_back(p.grad());
@@ -74,9 +79,32 @@ void adamw_step(torch::optim::AdamW& optimizer) {
     // The kernel reads each parameter's step count from the device: one copy for the group.
     const auto step_tensors = at::tensor(steps).to(params.front().device()).unbind(0);
     const auto [beta1, beta2] = options.betas();
-    at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, step_tensors, options.lr(), beta1, beta2,
-                      options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+    if (!offload_state) {
+      at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, step_tensors, options.lr(), beta1, beta2,
+                        options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      continue;
+    }
+    // Stream-ordered: the copies back to pinned memory finish before the next step's copies in.
+    for (size_t i = 0; i < params.size(); ++i) {
+      at::Tensor m = exp_avgs[i].to(params[i].device(), /*non_blocking=*/true);
+      at::Tensor v = exp_avg_sqs[i].to(params[i].device(), /*non_blocking=*/true);
+      at::_fused_adamw_({params[i]}, {grads[i]}, {m}, {v}, {}, {step_tensors[i]}, options.lr(), beta1, beta2,
+                        options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+      exp_avgs[i].copy_(m, /*non_blocking=*/true);
+      exp_avg_sqs[i].copy_(v, /*non_blocking=*/true);
+    }
   }
+}
+
+int64_t offloaded_state_bytes(torch::optim::AdamW& optimizer) {
+  int64_t bytes = 0;
+  for (auto& [key, slot] : optimizer.state()) {
+    const auto& state = static_cast<const torch::optim::AdamWParamState&>(*slot);
+    for (const auto& t : {state.exp_avg(), state.exp_avg_sq()}) {
+      if (t.defined() && t.is_cpu()) bytes += t.numel() * int64_t(t.element_size());
+    }
+  }
+  return bytes;
 }
 
 }  // namespace matquant::train

@@ -14,6 +14,12 @@ namespace matquant::train {
 void clip_gradients(const std::vector<at::Tensor>& parameters, double max_norm);
 
 // optimizer.step() for an AdamW without amsgrad; fused on CUDA.
-void adamw_step(torch::optim::AdamW& optimizer);
+// offload_state: the moments of CUDA parameters live in pinned host memory (created there, and
+// moved there if loaded onto the GPU); each parameter's are copied to the GPU for its fused update
+// and back, so the GPU holds one parameter's moments at a time. The update is the same.
+void adamw_step(torch::optim::AdamW& optimizer, bool offload_state = false);
+
+// Host bytes of offloaded moments (0 when nothing is offloaded), for reports.
+int64_t offloaded_state_bytes(torch::optim::AdamW& optimizer);
 
 }  // namespace matquant::train

@@ -44,7 +44,7 @@ class CheckpointingScope {
 
 TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequences, const QatConfig& config) {
   if (sequences.dim() != 2 || sequences.size(1) < 2) throw_invalid("training sequences must be [N, T+1]");
-  if (config.communicator) return train_qat_sharded(model, sequences, config);
+  if (config.communicator || config.offload_optimizer_state) return train_qat_sharded(model, sequences, config);
   const at::Device device = model->embed_tokens.device();
   const int64_t rows = sequences.size(0);
   const int64_t micro = config.batch_size;

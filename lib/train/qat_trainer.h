@@ -50,6 +50,10 @@ struct QatConfig {
   // Sharded: where the master shards live when it is not the model's device (a model too large
   // for one GPU is loaded on the host and sharded onto the GPUs).
   std::optional<c10::Device> shard_device;
+  // AdamW moments in pinned host memory, streamed through the GPU for the update
+  // (train/fused_optimizer_step.h): a model whose fp32 weights, gradients and moments do not fit
+  // one GPU trains on it. Runs the sharded trainer (one rank when there is no communicator).
+  bool offload_optimizer_state = false;
 };
 
 struct TrainingSummary {

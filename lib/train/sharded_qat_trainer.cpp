@@ -1,5 +1,6 @@
 #include "train/sharded_qat_trainer.h"
 
+#include "common/device_memory.h"
 #include "common/error.h"
 #include "data/token_batches.h"
 #include "train/fused_optimizer_step.h"
@@ -31,6 +32,7 @@ std::string rank_file(const distributed::Communicator& communicator) {
 
 void save_sharded_state(const std::string& state_dir, ShardedModel& sharded, torch::optim::AdamW& optimizer,
                         const TrainingProgress& progress, distributed::Communicator& communicator) {
+  synchronize_device(sharded.masters().front().device());  // offloaded moments copied back to the host
   const std::string name = "step-" + std::to_string(progress.step);
   const fs::path dir = fs::path(state_dir) / name;
   fs::create_directories(dir);
@@ -97,8 +99,8 @@ std::map<int, double> mean_losses(const std::vector<std::pair<int, at::Tensor>>&
 }  // namespace
 
 TrainingSummary train_qat_sharded(model::DecoderModel& model, const at::Tensor& sequences, const QatConfig& config) {
-  if (!config.communicator) throw Error(ErrorCode::kInternal, "sharded training without a communicator");
-  auto& communicator = *config.communicator;
+  const auto owned = config.communicator ? config.communicator : distributed::single_process_communicator();
+  auto& communicator = *owned;
   const int64_t world = communicator.world_size();
   const int64_t rank = communicator.rank();
   if (config.batch_size % world != 0) {
@@ -161,7 +163,7 @@ TrainingSummary train_qat_sharded(model::DecoderModel& model, const at::Tensor& 
       break;
     }
     clip_sharded_gradients(sharded.masters(), config.gradient_clip, communicator);
-    adamw_step(optimizer);  // fused on CUDA
+    adamw_step(optimizer, config.offload_optimizer_state);  // fused on CUDA
     ++step;
     report.tokens_seen = step * tokens_per_step;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

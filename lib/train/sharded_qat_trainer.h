@@ -11,7 +11,7 @@
 
 namespace matquant::train {
 
-// config.communicator must be set.
+// Without config.communicator: one rank (for config.offload_optimizer_state).
 TrainingSummary train_qat_sharded(model::DecoderModel& model, const at::Tensor& sequences, const QatConfig& config);
 
 }  // namespace matquant::train

@@ -47,6 +47,17 @@ TEST(RunKeys, EvaluationSettingsChangeTheRunButNotTheTrainingJob) {
   EXPECT_NE(eval_job_key(a, "4"), eval_job_key(c, "4"));
 }
 
+TEST(RunKeys, OffloadingTheOptimizerStateIsNotPartOfTheKeys) {
+  const json plain = complete({});
+  const json offloaded = complete({{"train.offload_optimizer_state", true}});
+  EXPECT_EQ(run_key(plain), run_key(offloaded));
+  EXPECT_EQ(train_job_key(plain), train_job_key(offloaded));
+  // Keys made before the field existed are kept.
+  json old = plain;
+  old["train"].erase("offload_optimizer_state");
+  EXPECT_EQ(train_job_key(old), train_job_key(plain));
+}
+
 TEST(RunKeys, SlicedInt8SharesTheInt8BaselinesTraining) {
   const json sliced = complete({{"variant", "sliced"}});
   const json baseline = complete({{"variant", "baseline"}, {"bits", 8}});

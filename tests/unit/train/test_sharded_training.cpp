@@ -30,10 +30,14 @@ struct TrainedRun {
   std::map<std::string, at::Tensor> weights;
 };
 
-at::Tensor training_data() {
-  at::manual_seed(0);
-  const at::Tensor start = at::randint(3, 200, {24, 1}, at::kLong);
-  return (start + at::arange(17, at::kLong).view({1, -1})).remainder(253) + 3;
+// Made once, before any rank thread starts: the global generator is not for concurrent use.
+const at::Tensor& training_data() {
+  static const at::Tensor data = [] {
+    at::manual_seed(0);
+    const at::Tensor start = at::randint(3, 200, {24, 1}, at::kLong);
+    return (start + at::arange(17, at::kLong).view({1, -1})).remainder(253) + 3;
+  }();
+  return data;
 }
 
 train::QatConfig config_for(const std::string& objective, int64_t steps) {
@@ -84,6 +88,7 @@ void run_ranks(int world, Body body) {
 }
 
 std::vector<TrainedRun> train_sharded(int world, const train::QatConfig& config) {
+  training_data();
   std::vector<TrainedRun> runs{size_t(world)};
   run_ranks(world, [&](int rank, std::shared_ptr<distributed::Communicator> communicator) {
     runs[size_t(rank)] = train_one(config, communicator);
@@ -151,6 +156,9 @@ TEST(ShardedTraining, ResumedRunMatchesUninterruptedOne) {
   EXPECT_TRUE(fs::exists(dir / "step-2" / "rank-1-of-2.pt"));
   const auto resumed = train_sharded(2, config);
   ASSERT_EQ(resumed[0].curve.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(resumed[0].curve[i].loss_by_bits.at(2), uninterrupted[0].curve[i].loss_by_bits.at(2)) << i;
+  }
   for (const auto& [name, w] : uninterrupted[0].weights) {
     EXPECT_TRUE(at::equal(resumed[0].weights.at(name), w)) << name;
   }
