@@ -76,6 +76,7 @@ void ShardedModel::begin_step() {
 
 void ShardedModel::end_step() {
   for (auto& layer : layers_) layer->finish_gradients();
+  reducing_ = nullptr;
   std::vector<at::Tensor> gradients;
   for (auto& p : outer_->parameters()) gradients.push_back(p.grad());
   outer_->reduce_gradients_async(gradients);
@@ -132,7 +133,11 @@ at::Tensor ShardedModel::backward_layer(int64_t index, const at::Tensor& hidden,
   const at::Tensor grad_input = gradients.front();
   gradients.erase(gradients.begin());
   group.release();
+  // One reduction in flight in all: a finished one's buffers (a layer's full gradient, twice) are
+  // freed before the next starts, instead of waiting for that layer's next backward pass.
+  if (reducing_ != nullptr && reducing_ != &group) reducing_->finish_gradients();
   group.reduce_gradients_async(gradients);
+  reducing_ = &group;
   return grad_input;
 }
 

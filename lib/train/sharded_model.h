@@ -48,6 +48,7 @@ class ShardedModel {
   distributed::Communicator& communicator_;
   std::unique_ptr<ShardedParameters> outer_;
   std::vector<std::unique_ptr<ShardedParameters>> layers_;
+  ShardedParameters* reducing_ = nullptr;  // the group whose gradient reduction is in flight
 };
 
 // max_norm > 0: scales the master gradients so the global norm over all ranks' shards is at most

@@ -31,15 +31,20 @@ ShardedParameters::ShardedParameters(std::vector<at::Tensor> parameters, distrib
 
 void ShardedParameters::gather_async() {
   if (materialized_ || gathering_) return;
+  if (communicator_.world_size() == 1) return;  // materialize() points at the master itself
   full_ = at::empty({shard_length_ * communicator_.world_size()}, master_.options());
   gathering_ = communicator_.all_gather(full_, master_);
 }
 
 void ShardedParameters::materialize() {
   if (materialized_) return;
-  gather_async();
-  gathering_->wait();
-  gathering_.reset();
+  if (communicator_.world_size() == 1) {
+    full_ = master_;
+  } else {
+    gather_async();
+    gathering_->wait();
+    gathering_.reset();
+  }
   for (size_t i = 0; i < parameters_.size(); ++i) {
     parameters_[i].set_data(full_.narrow(0, offsets_[i], numels_[i]).view(shapes_[i]));
   }
@@ -67,6 +72,11 @@ void ShardedParameters::reduce_gradients_async(const std::vector<at::Tensor>& gr
   }
   const int64_t padding = shard_length_ * communicator_.world_size() - total_;
   if (padding > 0) flat.push_back(at::zeros({padding}, master_.options()));
+  if (communicator_.world_size() == 1) {  // the sum over one rank is the gradient itself
+    at::Tensor& grad = master_.mutable_grad();
+    grad = grad.defined() ? grad.add_(at::cat(flat)) : at::cat(flat);
+    return;
+  }
   reducing_input_ = at::cat(flat);
   reducing_output_ = at::empty({shard_length_}, master_.options());
   reducing_ = communicator_.reduce_scatter_sum(reducing_output_, reducing_input_);

@@ -135,6 +135,13 @@ TEST(ShardedTraining, TwoAndThreeRanksFollowOneProcess) {
   }
 }
 
+TEST(ShardedTraining, OneRankFollowsPlainTraining) {
+  // The path a single GPU with offloaded AdamW moments takes: parameters point into the master
+  // shard itself, gradients are added to it without a collective.
+  const auto config = config_for("", 3);
+  expect_same_training(train_one(config), train_one(config, distributed::single_process_communicator()), "1 rank");
+}
+
 TEST(ShardedTraining, CoDistillationFollowsOneProcess) {
   const auto config = config_for("[8, 4, 8->2]", 2);
   expect_same_training(train_one(config), train_sharded(2, config)[0], "[8, 4, 8->2] on 2 ranks");
