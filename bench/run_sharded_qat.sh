@@ -15,4 +15,5 @@ for n in 2 4 8; do
   bench "2b_${n}gpu_sharded" --shape gemma2-2b-shape --layers 0 --nproc "$n" --device cuda
   bench "9b_${n}gpu_sharded" --shape gemma2-9b-shape --layers 0 --nproc "$n" --steps 2 --warmup 1 --device cuda
 done
+bench 2b_1gpu_offload --shape gemma2-2b-shape --layers 0 --offload --device cuda
 bench 9b_1gpu_offload --shape gemma2-9b-shape --layers 0 --offload --steps 2 --warmup 1 --device cuda
