@@ -12,6 +12,7 @@
 #include "run_spec_file.h"
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -55,7 +56,10 @@ int run_train(const Args& args) {
   context.cache_dir = cache;
   const bool rank_zero = !environment || environment->rank == 0;
   if (environment) {
-    if (device == "cuda") context.device = "cuda:" + std::to_string(environment->local_rank);
+    // Rank i of a node uses cuda:i; where a launcher shows each rank only its own GPU
+    // (srun --gpus-per-task 1), that is cuda:0.
+    const int visible = int(torch::cuda::device_count());
+    if (device == "cuda") context.device = "cuda:" + std::to_string(environment->local_rank % std::max(1, visible));
     // Ranks sharing a machine share its cores.
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
     at::set_num_threads(std::max(1, cores / environment->world_size));

@@ -14,8 +14,9 @@ namespace matquant {
 namespace {
 
 constexpr const char* kMemoryHint =
-    "to fit, set train.activation_checkpointing: true (QAT) or lower train.batch_size, or eval.batch_size "
-    "when evaluating";
+    "to fit, set train.activation_checkpointing: true (QAT), train.offload_optimizer_state: true (QAT: AdamW "
+    "moments in host memory), train on several GPUs (matquant train --nproc N), or lower train.batch_size, or "
+    "eval.batch_size when evaluating";
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `matquant train --nproc 2` as a user runs it (two ranks over Gloo on the CPU):
+#   1. the same losses as one process with the same global batch after 3 steps (to 1e-4; over
+#      tens of Adam steps rounding differences grow chaotically, so longer runs are not compared);
+#   2. a rank killed by SIGKILL stops the other, the launcher exits 9 naming the rank;
+#   3. the same command again resumes from the last sharded state and ends with the losses of an
+#      uninterrupted two-rank run, exactly.
+# Usage: check_train_nproc.sh MATQUANT SOURCE_DIR WORK_DIR
+set -euo pipefail
+matquant="$1"; source_dir="$2"; work="$3"
+model="$source_dir/tests/fixtures/lm_eval/models/llama"
+rm -rf "$work"; mkdir -p "$work"; cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+spec() { echo "{\"model\": \"$model\", \"train\": {\"steps\": $1, \"batch_size\": 4, \"seq_len\": 32, \"learning_rate\": 1e-3, \"warmup_steps\": 0}}"; }
+spec 3 > short.json
+spec 60 > run.json
+common=(--cache-dir "$work/cache")
+losses() { grep -E '^int[0-9]+	train	train_loss' "$1" | sort; }
+
+"$matquant" train short.json --out one.safetensors "${common[@]}" >one.out 2>one.err || fail "one process: $(tail -2 one.err)"
+"$matquant" train short.json --out two.safetensors "${common[@]}" --nproc 2 >two.out 2>two.err || fail "two ranks: $(tail -2 two.err)"
+[[ -s two.safetensors ]] || fail "two ranks wrote no checkpoint"
+paste <(losses one.out) <(losses two.out) | awk -F'\t' '
+  { a = $4; b = $8; d = a - b; if (d < 0) d = -d; if (d > 1e-4 * (a < 0 ? -a : a)) { print "differ: " $0; bad = 1 } }
+  END { if (NR != 3) { print NR " loss rows"; bad = 1 } exit bad }' || fail "one process and two ranks disagree"
+
+"$matquant" train run.json --out full.safetensors "${common[@]}" --nproc 2 >full.out 2>full.err || fail "60 steps: $(tail -2 full.err)"
+# Kill rank 1 once the step-50 state is published.
+"$matquant" train run.json --out killed.safetensors "${common[@]}" --nproc 2 --state-dir state >killed.out 2>killed.err &
+launcher=$!
+for _ in $(seq 600); do [[ -f state/latest ]] && break; sleep 0.1; done
+[[ -f state/latest ]] || fail "no state was published"
+rank1=$(pgrep -f -P "$launcher" . | sed -n 2p)
+[[ -n "$rank1" ]] || fail "no second rank under the launcher"
+kill -9 "$rank1"
+set +e; wait "$launcher"; code=$?; set -e
+[[ $code -eq 9 ]] || fail "launcher exit $code after a rank was killed (want 9): $(tail -2 killed.err)"
+grep -q "was killed by signal 9" killed.err || fail "no line naming the killed rank: $(tail -2 killed.err)"
+[[ ! -e killed.safetensors ]] || fail "a killed run wrote a checkpoint"
+sleep 0.5
+if pgrep -P "$launcher" >/dev/null 2>&1; then fail "ranks left running"; fi
+[[ -f state/step-50/rank-0-of-2.pt && -f state/step-50/rank-1-of-2.pt ]] || fail "step-50 state incomplete"
+
+"$matquant" train run.json --out resumed.safetensors "${common[@]}" --nproc 2 --state-dir state >resumed.out 2>resumed.err \
+  || fail "resume: $(tail -2 resumed.err)"
+# The checkpoint's metadata records that training resumed (a fresh start would give the same losses).
+head -c 65536 resumed.safetensors | grep -aq 'resumed\\":true' || fail "the second run did not resume"
+diff <(losses full.out) <(losses resumed.out) >/dev/null || fail "resumed losses differ: $(losses resumed.out | tr '\n' ' ')"
+echo "ok: --nproc 2 matches one process; killed rank -> exit 9; resumed run matches the uninterrupted one"
