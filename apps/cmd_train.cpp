@@ -26,23 +26,25 @@ namespace {
 
 int run_train(const Args& args) {
   std::string spec_path, out, state_dir, device = "cpu", cache = "results/cache";
-  int nproc = 1;
+  int nproc = 0;
   po::options_description options("options");
   options.add_options()
       ("spec", po::value(&spec_path)->required(), "run spec JSON (docs/contracts.md)")
       ("out", po::value(&out)->required(), "nested checkpoint to write (.safetensors)")
       ("state-dir", po::value(&state_dir), "resumable training state (QAT); resumes when present")
       ("device", po::value(&device)->default_value(device), "cpu or cuda (several processes: rank i uses cuda:i)")
-      ("nproc", po::value(&nproc)->default_value(nproc),
-       "processes to train with on this machine (QAT sharded across them over NCCL on GPUs, Gloo on the CPU); "
-       "train.batch_size is the global batch")
+      ("nproc", po::value(&nproc),
+       "processes to train with on this machine (QAT sharded across them over NCCL on GPUs, Gloo on the CPU; "
+       "train.batch_size is the global batch); default: the spec's resources.gpus, 1")
       ("cache-dir", po::value(&cache)->default_value(cache), "where built-in models are made");
   po::positional_options_description positional;
   positional.add("spec", 1);
   po::variables_map vm;
   if (!parse_command_line("train", "SPEC.json --out CHECKPOINT [options]", options, positional, args, vm)) return 0;
-  if (nproc < 1) throw_usage("--nproc must be at least 1");
+  if (vm.count("nproc") && nproc < 1) throw_usage("--nproc must be at least 1");
+  const auto spec = read_run_spec(spec_path);
   const auto environment = distributed::launch_environment();
+  if (!vm.count("nproc")) nproc = environment ? 1 : spec.value("resources", nlohmann::json::object()).value("gpus", 1);
   if (nproc > 1) {
     if (environment) throw_usage("--nproc is for starting ranks; this process already is one (WORLD_SIZE is set)");
     std::vector<std::string> argv{distributed::own_executable(), "train"};
@@ -66,7 +68,7 @@ int run_train(const Args& args) {
     context.communicator = distributed::connect(*environment, c10::Device(context.device));
   }
   if (rank_zero) context.log = [](const std::string& line) { std::cerr << line << std::endl; };
-  const auto outcome = jobs::run_train_job(read_run_spec(spec_path), out, state_dir, context);
+  const auto outcome = jobs::run_train_job(spec, out, state_dir, context);
   if (!rank_zero) return outcome.status == "diverged" ? int(ErrorCode::kDiverged) : 0;
   for (const auto& m : outcome.metrics) fmt::print("{}\t{}\t{}\t{:.6g}\n", m.precision, m.task, m.metric, m.value);
   if (outcome.status == "diverged") throw Error(ErrorCode::kDiverged, "training diverged (NaN or Inf loss)");

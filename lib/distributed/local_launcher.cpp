@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -143,6 +144,81 @@ int launch_local_ranks(int ranks, const std::vector<std::string>& argv) {
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   return result;
+}
+
+HelperRanks::HelperRanks(int ranks, const std::vector<std::string>& argv) {
+  if (ranks < 2) throw Error(ErrorCode::kInternal, "helper ranks for fewer than two processes");
+  rank_zero_.world_size = ranks;
+  rank_zero_.master_port = free_local_port();
+  const pid_t parent = ::getpid();
+  for (int rank = 1; rank < ranks; ++rank) {
+    LaunchEnvironment environment = rank_zero_;
+    environment.rank = rank;
+    environment.local_rank = rank;
+    const auto variables = launch_variables(environment);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error(ErrorCode::kDistributed, "cannot start rank " + std::to_string(rank));
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(int(ErrorCode::kDistributed));  // the parent is already gone
+      for (const auto& [name, value] : variables) ::setenv(name.c_str(), value.c_str(), 1);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    children_.push_back(pid);
+  }
+  // This thread reaps the children (wait() watches it do so) and ends the process on a failure.
+  watcher_ = std::thread([this] {
+    while (!done_) {
+      reap_or_exit();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+}
+
+void HelperRanks::reap_or_exit() {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (children_[i] <= 0) continue;
+    int status = 0;
+    if (::waitpid(children_[i], &status, WNOHANG) != children_[i]) continue;
+    children_[i] = -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+    std::cerr << "matquant: error: rank " << i + 1 << " of " << children_.size() + 1 << " failed ("
+              << (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                    : "signal " + std::to_string(WTERMSIG(status)))
+              << "); stopping" << std::endl;
+    for (const pid_t other : children_) {
+      if (other > 0) ::kill(other, SIGKILL);
+    }
+    std::_Exit(int(ErrorCode::kDistributed));
+  }
+}
+
+void HelperRanks::wait() {
+  // The watcher exits the process on a failure; when every child has exited 0 it only reaped.
+  while (true) {
+    bool running = false;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      for (const pid_t pid : children_) running = running || pid > 0;
+    }
+    if (!running) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+HelperRanks::~HelperRanks() {
+  done_ = true;
+  if (watcher_.joinable()) watcher_.join();
+  for (const pid_t pid : children_) {
+    if (pid <= 0) continue;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
 }
 
 }  // namespace matquant::distributed

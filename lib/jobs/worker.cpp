@@ -1,5 +1,8 @@
 #include "jobs/worker.h"
 
+#include "distributed/local_launcher.h"
+#include "distributed/process_group.h"
+
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/error_context.h"
@@ -61,6 +64,35 @@ void write_result_atomically(const std::string& job_dir, const nlohmann::json& r
   write_file_atomically((fs::path(job_dir) / "result.json").string(), result.dump(1) + "\n");
 }
 
+namespace {
+
+// A training job on several GPUs (the run's resources.gpus; the runner gave this worker that many
+// in CUDA_VISIBLE_DEVICES): this worker is rank 0, and ranks 1.. are `matquant train` processes of
+// the same spec, state and checkpoint paths (lib/distributed/local_launcher.h).
+JobOutcome run_sharded_train_job(const std::string& job_dir, const nlohmann::json& job, const nlohmann::json& spec,
+                                 JobContext context) {
+  const int processes = job.at("processes").get<int>();
+  const std::string spec_file = (fs::path(job_dir) / "spec.json").string();
+  write_file_atomically(spec_file, spec.dump(1) + "\n");
+  const std::string checkpoint = job.at("checkpoint").get<std::string>();
+  const std::string state_dir = job.value("state_dir", "");
+  std::vector<std::string> argv{distributed::own_executable(), "train", spec_file, "--out", checkpoint,
+                                "--device", context.device, "--cache-dir", context.cache_dir};
+  if (!state_dir.empty()) {
+    argv.push_back("--state-dir");
+    argv.push_back(state_dir);
+  }
+  distributed::HelperRanks helpers(processes, argv);
+  if (context.device == "cuda") context.device = "cuda:0";
+  context.communicator = distributed::connect(helpers.rank_zero(), c10::Device(context.device));
+  JobOutcome outcome = run_train_job(spec, checkpoint, state_dir, context);
+  helpers.wait();
+  outcome.timings["processes"] = processes;
+  return outcome;
+}
+
+}  // namespace
+
 int run_worker(const std::string& job_dir) {
   const fs::path job_file = fs::path(job_dir) / "job.json";
   std::ifstream in(job_file);
@@ -90,7 +122,9 @@ int run_worker(const std::string& job_dir) {
   try {
     const ErrorContext scope(job_description(job, result["spec"]));
     JobOutcome outcome;
-    if (kind == "train") {
+    if (kind == "train" && job.value("processes", 1) > 1) {
+      outcome = run_sharded_train_job(job_dir, job, result["spec"], context);
+    } else if (kind == "train") {
       outcome = run_train_job(result["spec"], job.at("checkpoint").get<std::string>(),
                               job.value("state_dir", ""), context);
       if (!outcome.checkpoint.empty()) result["artifacts"].push_back({{"kind", "checkpoint"}, {"path", outcome.checkpoint}});

@@ -30,9 +30,11 @@ std::string sha256_hex(const std::string& text) {
   return hex;
 }
 
-// Where and how the same computation runs (moments offloaded to the host: the same update) is not
+// Where and how the same computation runs (on how many GPUs; moments offloaded to the host: the
+// same update) is not
 // part of what was computed; erased so that results keep their keys.
 void erase_placement(json& keyed) {
+  keyed.erase("resources");
   if (keyed.contains("train") && keyed["train"].is_object()) keyed["train"].erase("offload_optimizer_state");
 }
 

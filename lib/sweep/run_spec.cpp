@@ -310,6 +310,9 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
     if (!(values[key].get<double>() > 0)) c.fail(key, "must be positive");
   }
   if (values["train.let"].get<bool>() && base != "omniquant") c.fail("train.let", "LET is part of OmniQuant (base: omniquant)");
+  const int64_t gpus = values["resources.gpus"].get<int64_t>();
+  if (gpus < 1 || gpus > 64) c.fail("resources.gpus", "must be between 1 and 64");
+  if (gpus > 1 && base != "qat") c.fail("resources.gpus", "several GPUs train base qat only (OmniQuant calibrates one block at a time)");
   if (values["train.offload_optimizer_state"].get<bool>() && base != "qat") {
     c.fail("train.offload_optimizer_state", "applies to QAT's AdamW (base: qat)");
   }

@@ -55,7 +55,12 @@ std::vector<std::string> sbatch_command(const SlurmOptions& options, const Slurm
   if (!options.account.empty()) argv.push_back("--account=" + options.account);
   if (!options.qos.empty()) argv.push_back("--qos=" + options.qos);
   if (!options.time.empty()) argv.push_back("--time=" + options.time);
-  if (options.gpus_per_job > 0) argv.push_back("--gpus=" + std::to_string(options.gpus_per_job));
+  if (job.gpus > 0) {
+    argv.push_back("--nodes=1");
+    argv.push_back("--gpus=" + std::to_string(job.gpus));
+  } else if (options.gpus_per_job > 0) {
+    argv.push_back("--gpus=" + std::to_string(options.gpus_per_job));
+  }
   if (options.cpus_per_job > 0) {
     // LibTorch would otherwise start a thread per core of the node, whatever Slurm allotted.
     argv.push_back("--cpus-per-task=" + std::to_string(options.cpus_per_job));

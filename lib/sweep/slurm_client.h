@@ -27,6 +27,7 @@ struct SlurmSubmission {
   // file, its output appended to that directory's worker.log. job_dir then holds Slurm's own log.
   std::string array_list;
   size_t array_size = 0;
+  int gpus = 0;  // > 0: this many GPUs on one node instead of the executor's gpus_per_job
 };
 
 // Slurm job names: "mq-train-KEY12", "mq-eval-KEY12", an array of evaluations "mq-evals-KEY12" (the

@@ -41,6 +41,9 @@ std::vector<SpecField> make_fields() {
        "OmniQuant: learnable equivalent transformation (Eq. 4); default on for omniquant, off for qat"},
       {"train.let_learning_rate", T::kNumber, nullptr, {}, "OmniQuant: LET learning rate (default: train.learning_rate)"},
       {"train.activation_checkpointing", T::kBool, false, {}, "QAT: recompute block activations in backward"},
+      {"resources.gpus", T::kInt, 1, {},
+       "GPUs (one process each) for the training job: QAT sharded across them (docs/training.md); the runner "
+       "gives it that many distinct GPUs of --gpus, Slurm that many on one node; not part of job keys"},
       {"train.offload_optimizer_state", T::kBool, false, {},
        "QAT: AdamW moments in pinned host memory, streamed through the GPU per layer (a model too large for its "
        "GPU); the same update, so not part of job keys"},

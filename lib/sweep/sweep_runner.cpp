@@ -20,6 +20,7 @@
 #include <chrono>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <thread>
 
 namespace matquant::sweep {
@@ -40,12 +41,18 @@ struct Tracked {
   JobState state = JobState::kPending;
   pid_t pid = 0;
   bool adopted = false;  // started by an earlier runner; watched through /proc
-  std::optional<size_t> slot;
+  std::vector<size_t> slots;  // a training job with resources.gpus N holds N slots on N GPUs
   std::chrono::steady_clock::time_point started;
   std::optional<WorkerExit> stopped;  // reaped after a stop signal: settled by stop_workers()
   std::string slurm_id;               // executor slurm: the batch job of this attempt
   bool slurm_started = false;         // seen running (its attempt is counted)
 };
+
+// Processes (GPUs) a job runs on: a training job's resources.gpus, else 1.
+int processes_of(const JobNode& job) {
+  if (job.kind != "train" || !job.spec.contains("resources")) return 1;
+  return job.spec["resources"].value("gpus", 1);
+}
 
 // The SIGINT/SIGTERM that asked the runner to stop (0: none). Only set by the handler.
 volatile sig_atomic_t g_stop_signal = 0;
@@ -167,6 +174,7 @@ class Runner {
     graph_ = build_job_graph(plan_.runs);
     record_plan();
     make_slots();
+    refuse_unplaceable_jobs();
     tracked_.assign(graph_.jobs.size(), Tracked{});
     summary_.runs = plan_.runs.size();
     summary_.jobs = graph_.jobs.size();
@@ -230,6 +238,28 @@ class Runner {
         }
       }
     }
+  }
+
+  // Before anything runs: a training job asking for more GPUs than this runner can give it.
+  void refuse_unplaceable_jobs() const {
+    std::set<std::string> gpus(options_.gpus.begin(), options_.gpus.end());
+    std::vector<std::string> problems;
+    for (const auto& job : graph_.jobs) {
+      const int wanted = processes_of(job);
+      if (wanted <= 1) continue;
+      const std::string run = job.spec.value("name", job.owner_run.substr(0, 12));
+      if (slurm() && options_.slurm.gpus_per_job <= 0) {
+        problems.push_back("run " + run + ": resources.gpus " + std::to_string(wanted) +
+                           " needs GPU jobs (executor gpus_per_job / --gpus-per-job)");
+      } else if (!slurm() && int(gpus.size()) < wanted) {
+        problems.push_back("run " + run + ": resources.gpus " + std::to_string(wanted) + " but the runner has " +
+                           std::to_string(gpus.size()) + " GPU(s) (--gpus)");
+      }
+    }
+    if (problems.empty()) return;
+    std::string text;
+    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+    throw Error(ErrorCode::kInvalidInput, text);
   }
 
   void make_slots() {
@@ -333,24 +363,38 @@ class Runner {
     return slurm() && training.state == JobState::kRunning && !training.slurm_id.empty();
   }
 
+  // Free slots on `count` distinct GPUs (any free slot when count is 1); empty if there are not enough.
+  std::vector<size_t> free_slots(int count) const {
+    std::vector<size_t> chosen;
+    std::set<std::string> gpus;
+    for (size_t s = 0; s < slots_.size() && int(chosen.size()) < count; ++s) {
+      if (slots_[s].job) continue;
+      const std::string gpu = slots_[s].environment.at("CUDA_VISIBLE_DEVICES");
+      if (count > 1 && !gpus.insert(gpu).second) continue;
+      chosen.push_back(s);
+    }
+    if (int(chosen.size()) < count) chosen.clear();
+    return chosen;
+  }
+
+  // Greedy in graph order: a job that needs more GPUs than are free now waits while smaller
+  // jobs behind it start.
   bool schedule() {
     if (slurm()) return schedule_slurm();
     bool started = false;
-    for (size_t s = 0; s < slots_.size(); ++s) {
-      if (slots_[s].job) continue;
-      for (size_t i = 0; i < graph_.jobs.size(); ++i) {
-        if (!ready(i)) continue;
-        start(i, s);
-        started = true;
-        break;
-      }
+    for (size_t i = 0; i < graph_.jobs.size(); ++i) {
+      if (!ready(i)) continue;
+      const auto chosen = free_slots(processes_of(graph_.jobs[i]));
+      if (chosen.empty()) continue;
+      start(i, chosen);
+      started = true;
     }
     return started;
   }
 
   // JOB_DIR/job.json for a new attempt (written to a temp name and renamed); the previous
   // attempt's result file is removed so it cannot stand for this one.
-  std::string write_job_file(size_t i, const std::string& device) {
+  std::string write_job_file(size_t i, const std::string& device, int processes = 1) {
     const JobNode& job = graph_.jobs[i];
     const std::string dir = job_dir(job);
     fs::create_directories(dir);
@@ -365,6 +409,7 @@ class Runner {
     if (job.kind == "train") {
       job_file["checkpoint"] = dir + "/checkpoint.safetensors";
       job_file["state_dir"] = dir + "/state";
+      if (processes > 1) job_file["processes"] = processes;
     } else {
       job_file["precision"] = job.precision;
       job_file["checkpoint"] = train_dir.empty() ? "" : checkpoint_of(db_, job.depends_on, train_dir + "/checkpoint.safetensors");
@@ -375,21 +420,27 @@ class Runner {
     return dir;
   }
 
-  void start(size_t i, size_t s) {
+  void start(size_t i, const std::vector<size_t>& slots) {
     const JobNode& job = graph_.jobs[i];
-    const std::string dir = write_job_file(i, slots_[s].device);
+    const Slot& first = slots_[slots.front()];
+    const std::string dir = write_job_file(i, first.device, int(slots.size()));
+    auto environment = first.environment;
+    if (slots.size() > 1) {  // CUDA_VISIBLE_DEVICES lists every GPU of the job
+      std::string gpus;
+      for (const size_t s : slots) gpus += (gpus.empty() ? "" : ",") + slots_[s].environment.at("CUDA_VISIBLE_DEVICES");
+      environment["CUDA_VISIBLE_DEVICES"] = gpus;
+    }
     store::record_job_status(db_, job.key, store::kStatusRunning);
-    tracked_[i].pid = start_worker(options_.worker_binary, dir, slots_[s].environment);
+    tracked_[i].pid = start_worker(options_.worker_binary, dir, environment);
     tracked_[i].state = JobState::kRunning;
     tracked_[i].adopted = false;
-    tracked_[i].slot = s;
+    tracked_[i].slots = slots;
     tracked_[i].started = std::chrono::steady_clock::now();
-    slots_[s].job = i;
+    for (const size_t s : slots) slots_[s].job = i;
     const auto row = job_status(db_, job.key);
-    log("start  " + describe_job(job) + " on " + slots_[s].device +
-        (slots_[s].environment.count("CUDA_VISIBLE_DEVICES") && slots_[s].device == "cuda"
-             ? ":" + slots_[s].environment.at("CUDA_VISIBLE_DEVICES")
-             : "") +
+    log("start  " + describe_job(job) + " on " + first.device +
+        (environment.count("CUDA_VISIBLE_DEVICES") && first.device == "cuda" ? ":" + environment.at("CUDA_VISIBLE_DEVICES")
+                                                                             : "") +
         " (attempt " + std::to_string(row ? row->attempts : 1) + ", " + dir + ")");
   }
 
@@ -416,8 +467,8 @@ class Runner {
           }
         }
       }
-      if (t.slot) slots_[*t.slot].job.reset();
-      t.slot.reset();
+      for (const size_t s : t.slots) slots_[s].job.reset();
+      t.slots.clear();
       finish(i, t.adopted ? std::nullopt : exit);
       changed = true;
     }
@@ -601,8 +652,11 @@ class Runner {
     const JobNode& first = graph_.jobs[jobs.front()];
     const std::string device = options_.slurm.gpus_per_job > 0 ? "cuda" : "cpu";
     SlurmSubmission submission{slurm_job_name(first.kind, first.key, jobs.size()), "", options_.worker_binary, ""};
+    // A training job with resources.gpus N: N GPUs of one node, its worker starts the other ranks.
+    const int processes = jobs.size() == 1 ? processes_of(first) : 1;
+    if (processes > 1) submission.gpus = processes;
     std::vector<std::string> dirs;
-    for (size_t i : jobs) dirs.push_back(write_job_file(i, device));
+    for (size_t i : jobs) dirs.push_back(write_job_file(i, device, processes));
     if (jobs.size() == 1) {
       submission.job_dir = dirs.front();
     } else {

@@ -4,7 +4,9 @@
 #      tens of Adam steps rounding differences grow chaotically, so longer runs are not compared);
 #   2. a rank killed by SIGKILL stops the other, the launcher exits 9 naming the rank;
 #   3. the same command again resumes from the last sharded state and ends with the losses of an
-#      uninterrupted two-rank run, exactly.
+#      uninterrupted two-rank run, exactly;
+#   4. a sweep worker told to train on two processes (what the runner does for resources.gpus: 2)
+#      starts the second rank itself and gives the losses of `matquant train --nproc 2`.
 # Usage: check_train_nproc.sh MATQUANT SOURCE_DIR WORK_DIR
 set -euo pipefail
 matquant="$1"; source_dir="$2"; work="$3"
@@ -46,4 +48,38 @@ if pgrep -P "$launcher" >/dev/null 2>&1; then fail "ranks left running"; fi
 # The checkpoint's metadata records that training resumed (a fresh start would give the same losses).
 head -c 65536 resumed.safetensors | grep -aq 'resumed\\":true' || fail "the second run did not resume"
 diff <(losses full.out) <(losses resumed.out) >/dev/null || fail "resumed losses differ: $(losses resumed.out | tr '\n' ' ')"
-echo "ok: --nproc 2 matches one process; killed rank -> exit 9; resumed run matches the uninterrupted one"
+# 4. The runner's job file of a one-process sweep, asked for two processes, run by the worker alone.
+cat > sweep.yaml <<YAML
+sweep: nproc
+config: {model: "$model", train: {steps: 3, batch_size: 4, seq_len: 32, learning_rate: 1e-3, warmup_steps: 0},
+         eval: {precisions: ["4"], perplexity_samples: 4}}
+YAML
+"$matquant" sweep run sweep.yaml --db sweep.sqlite --work-dir sweep "${common[@]}" >sweep.out 2>sweep.err \
+  || fail "sweep: $(tail -2 sweep.err)"
+job_dir=$(dirname "$(grep -l '"job": "train"' sweep/jobs/*/job.json | head -1)")
+[[ -d "$job_dir" ]] || fail "no training job directory in the sweep"
+python3 - "$job_dir/job.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+job = json.load(open(path))
+job["processes"] = 2
+json.dump(job, open(path, "w"))
+PY
+rm -rf "$job_dir/state" "$job_dir/result.json"
+"$matquant" worker "$job_dir" >worker.out 2>worker.err || fail "two-process worker: $(tail -2 worker.err)"
+python3 - "$job_dir/result.json" two.out <<'PY' || fail "the two-process worker's losses differ from --nproc 2"
+import json, sys
+result = json.load(open(sys.argv[1]))
+assert result["status"] == "done", result
+assert result["timings"]["processes"] == 2, result["timings"]
+ours = {m["precision"]: m["value"] for m in result["metrics"] if m["metric"] == "train_loss"}
+theirs = {}
+for line in open(sys.argv[2]):
+    p = line.rstrip("\n").split("\t")
+    if len(p) == 4 and p[2] == "train_loss":
+        theirs[p[0]] = float(p[3])
+assert ours.keys() == theirs.keys(), (ours, theirs)
+for k in ours:
+    assert abs(ours[k] - theirs[k]) <= 1e-5 * abs(theirs[k]), (k, ours[k], theirs[k])
+PY
+echo "ok: --nproc 2 matches one process; killed rank -> exit 9; resumed run matches the uninterrupted one; a two-process worker matches --nproc 2"

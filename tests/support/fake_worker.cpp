@@ -8,7 +8,8 @@
 //   fake:garbage  training writes a truncated result file
 //   fake:fail     training writes a "failed" result file, byte-identical on every attempt
 //   fake:slow     like ok, but each job takes FAKE_WORKER_SECONDS (default 0.5 s)
-// Every start is appended to $FAKE_WORKER_LOG as "JOB_KEY KIND".
+// Every start is appended to $FAKE_WORKER_LOG as "JOB_KEY KIND", and, with $FAKE_WORKER_GPU_LOG
+// set, every finish to that file as "JOB_KEY START_S END_S CUDA_VISIBLE_DEVICES PROCESSES".
 #include "quant/precision_label.h"
 
 #include <nlohmann/json.hpp>
@@ -44,9 +45,19 @@ int main(int argc, char** argv) {
   if (const char* log = std::getenv("FAKE_WORKER_LOG")) {
     std::ofstream(log, std::ios::app) << job.at("job_key").get<std::string>() << " " << kind << "\n";
   }
+  const auto now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  const double started = now();
   if (model == "fake:slow") {
     const char* seconds = std::getenv("FAKE_WORKER_SECONDS");
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds ? std::atof(seconds) : 0.5));
+  }
+  if (const char* log = std::getenv("FAKE_WORKER_GPU_LOG")) {
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    std::ofstream(log, std::ios::app) << std::fixed << job.at("job_key").get<std::string>() << " " << started << " "
+                                      << now() << " " << (visible && *visible ? visible : "-") << " "
+                                      << job.value("processes", 1) << "\n";
   }
   if (model == "fake:crash" && kind == "train") {
     std::fprintf(stderr, "about to crash\n");

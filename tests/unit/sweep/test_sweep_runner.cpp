@@ -207,6 +207,62 @@ grid: {model: ["fake:garbage", "fake:ok"]}
   EXPECT_EQ(count("SELECT count(*) FROM metrics"), 1);
 }
 
+// Issue 15: a training job with resources.gpus N gets N distinct GPUs of --gpus at once (its
+// worker is told to start N processes); two 2-GPU jobs on 3 GPUs cannot overlap, while the
+// 1-GPU evaluations fill the GPU left over.
+TEST_F(SweepRunnerTest, MultiGpuTrainingJobsGetDisjointGpuSets) {
+  ::setenv("FAKE_WORKER_SECONDS", "0.3", 1);
+  ::setenv("FAKE_WORKER_GPU_LOG", dir.file("gpus.log").c_str(), 1);
+  const SweepPlan p = plan(R"(
+sweep: packed
+config: {model: "fake:slow", resources: {gpus: 2}, eval: {precisions: ["4"]}}
+grid: {seed: [0, 1]}
+)");
+  auto o = options(3);
+  o.gpus = {"0", "1", "2"};
+  const auto summary = run_sweep(p, o);
+  ::unsetenv("FAKE_WORKER_SECONDS");
+  ::unsetenv("FAKE_WORKER_GPU_LOG");
+  EXPECT_EQ(summary.failed, 0u);
+  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE status = 'done'"), 4);
+  struct Interval {
+    double start, end;
+    std::string gpus;
+    int processes;
+  };
+  std::vector<Interval> trains;
+  std::ifstream in(dir.file("gpus.log"));
+  std::string key, gpus;
+  double start = 0, end = 0;
+  int processes = 0;
+  while (in >> key >> start >> end >> gpus >> processes) {
+    if (processes > 1) trains.push_back({start, end, gpus, processes});
+    else EXPECT_EQ(gpus.find(','), std::string::npos) << "an evaluation got several GPUs: " << gpus;
+  }
+  ASSERT_EQ(trains.size(), 2u);
+  for (const auto& t : trains) {
+    EXPECT_EQ(t.processes, 2);
+    ASSERT_EQ(t.gpus.size(), 3u) << t.gpus;  // "a,b"
+    EXPECT_NE(t.gpus[0], t.gpus[2]) << t.gpus;
+  }
+  EXPECT_TRUE(trains[0].end <= trains[1].start || trains[1].end <= trains[0].start)
+      << "two 2-GPU jobs overlapped on 3 GPUs";
+}
+
+TEST_F(SweepRunnerTest, AJobAskingForMoreGpusThanTheRunnerHasIsRefusedBeforeAnythingRuns) {
+  const SweepPlan p = plan("sweep: big\nconfig: {model: \"fake:ok\", resources: {gpus: 4}, eval: {precisions: [\"4\"]}}\n");
+  auto o = options(2);
+  o.gpus = {"0", "1"};
+  try {
+    run_sweep(p, o);
+    FAIL() << "a 4-GPU job was accepted by a 2-GPU runner";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("resources.gpus 4 but the runner has 2 GPU(s)"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(starts().empty());
+}
+
 TEST_F(SweepRunnerTest, ARunnerKilledMidSweepLosesNothingAndRedoesNothing) {
   const std::string yaml = R"(
 sweep: killed
