@@ -8,6 +8,7 @@
 #include "train/qat_trainer.h"
 
 #include <boost/filesystem.hpp>
+#include <torch/cuda.h>
 #include <gtest/gtest.h>
 
 #include <exception>
@@ -180,6 +181,46 @@ TEST(ShardedTraining, GlobalBatchMustSplitEvenly) {
   auto config = config_for("", 1);
   config.batch_size = 5;
   EXPECT_THROW(train_sharded(2, config), Error);
+}
+
+// The NCCL process group on the one GPU a test machine has: a group of one rank still runs every
+// collective through NCCL (the CPU tests above cover several ranks through Gloo).
+TEST(ShardedTraining, NcclGroupOfOneRankOnTheGpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  distributed::LaunchEnvironment environment;
+  environment.master_port = distributed::free_local_port();
+  const auto communicator = distributed::connect(environment, at::Device("cuda:0"));
+  EXPECT_EQ(communicator->backend(), "nccl");
+  const auto options = at::TensorOptions().device(at::Device("cuda:0"));
+  at::Tensor shard = at::arange(4, options.dtype(at::kFloat));
+  at::Tensor full = at::zeros({4}, options.dtype(at::kFloat));
+  communicator->all_gather(full, shard)->wait();
+  EXPECT_TRUE(at::equal(full.cpu(), shard.cpu()));
+  at::Tensor reduced = at::zeros({4}, options.dtype(at::kFloat));
+  communicator->reduce_scatter_sum(reduced, full * 2)->wait();
+  EXPECT_TRUE(at::equal(reduced.cpu(), (shard * 2).cpu()));
+  at::Tensor value = at::ones({1}, options.dtype(at::kDouble));
+  communicator->all_reduce_sum(value);
+  EXPECT_EQ(value.item<double>(), 1.0);
+  communicator->barrier();
+  // Sharded training through NCCL follows plain training on the GPU (fp32, no autocast).
+  auto train_on_gpu = [&](bool sharded) {
+    auto m = model::load_pretrained(std::string(MATQUANT_FIXTURES_DIR) + "/models/llama", {at::kFloat, at::kCPU});
+    m->enable_quantization(model::QuantScope::kFfnAndAttention, {});
+    auto config = config_for("", 3);
+    config.bf16_autocast = false;
+    if (sharded) {
+      config.communicator = communicator;
+      config.shard_device = at::Device("cuda:0");
+    } else {
+      m->to(at::Device("cuda:0"));
+    }
+    TrainedRun run;
+    run.curve = train::train_qat(m, training_data(), config).curve;
+    for (const auto& [name, w] : m->named_weights()) run.weights[name] = w.detach().cpu().clone();
+    return run;
+  };
+  expect_same_training(train_on_gpu(false), train_on_gpu(true), "NCCL, 1 rank");
 }
 
 TEST(LaunchEnvironment, TorchrunAndSlurmConventions) {
