@@ -2,6 +2,7 @@
 // local worker processes or Slurm batch jobs, recorded in the results database (docs/sweeps.md,
 // docs/cluster.md).
 #include "command_registry.h"
+#include "plan_memory.h"
 
 #include "common/error.h"
 #include "report/generate.h"
@@ -95,6 +96,7 @@ int run_sweep_command(const Args& args) {
   sweep::RunnerOptions runner;
   sweep::PlanOptions plan_options;
   int64_t max_runs = 0;  // signed, so that -1 is refused rather than read as 2^64 - 1
+  double gpu_memory_gib = 0;
   plan_options.check_inputs = true;  // plan and run refuse the same things: a missing model or data file too
   po::options_description options("options");
   options.add_options()
@@ -122,7 +124,10 @@ int run_sweep_command(const Args& args) {
       ("sbatch-arg", po::value(&runner.slurm.sbatch_args)->multitoken(),
        "slurm: an extra sbatch argument, as is (repeatable), e.g. --sbatch-arg=--constraint=h100")
       ("poll-seconds", po::value(&runner.slurm_poll_seconds)->default_value(runner.slurm_poll_seconds),
-       "slurm: seconds between squeue calls");
+       "slurm: seconds between squeue calls")
+      ("gpu-memory", po::value(&gpu_memory_gib),
+       "plan, run: GiB per GPU that training jobs must fit (default: GPU 0's when --gpus is given and this machine "
+       "has one); a run whose estimated peak is larger is refused before anything runs");
   po::positional_options_description positional;
   positional.add("action", 1).add("file", 1);
   po::variables_map vm;
@@ -154,12 +159,23 @@ int run_sweep_command(const Args& args) {
     throw_usage("--gpus picks local devices; with --executor slurm ask for --gpus-per-job and let Slurm place jobs");
   }
   runner.log = [](const std::string& line) { std::cerr << "[sweep] " << line << std::endl; };
+  // The GPUs' memory that training jobs must fit: given, or this machine's when its GPUs will run them.
+  std::optional<double> capacity;
+  if (vm.count("gpu-memory")) {
+    if (!(gpu_memory_gib > 0)) throw_usage("--gpu-memory must be a positive number of GiB");
+    capacity = gpu_memory_gib;
+  } else if (!gpus.empty()) {
+    capacity = local_gpu_memory_gib();
+  }
   if (action == "plan") {
     std::cout << (runner.executor == "slurm"
                       ? sweep::render_slurm_plan(plan, runner.slurm, runner.work_dir, this_executable())
-                      : sweep::render_plan_table(plan));
+                      : sweep::render_plan_table(plan))
+              << render_memory_estimates(plan);
+    if (capacity) refuse_runs_over_memory(plan, *capacity);
     return 0;
   }
+  if (capacity && (action == "run" || action == "retry")) refuse_runs_over_memory(plan, *capacity);
   runner.db_path = db_path;
   if (action == "cancel") {
     std::cerr << "[sweep] " << plan.definition.name << ": " << sweep::cancel_sweep_jobs(plan, runner)
