@@ -6,7 +6,8 @@
 #   3. the same command again resumes from the last sharded state and ends with the losses of an
 #      uninterrupted two-rank run, exactly;
 #   4. a sweep worker told to train on two processes (what the runner does for resources.gpus: 2)
-#      starts the second rank itself and gives the losses of `matquant train --nproc 2`.
+#      starts the second rank itself and gives the losses of `matquant train --nproc 2`;
+#   5. `sweep plan --gpu-memory` refuses a 9B-shape run that cannot fit one GPU and admits it on two.
 # Usage: check_train_nproc.sh MATQUANT SOURCE_DIR WORK_DIR
 set -euo pipefail
 matquant="$1"; source_dir="$2"; work="$3"
@@ -82,4 +83,16 @@ assert ours.keys() == theirs.keys(), (ours, theirs)
 for k in ours:
     assert abs(ours[k] - theirs[k]) <= 1e-5 * abs(theirs[k]), (k, ours[k], theirs[k])
 PY
-echo "ok: --nproc 2 matches one process; killed rank -> exit 9; resumed run matches the uninterrupted one; a two-process worker matches --nproc 2"
+# 5. Memory estimates at plan time.
+cat > big.yaml <<'YAML'
+sweep: big
+config: {model: "builtin:gemma2-9b-shape", train: {batch_size: 2, seq_len: 2048, steps: 10, activation_checkpointing: true},
+         eval: {precisions: ["4"]}}
+YAML
+set +e; "$matquant" sweep plan big.yaml --gpu-memory 139.8 >big.out 2>big.err; code=$?; set -e
+[[ $code -eq 3 ]] || fail "a 9B run on one 139.8 GiB GPU was not refused (exit $code)"
+grep -q "needs about .* GiB per GPU" big.err || fail "no estimate in the refusal: $(cat big.err)"
+sed -i 's/steps: 10,/steps: 10, /; s/^config: {/config: {resources: {gpus: 2}, /' big.yaml
+"$matquant" sweep plan big.yaml --gpu-memory 139.8 >big2.out 2>big2.err || fail "9B on two GPUs refused: $(cat big2.err)"
+grep -q "2 GPU(s)" big2.out || fail "the plan does not show the two GPUs: $(tail -2 big2.out)"
+echo "ok: --nproc 2 matches one process; killed rank -> exit 9; resumed run matches the uninterrupted one; a two-process worker matches --nproc 2; plan-time memory estimates refuse and admit"
