@@ -3,6 +3,8 @@
 // transformers and other tools can load it.
 #include "command_registry.h"
 
+#include "common/error.h"
+
 #include "model/pretrained.h"
 #include "quant/mix_n_match.h"
 #include "train/nested_checkpoint.h"
@@ -16,23 +18,34 @@ namespace matquant::apps {
 namespace {
 
 int run_slice(const Args& args) {
-  std::string checkpoint, precision, out;
+  std::string checkpoint, precision, out, dtype = "fp32";
+  double max_shard_gb = 5.0;
   po::options_description options("options");
   options.add_options()
       ("checkpoint", po::value(&checkpoint)->required(), "nested checkpoint (.safetensors)")
       ("precision", po::value(&precision)->required(), "r (e.g. 4), a per-layer list, or strategy@bits")
-      ("out", po::value(&out)->required(), "output Hugging Face directory");
+      ("out", po::value(&out)->required(), "output Hugging Face directory")
+      ("dtype", po::value(&dtype)->default_value(dtype), "weights written as fp32 or bf16")
+      ("max-shard-gb", po::value(&max_shard_gb)->default_value(max_shard_gb),
+       "above this many GB (1e9 bytes) of weights, model-0000K-of-0000N.safetensors shards and an index");
   po::variables_map vm;
   if (!parse_command_line("slice", "--checkpoint CKPT --precision P --out DIR", options, {}, args, vm)) return 0;
+  if (dtype != "fp32" && dtype != "bf16") throw_usage("--dtype must be fp32 or bf16");
+  if (!(max_shard_gb > 0)) throw_usage("--max-shard-gb must be positive");
   auto loaded = train::load_nested_checkpoint(checkpoint, at::kFloat, at::kCPU);
   loaded.model->set_precision(quant::plan_from_text(precision, int(loaded.model->layers.size())));
-  model::save_pretrained(loaded.model, out);
+  model::SaveOptions save;
+  save.max_shard_bytes = int64_t(max_shard_gb * 1e9);
+  if (dtype == "bf16") save.dtype = at::kBFloat16;
+  model::save_pretrained(loaded.model, out, save);
   // Carry the tokenizer along when the checkpoint says where its base model lives.
   const std::string base = loaded.metadata.value("model_dir", "");
-  const boost::filesystem::path tokenizer = boost::filesystem::path(base) / "tokenizer.model";
-  if (!base.empty() && boost::filesystem::exists(tokenizer)) {
-    boost::filesystem::copy_file(tokenizer, boost::filesystem::path(out) / "tokenizer.model",
-                                 boost::filesystem::copy_options::overwrite_existing);
+  for (const char* file : {"tokenizer.model", "tokenizer_config.json"}) {
+    const boost::filesystem::path source = boost::filesystem::path(base) / file;
+    if (!base.empty() && boost::filesystem::exists(source)) {
+      boost::filesystem::copy_file(source, boost::filesystem::path(out) / file,
+                                   boost::filesystem::copy_options::overwrite_existing);
+    }
   }
   fmt::print("wrote {} (precision {})\n", out, precision);
   return 0;

@@ -47,7 +47,7 @@ static void write_text_atomically(const fs::path& path, const std::string& text)
   fs::rename(tmp, path);
 }
 
-void save_pretrained(DecoderModel& model, const std::string& directory) {
+void save_pretrained(DecoderModel& model, const std::string& directory, const SaveOptions& options) {
   c10::NoGradGuard no_grad;
   fs::create_directories(directory);
   std::map<std::string, at::Tensor> effective;
@@ -57,15 +57,49 @@ void save_pretrained(DecoderModel& model, const std::string& directory) {
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (auto& [name, tensor] : model->named_weights()) {
     const auto it = effective.find(name);
-    tensors.emplace_back(name, (it == effective.end() ? tensor : it->second).detach());
+    at::Tensor value = (it == effective.end() ? tensor : it->second).detach();
+    if (options.dtype) value = value.to(*options.dtype);
+    tensors.emplace_back(name, value);
   }
   nlohmann::json config = model->config().raw;
-  const at::ScalarType dtype = model->embed_tokens.scalar_type();
+  const at::ScalarType dtype = options.dtype.value_or(model->embed_tokens.scalar_type());
   // transformers 5 writes "dtype", 4.x "torch_dtype".
   config[config.contains("dtype") ? "dtype" : "torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
-  write_safetensors((fs::path(directory) / "model.safetensors").string(), tensors,
-                    {{"format", "pt"}});
   write_text_atomically(fs::path(directory) / "config.json", config.dump(2) + "\n");
+  // Greedy shards in checkpoint order, as transformers fills them.
+  std::vector<std::vector<std::pair<std::string, at::Tensor>>> shards(1);
+  int64_t in_shard = 0, total = 0;
+  for (auto& entry : tensors) {
+    const int64_t bytes = entry.second.numel() * int64_t(entry.second.element_size());
+    if (in_shard > 0 && in_shard + bytes > options.max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(std::move(entry));
+    in_shard += bytes;
+    total += bytes;
+  }
+  // Shards of an earlier export into this directory would otherwise linger beside the new ones.
+  for (const auto& entry : fs::directory_iterator(directory)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("model-", 0) == 0 && name.find("-of-") != std::string::npos) fs::remove(entry.path());
+  }
+  const fs::path single = fs::path(directory) / "model.safetensors";
+  const fs::path index = fs::path(directory) / "model.safetensors.index.json";
+  if (shards.size() == 1) {
+    fs::remove(index);
+    write_safetensors(single.string(), shards.front(), {{"format", "pt"}});
+    return;
+  }
+  fs::remove(single);
+  nlohmann::json weight_map = nlohmann::json::object();
+  for (size_t k = 0; k < shards.size(); ++k) {
+    const std::string file = fmt::format("model-{:05d}-of-{:05d}.safetensors", k + 1, shards.size());
+    write_safetensors((fs::path(directory) / file).string(), shards[k], {{"format", "pt"}});
+    for (const auto& entry : shards[k]) weight_map[entry.first] = file;
+  }
+  const nlohmann::json index_json = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  write_text_atomically(index, index_json.dump(2) + "\n");
 }
 
 }  // namespace matquant::model

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <string>
 
 namespace matquant::model {
@@ -17,9 +18,18 @@ struct LoadOptions {
 // error naming the tensor and file.
 DecoderModel load_pretrained(const std::string& directory, const LoadOptions& options = {});
 
-// Writes config.json and model.safetensors into `directory` (created if needed). Quantized layers
-// are written as the dequantized weight at their current precision, so transformers can load the
-// result as an ordinary model.
-void save_pretrained(DecoderModel& model, const std::string& directory);
+struct SaveOptions {
+  // Above this many bytes of weights, the Hugging Face sharded layout: model-0000K-of-0000N.safetensors
+  // files of at most this size (a larger tensor alone in its file) and model.safetensors.index.json
+  // (metadata.total_size, weight_map), as transformers' save_pretrained(max_shard_size="5GB") writes.
+  int64_t max_shard_bytes = 5'000'000'000;
+  std::optional<at::ScalarType> dtype;  // convert the weights (e.g. bf16); default: the model's
+};
+
+// Writes config.json and the weights into `directory` (created if needed). Quantized layers are
+// written as the dequantized weight at their current precision, so transformers can load the
+// result as an ordinary model. The index, or the single file, is written last: a reader never
+// sees an index naming a shard not yet complete.
+void save_pretrained(DecoderModel& model, const std::string& directory, const SaveOptions& options = {});
 
 }  // namespace matquant::model
