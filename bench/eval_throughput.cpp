@@ -15,7 +15,7 @@
 namespace po = boost::program_options;
 using namespace matquant;
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string shape = "gemma2-2b-shape", device = "cuda", dtype = "bf16";
   int64_t layers = 0, vocab = 0, batch = 4, seq = 2048, windows = 32, repeat = 2;
   bool profile = false;
@@ -78,4 +78,8 @@ int main(int argc, char** argv) {
                          {{"tokens_per_s", tokens_per_s}, {"tflops", tflops}, {"peak_gib", peak_gib},
                           {"seconds", seconds}, {"log_perplexity", log_ppl}});
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main("matquant_bench_eval_throughput", [&] { return run(argc, argv); });
 }

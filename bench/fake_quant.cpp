@@ -56,7 +56,7 @@ double time_ms(const std::function<void()>& fn, int64_t iterations, const at::De
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string shape = "gemma2-9b-shape", device = "cuda", dtype = "fp32";
   int64_t iterations = 20;
   double bandwidth_gbps = 3350.0;
@@ -136,4 +136,8 @@ int main(int argc, char** argv) {
                           {"bandwidth_gbps", bandwidth_gbps}},
                          figures);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main("matquant_bench_fake_quant", [&] { return run(argc, argv); });
 }

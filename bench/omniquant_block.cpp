@@ -41,7 +41,7 @@ Measurement measure(const std::string& shape, int64_t layers, const at::Tensor& 
   return m;
 }
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string shape = "gemma2-9b-shape", device = "cuda", dtype = "bf16";
   int64_t layers = 2, samples = 128, seq = 2048, epochs = 1, batch = 4;
   po::options_description options("options");
@@ -88,4 +88,8 @@ int main(int argc, char** argv) {
                    {"time_ratio", matquant.seconds_per_block_epoch / single.seconds_per_block_epoch}}}};
   std::cout << line.dump() << std::endl;
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main("matquant_bench_omniquant", [&] { return run(argc, argv); });
 }

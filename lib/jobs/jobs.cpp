@@ -1,6 +1,7 @@
 #include "jobs/jobs.h"
 
 #include "common/error.h"
+#include "common/error_context.h"
 #include "data/token_batches.h"
 #include "distributed/communicator.h"
 #include "eval/perplexity.h"
@@ -14,6 +15,7 @@
 #include "quant/precision_label.h"
 #include "train/nested_checkpoint.h"
 #include "train/omniquant_trainer.h"
+#include "sweep/memory_estimate.h"
 #include "train/qat_trainer.h"
 
 #include <fmt/format.h>
@@ -142,6 +144,11 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   JobOutcome outcome;
   nlohmann::json summary;
   if (base == "qat") {
+    // Out of memory says what the run was estimated to need (sweep plan printed the same figure).
+    const auto estimate = sweep::estimate_qat_memory(sweep::model_shape_from_config(net->config().raw), spec);
+    const ErrorContext need(fmt::format("training with QAT (estimated peak {:.1f} GiB per GPU, docs/training.md "
+                                        "\"Memory\")",
+                                        estimate.bytes / double(1ull << 30)));
     // One pass over steps x batch distinct sequences at most (the trainer wraps around if fewer).
     const int64_t wanted = resolved<int64_t>(spec, "train.steps") * resolved<int64_t>(spec, "train.batch_size");
     const at::Tensor sequences = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"),
