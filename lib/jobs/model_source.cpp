@@ -51,8 +51,14 @@ void build_builtin_model(const std::string& name, const fs::path& dir, const Bui
   const fs::path staging = dir.string() + ".staging";
   fs::remove_all(staging);
   fs::create_directories(staging);
+  // A published shape (gemma2-9b-shape, ...) is for measuring at real scale: its random weights keep
+  // the published vocabulary (the embedding is much of the memory) and are not pretrained (300
+  // steps of plain AdamW on 9B parameters would not fit one GPU, and teach nothing of use).
+  const bool shape_only = name.size() > 6 && name.compare(name.size() - 6, 6, "-shape") == 0;
   std::cerr << "[matquant] building built-in model " << name << " (synthetic corpus, tokenizer, "
-            << p.steps << " pretraining steps) into " << dir << "\n";
+            << (shape_only ? std::string("random weights of the published shape")
+                           : std::to_string(p.steps) + " pretraining steps")
+            << ") into " << dir << "\n";
   const auto documents = data::synthetic_documents(p.documents, kTrainSeed);
   data::TokenizerTrainingOptions tokenizer_options;
   tokenizer_options.vocab_size = p.vocab_size;
@@ -60,8 +66,16 @@ void build_builtin_model(const std::string& name, const fs::path& dir, const Bui
   const auto tokenizer = model::Tokenizer::load((staging / "tokenizer.model").string());
 
   nlohmann::json config_json = model::builtin_config(name);
-  config_json["vocab_size"] = tokenizer.vocab_size();
+  if (!shape_only) config_json["vocab_size"] = tokenizer.vocab_size();
   auto net = train::new_random_model(config_json, "builtin:" + name, at::Device(device), 0);
+  if (shape_only) {
+    model::SaveOptions save;
+    save.dtype = at::kBFloat16;  // half the disk; the weights are random anyway
+    model::save_pretrained(net, staging.string(), save);
+    model::write_tokenizer_config(staging.string(), is_gemma_family(config_json));
+    fs::rename(staging, dir);
+    return;
+  }
 
   std::vector<std::vector<int64_t>> tokens;
   for (const auto& d : documents) tokens.push_back(tokenizer.encode(d, false));
