@@ -29,16 +29,22 @@ ShardedParameters::ShardedParameters(std::vector<at::Tensor> parameters, distrib
   release();
 }
 
+// One rank without a process group (the offload path): no collective, no copies. A process group
+// of one rank (tests on one GPU) takes the collective path like any other size.
+bool ShardedParameters::in_process() const {
+  return communicator_.world_size() == 1 && communicator_.backend() == "single";
+}
+
 void ShardedParameters::gather_async() {
   if (materialized_ || gathering_) return;
-  if (communicator_.world_size() == 1) return;  // materialize() points at the master itself
+  if (in_process()) return;  // materialize() points at the master itself
   full_ = at::empty({shard_length_ * communicator_.world_size()}, master_.options());
   gathering_ = communicator_.all_gather(full_, master_);
 }
 
 void ShardedParameters::materialize() {
   if (materialized_) return;
-  if (communicator_.world_size() == 1) {
+  if (in_process()) {
     full_ = master_;
   } else {
     gather_async();
@@ -72,7 +78,7 @@ void ShardedParameters::reduce_gradients_async(const std::vector<at::Tensor>& gr
   }
   const int64_t padding = shard_length_ * communicator_.world_size() - total_;
   if (padding > 0) flat.push_back(at::zeros({padding}, master_.options()));
-  if (communicator_.world_size() == 1) {  // the sum over one rank is the gradient itself
+  if (in_process()) {  // the sum over one rank is the gradient itself
     at::Tensor& grad = master_.mutable_grad();
     grad = grad.defined() ? grad.add_(at::cat(flat)) : at::cat(flat);
     return;

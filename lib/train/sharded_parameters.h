@@ -42,6 +42,8 @@ class ShardedParameters {
   int64_t parameter_count() const { return total_; }
 
  private:
+  bool in_process() const;
+
   std::vector<at::Tensor> parameters_;
   std::vector<std::vector<int64_t>> shapes_;
   std::vector<int64_t> offsets_, numels_;
