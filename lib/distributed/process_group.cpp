@@ -31,6 +31,13 @@ class BackendCommunicator : public Communicator {
   BackendCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::Backend> backend,
                       std::string name)
       : store_(std::move(store)), backend_(std::move(backend)), name_(std::move(name)) {}
+  // NCCL wants its communicators shut down before exit (else it warns of leaked resources).
+  ~BackendCommunicator() override {
+    try {
+      backend_->shutdown();
+    } catch (const std::exception&) {  // a group that failed cannot be shut down cleanly either
+    }
+  }
   int rank() const override { return backend_->getRank(); }
   int world_size() const override { return backend_->getSize(); }
   std::unique_ptr<PendingCollective> all_gather(at::Tensor full, at::Tensor shard) override {
