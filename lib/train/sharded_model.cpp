@@ -150,8 +150,9 @@ void clip_sharded_gradients(const std::vector<at::Tensor>& masters, double max_n
     if (m.grad().defined()) grads.push_back(m.grad());
   }
   if (grads.empty()) return;
-  at::Tensor squares = at::zeros({1}, grads.front().options().dtype(at::kDouble));
-  for (const auto& g : grads) squares += g.to(at::kDouble).pow(2).sum();
+  // Per-shard norms (no copy of the gradients: a double copy of the embedding's shard was GBs),
+  // their squares summed in double over this rank's shards and then over the ranks.
+  at::Tensor squares = at::stack(at::_foreach_norm(grads, 2)).to(at::kDouble).pow(2).sum().reshape({1});
   communicator.all_reduce_sum(squares);
   const at::Tensor coefficient = at::clamp_max(max_norm / (squares.sqrt() + 1e-6), 1.0).to(at::kFloat);
   for (auto& g : grads) g.mul_(coefficient);
