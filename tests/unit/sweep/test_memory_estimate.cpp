@@ -27,9 +27,9 @@ json spec(bool checkpointing, bool offload = false, int gpus = 1, int batch = 1)
 
 double gib(const TrainingMemoryEstimate& e) { return e.bytes / double(1ull << 30); }
 
-void expect_close_above(double estimate, double measured, const char* what) {
+void expect_close_above(double estimate, double measured, const char* what, double margin = 1.08) {
   EXPECT_GE(estimate, measured) << what;
-  EXPECT_LE(estimate, measured * 1.08) << what;
+  EXPECT_LE(estimate, measured * margin) << what;
 }
 
 TEST(MemoryEstimate, MatchesTheMeasuredPeaksOnAnH200) {
@@ -39,6 +39,10 @@ TEST(MemoryEstimate, MatchesTheMeasuredPeaksOnAnH200) {
   expect_close_above(gib(estimate_qat_memory(g2, spec(false))), 54.7, "2B, no checkpointing");
   expect_close_above(gib(estimate_qat_memory(g2, spec(false, true))), 28.37, "2B, moments on the host");
   expect_close_above(gib(estimate_qat_memory(g9, spec(false, true))), 82.62, "9B, moments on the host");
+  // Sharded over two H200s (per-GPU batch 1): the per-block allowance is fitted on the 9B point, so
+  // the 2B one is over-estimated by more.
+  expect_close_above(gib(estimate_qat_memory(g2, spec(true, false, 2, 2))), 30.57, "2B, 2 GPUs", 1.3);
+  expect_close_above(gib(estimate_qat_memory(g9, spec(true, false, 2, 2))), 103.35, "9B, 2 GPUs");
   // Ran out of memory on the 139.8 GiB H200 (issue 15): the estimate must say so.
   EXPECT_GT(gib(estimate_qat_memory(g9, spec(true))), 139.8);
 }
