@@ -65,6 +65,9 @@ int run_train(const Args& args) {
     // Ranks sharing a machine share its cores.
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
     at::set_num_threads(std::max(1, cores / environment->world_size));
+    std::cerr << "[matquant] rank " << environment->rank << " of " << environment->world_size << " on "
+              << context.device << ": joining at " << environment->master_addr << ":" << environment->master_port
+              << " (up to 300 s for the other ranks)" << std::endl;
     context.communicator = distributed::connect(*environment, c10::Device(context.device));
   }
   if (rank_zero) context.log = [](const std::string& line) { std::cerr << line << std::endl; };

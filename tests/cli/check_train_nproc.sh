@@ -83,6 +83,16 @@ assert ours.keys() == theirs.keys(), (ours, theirs)
 for k in ours:
     assert abs(ours[k] - theirs[k]) <= 1e-5 * abs(theirs[k]), (k, ours[k], theirs[k])
 PY
+# Bad counts are refused with their documented codes.
+set +e
+"$matquant" train short.json --out bad.safetensors "${common[@]}" --nproc 0 >/dev/null 2>bad.err; code=$?
+set -e
+[[ $code -eq 2 ]] || fail "--nproc 0 gave exit $code (want 2)"
+set +e
+WORLD_SIZE=two "$matquant" train short.json --out bad.safetensors "${common[@]}" >/dev/null 2>bad.err; code=$?
+set -e
+[[ $code -eq 3 ]] && grep -q "WORLD_SIZE" bad.err || fail "WORLD_SIZE=two gave exit $code: $(cat bad.err)"
+
 # 5. Memory estimates at plan time.
 cat > big.yaml <<'YAML'
 sweep: big
