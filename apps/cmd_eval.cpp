@@ -76,7 +76,7 @@ std::vector<std::string> evaluated_precisions(const EvalCommand& c) {
     return {"bf16"};
   }
   for (const auto& p : c.precisions) {
-    if (!quant::is_unquantized(p) && c.checkpoint.empty()) {
+    if (quant::needs_training(p) && c.checkpoint.empty()) {
       throw_usage("precision '" + p + "' is a slice of a nested checkpoint: give --checkpoint CKPT (bf16 and fp32 "
                   "evaluate the model itself)");
     }

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "model/initialization.h"
+#include "quant/precision_label.h"
 #include "sweep/memory_estimate.h"
 #include "sweep/run_keys.h"
 
@@ -46,6 +47,11 @@ std::vector<Estimated> estimates(const sweep::SweepPlan& plan) {
   std::set<std::string> seen;
   for (const auto& run : plan.runs) {
     if (run.spec.value("base", "qat") != "qat") continue;
+    bool trains = false;  // a run evaluating only bf16/fp32/rtn:FORMAT has no training job
+    for (const auto& p : run.spec["eval"].value("precisions", nlohmann::json::array())) {
+      trains = trains || quant::needs_training(p.get<std::string>());
+    }
+    if (!trains) continue;
     if (!seen.insert(sweep::train_job_key(run.spec)).second) continue;
     const auto shape = shape_of(run.spec.value("model", ""));
     if (!shape || shape->hidden <= 0 || shape->layers <= 0) continue;

@@ -12,6 +12,9 @@
 #include "model/pretrained.h"
 #include "model/tokenizer.h"
 #include "quant/mix_n_match.h"
+#include "quant/mx_format.h"
+#include "quant/weight_format.h"
+#include "train/pretraining.h"
 #include "quant/precision_label.h"
 #include "train/nested_checkpoint.h"
 #include "train/omniquant_trainer.h"
@@ -79,6 +82,34 @@ at::Tensor tokenized_sequences(const std::string& model_dir, const std::string& 
 
 void log_line(const JobContext& context, const std::string& line) {
   if (context.log) context.log(line);
+}
+
+// Rounds the projections in `scope` to `format` in place (RTN) and returns the weights rows
+// (lib/jobs/weight_metrics.h): INT through the MinMax code store served at its full width (so the
+// codes are counted as a checkpoint's are), MXINT by replacing each weight with its MX value.
+std::vector<MetricRow> round_to_format(model::DecoderModel& net, model::QuantScope scope,
+                                       const quant::WeightFormat& format, int64_t group_size, const std::string& label) {
+  if (format.kind == quant::WeightFormat::Kind::kInt) {
+    model::QuantizerConfig quantizer;
+    quantizer.source_bits = format.bits;
+    quantizer.group_size = group_size;
+    net->enable_quantization(scope, quantizer);
+    for (auto& [name, layer, linear] : net->quantized_linears()) linear->freeze_codes();
+    net->set_precision(quant::PrecisionPlan::uniform(format.bits));
+    return weight_metrics(net, label);
+  }
+  net->enable_quantization(scope, {});
+  double quantized = 0;
+  const quant::MxFormat mx{format.bits, format.block_size};
+  c10::NoGradGuard no_grad;
+  for (auto& [name, layer, linear] : net->quantized_linears()) {
+    linear->weight.set_data(quant::mx_fake_quantize(linear->weight, mx));
+    quantized += double(linear->weight.numel());
+  }
+  net->set_precision(std::nullopt);  // the rounded weights are served as they are
+  return {{label, "weights", "parameters", double(train::parameter_count(net))},
+          {label, "weights", "quantized_parameters", quantized},
+          {label, "weights", "effective_bits", format.bits_per_weight()}};
 }
 
 // Appends `rows` to the outcome and hands them on as soon as they are measured.
@@ -230,10 +261,18 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
   const std::string model_dir = resolve_model(get<std::string>(spec, "model", "builtin:tiny-llama"), context.cache_dir, context.device);
   model::DecoderModel net{nullptr};
   bool extra_precision = false;
+  std::optional<std::vector<MetricRow>> format_weight_rows;
   if (quant::is_unquantized(precision)) {
     // What is asked runs, on the CPU too (LibTorch's CPU kernels take bfloat16), so a "bf16" row
     // always measures bfloat16 rounding; "fp32" is the float32 reference.
     net = model::load_pretrained(model_dir, {precision == "bf16" ? at::kBFloat16 : at::kFloat, device});
+  } else if (quant::is_post_training(precision)) {
+    // Round to nearest (seed 004's RTN rows): the base model's projections in scope, rounded to the
+    // format, served in float32 like a checkpoint's slices.
+    net = model::load_pretrained(model_dir, {at::kFloat, device});
+    const auto format = quant::parse_weight_format(precision.substr(4));
+    format_weight_rows = round_to_format(net, model::parse_quant_scope(get<std::string>(spec, "scope", "ffn")), format,
+                                         get<int64_t>(spec, "group_size", 0), precision_label(precision, false));
   } else {
     auto loaded = train::load_nested_checkpoint(checkpoint_path, at::kFloat, device);
     net = loaded.model;
@@ -263,7 +302,7 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
     log_line(context, fmt::format("{}: log pplx {:.4f} over {} tokens", label, result.log_perplexity, result.tokens));
   }
   // Parameter counts and effective bits of what is served (lib/jobs/weight_metrics.h).
-  add_metrics(outcome, weight_metrics(net, label), context);
+  add_metrics(outcome, format_weight_rows ? *format_weight_rows : weight_metrics(net, label), context);
   auto zero_shot = eval::zero_shot_options_from_spec(spec);  // eval.tasks: lm-eval's zero-shot scoring
   if (!zero_shot.tasks.empty()) {
     zero_shot.log = [&](const std::string& line) { log_line(context, label + ": " + line); };

@@ -1,6 +1,7 @@
 #include "quant/mx_format.h"
 
 #include "common/error.h"
+#include "quant/weight_format.h"
 
 #include <fmt/format.h>
 
@@ -51,19 +52,11 @@ at::Tensor from_blocks(const at::Tensor& blocked, int64_t length) {
 std::string MxFormat::name() const { return fmt::format("mxint{}-{}", element_bits, block_size); }
 
 MxFormat parse_mx_format(const std::string& text) {
-  std::string lower = text;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  MxFormat format;
-  int bits = 0;
-  long long block = 0;
-  char tail = 0;
-  if (std::sscanf(lower.c_str(), "mxint%d-%lld%c", &bits, &block, &tail) != 2 || bits < 2 || bits > 8 || block < 1 ||
-      block > 1 << 20) {
+  const WeightFormat format = parse_weight_format(text);
+  if (format.kind != WeightFormat::Kind::kMxInt) {
     throw_invalid("'" + text + "' is not an MX integer format (mxintD-B: D element bits 2..8, B values per block)");
   }
-  format.element_bits = bits;
-  format.block_size = block;
-  return format;
+  return {format.bits, format.block_size};
 }
 
 int mx_shared_exponent(double block_absmax) {

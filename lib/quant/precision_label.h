@@ -11,4 +11,12 @@ std::string precision_label(const std::string& precision, bool extra_precision);
 // "bf16" and "fp32": the unquantized model (in bfloat16 or float32), which needs no training job.
 inline bool is_unquantized(const std::string& precision) { return precision == "bf16" || precision == "fp32"; }
 
+// "rtn:FORMAT" (quant/weight_format.h): the base model's weights rounded to FORMAT, no training job.
+inline bool is_post_training(const std::string& precision) { return precision.rfind("rtn:", 0) == 0; }
+
+// Everything else is served from a training job's nested checkpoint.
+inline bool needs_training(const std::string& precision) {
+  return !is_unquantized(precision) && !is_post_training(precision);
+}
+
 }  // namespace matquant::quant

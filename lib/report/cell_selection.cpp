@@ -27,7 +27,7 @@ const RunMetric* find_metric(const RunRecord& run, const std::string& precision,
 // Training diverged, or this precision's evaluation did: the cell prints "-". The bfloat16
 // evaluation reads the unquantized model, which a diverged quantized training never touched.
 bool diverged_at(const RunRecord& run, const std::string& precision) {
-  const bool trained_precision = !quant::is_unquantized(precision);
+  const bool trained_precision = quant::needs_training(precision);
   if (run.jobs.empty()) return run.status == "diverged" && trained_precision;
   return std::any_of(run.jobs.begin(), run.jobs.end(), [&](const RunJob& job) {
     return job.status == "diverged" && ((job.kind == "train" && trained_precision) || job.precision == precision);

@@ -40,7 +40,7 @@ JobGraph build_job_graph(const std::vector<PlannedSpec>& runs) {
     const std::string train_key = train_job_key(run.spec);
     auto& run_jobs = graph.jobs_of_run[run.run_key];
     bool needs_training = false;
-    for (const auto& p : run.spec["eval"]["precisions"]) needs_training = needs_training || !quant::is_unquantized(p.get<std::string>());
+    for (const auto& p : run.spec["eval"]["precisions"]) needs_training = needs_training || quant::needs_training(p.get<std::string>());
     if (needs_training) {
       add(trains, 't', JobNode{train_key, "train", "", "", "", run.spec, run.run_key, {}}, run.run_key);
       run_jobs.push_back(train_key);
@@ -49,7 +49,7 @@ JobGraph build_job_graph(const std::vector<PlannedSpec>& runs) {
       const std::string precision = p.get<std::string>();
       const std::string key = eval_job_key(run.spec, precision);
       JobNode node{key, "eval", precision, quant::precision_label(precision, extra_precision),
-                   quant::is_unquantized(precision) ? "" : train_key, run.spec, run.run_key, {}};
+                   !quant::needs_training(precision) ? "" : train_key, run.spec, run.run_key, {}};
       add(evals, 'e', std::move(node), run.run_key);
       run_jobs.push_back(key);
     }

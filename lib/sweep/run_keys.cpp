@@ -63,12 +63,16 @@ std::string eval_job_key(const json& spec, const std::string& precision) {
   // "pyramid@3" names a plan through the count rule of lib/quant/mix_n_match: its version keeps a
   // database from reusing evaluations of plans made under an older rule (rule 2: three widths).
   if (precision.find('@') != std::string::npos) keyed["mix_n_match_rule"] = 2;
-  if (quant::is_unquantized(precision)) {
+  if (!quant::needs_training(precision)) {
     // The dtype that runs (bf16 ran in float32 on CPU before; such results must not be reused).
     keyed["dtype"] = precision == "bf16" ? "bfloat16" : "float32";
     keyed["model"] = spec.value("model", "");
     keyed["data"] = {{"validation", spec["data"].value("validation", "")}};
     keyed["seq_len"] = spec["train"].value("seq_len", 0);  // perplexity windows when eval.perplexity_seq_len is 0
+    if (quant::is_post_training(precision)) {  // which projections are rounded, in which groups
+      keyed["scope"] = spec.value("scope", "ffn");
+      keyed["group_size"] = spec.value("group_size", 0);
+    }
   } else {
     keyed["train_job"] = train_job_key(spec);
   }

@@ -5,6 +5,7 @@
 #include "model/builtin_model_names.h"
 #include "quant/mix_n_match.h"
 #include "quant/precision_label.h"
+#include "quant/weight_format.h"
 #include "sweep/paper_defaults.h"
 #include "sweep/spec_fields.h"
 #include "train/objective.h"
@@ -131,6 +132,14 @@ void set_dotted(json& spec, const std::string& dotted, const json& value) {
 // A precision to evaluate: bf16, r, a per-layer list, or STRATEGY@BITS. Returns "" when valid.
 std::string check_precision(const std::string& text, int max_bits) {
   if (quant::is_unquantized(text)) return "";
+  if (quant::is_post_training(text)) {
+    try {
+      quant::parse_weight_format(text.substr(4));
+      return "";
+    } catch (const Error& e) {
+      return e.what();
+    }
+  }
   try {
     const auto at = text.find('@');
     if (at != std::string::npos) {

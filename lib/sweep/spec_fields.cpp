@@ -48,7 +48,8 @@ std::vector<SpecField> make_fields() {
        "QAT: AdamW moments in pinned host memory, streamed through the GPU per layer (a model too large for its "
        "GPU); the same update, so not part of job keys"},
       {"eval.precisions", T::kStringList, nullptr, {},
-       "bf16 (fp32: the float32 model), r (8, 4, 2, 6, 3), a per-layer list 2,4,8,8 or STRATEGY@BITS (pyramid@3.5); default 8 4 2 6 3 "
+       "bf16 (fp32: the float32 model), r (8, 4, 2, 6, 3), a per-layer list 2,4,8,8, STRATEGY@BITS (pyramid@3.5), or "
+       "rtn:FORMAT (rtn:int4, rtn:mxint4-128: the base model rounded, no training); default 8 4 2 6 3 "
        "(baseline: its own bits)"},
       {"eval.perplexity", T::kBool, true, {}, "held-out log-perplexity"},
       {"eval.perplexity_protocol", T::kString, "chunks", {"chunks", "gptq"}, "perplexity windows: consecutive chunks or GPTQ's random windows"},
