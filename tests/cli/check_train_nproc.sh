@@ -16,7 +16,7 @@ rm -rf "$work"; mkdir -p "$work"; cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 spec() { echo "{\"model\": \"$model\", \"train\": {\"steps\": $1, \"batch_size\": 4, \"seq_len\": 32, \"learning_rate\": 1e-3, \"warmup_steps\": 0}}"; }
 spec 3 > short.json
-spec 60 > run.json
+spec 100 > run.json  # states at steps 50 and 100: the kill after 50 has 50 steps of margin
 common=(--cache-dir "$work/cache")
 losses() { grep -E '^int[0-9]+	train	train_loss' "$1" | sort; }
 
@@ -27,7 +27,7 @@ paste <(losses one.out) <(losses two.out) | awk -F'\t' '
   { a = $4; b = $8; d = a - b; if (d < 0) d = -d; if (d > 1e-4 * (a < 0 ? -a : a)) { print "differ: " $0; bad = 1 } }
   END { if (NR != 3) { print NR " loss rows"; bad = 1 } exit bad }' || fail "one process and two ranks disagree"
 
-"$matquant" train run.json --out full.safetensors "${common[@]}" --nproc 2 >full.out 2>full.err || fail "60 steps: $(tail -2 full.err)"
+"$matquant" train run.json --out full.safetensors "${common[@]}" --nproc 2 >full.out 2>full.err || fail "100 steps: $(tail -2 full.err)"
 # Kill rank 1 once the step-50 state is published.
 "$matquant" train run.json --out killed.safetensors "${common[@]}" --nproc 2 --state-dir state >killed.out 2>killed.err &
 launcher=$!
