@@ -48,6 +48,27 @@ int exit_code_of(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : int(ErrorCode::kDistributed);
 }
 
+// Forks and execs one rank of `argv` with its launch variables. With die_with_parent, the child is
+// killed when this process exits (PR_SET_PDEATHSIG), and exits at once if it already has.
+pid_t start_rank(const LaunchEnvironment& environment, const std::vector<std::string>& argv, bool die_with_parent) {
+  const auto variables = launch_variables(environment);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw Error(ErrorCode::kDistributed, "cannot start rank " + std::to_string(environment.rank));
+  if (pid > 0) return pid;
+  if (die_with_parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(int(ErrorCode::kDistributed));
+  }
+  for (const auto& [name, value] : variables) ::setenv(name.c_str(), value.c_str(), 1);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  std::cerr << "matquant: error: cannot run " << argv[0] << " for rank " << environment.rank << "\n";
+  ::_exit(127);
+}
+
 }  // namespace
 
 std::string own_executable() {
@@ -81,19 +102,7 @@ int launch_local_ranks(int ranks, const std::vector<std::string>& argv) {
   for (int rank = 0; rank < ranks; ++rank) {
     environment.rank = rank;
     environment.local_rank = rank;
-    const auto variables = launch_variables(environment);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw Error(ErrorCode::kDistributed, "cannot start rank " + std::to_string(rank));
-    if (pid == 0) {
-      for (const auto& [name, value] : variables) ::setenv(name.c_str(), value.c_str(), 1);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      std::cerr << "matquant: error: cannot run " << argv[0] << " for rank " << rank << "\n";
-      ::_exit(127);
-    }
-    children.push_back(pid);
+    children.push_back(start_rank(environment, argv, false));
   }
   struct sigaction action {};
   action.sa_handler = remember_signal;
@@ -150,25 +159,11 @@ HelperRanks::HelperRanks(int ranks, const std::vector<std::string>& argv) {
   if (ranks < 2) throw Error(ErrorCode::kInternal, "helper ranks for fewer than two processes");
   rank_zero_.world_size = ranks;
   rank_zero_.master_port = free_local_port();
-  const pid_t parent = ::getpid();
   for (int rank = 1; rank < ranks; ++rank) {
     LaunchEnvironment environment = rank_zero_;
     environment.rank = rank;
     environment.local_rank = rank;
-    const auto variables = launch_variables(environment);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw Error(ErrorCode::kDistributed, "cannot start rank " + std::to_string(rank));
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(int(ErrorCode::kDistributed));  // the parent is already gone
-      for (const auto& [name, value] : variables) ::setenv(name.c_str(), value.c_str(), 1);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    children_.push_back(pid);
+    children_.push_back(start_rank(environment, argv, true));
   }
   // This thread reaps the children (wait() watches it do so) and ends the process on a failure.
   watcher_ = std::thread([this] {

@@ -68,18 +68,10 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
   const auto start = std::chrono::steady_clock::now();
   const int64_t tokens_per_step = per_step * (sequences.size(1) - 1);
   while (step < total) {
-    const double lr = learning_rate_at(config.schedule, step);
-    for (auto& group : optimizer.param_groups()) {
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    }
-    optimizer.zero_grad();
+    StepReport report = start_step(optimizer, config.schedule, step, total);
     // Epoch order reshuffled per pass over the data, keyed by seed and epoch.
     const int64_t first = step * per_step;
     const auto order = data::shuffled_order(rows, config.seed + uint64_t(first / rows));
-    StepReport report;
-    report.step = step + 1;
-    report.total_steps = total;
-    report.learning_rate = lr;
     const Bf16Autocast autocast(config.bf16_autocast && device.is_cuda());
     // Losses stay on the device until the step's end: one host sync per step, not one per
     // precision. A non-finite loss still stops training before the optimizer step.
@@ -101,9 +93,7 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     clip_gradients(model->parameters(), config.gradient_clip);
     adamw_step(optimizer);  // fused on CUDA (train/fused_optimizer_step.h)
     ++step;
-    report.tokens_seen = step * tokens_per_step;
-    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    summary.curve.push_back(report);
+    record_step(report, step, tokens_per_step, start, summary.curve);
     const bool save_now = config.save_every > 0 && step % config.save_every == 0;
     if (!config.state_dir.empty() && (save_now || step == total)) {
       save_training_state(config.state_dir, model, optimizer, TrainingProgress{step, summary.curve});

@@ -130,17 +130,9 @@ TrainingSummary train_qat_sharded(model::DecoderModel& model, const at::Tensor& 
   const auto start = std::chrono::steady_clock::now();
   const int64_t tokens_per_step = per_step * (sequences.size(1) - 1);
   while (step < total) {
-    const double lr = learning_rate_at(config.schedule, step);
-    for (auto& group : optimizer.param_groups()) {
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    }
-    optimizer.zero_grad();
+    StepReport report = start_step(optimizer, config.schedule, step, total);
     const int64_t first = step * per_step;
     const auto order = data::shuffled_order(rows, config.seed + uint64_t(first / rows));
-    StepReport report;
-    report.step = step + 1;
-    report.total_steps = total;
-    report.learning_rate = lr;
     std::vector<std::pair<int, at::Tensor>> step_losses;
     {
       const Bf16Autocast autocast(config.bf16_autocast && device.is_cuda());
@@ -165,9 +157,7 @@ TrainingSummary train_qat_sharded(model::DecoderModel& model, const at::Tensor& 
     clip_sharded_gradients(sharded.masters(), config.gradient_clip, communicator);
     adamw_step(optimizer, config.offload_optimizer_state);  // fused on CUDA
     ++step;
-    report.tokens_seen = step * tokens_per_step;
-    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    summary.curve.push_back(report);
+    record_step(report, step, tokens_per_step, start, summary.curve);
     const bool save_now = config.save_every > 0 && step % config.save_every == 0;
     if (!config.state_dir.empty() && (save_now || step == total)) {
       save_sharded_state(config.state_dir, sharded, optimizer, TrainingProgress{step, summary.curve}, communicator);

@@ -81,6 +81,25 @@ std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& 
   return losses;
 }
 
+StepReport start_step(torch::optim::AdamW& optimizer, const LearningRateSchedule& schedule, int64_t step,
+                      int64_t total) {
+  const double lr = learning_rate_at(schedule, step);
+  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  optimizer.zero_grad();
+  StepReport report;
+  report.step = step + 1;
+  report.total_steps = total;
+  report.learning_rate = lr;
+  return report;
+}
+
+void record_step(StepReport& report, int64_t steps_done, int64_t tokens_per_step,
+                 std::chrono::steady_clock::time_point start, std::vector<StepReport>& curve) {
+  report.tokens_seen = steps_done * tokens_per_step;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  curve.push_back(report);
+}
+
 std::map<int, double> sum_losses(const std::vector<std::pair<int, at::Tensor>>& losses, bool& finite) {
   std::map<int, double> by_bits;
   finite = true;

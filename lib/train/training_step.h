@@ -4,9 +4,13 @@
 // objective's forward and backward passes over one micro-batch.
 #include "model/decoder.h"
 #include "train/objective.h"
+#include "train/qat_trainer.h"
+
+#include <torch/optim/adamw.h>
 
 #include <ATen/core/Tensor.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <utility>
@@ -51,6 +55,14 @@ class AutocastScope {
 std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& model, const Objective& objective,
                                                            bool quantize, const at::Tensor& inputs,
                                                            const at::Tensor& labels, double scale);
+
+// Sets step `step`'s (0-based) learning rate on every group, clears the gradients and starts the
+// step's report.
+StepReport start_step(torch::optim::AdamW& optimizer, const LearningRateSchedule& schedule, int64_t step,
+                      int64_t total);
+// After the update (`steps_done` = step + 1): tokens and seconds so far; appended to `curve`.
+void record_step(StepReport& report, int64_t steps_done, int64_t tokens_per_step,
+                 std::chrono::steady_clock::time_point start, std::vector<StepReport>& curve);
 
 // The step's losses summed per precision with one host copy; false in `finite` if any is NaN/Inf.
 std::map<int, double> sum_losses(const std::vector<std::pair<int, at::Tensor>>& losses, bool& finite);
