@@ -60,6 +60,11 @@ std::vector<Estimated> estimates(const sweep::SweepPlan& plan) {
   return out;
 }
 
+// GiB with one decimal, or MiB below one GiB (the tiny built-in models need a few MiB).
+std::string size_text(double bytes) {
+  return bytes >= kGiB ? fmt::format("{:.1f} GiB", bytes / kGiB) : fmt::format("{:.0f} MiB", bytes / (1 << 20));
+}
+
 std::string settings(const nlohmann::json& spec) {
   const int gpus = spec.value("resources", nlohmann::json::object()).value("gpus", 1);
   const auto& train = spec.value("train", nlohmann::json::object());
@@ -79,9 +84,9 @@ std::string render_memory_estimates(const sweep::SweepPlan& plan) {
   if (rows.empty()) return "";
   std::string out = "estimated peak GPU memory per training job (docs/training.md \"Memory\"):\n";
   for (const auto& r : rows) {
-    out += fmt::format("  {:<40} {:>8.1f} GiB per GPU ({:.1f} weights, gradients, moments; {:.1f} activations; {})\n",
-                       r.run, r.estimate.bytes / kGiB, r.estimate.state_bytes / kGiB,
-                       r.estimate.activation_bytes / kGiB, settings(r.spec));
+    out += fmt::format("  {:<40} {:>10} per GPU ({} weights, gradients, moments; {} activations; {})\n", r.run,
+                       size_text(r.estimate.bytes), size_text(r.estimate.state_bytes),
+                       size_text(r.estimate.activation_bytes), settings(r.spec));
   }
   return out;
 }
