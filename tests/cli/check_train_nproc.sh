@@ -47,7 +47,9 @@ if pgrep -P "$launcher" >/dev/null 2>&1; then fail "ranks left running"; fi
 "$matquant" train run.json --out resumed.safetensors "${common[@]}" --nproc 2 --state-dir state >resumed.out 2>resumed.err \
   || fail "resume: $(tail -2 resumed.err)"
 # The checkpoint's metadata records that training resumed (a fresh start would give the same losses).
-head -c 65536 resumed.safetensors | grep -aq 'resumed\\":true' || fail "the second run did not resume"
+# (Not `head | grep -q`: grep's early exit would SIGPIPE head and fail the pipeline under pipefail.)
+head -c 65536 resumed.safetensors >resumed.header
+grep -aq 'resumed\\":true' resumed.header || fail "the second run did not resume"
 diff <(losses full.out) <(losses resumed.out) >/dev/null || fail "resumed losses differ: $(losses resumed.out | tr '\n' ' ')"
 # 4. The runner's job file of a one-process sweep, asked for two processes, run by the worker alone.
 cat > sweep.yaml <<YAML
