@@ -46,6 +46,19 @@ bool is_gemma_family(const nlohmann::json& config) {
   return config.value("model_type", std::string()).rfind("gemma", 0) == 0;
 }
 
+bool is_shape_only(const std::string& name) {
+  return name.size() > 6 && name.compare(name.size() - 6, 6, "-shape") == 0;
+}
+
+// A published shape cached before shapes kept their vocabulary (it was pretrained at the
+// tokenizer's 512 entries): not the shape its name promises, so it is made again.
+bool stale_shape(const std::string& name, const fs::path& dir) {
+  if (!is_shape_only(name)) return false;
+  std::ifstream in((dir / "config.json").string());
+  const auto config = nlohmann::json::parse(in, nullptr, false);
+  return config.is_discarded() || config.value("vocab_size", 0) != model::builtin_config(name).value("vocab_size", -1);
+}
+
 void build_builtin_model(const std::string& name, const fs::path& dir, const BuiltinPretraining& p,
                          const std::string& device) {
   const fs::path staging = dir.string() + ".staging";
@@ -54,7 +67,7 @@ void build_builtin_model(const std::string& name, const fs::path& dir, const Bui
   // A published shape (gemma2-9b-shape, ...) is for measuring at real scale: its random weights keep
   // the published vocabulary (the embedding is much of the memory) and are not pretrained (300
   // steps of plain AdamW on 9B parameters would not fit one GPU, and teach nothing of use).
-  const bool shape_only = name.size() > 6 && name.compare(name.size() - 6, 6, "-shape") == 0;
+  const bool shape_only = is_shape_only(name);
   std::cerr << "[matquant] building built-in model " << name << " (synthetic corpus, tokenizer, "
             << (shape_only ? std::string("random weights of the published shape")
                            : std::to_string(p.steps) + " pretraining steps")
@@ -105,6 +118,14 @@ std::string resolve_model(const std::string& model, const std::string& cache_dir
   const std::string name = model.substr(std::string(kBuiltinPrefix).size());
   model::builtin_config(name);  // validates the name
   const fs::path dir = fs::path(cache_dir) / "builtin" / name;
+  if (fs::exists(dir / "config.json") && stale_shape(name, dir)) {
+    fs::create_directories(dir.parent_path());
+    FileLock lock(dir.string() + ".lock");
+    if (stale_shape(name, dir)) {
+      std::cerr << "[matquant] " << dir << " holds an older, pretrained " << name << "; making it again\n";
+      fs::remove_all(dir);
+    }
+  }
   if (fs::exists(dir / "config.json")) {
     // Built before models carried their tokenizer_config.json: say how they were trained (BOS), or
     // the tokenizer would read the directory as transformers does a bare one (model/tokenizer.h).
