@@ -94,17 +94,10 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     adamw_step(optimizer);  // fused on CUDA (train/fused_optimizer_step.h)
     ++step;
     record_step(report, step, tokens_per_step, start, summary.curve);
-    const bool save_now = config.save_every > 0 && step % config.save_every == 0;
-    if (!config.state_dir.empty() && (save_now || step == total)) {
-      save_training_state(config.state_dir, model, optimizer, TrainingProgress{step, summary.curve});
-    }
+    if (state_due(config, step)) save_training_state(config.state_dir, model, optimizer, TrainingProgress{step, summary.curve});
     if (config.on_step) config.on_step(report);
   }
-  model->set_precision(std::nullopt);
-  model->eval();
-  summary.steps = step;
-  summary.tokens = step * tokens_per_step;
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  finish_training(model, summary, step, tokens_per_step, start);
   return summary;
 }
 

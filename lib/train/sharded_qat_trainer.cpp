@@ -158,18 +158,11 @@ TrainingSummary train_qat_sharded(model::DecoderModel& model, const at::Tensor& 
     adamw_step(optimizer, config.offload_optimizer_state);  // fused on CUDA
     ++step;
     record_step(report, step, tokens_per_step, start, summary.curve);
-    const bool save_now = config.save_every > 0 && step % config.save_every == 0;
-    if (!config.state_dir.empty() && (save_now || step == total)) {
-      save_sharded_state(config.state_dir, sharded, optimizer, TrainingProgress{step, summary.curve}, communicator);
-    }
+    if (state_due(config, step)) save_sharded_state(config.state_dir, sharded, optimizer, TrainingProgress{step, summary.curve}, communicator);
     if (config.on_step) config.on_step(report);
   }
   sharded.gather_all();
-  model->set_precision(std::nullopt);
-  model->eval();
-  summary.steps = step;
-  summary.tokens = step * tokens_per_step;
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  finish_training(model, summary, step, tokens_per_step, start);
   return summary;
 }
 

@@ -100,6 +100,20 @@ void record_step(StepReport& report, int64_t steps_done, int64_t tokens_per_step
   curve.push_back(report);
 }
 
+bool state_due(const QatConfig& config, int64_t steps_done) {
+  if (config.state_dir.empty()) return false;
+  return (config.save_every > 0 && steps_done % config.save_every == 0) || steps_done == config.schedule.total_steps;
+}
+
+void finish_training(model::DecoderModel& model, TrainingSummary& summary, int64_t steps_done, int64_t tokens_per_step,
+                     std::chrono::steady_clock::time_point start) {
+  model->set_precision(std::nullopt);
+  model->eval();
+  summary.steps = steps_done;
+  summary.tokens = steps_done * tokens_per_step;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::map<int, double> sum_losses(const std::vector<std::pair<int, at::Tensor>>& losses, bool& finite) {
   std::map<int, double> by_bits;
   finite = true;

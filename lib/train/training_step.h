@@ -64,6 +64,12 @@ StepReport start_step(torch::optim::AdamW& optimizer, const LearningRateSchedule
 void record_step(StepReport& report, int64_t steps_done, int64_t tokens_per_step,
                  std::chrono::steady_clock::time_point start, std::vector<StepReport>& curve);
 
+// Whether a resumable state is written after `steps_done` steps (every save_every, and at the end).
+bool state_due(const QatConfig& config, int64_t steps_done);
+// After the last step: the model back to full precision and evaluation mode, the summary's totals.
+void finish_training(model::DecoderModel& model, TrainingSummary& summary, int64_t steps_done, int64_t tokens_per_step,
+                     std::chrono::steady_clock::time_point start);
+
 // The step's losses summed per precision with one host copy; false in `finite` if any is NaN/Inf.
 std::map<int, double> sum_losses(const std::vector<std::pair<int, at::Tensor>>& losses, bool& finite);
 
