@@ -17,6 +17,7 @@
 #include "train/pretraining.h"
 #include "quant/precision_label.h"
 #include "train/nested_checkpoint.h"
+#include "train/gptq_calibration.h"
 #include "train/omniquant_trainer.h"
 #include "sweep/memory_estimate.h"
 #include "train/qat_trainer.h"
@@ -146,6 +147,7 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   const bool let = resolved<bool>(spec, "train.let");
   const bool activation_checkpointing = get<bool>(spec, "train.activation_checkpointing", false);
   const bool offload = get<bool>(spec, "train.offload_optimizer_state", false);
+  if (base == "gptq" && !distillation.empty()) throw_invalid("GPTQ has no teacher outputs to distil from");
   if (let && base != "omniquant") throw_invalid("train.let (OmniQuant's equivalent transformation) needs base omniquant");
   if (sharded && base != "qat") {
     throw_invalid("several processes (--nproc, resources.gpus) train base qat only; OmniQuant calibrates one block "
@@ -240,8 +242,37 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     }
     outcome.timings["tokens"] = calibration.numel() * config.epochs;
     summary = {{"blocks", result.blocks.size()}, {"epochs", config.epochs}};
+  } else if (base == "gptq") {
+    const int64_t samples = resolved<int64_t>(spec, "train.samples");
+    const at::Tensor calibration = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"),
+                                                       "train", seq_len, samples).slice(1, 0, -1);
+    train::GptqCalibrationConfig config;
+    config.bits = bits;
+    config.lambdas = lambdas;
+    config.batch_size = resolved<int64_t>(spec, "train.batch_size");
+    config.gptq.block_size = get<int64_t>(spec, "gptq.block_size", 128);
+    config.gptq.dampening = get<double>(spec, "gptq.dampening", 0.01);
+    config.gptq.activation_order = get<bool>(spec, "gptq.act_order", false);
+    config.on_block = [&](const train::GptqBlockReport& r) {
+      log_line(context, fmt::format("block {}/{} gptq loss {:.4g} (Hessians {:.1f} s, GPTQ {:.1f} s, {:.1f} s)",
+                                    r.layer + 1, r.layers, r.loss, r.hessian_seconds, r.quantize_seconds, r.seconds));
+    };
+    const auto result = train::calibrate_gptq(net, calibration, config, device);
+    double loss = 0.0, hessian_seconds = 0.0, quantize_seconds = 0.0;
+    int64_t fallbacks = 0;
+    for (const auto& b : result.blocks) {
+      loss += b.loss;
+      hessian_seconds += b.hessian_seconds;
+      quantize_seconds += b.quantize_seconds;
+      fallbacks += b.hessian_fallbacks;
+    }
+    outcome.metrics.push_back({"int" + std::to_string(result.feed_bits), "train", "gptq_loss", loss});
+    outcome.timings["tokens"] = calibration.numel();
+    outcome.timings["gptq_hessian_seconds"] = hessian_seconds;
+    outcome.timings["gptq_quantize_seconds"] = quantize_seconds;
+    summary = {{"blocks", result.blocks.size()}, {"feed_bits", result.feed_bits}, {"hessian_fallbacks", fallbacks}};
   } else {
-    throw_invalid("base algorithm '" + base + "' is not one of: qat, omniquant");
+    throw_invalid("base algorithm '" + base + "' is not one of: qat, omniquant, gptq");
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   outcome.timings["seconds"] = seconds;

@@ -90,6 +90,7 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
     const at::Tensor m = std::get<0>(x.detach().abs().to(at::kFloat).reshape({-1, x.size(-1)}).max(0));
     input_absmax_ = input_absmax_.defined() ? at::maximum(input_absmax_, m) : m;
   }
+  if (input_observer_) input_observer_(x);
   const at::Tensor w = effective_weight();
   const at::Tensor& b = weight_override_.defined() ? bias_override_ : bias;
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);

@@ -10,6 +10,7 @@
 
 #include <torch/nn/module.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -50,6 +51,8 @@ class QuantizedLinearImpl : public torch::nn::Module {
   // initialize the equivalent transformation's scales). Turning it on clears what was kept.
   void record_input_absmax(bool on);
   const at::Tensor& input_absmax() const { return input_absmax_; }  // [in] fp32, or undefined
+  // Called with every input while set (calibration statistics, e.g. GPTQ's Hessian); {} removes it.
+  void set_input_observer(std::function<void(const at::Tensor&)> observer) { input_observer_ = std::move(observer); }
 
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
@@ -63,6 +66,7 @@ class QuantizedLinearImpl : public torch::nn::Module {
   at::Tensor weight_override_, bias_override_;
   bool recording_input_ = false;
   at::Tensor input_absmax_;
+  std::function<void(const at::Tensor&)> input_observer_;
 };
 TORCH_MODULE(QuantizedLinear);
 

@@ -36,6 +36,8 @@ std::string sha256_hex(const std::string& text) {
 void erase_placement(json& keyed) {
   keyed.erase("resources");
   if (keyed.contains("train") && keyed["train"].is_object()) keyed["train"].erase("offload_optimizer_state");
+  // GPTQ's settings change nothing another base computes; erased so earlier runs keep their keys.
+  if (keyed.value("base", "qat") != "gptq") keyed.erase("gptq");
 }
 
 std::string run_key(const json& spec) {

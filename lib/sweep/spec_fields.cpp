@@ -12,7 +12,8 @@ std::vector<SpecField> make_fields() {
   return {
       {"name", T::kString, "", {}, "display name (not part of the run key); derived from the sweep axes when empty"},
       {"model", T::kString, "builtin:tiny-llama", {}, "Hugging Face directory, or builtin:tiny-llama / builtin:small-llama"},
-      {"base", T::kString, "qat", {"qat", "omniquant"}, "base algorithm"},
+      {"base", T::kString, "qat", {"qat", "omniquant", "gptq"},
+       "base algorithm: qat, omniquant, or gptq (post-training, one pass; docs/quant.md \"GPTQ\")"},
       {"variant", T::kString, "matquant", {"baseline", "matquant", "sp", "ep", "sliced"},
        "baseline (plain r-bit), matquant, sp (Single-Precision MatQuant), ep (Extra-Precision), sliced (int8 baseline sliced)"},
       {"bits", T::kIntList, json::array({8, 4, 2}), {}, "R, the trained precisions (baseline, sp, sliced: one entry)"},
@@ -36,7 +37,10 @@ std::vector<SpecField> make_fields() {
       {"train.epochs", T::kInt, nullptr, {},
        "OmniQuant epochs over the calibration set. Default: Appendix B's 10M tokens over 128 x 2048 = 38; "
        "int2 baseline 2x (20M) = 76; co-distillation 0.83x (8.3M) = 32. A value given is used as is"},
-      {"train.samples", T::kInt, 128, {}, "OmniQuant calibration sequences"},
+      {"train.samples", T::kInt, 128, {}, "OmniQuant and GPTQ calibration sequences"},
+      {"gptq.block_size", T::kInt, 128, {}, "GPTQ: columns between two updates of the rest of the weight (b1)"},
+      {"gptq.dampening", T::kNumber, 0.01, {}, "GPTQ: fraction of mean(diag H) added to the diagonal (percdamp)"},
+      {"gptq.act_order", T::kBool, false, {}, "GPTQ: round columns in order of decreasing diag(H)"},
       {"train.let", T::kBool, nullptr, {},
        "OmniQuant: learnable equivalent transformation (Eq. 4); default on for omniquant, off for qat"},
       {"train.let_learning_rate", T::kNumber, nullptr, {}, "OmniQuant: LET learning rate (default: train.learning_rate)"},

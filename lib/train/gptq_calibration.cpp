@@ -1,0 +1,169 @@
+#include "train/gptq_calibration.h"
+
+#include "common/device_memory.h"
+#include "common/error.h"
+
+#include <c10/core/GradMode.h>
+
+#include <chrono>
+#include <memory>
+
+namespace matquant::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Projections reading one input share a Hessian: q/k/v read the normed hidden state, and so do
+// gate/up in the MLP.
+std::string input_group(const std::string& name) {
+  for (const char* p : {"q_proj", "k_proj", "v_proj"}) {
+    if (name.size() >= 6 && name.compare(name.size() - 6, 6, p) == 0) return "qkv";
+  }
+  for (const char* p : {"gate_proj", "up_proj"}) {
+    const std::string suffix(p);
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return "gate_up";
+    }
+  }
+  if (name.size() >= 6 && name.compare(name.size() - 6, 6, "o_proj") == 0) return "o";
+  if (name.size() >= 9 && name.compare(name.size() - 9, 9, "down_proj") == 0) return "down";
+  return name;
+}
+
+struct InputGroup {
+  std::string name;
+  std::vector<model::QuantizedLinear> linears;
+  std::shared_ptr<quant::HessianAccumulator> hessian = std::make_shared<quant::HessianAccumulator>();
+};
+
+int feed_precision(const std::vector<int>& bits, const std::vector<double>& lambdas) {
+  size_t best = 0;
+  for (size_t i = 1; i < bits.size(); ++i) {
+    if (lambdas[i] > lambdas[best] || (lambdas[i] == lambdas[best] && bits[i] < bits[best])) best = i;
+  }
+  return bits.at(best);
+}
+
+// Quantizes the group's projections as one stacked matrix and loads each one's rows of the codes.
+double quantize_group(InputGroup& group, const GptqCalibrationConfig& config, bool& fallback) {
+  const auto& quantizer = *group.linears.front()->quantizer();
+  std::vector<at::Tensor> weights;
+  for (auto& l : group.linears) weights.push_back(l->weight.detach());
+  const at::Tensor stacked = weights.size() == 1 ? weights.front() : at::cat(weights, 0);
+  quant::NestedAffineGrid grid(stacked, quantizer.source_bits, quantizer.group_size, config.bits, config.lambdas,
+                               quantizer.slice_mode);
+  const auto result = quant::gptq_quantize(stacked, group.hessian->hessian(), grid, config.gptq);
+  fallback = result.hessian_fallback;
+  const quant::NestedCodes all = grid.codes();
+  int64_t row = 0;
+  for (auto& l : group.linears) {
+    const int64_t rows = l->weight.size(0);
+    quant::NestedCodes part = all;
+    part.codes = all.codes.slice(0, row, row + rows).contiguous();
+    part.scale = all.scale.slice(0, row, row + rows).contiguous();
+    part.zero_point = all.zero_point.slice(0, row, row + rows).contiguous();
+    l->load_codes(std::move(part));
+    row += rows;
+  }
+  return result.loss;
+}
+
+}  // namespace
+
+GptqSummary calibrate_gptq(model::DecoderModel& model, const at::Tensor& calibration,
+                           const GptqCalibrationConfig& config, const at::Device& device) {
+  if (calibration.dim() != 2) throw_invalid("calibration data must be [samples, length]");
+  if (config.bits.empty() || config.bits.size() != config.lambdas.size()) {
+    throw_invalid("GPTQ needs one lambda per precision");
+  }
+  c10::NoGradGuard no_grad;
+  const auto start = Clock::now();
+  const at::Device home = model->embed_tokens.device();
+  const int64_t n = calibration.size(0);
+  const int64_t bs = std::max<int64_t>(1, std::min(config.batch_size, n));
+  const int64_t batches = (n + bs - 1) / bs;
+  GptqSummary summary;
+  summary.feed_bits = feed_precision(config.bits, config.lambdas);
+
+  at::Tensor stream = model->embed(calibration.to(home)).to(device);
+  const auto attention = model->prepare_attention({}, bs, calibration.size(1), stream.scalar_type(), device);
+  std::vector<std::tuple<std::string, int64_t, model::QuantizedLinear>> linears = model->quantized_linears();
+  for (auto& [name, index, linear] : linears) {
+    if (!linear->has_quantizer() || linear->clipping) {
+      throw Error(ErrorCode::kInternal, "GPTQ needs MinMax quantizers on every projection in scope (" + name + ")");
+    }
+  }
+
+  for (auto& layer : model->layers) {
+    const auto block_start = Clock::now();
+    reset_peak_device_memory(device);
+    layer->to(device);
+    std::vector<InputGroup> groups;
+    for (auto& [name, index, linear] : linears) {
+      if (index != layer->index) continue;
+      const std::string key = input_group(name);
+      auto it = std::find_if(groups.begin(), groups.end(), [&](const InputGroup& g) { return g.name == key; });
+      if (it == groups.end()) {
+        groups.push_back({key, {}});
+        it = std::prev(groups.end());
+      }
+      it->linears.push_back(linear);
+      linear->set_precision(std::nullopt);
+    }
+    for (auto& g : groups) {
+      auto hessian = g.hessian;
+      g.linears.front()->set_input_observer([hessian](const at::Tensor& x) { hessian->add(x); });
+    }
+    const at::Tensor& mask = attention.mask_for(*layer, model->config());
+    auto run = [&](const at::Tensor& x) {
+      const at::Tensor m = mask.size(0) == x.size(0) ? mask : mask.slice(0, 0, x.size(0));
+      return layer->forward(x, m, attention.cos, attention.sin);
+    };
+    for (int64_t b = 0; b < batches; ++b) run(stream.slice(0, b * bs, std::min(n, (b + 1) * bs)));
+    for (auto& g : groups) g.linears.front()->set_input_observer({});
+
+    GptqBlockReport report;
+    report.layer = layer->index;
+    report.layers = int64_t(model->layers.size());
+    report.hessian_seconds = seconds_since(block_start);
+    const auto quantize_start = Clock::now();
+    for (auto& g : groups) {
+      bool fallback = false;
+      const double loss = quantize_group(g, config, fallback);
+      g.hessian.reset();
+      report.loss_by_group[g.name] = loss;
+      report.loss += loss;
+      report.hessian_fallbacks += fallback ? int64_t(g.linears.size()) : 0;
+    }
+    report.quantize_seconds = seconds_since(quantize_start);
+
+    // The next block reads this one's quantized outputs.
+    for (auto& g : groups) {
+      for (auto& l : g.linears) l->set_precision(summary.feed_bits);
+    }
+    std::vector<at::Tensor> outs;
+    for (int64_t b = 0; b < batches; ++b) outs.push_back(run(stream.slice(0, b * bs, std::min(n, (b + 1) * bs))));
+    stream = at::cat(outs, 0);
+    outs.clear();
+    for (auto& g : groups) {
+      for (auto& l : g.linears) {
+        l->set_precision(std::nullopt);
+      }
+    }
+    layer->to(home);
+    for (auto& g : groups) {
+      for (auto& l : g.linears) l->load_codes(l->codes()->to(home));
+    }
+    report.seconds = seconds_since(block_start);
+    report.peak_device_bytes = peak_device_memory(device);
+    summary.blocks.push_back(report);
+    if (config.on_block) config.on_block(report);
+  }
+  summary.seconds = seconds_since(start);
+  return summary;
+}
+
+}  // namespace matquant::train
