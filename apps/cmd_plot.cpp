@@ -30,7 +30,7 @@ int plot_mix_n_match(const Args& args) {
   options.add_options()
       ("db", po::value(&db_path), "results database (default results/matquant.sqlite)")
       ("model", po::value(&request.model), "only runs of this model (spec `model`)")
-      ("base", po::value(&request.base), "only runs of this base (qat | omniquant)")
+      ("base", po::value(&request.base), "only runs of this base (qat | omniquant | gptq | rtn)")
       ("where", po::value(&wheres)->composing(), "KEY=VALUE: only runs whose param KEY is VALUE; repeatable")
       ("metric", po::value(&metric)->default_value("auto"),
        "log_pplx | task_avg | auto (Task Avg. when the six task accuracies exist, else log pplx)")

@@ -22,3 +22,12 @@ mkdir -p .deps/debs
 cd .deps/debs
 apt-get download "${PACKAGES[@]}" >/dev/null
 du -sh .
+# The GPTQ reference (bench/run_gptq_suite.sh): llm-compressor's wheel (only its GPTQ files are
+# loaded) and compressed-tensors with its pure-Python dependencies, for the GPU machine's Python.
+cd ..
+mkdir -p wheels
+python3 -m pip download -q --no-deps --dest wheels llmcompressor==0.14.0.1 compressed-tensors==0.19.0 loguru
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+  --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --dest wheels \
+  pydantic pydantic-core annotated-types typing-inspection psutil
+du -sh wheels

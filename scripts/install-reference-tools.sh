@@ -5,3 +5,5 @@ set -euo pipefail
 python3 -m pip install -q "transformers==5.17.0" "safetensors" "sentencepiece" "protobuf"
 # Zero-shot parity (tests/reference/make_lm_eval_fixtures.py); accelerate is needed by its HF backend.
 python3 -m pip install -q "lm_eval==0.4.13" "accelerate"
+# GPTQ parity (tests/reference/make_gptq_fixtures.py) and the GPTQ benchmark's reference.
+python3 -m pip install -q "llmcompressor==0.14.0.1"

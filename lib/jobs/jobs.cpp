@@ -147,7 +147,7 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   const bool let = resolved<bool>(spec, "train.let");
   const bool activation_checkpointing = get<bool>(spec, "train.activation_checkpointing", false);
   const bool offload = get<bool>(spec, "train.offload_optimizer_state", false);
-  if (base == "gptq" && !distillation.empty()) throw_invalid("GPTQ has no teacher outputs to distil from");
+  if ((base == "gptq" || base == "rtn") && !distillation.empty()) throw_invalid(base + " has no teacher outputs to distil from");
   if (let && base != "omniquant") throw_invalid("train.let (OmniQuant's equivalent transformation) needs base omniquant");
   if (sharded && base != "qat") {
     throw_invalid("several processes (--nproc, resources.gpus) train base qat only; OmniQuant calibrates one block "
@@ -242,7 +242,7 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     }
     outcome.timings["tokens"] = calibration.numel() * config.epochs;
     summary = {{"blocks", result.blocks.size()}, {"epochs", config.epochs}};
-  } else if (base == "gptq") {
+  } else if (base == "gptq" || base == "rtn") {
     const int64_t samples = resolved<int64_t>(spec, "train.samples");
     const at::Tensor calibration = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"),
                                                        "train", seq_len, samples).slice(1, 0, -1);
@@ -253,9 +253,14 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.gptq.block_size = get<int64_t>(spec, "gptq.block_size", 128);
     config.gptq.dampening = get<double>(spec, "gptq.dampening", 0.01);
     config.gptq.activation_order = get<bool>(spec, "gptq.act_order", false);
+    config.round_to_nearest = base == "rtn";
+    config.smoothing = train::parse_smoothing(get<std::string>(spec, "smoothing", "none"));
     config.on_block = [&](const train::GptqBlockReport& r) {
-      log_line(context, fmt::format("block {}/{} gptq loss {:.4g} (Hessians {:.1f} s, GPTQ {:.1f} s, {:.1f} s)",
-                                    r.layer + 1, r.layers, r.loss, r.hessian_seconds, r.quantize_seconds, r.seconds));
+      std::string alphas;
+      for (const auto& [pair, alpha] : r.smoothing_alpha) alphas += fmt::format(" {}={:.2f}", pair, alpha);
+      log_line(context, fmt::format("block {}/{} {} loss {:.4g}{} (smoothing {:.1f} s, Hessians {:.1f} s, quantize {:.1f} s, {:.1f} s)",
+                                    r.layer + 1, r.layers, base, r.loss, alphas.empty() ? "" : " alpha" + alphas,
+                                    r.smoothing_seconds, r.hessian_seconds, r.quantize_seconds, r.seconds));
     };
     const auto result = train::calibrate_gptq(net, calibration, config, device);
     double loss = 0.0, hessian_seconds = 0.0, quantize_seconds = 0.0;
@@ -266,13 +271,13 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
       quantize_seconds += b.quantize_seconds;
       fallbacks += b.hessian_fallbacks;
     }
-    outcome.metrics.push_back({"int" + std::to_string(result.feed_bits), "train", "gptq_loss", loss});
+    if (base == "gptq") outcome.metrics.push_back({"int" + std::to_string(result.feed_bits), "train", "gptq_loss", loss});
     outcome.timings["tokens"] = calibration.numel();
     outcome.timings["gptq_hessian_seconds"] = hessian_seconds;
     outcome.timings["gptq_quantize_seconds"] = quantize_seconds;
     summary = {{"blocks", result.blocks.size()}, {"feed_bits", result.feed_bits}, {"hessian_fallbacks", fallbacks}};
   } else {
-    throw_invalid("base algorithm '" + base + "' is not one of: qat, omniquant, gptq");
+    throw_invalid("base algorithm '" + base + "' is not one of: qat, omniquant, gptq, rtn");
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   outcome.timings["seconds"] = seconds;

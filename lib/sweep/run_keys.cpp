@@ -38,6 +38,7 @@ void erase_placement(json& keyed) {
   if (keyed.contains("train") && keyed["train"].is_object()) keyed["train"].erase("offload_optimizer_state");
   // GPTQ's settings change nothing another base computes; erased so earlier runs keep their keys.
   if (keyed.value("base", "qat") != "gptq") keyed.erase("gptq");
+  if (keyed.value("smoothing", "none") == "none") keyed.erase("smoothing");
 }
 
 std::string run_key(const json& spec) {

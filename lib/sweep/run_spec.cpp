@@ -321,8 +321,12 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
   if (values["train.let"].get<bool>() && base != "omniquant") c.fail("train.let", "LET is part of OmniQuant (base: omniquant)");
   if (values["gptq.block_size"].get<int64_t>() < 1) c.fail("gptq.block_size", "must be at least 1");
   if (!(values["gptq.dampening"].get<double>() >= 0)) c.fail("gptq.dampening", "must not be negative");
-  if (base == "gptq" && !distillation.empty()) {
-    c.fail("distillation", "GPTQ has no teacher outputs to distil from (base: qat or omniquant)");
+  const bool post_training = base == "gptq" || base == "rtn";
+  if (post_training && !distillation.empty()) {
+    c.fail("distillation", base + " has no teacher outputs to distil from (base: qat or omniquant)");
+  }
+  if (values["smoothing"].get<std::string>() != "none" && !post_training) {
+    c.fail("smoothing", "applies to the post-training bases gptq and rtn (OmniQuant has its own LET: train.let)");
   }
   const int64_t gpus = values["resources.gpus"].get<int64_t>();
   if (gpus < 1 || gpus > 64) c.fail("resources.gpus", "must be between 1 and 64");

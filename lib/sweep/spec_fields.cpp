@@ -12,8 +12,11 @@ std::vector<SpecField> make_fields() {
   return {
       {"name", T::kString, "", {}, "display name (not part of the run key); derived from the sweep axes when empty"},
       {"model", T::kString, "builtin:tiny-llama", {}, "Hugging Face directory, or builtin:tiny-llama / builtin:small-llama"},
-      {"base", T::kString, "qat", {"qat", "omniquant", "gptq"},
-       "base algorithm: qat, omniquant, or gptq (post-training, one pass; docs/quant.md \"GPTQ\")"},
+      {"base", T::kString, "qat", {"qat", "omniquant", "gptq", "rtn"},
+       "base algorithm: qat, omniquant, or post-training gptq / rtn (round to nearest) with an optional smoothing "
+       "(docs/quant.md \"GPTQ\")"},
+      {"smoothing", T::kString, "none", {"none", "smoothquant", "awq"},
+       "bases gptq and rtn: SmoothQuant (alpha 0.5) or AWQ's searched scales folded in before quantizing"},
       {"variant", T::kString, "matquant", {"baseline", "matquant", "sp", "ep", "sliced"},
        "baseline (plain r-bit), matquant, sp (Single-Precision MatQuant), ep (Extra-Precision), sliced (int8 baseline sliced)"},
       {"bits", T::kIntList, json::array({8, 4, 2}), {}, "R, the trained precisions (baseline, sp, sliced: one entry)"},

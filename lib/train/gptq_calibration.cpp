@@ -55,7 +55,9 @@ double quantize_group(InputGroup& group, const GptqCalibrationConfig& config, bo
   const at::Tensor stacked = weights.size() == 1 ? weights.front() : at::cat(weights, 0);
   quant::NestedAffineGrid grid(stacked, quantizer.source_bits, quantizer.group_size, config.bits, config.lambdas,
                                quantizer.slice_mode);
-  const auto result = quant::gptq_quantize(stacked, group.hessian->hessian(), grid, config.gptq);
+  const at::Tensor hessian = config.round_to_nearest ? at::eye(stacked.size(1), stacked.options().dtype(at::kFloat))
+                                                    : group.hessian->hessian();
+  const auto result = quant::gptq_quantize(stacked, hessian, grid, config.gptq);
   fallback = result.hessian_fallback;
   const quant::NestedCodes all = grid.codes();
   int64_t row = 0;
@@ -113,22 +115,42 @@ GptqSummary calibrate_gptq(model::DecoderModel& model, const at::Tensor& calibra
       it->linears.push_back(linear);
       linear->set_precision(std::nullopt);
     }
-    for (auto& g : groups) {
-      auto hessian = g.hessian;
-      g.linears.front()->set_input_observer([hessian](const at::Tensor& x) { hessian->add(x); });
-    }
     const at::Tensor& mask = attention.mask_for(*layer, model->config());
     auto run = [&](const at::Tensor& x) {
       const at::Tensor m = mask.size(0) == x.size(0) ? mask : mask.slice(0, 0, x.size(0));
       return layer->forward(x, m, attention.cos, attention.sin);
     };
-    for (int64_t b = 0; b < batches; ++b) run(stream.slice(0, b * bs, std::min(n, (b + 1) * bs)));
-    for (auto& g : groups) g.linears.front()->set_input_observer({});
-
+    auto batch = [&](int64_t b) { return stream.slice(0, b * bs, std::min(n, (b + 1) * bs)); };
     GptqBlockReport report;
     report.layer = layer->index;
     report.layers = int64_t(model->layers.size());
-    report.hessian_seconds = seconds_since(block_start);
+    if (config.smoothing != Smoothing::kNone) {
+      // SmoothQuant's maxima come from every sequence; AWQ searches on the first ones.
+      std::vector<at::Tensor> inputs;
+      int64_t tokens = 0;
+      for (int64_t b = 0; b < batches; ++b) {
+        if (config.smoothing == Smoothing::kAwq && !inputs.empty() && tokens >= config.awq_search_tokens) break;
+        inputs.push_back(batch(b));
+        tokens += inputs.back().size(0) * inputs.back().size(1);
+      }
+      SmoothingConfig smoothing;
+      smoothing.method = config.smoothing;
+      smoothing.bits = config.bits;
+      smoothing.lambdas = config.lambdas;
+      const auto smoothed = smooth_block(*layer, inputs, run, smoothing);
+      report.smoothing_seconds = smoothed.seconds;
+      report.smoothing_alpha = smoothed.alpha_by_pair;
+    }
+    const auto hessian_start = Clock::now();
+    if (!config.round_to_nearest) {
+      for (auto& g : groups) {
+        auto hessian = g.hessian;
+        g.linears.front()->set_input_observer([hessian](const at::Tensor& x) { hessian->add(x); });
+      }
+      for (int64_t b = 0; b < batches; ++b) run(batch(b));
+      for (auto& g : groups) g.linears.front()->set_input_observer({});
+    }
+    report.hessian_seconds = seconds_since(hessian_start);
     const auto quantize_start = Clock::now();
     for (auto& g : groups) {
       bool fallback = false;
@@ -145,7 +167,7 @@ GptqSummary calibrate_gptq(model::DecoderModel& model, const at::Tensor& calibra
       for (auto& l : g.linears) l->set_precision(summary.feed_bits);
     }
     std::vector<at::Tensor> outs;
-    for (int64_t b = 0; b < batches; ++b) outs.push_back(run(stream.slice(0, b * bs, std::min(n, (b + 1) * bs))));
+    for (int64_t b = 0; b < batches; ++b) outs.push_back(run(batch(b)));
     stream = at::cat(outs, 0);
     outs.clear();
     for (auto& g : groups) {

@@ -7,8 +7,11 @@
 //
 // With several precisions (MatQuant's nested codes) the codes serve every r, and the next block is
 // fed by the precision with the largest lambda (ties: the fewest bits), the one the objective favours.
+// A block may first be smoothed (SmoothQuant or AWQ, train/activation_aware_scaling.h), and GPTQ
+// may be replaced by round to nearest: seed 004's RTN, SQ, AWQ, SQ + GPTQ and AWQ + GPTQ rows.
 #include "model/decoder.h"
 #include "quant/gptq.h"
+#include "train/activation_aware_scaling.h"
 
 #include <functional>
 #include <map>
@@ -27,10 +30,19 @@ struct GptqBlockReport {
   double seconds = 0.0;                   // the whole block, including the quantized pass
   double peak_device_bytes = 0.0;         // CUDA only
   int64_t hessian_fallbacks = 0;          // projections rounded to nearest (H not positive definite)
+  double smoothing_seconds = 0.0;         // SmoothQuant statistics or AWQ's search
+  std::map<std::string, double> smoothing_alpha;  // per pair: SmoothQuant's alpha or AWQ's choice
 };
 
 struct GptqCalibrationConfig {
   quant::GptqConfig gptq;
+  // Round to nearest instead of GPTQ (an identity Hessian moves no error): seed 004's RTN rows, or
+  // AWQ / SmoothQuant alone with `smoothing`. No Hessian pass runs.
+  bool round_to_nearest = false;
+  // SmoothQuant or AWQ folded into each block before it is quantized (seed 004: first smooth, then
+  // GPTQ). AWQ's search scores its grid on the first sequences up to awq_search_tokens.
+  Smoothing smoothing = Smoothing::kNone;
+  int64_t awq_search_tokens = 65536;  // llm-awq: 128 samples x 512 tokens
   std::vector<int> bits = {8, 4, 2};
   std::vector<double> lambdas = {0.1, 0.1, 1.0};
   int64_t batch_size = 4;

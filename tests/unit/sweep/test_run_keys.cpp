@@ -58,6 +58,22 @@ TEST(RunKeys, OffloadingTheOptimizerStateIsNotPartOfTheKeys) {
   EXPECT_EQ(train_job_key(old), train_job_key(plain));
 }
 
+TEST(RunKeys, PostTrainingFieldsKeyOnlyTheRunsTheyApplyTo) {
+  // A QAT run keys as it did before GPTQ and smoothing existed.
+  const json qat = complete({});
+  json old = qat;
+  old.erase("gptq");
+  old.erase("smoothing");
+  EXPECT_EQ(run_key(old), run_key(qat));
+  EXPECT_EQ(train_job_key(old), train_job_key(qat));
+  EXPECT_EQ(run_key(qat), run_key(complete({{"gptq.dampening", 0.1}})));
+  // For GPTQ they are what it computes with.
+  const json gptq = complete({{"base", "gptq"}});
+  EXPECT_NE(train_job_key(gptq), train_job_key(complete({{"base", "gptq"}, {"gptq.dampening", 0.1}})));
+  EXPECT_NE(train_job_key(gptq), train_job_key(complete({{"base", "gptq"}, {"smoothing", "awq"}})));
+  EXPECT_NE(train_job_key(gptq), train_job_key(complete({{"base", "rtn"}})));
+}
+
 TEST(RunKeys, SlicedInt8SharesTheInt8BaselinesTraining) {
   const json sliced = complete({{"variant", "sliced"}});
   const json baseline = complete({{"variant", "baseline"}, {"bits", 8}});

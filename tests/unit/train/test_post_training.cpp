@@ -1,0 +1,126 @@
+// Post-training bases (lib/train/gptq_calibration, lib/train/activation_aware_scaling): SmoothQuant
+// and AWQ fold exactly (the smoothed block computes what it did), AWQ's searched scales quantize a
+// block no worse than no smoothing (alpha = 0, the identity, is on its grid), SmoothQuant uses
+// Eq. 4's scales, and whole-model GPTQ leaves frozen nested codes that beat round to nearest on the
+// calibration data's block outputs.
+#include "common/error.h"
+#include "model/config.h"
+#include "model/pretrained.h"
+#include "test_device.h"
+#include "train/activation_aware_scaling.h"
+#include "train/gptq_calibration.h"
+
+#include <gtest/gtest.h>
+
+using namespace matquant;
+using matquant::testing::test_device;
+
+namespace {
+
+const std::string kFixtures = std::string(MATQUANT_FIXTURES_DIR) + "/models/";
+
+model::DecoderModel fixture(const std::string& family, model::QuantScope scope, int bits) {
+  auto m = model::load_pretrained(kFixtures + family, {at::kFloat, test_device()});
+  model::QuantizerConfig q;
+  q.source_bits = bits;
+  m->enable_quantization(scope, q);
+  return m;
+}
+
+struct Block {
+  model::DecoderModel model;
+  std::function<at::Tensor(const at::Tensor&)> run;
+  std::vector<at::Tensor> inputs;
+};
+
+Block block_of(model::DecoderModel m) {
+  Block b{m, {}, {}};
+  at::manual_seed(0);
+  // Inputs with a few loud channels, as real hidden states have.
+  at::Tensor x = at::randn({4, 16, m->config().hidden_size}, at::TensorOptions(test_device()));
+  x.select(2, 1).mul_(20.0);
+  x.select(2, 7).mul_(8.0);
+  b.inputs = {x.slice(0, 0, 2), x.slice(0, 2, 4)};
+  auto attention = std::make_shared<model::DecoderModelImpl::AttentionInputs>(
+      m->prepare_attention({}, 2, 16, at::kFloat, test_device()));
+  b.run = [m, attention](const at::Tensor& input) mutable {
+    auto& layer = m->layers[0];
+    return layer->forward(input, attention->mask_for(*layer, m->config()), attention->cos, attention->sin).detach();
+  };
+  return b;
+}
+
+double quantized_error(Block& b, int bits) {
+  double total = 0.0;
+  std::vector<at::Tensor> reference;
+  for (const auto& x : b.inputs) reference.push_back(b.run(x));
+  b.model->set_precision(quant::PrecisionPlan::uniform(bits));
+  for (size_t i = 0; i < b.inputs.size(); ++i) total += (b.run(b.inputs[i]) - reference[i]).square().mean().item<double>();
+  b.model->set_precision(std::nullopt);
+  return total;
+}
+
+}  // namespace
+
+TEST(Smoothing, FoldsExactlyAndAwqIsNoWorseThanNone) {
+  for (const char* family : {"llama", "gemma2"}) {
+    for (auto method : {train::Smoothing::kSmoothQuant, train::Smoothing::kAwq}) {
+      Block plain = block_of(fixture(family, model::QuantScope::kFfnAndAttention, 4));
+      Block smoothed = block_of(fixture(family, model::QuantScope::kFfnAndAttention, 4));
+      std::vector<at::Tensor> before;
+      for (const auto& x : smoothed.inputs) before.push_back(smoothed.run(x));
+      train::SmoothingConfig config;
+      config.method = method;
+      config.bits = {4};
+      config.lambdas = {1.0};
+      const auto report = train::smooth_block(*smoothed.model->layers[0], smoothed.inputs, smoothed.run, config);
+      EXPECT_EQ(report.alpha_by_pair.size(), 4u) << family;
+      for (size_t i = 0; i < before.size(); ++i) {
+        EXPECT_TRUE(at::allclose(smoothed.run(smoothed.inputs[i]), before[i], 1e-4, 1e-4)) << family;
+      }
+      if (method == train::Smoothing::kAwq) {
+        EXPECT_LE(quantized_error(smoothed, 4), quantized_error(plain, 4) * (1 + 1e-6)) << family;
+      } else {
+        for (const auto& [pair, alpha] : report.alpha_by_pair) EXPECT_EQ(alpha, 0.5) << pair;
+      }
+    }
+  }
+}
+
+TEST(Smoothing, ParsesItsNames) {
+  EXPECT_EQ(train::parse_smoothing("awq"), train::Smoothing::kAwq);
+  EXPECT_EQ(train::parse_smoothing("smoothquant"), train::Smoothing::kSmoothQuant);
+  EXPECT_EQ(train::parse_smoothing("none"), train::Smoothing::kNone);
+  EXPECT_THROW(train::parse_smoothing("gptq"), Error);
+}
+
+TEST(GptqCalibration, FreezesCodesThatBeatRoundToNearest) {
+  auto gptq_model = fixture("llama", model::QuantScope::kFfnAndAttention, 4);
+  auto rtn_model = fixture("llama", model::QuantScope::kFfnAndAttention, 4);
+  at::manual_seed(1);
+  const at::Tensor calibration = at::randint(gptq_model->config().vocab_size, {8, 32}, at::kLong);
+  train::GptqCalibrationConfig config;
+  config.bits = {4};
+  config.lambdas = {1.0};
+  const auto summary = train::calibrate_gptq(gptq_model, calibration, config, test_device());
+  EXPECT_EQ(summary.blocks.size(), gptq_model->layers.size());
+  EXPECT_EQ(summary.feed_bits, 4);
+  config.round_to_nearest = true;
+  train::calibrate_gptq(rtn_model, calibration, config, test_device());
+  size_t frozen = 0;
+  for (auto& [name, index, linear] : gptq_model->quantized_linears()) frozen += linear->codes().has_value();
+  EXPECT_EQ(frozen, gptq_model->quantized_linears().size());
+  // Round to nearest through the calibration path is the plain MinMax code store.
+  for (auto& [name, index, linear] : rtn_model->quantized_linears()) {
+    EXPECT_TRUE(at::equal(linear->codes()->codes, quant::NestedCodes::quantize(linear->weight, 4, 0).codes)) << name;
+  }
+  // Logits on the calibration sequences: GPTQ's int4 is closer to full precision than RTN's.
+  auto reference = model::load_pretrained(kFixtures + "llama", {at::kFloat, test_device()});
+  const at::Tensor tokens = calibration.to(test_device());
+  const at::Tensor fp = reference->forward(tokens);
+  gptq_model->set_precision(quant::PrecisionPlan::uniform(4));
+  rtn_model->set_precision(quant::PrecisionPlan::uniform(4));
+  const double gptq_error = (gptq_model->forward(tokens) - fp).square().mean().item<double>();
+  const double rtn_error = (rtn_model->forward(tokens) - fp).square().mean().item<double>();
+  EXPECT_LT(gptq_error, rtn_error);
+}
