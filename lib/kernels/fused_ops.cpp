@@ -237,4 +237,25 @@ at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, in
   return FakeQuantizeMinMax::apply(weight, group_size, int64_t(source_bits), int64_t(target_bits), extra_precision);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_affine(at::Tensor& w1, const at::Tensor& u1,
+                                                                 const at::Tensor& scale, const at::Tensor& zero,
+                                                                 int max_code) {
+  const bool shapes_ok = w1.dim() == 2 && w1.is_contiguous() && w1.scalar_type() == at::kFloat &&
+                         scale.sizes() == w1.sizes() && zero.sizes() == w1.sizes() && u1.dim() == 2 &&
+                         u1.size(0) == w1.size(1) && u1.size(1) == w1.size(1) && u1.stride(1) == 1;
+  if (!shapes_ok) throw Error(ErrorCode::kInternal, "gptq_block_affine: unexpected shapes, strides or dtypes");
+  const at::Tensor s = scale.to(at::kFloat).contiguous();
+  const at::Tensor z = zero.to(at::kFloat).contiguous();
+  const at::Tensor u = u1.to(at::kFloat);
+  at::Tensor q1 = at::empty_like(w1);
+  at::Tensor err1 = at::empty_like(w1);
+  at::Tensor codes1 = at::empty(w1.sizes(), w1.options().dtype(at::kByte));
+  const int status = launch_gptq_block_affine(w1.data_ptr<float>(), u.data_ptr<float>(), u.stride(0), s.data_ptr<float>(),
+                                              z.data_ptr<float>(), q1.data_ptr<float>(), err1.data_ptr<float>(),
+                                              codes1.data_ptr<uint8_t>(), w1.size(0), int(w1.size(1)), max_code,
+                                              stream_of(w1));
+  check_launch(status, "gptq_block_affine");
+  return {q1, err1, codes1};
+}
+
 }  // namespace matquant::kernels

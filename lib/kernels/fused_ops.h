@@ -36,4 +36,11 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, b
 at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, int source_bits, int target_bits,
                                 bool extra_precision);
 
+// GPTQ's inner loop over one lazy block with affine round to nearest (quant/gptq.cpp's fast path):
+// w1 [rows, width] (updated in place), u1 [width, width] (a view with unit column stride), scale and
+// zero [rows, width] per column. Returns (quantized values, errors, codes as uint8), each [rows, width].
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_affine(at::Tensor& w1, const at::Tensor& u1,
+                                                                 const at::Tensor& scale, const at::Tensor& zero,
+                                                                 int max_code);
+
 }  // namespace matquant::kernels

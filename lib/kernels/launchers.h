@@ -65,4 +65,11 @@ int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void*
 namespace matquant::kernels {
 // cudaGetErrorName of a launcher's return code.
 const char* cuda_error_name(int code);
+// One lazy block of GPTQ with affine round to nearest (lib/kernels/gptq_block.cu): w1, scale, zero,
+// q1, err1 and codes1 are contiguous [rows, width] (scale and zero already expanded per column);
+// u1 is the block's upper Cholesky factor, row stride ld_u. w1 is overwritten (the updated values).
+int launch_gptq_block_affine(float* w1, const float* u1, int64_t ld_u, const float* scale, const float* zero,
+                             float* q1, float* err1, uint8_t* codes1, int64_t rows, int width, int max_code,
+                             void* stream);
+
 }  // namespace matquant::kernels

@@ -1,6 +1,7 @@
 #include "quant/gptq.h"
 
 #include "common/error.h"
+#include "kernels/fused_ops.h"
 
 #include <c10/core/GradMode.h>
 
@@ -104,7 +105,11 @@ GptqResult gptq_quantize(const at::Tensor& weight, const at::Tensor& hessian, Gp
     at::Tensor w1 = w.slice(1, i1, i2).clone();
     at::Tensor err1 = at::zeros_like(w1);
     const at::Tensor u1 = u.slice(0, i1, i2).slice(1, i1, i2);
-    for (int64_t j = 0; j < i2 - i1; j += unit) {
+    at::Tensor q1;
+    if (unit == 1 && grid.quantize_block(w1, u1, order.slice(0, i1, i2), q1, err1)) {
+      q.slice(1, i1, i2).copy_(q1);
+      loss += err1.square().sum().to(at::kDouble) / 2.0;
+    } else for (int64_t j = 0; j < i2 - i1; j += unit) {
       const int64_t k = std::min(j + unit, i2 - i1);
       const at::Tensor values = w1.slice(1, j, k);
       const at::Tensor rounded = grid.quantize(values, order.slice(0, i1 + j, i1 + k));
@@ -167,6 +172,20 @@ at::Tensor NestedAffineGrid::quantize(const at::Tensor& values, const at::Tensor
   }
   store_.codes.select(1, column).copy_(code.squeeze(1).to(at::kByte));
   return target;
+}
+
+bool NestedAffineGrid::quantize_block(at::Tensor& w1, const at::Tensor& u1, const at::Tensor& columns, at::Tensor& q1,
+                                      at::Tensor& err1) {
+  if (!plain_ || !kernels::fused_kernels_enabled(w1) || !w1.is_contiguous()) return false;
+  const at::Tensor groups = store_.group_size > 0 ? at::div(columns, store_.group_size, "floor")
+                                                  : at::zeros_like(columns);
+  const at::Tensor scale = store_.scale.index_select(1, groups);
+  const at::Tensor zero = store_.zero_point.index_select(1, groups);
+  at::Tensor codes;
+  std::tie(q1, err1, codes) =
+      kernels::gptq_block_affine(w1, u1, scale, zero, int((int64_t(1) << store_.bits) - 1));
+  store_.codes.index_copy_(1, columns, codes);
+  return true;
 }
 
 NestedCodes NestedAffineGrid::codes() const { return store_; }

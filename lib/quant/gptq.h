@@ -46,6 +46,13 @@ class GptqGrid {
   // before GPTQ may; one that takes a scale from contiguous current columns may not).
   virtual bool allows_reordering() const = 0;
   virtual at::Tensor quantize(const at::Tensor& values, const at::Tensor& columns) = 0;
+  // A whole lazy block in one go (unit 1), where the grid has a fused kernel for w1's device: w1
+  // [out, width] is updated in place, q1 and err1 receive the rounded values and the errors.
+  // Returns false to take the column loop instead (the reference path).
+  virtual bool quantize_block(at::Tensor& /*w1*/, const at::Tensor& /*u1*/, const at::Tensor& /*columns*/,
+                              at::Tensor& /*q1*/, at::Tensor& /*err1*/) {
+    return false;
+  }
 };
 
 struct GptqResult {
@@ -69,6 +76,9 @@ class NestedAffineGrid : public GptqGrid {
   int64_t unit() const override { return 1; }
   bool allows_reordering() const override { return true; }
   at::Tensor quantize(const at::Tensor& values, const at::Tensor& columns) override;
+  // Plain GPTQ on CUDA: lib/kernels/gptq_block.cu (same arithmetic as quantize()).
+  bool quantize_block(at::Tensor& w1, const at::Tensor& u1, const at::Tensor& columns, at::Tensor& q1,
+                      at::Tensor& err1) override;
   // The codes of every column quantized so far (all of them after gptq_quantize).
   NestedCodes codes() const;
 

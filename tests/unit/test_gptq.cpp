@@ -3,6 +3,7 @@
 // and MX grids against their own definitions: what GPTQ is for (a smaller output error than round
 // to nearest) and what the nested objective is for (a better favoured slice than slicing plain GPTQ).
 #include "common/error.h"
+#include "kernels/fused_ops.h"
 #include "quant/gptq.h"
 
 #include <gtest/gtest.h>
@@ -51,14 +52,14 @@ double output_error(const Problem& p, const at::Tensor& quantized) {
 
 }  // namespace
 
-TEST(Gptq, MatchesLlmCompressorCodes) {
+void check_against_fixture(const at::Device& device) {
   const auto fixture = load_fixture();
-  const at::Tensor weight = matrix(fixture["weight"]);
-  const at::Tensor hessian = matrix(fixture["hessian"]);
+  const at::Tensor weight = matrix(fixture["weight"]).to(device);
+  const at::Tensor hessian = matrix(fixture["hessian"]).to(device);
   for (const auto& c : fixture["cases"]) {
     const int bits = c["bits"];
     const int64_t group = c["group_size"];
-    const AffineParams params{matrix(c["scale"]).unsqueeze(-1), matrix(c["zero_point"]).unsqueeze(-1)};
+    const AffineParams params{matrix(c["scale"]).unsqueeze(-1).to(device), matrix(c["zero_point"]).unsqueeze(-1).to(device)};
     NestedAffineGrid grid(weight, bits, group, {bits}, {1.0}, SliceMode::kClamped, params);
     GptqConfig config;
     config.block_size = c["block_size"];
@@ -66,7 +67,7 @@ TEST(Gptq, MatchesLlmCompressorCodes) {
     config.activation_order = c["act_order"];
     const auto result = gptq_quantize(weight, hessian, grid, config);
     const at::Tensor expected = matrix(c["codes"]).to(at::kLong);
-    const at::Tensor ours = grid.codes().codes.to(at::kLong);
+    const at::Tensor ours = grid.codes().codes.to(at::kLong).cpu();
     const int64_t differing = (ours != expected).sum().item<int64_t>();
     // Float32 sums in a different order may move a value across a rounding midpoint, and GPTQ
     // then carries that difference forward; on this fixture every code agrees.
@@ -76,6 +77,29 @@ TEST(Gptq, MatchesLlmCompressorCodes) {
     // The dead input column is zeroed before rounding, as GPTQ does.
     const at::Tensor dead = grid.codes().dequantize(bits).select(1, 17);
     EXPECT_LT(dead.abs().max().item<double>(), grid.codes().scale.max().item<double>() * 0.51) << c["name"];
+  }
+}
+
+TEST(Gptq, MatchesLlmCompressorCodes) { check_against_fixture(at::kCPU); }
+
+// On CUDA the plain grid rounds a whole lazy block in one kernel (lib/kernels/gptq_block.cu); its
+// codes are the reference's too, and the column loop's on the same device.
+TEST(Gptq, FusedBlockKernelMatchesLlmCompressorAndTheColumnLoop) {
+  if (!at::hasCUDA() || !kernels::fused_kernels_compiled()) GTEST_SKIP() << "needs CUDA and the fused kernels";
+  check_against_fixture(at::kCUDA);
+  const bool previous = kernels::set_fused_kernels(false);
+  check_against_fixture(at::kCUDA);
+  kernels::set_fused_kernels(previous);
+  const auto p = make_problem(300, 256, 1024, 5);  // rows not a multiple of the kernel's 64
+  for (int64_t group : {0, 64}) {
+    NestedAffineGrid fused(p.weight.cuda(), 4, group, {4}, {1.0}, SliceMode::kClamped);
+    gptq_quantize(p.weight.cuda(), p.hessian.cuda(), fused, {});
+    kernels::set_fused_kernels(false);
+    NestedAffineGrid loop(p.weight.cuda(), 4, group, {4}, {1.0}, SliceMode::kClamped);
+    gptq_quantize(p.weight.cuda(), p.hessian.cuda(), loop, {});
+    kernels::set_fused_kernels(previous);
+    const double differing = (fused.codes().codes != loop.codes().codes).sum().item<double>();
+    EXPECT_EQ(differing, 0.0) << group;
   }
 }
 
