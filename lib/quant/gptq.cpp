@@ -92,7 +92,7 @@ GptqResult gptq_quantize(const at::Tensor& weight, const at::Tensor& hessian, Gp
   auto factor = inverse_hessian_factor(h, config.dampening);
   at::Tensor u;
   if (factor) {
-    u = *factor;
+    u = factor->contiguous();  // LAPACK and cuSOLVER return column-major factors; rows are read here
   } else {
     // llm-compressor falls back to round to nearest the same way: with U = I no error moves.
     result.hessian_fallback = true;
