@@ -237,25 +237,59 @@ at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, in
   return FakeQuantizeMinMax::apply(weight, group_size, int64_t(source_bits), int64_t(target_bits), extra_precision);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_affine(at::Tensor& w1, const at::Tensor& u1,
-                                                                 const at::Tensor& scale, const at::Tensor& zero,
-                                                                 int max_code) {
+namespace {
+
+struct GptqBlockBuffers {
+  at::Tensor scale, zero, u, q1, err1, codes1;
+};
+
+GptqBlockBuffers gptq_block_buffers(const at::Tensor& w1, const at::Tensor& u1, const at::Tensor& scale,
+                                    const at::Tensor& zero, const char* kernel) {
   const bool shapes_ok = w1.dim() == 2 && w1.is_contiguous() && w1.scalar_type() == at::kFloat &&
                          scale.sizes() == w1.sizes() && zero.sizes() == w1.sizes() && u1.dim() == 2 &&
                          u1.size(0) == w1.size(1) && u1.size(1) == w1.size(1) && u1.stride(1) == 1;
-  if (!shapes_ok) throw Error(ErrorCode::kInternal, "gptq_block_affine: unexpected shapes, strides or dtypes");
-  const at::Tensor s = scale.to(at::kFloat).contiguous();
-  const at::Tensor z = zero.to(at::kFloat).contiguous();
-  const at::Tensor u = u1.to(at::kFloat);
-  at::Tensor q1 = at::empty_like(w1);
-  at::Tensor err1 = at::empty_like(w1);
-  at::Tensor codes1 = at::empty(w1.sizes(), w1.options().dtype(at::kByte));
-  const int status = launch_gptq_block_affine(w1.data_ptr<float>(), u.data_ptr<float>(), u.stride(0), s.data_ptr<float>(),
-                                              z.data_ptr<float>(), q1.data_ptr<float>(), err1.data_ptr<float>(),
-                                              codes1.data_ptr<uint8_t>(), w1.size(0), int(w1.size(1)), max_code,
-                                              stream_of(w1));
-  check_launch(status, "gptq_block_affine");
-  return {q1, err1, codes1};
+  if (!shapes_ok) throw Error(ErrorCode::kInternal, std::string(kernel) + ": unexpected shapes, strides or dtypes");
+  return {scale.to(at::kFloat).contiguous(), zero.to(at::kFloat).contiguous(), u1.to(at::kFloat), at::empty_like(w1),
+          at::empty_like(w1), at::empty(w1.sizes(), w1.options().dtype(at::kByte))};
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_affine(at::Tensor& w1, const at::Tensor& u1,
+                                                                 const at::Tensor& scale, const at::Tensor& zero,
+                                                                 int max_code) {
+  auto b = gptq_block_buffers(w1, u1, scale, zero, "gptq_block_affine");
+  check_launch(launch_gptq_block_affine(w1.data_ptr<float>(), b.u.data_ptr<float>(), b.u.stride(0),
+                                        b.scale.data_ptr<float>(), b.zero.data_ptr<float>(), b.q1.data_ptr<float>(),
+                                        b.err1.data_ptr<float>(), b.codes1.data_ptr<uint8_t>(), w1.size(0),
+                                        int(w1.size(1)), max_code, stream_of(w1)),
+               "gptq_block_affine");
+  return {b.q1, b.err1, b.codes1};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_nested(at::Tensor& w1, const at::Tensor& u1,
+                                                                 const at::Tensor& scale, const at::Tensor& zero,
+                                                                 int source_bits, const std::vector<int>& bits,
+                                                                 const std::vector<double>& weights,
+                                                                 bool extra_precision) {
+  NestedGptqSpec spec;
+  if (bits.empty() || bits.size() > 8 || bits.size() != weights.size()) {
+    throw Error(ErrorCode::kInternal, "gptq_block_nested: 1 to 8 precisions, one weight each");
+  }
+  spec.source_bits = source_bits;
+  spec.count = int(bits.size());
+  spec.extra_precision = extra_precision;
+  for (size_t i = 0; i < bits.size(); ++i) {
+    spec.bits[i] = bits[i];
+    spec.weights[i] = float(weights[i]);
+  }
+  auto b = gptq_block_buffers(w1, u1, scale, zero, "gptq_block_nested");
+  check_launch(launch_gptq_block_nested(w1.data_ptr<float>(), b.u.data_ptr<float>(), b.u.stride(0),
+                                        b.scale.data_ptr<float>(), b.zero.data_ptr<float>(), b.q1.data_ptr<float>(),
+                                        b.err1.data_ptr<float>(), b.codes1.data_ptr<uint8_t>(), w1.size(0),
+                                        int(w1.size(1)), spec, stream_of(w1)),
+               "gptq_block_nested");
+  return {b.q1, b.err1, b.codes1};
 }
 
 }  // namespace matquant::kernels

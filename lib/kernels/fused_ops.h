@@ -42,5 +42,12 @@ at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, in
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_affine(at::Tensor& w1, const at::Tensor& u1,
                                                                  const at::Tensor& scale, const at::Tensor& zero,
                                                                  int max_code);
+// The same for nested codes: c = source_bits, one (bits, weight) per sliced precision (weights sum
+// to 1), Eq. 8 slices when extra_precision.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_nested(at::Tensor& w1, const at::Tensor& u1,
+                                                                 const at::Tensor& scale, const at::Tensor& zero,
+                                                                 int source_bits, const std::vector<int>& bits,
+                                                                 const std::vector<double>& weights,
+                                                                 bool extra_precision);
 
 }  // namespace matquant::kernels

@@ -28,4 +28,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_affine(at::Tensor&, co
   return {};
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_nested(at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                                 const at::Tensor&, int, const std::vector<int>&,
+                                                                 const std::vector<double>&, bool) {
+  unavailable("gptq_block_nested");
+  return {};
+}
+
 }  // namespace matquant::kernels

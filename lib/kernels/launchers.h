@@ -71,5 +71,17 @@ const char* cuda_error_name(int code);
 int launch_gptq_block_affine(float* w1, const float* u1, int64_t ld_u, const float* scale, const float* zero,
                              float* q1, float* err1, uint8_t* codes1, int64_t rows, int width, int max_code,
                              void* stream);
+// The nested grid (several sliced precisions of c-bit codes; quant::NestedAffineGrid): the same
+// block walk, each code minimising the lambda-weighted slices' squared error (weights sum to 1).
+struct NestedGptqSpec {
+  int source_bits = 8;
+  int count = 0;
+  int bits[8] = {};
+  float weights[8] = {};
+  bool extra_precision = false;
+};
+int launch_gptq_block_nested(float* w1, const float* u1, int64_t ld_u, const float* scale, const float* zero,
+                             float* q1, float* err1, uint8_t* codes1, int64_t rows, int width,
+                             const NestedGptqSpec& spec, void* stream);
 
 }  // namespace matquant::kernels

@@ -141,6 +141,9 @@ NestedAffineGrid::NestedAffineGrid(const at::Tensor& weight, int source_bits, in
   // The store starts as the round-to-nearest codes; quantize() overwrites each column.
   store_ = NestedCodes::quantize(weight, source_bits, group_size, params);
   plain_ = bits.size() == 1 && bits[0] == source_bits;
+  bits_ = bits;
+  normalised_lambdas_ = normalised(lambdas);
+  mode_ = mode;
   const at::Tensor all_codes = at::arange(int64_t(1) << source_bits, weight.options().dtype(at::kFloat));
   std::vector<at::Tensor> levels;
   for (int r : bits) levels.push_back(slice_codes(all_codes, source_bits, r, mode));
@@ -176,14 +179,16 @@ at::Tensor NestedAffineGrid::quantize(const at::Tensor& values, const at::Tensor
 
 bool NestedAffineGrid::quantize_block(at::Tensor& w1, const at::Tensor& u1, const at::Tensor& columns, at::Tensor& q1,
                                       at::Tensor& err1) {
-  if (!plain_ || !kernels::fused_kernels_enabled(w1) || !w1.is_contiguous()) return false;
+  if (!kernels::fused_kernels_enabled(w1) || !w1.is_contiguous() || bits_.size() > 8) return false;
   const at::Tensor groups = store_.group_size > 0 ? at::div(columns, store_.group_size, "floor")
                                                   : at::zeros_like(columns);
   const at::Tensor scale = store_.scale.index_select(1, groups);
   const at::Tensor zero = store_.zero_point.index_select(1, groups);
   at::Tensor codes;
   std::tie(q1, err1, codes) =
-      kernels::gptq_block_affine(w1, u1, scale, zero, int((int64_t(1) << store_.bits) - 1));
+      plain_ ? kernels::gptq_block_affine(w1, u1, scale, zero, int((int64_t(1) << store_.bits) - 1))
+             : kernels::gptq_block_nested(w1, u1, scale, zero, store_.bits, bits_, normalised_lambdas_,
+                                          mode_ == SliceMode::kExtraPrecision);
   store_.codes.index_copy_(1, columns, codes);
   return true;
 }

@@ -76,7 +76,7 @@ class NestedAffineGrid : public GptqGrid {
   int64_t unit() const override { return 1; }
   bool allows_reordering() const override { return true; }
   at::Tensor quantize(const at::Tensor& values, const at::Tensor& columns) override;
-  // Plain GPTQ on CUDA: lib/kernels/gptq_block.cu (same arithmetic as quantize()).
+  // On CUDA: lib/kernels/gptq_block.cu (the same arithmetic and codes as quantize()).
   bool quantize_block(at::Tensor& w1, const at::Tensor& u1, const at::Tensor& columns, at::Tensor& q1,
                       at::Tensor& err1) override;
   // The codes of every column quantized so far (all of them after gptq_quantize).
@@ -86,6 +86,9 @@ class NestedAffineGrid : public GptqGrid {
   NestedCodes store_;
   at::Tensor level_values_;  // [|R|, 2^c]: S(q, r) in c-bit units for every code q
   at::Tensor weights_;       // [|R|] lambda_r / sum lambda
+  std::vector<int> bits_;
+  std::vector<double> normalised_lambdas_;
+  SliceMode mode_ = SliceMode::kClamped;
   bool plain_ = false;       // a single r = c: round to nearest
 };
 

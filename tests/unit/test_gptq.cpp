@@ -101,6 +101,27 @@ TEST(Gptq, FusedBlockKernelMatchesLlmCompressorAndTheColumnLoop) {
     const double differing = (fused.codes().codes != loop.codes().codes).sum().item<double>();
     EXPECT_EQ(differing, 0.0) << group;
   }
+  // Nested grids: the kernel's candidate search finds the full table's code.
+  struct Nested {
+    std::vector<int> bits;
+    std::vector<double> lambdas;
+    SliceMode mode;
+  };
+  for (const auto& n : {Nested{{8, 4, 2}, {0.1, 0.1, 1.0}, SliceMode::kClamped},
+                        Nested{{8, 4, 2}, {1.0, 1.0, 1.0}, SliceMode::kExtraPrecision},
+                        Nested{{2}, {1.0}, SliceMode::kClamped}, Nested{{8, 6, 3}, {1.0, 0.5, 0.25}, SliceMode::kClamped}}) {
+    for (int64_t group : {0, 64}) {
+      NestedAffineGrid fused(p.weight.cuda(), 8, group, n.bits, n.lambdas, n.mode);
+      const auto fused_result = gptq_quantize(p.weight.cuda(), p.hessian.cuda(), fused, {});
+      kernels::set_fused_kernels(false);
+      NestedAffineGrid loop(p.weight.cuda(), 8, group, n.bits, n.lambdas, n.mode);
+      const auto loop_result = gptq_quantize(p.weight.cuda(), p.hessian.cuda(), loop, {});
+      kernels::set_fused_kernels(previous);
+      const double differing = (fused.codes().codes != loop.codes().codes).sum().item<double>();
+      EXPECT_EQ(differing, 0.0) << n.bits.size() << " precisions, group " << group;
+      EXPECT_NEAR(fused_result.loss, loop_result.loss, 1e-4 * loop_result.loss);
+    }
+  }
 }
 
 TEST(HessianAccumulator, IsTwiceTheMeanOuterProductOverBatches) {
