@@ -76,7 +76,8 @@ class NestedAffineGrid : public GptqGrid {
   int64_t unit() const override { return 1; }
   bool allows_reordering() const override { return true; }
   at::Tensor quantize(const at::Tensor& values, const at::Tensor& columns) override;
-  // On CUDA: lib/kernels/gptq_block.cu (the same arithmetic and codes as quantize()).
+  // On CUDA: lib/kernels/gptq_block.cu (plain: the same arithmetic and codes as quantize(); nested:
+  // the same optimum, float32 near-ties aside).
   bool quantize_block(at::Tensor& w1, const at::Tensor& u1, const at::Tensor& columns, at::Tensor& q1,
                       at::Tensor& err1) override;
   // The codes of every column quantized so far (all of them after gptq_quantize).
