@@ -37,7 +37,7 @@ TEST(CommittedTables, EverySpecAndPaperCsvParses) {
     ASSERT_NO_THROW(spec = load_table_spec(path));
     EXPECT_TRUE(ids.insert(spec.id).second) << "duplicate table id " << spec.id;
     EXPECT_EQ(find_table_spec(kTablesDir, spec.id), path);
-    ASSERT_FALSE(spec.paper_csv.empty());
+    if (spec.paper_csv.empty()) continue;  // a table of our runs only (ptq.yaml): nothing to transcribe
     PaperNumbers paper;
     ASSERT_NO_THROW(paper = PaperNumbers::load(spec.paper_csv));
     for (const auto& [key, v] : paper.values()) EXPECT_EQ(key.table, spec.id) << spec.paper_csv << ":" << v.line;
