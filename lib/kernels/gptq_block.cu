@@ -81,53 +81,35 @@ __device__ float nested_code(float value, float s, float z, const NestedGptqSpec
   return best_code;
 }
 
-__global__ void __launch_bounds__(kRowsPerBlock)
-gptq_block_nested(float* __restrict__ w1, const float* __restrict__ u1, const float* __restrict__ scale,
-                  const float* __restrict__ zero, float* __restrict__ q1, float* __restrict__ err1,
-                  uint8_t* __restrict__ codes1, int64_t rows, int width, int64_t ld_u, NestedGptqSpec spec) {
-  extern __shared__ float tile[];
-  const int stride = width + 1;
-  const int64_t row0 = int64_t(blockIdx.x) * kRowsPerBlock;
-  const int rows_here = int(rows - row0 < kRowsPerBlock ? rows - row0 : kRowsPerBlock);
-  for (int idx = threadIdx.x; idx < rows_here * width; idx += kRowsPerBlock) {
-    const int r = idx / width, c = idx % width;
-    tile[r * stride + c] = w1[(row0 + r) * width + c];
+// Round to nearest on the c-bit grid: the code and its value.
+struct AffineRounding {
+  float max_code;
+  __device__ float code(float value, float s, float z) const {
+    return fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(value, s)), z), 0.0f), max_code);
   }
-  __syncthreads();
-  const int t = threadIdx.x;
-  if (t < rows_here) {
-    float* w = tile + t * stride;
-    const int64_t row = row0 + t;
-    for (int i = 0; i < width; ++i) {
-      const float s = scale[row * width + i];
-      const float z = zero[row * width + i];
-      const float value = w[i];
-      const float code = nested_code(value, s, z, spec);
-      // The lambda-weighted mean of the slices' values: what the error is measured against.
-      float q = 0.0f;
-      for (int k = 0; k < spec.count; ++k) {
-        const float sliced = __fmul_rn(__fsub_rn(slice_code(code, spec.source_bits - spec.bits[k], spec), z), s);
-        q = __fadd_rn(q, __fmul_rn(sliced, spec.weights[k]));
-      }
-      const float e = __fdiv_rn(__fsub_rn(value, q), u1[int64_t(i) * ld_u + i]);
-      const float* u_row = u1 + int64_t(i) * ld_u;
-      for (int j = i + 1; j < width; ++j) w[j] = __fsub_rn(w[j], __fmul_rn(e, u_row[j]));
-      w[i] = q;
-      err1[row * width + i] = e;
-      codes1[row * width + i] = uint8_t(code);
-    }
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < rows_here * width; idx += kRowsPerBlock) {
-    const int r = idx / width, c = idx % width;
-    q1[(row0 + r) * width + c] = tile[r * stride + c];
-  }
-}
+  __device__ float value(float code, float s, float z) const { return __fmul_rn(__fsub_rn(code, z), s); }
+};
 
+// The nested objective's code, and the lambda-weighted mean of its slices' values (what the error
+// is measured against).
+struct NestedRounding {
+  NestedGptqSpec spec;
+  __device__ float code(float value, float s, float z) const { return nested_code(value, s, z, spec); }
+  __device__ float value(float code, float s, float z) const {
+    float q = 0.0f;
+    for (int k = 0; k < spec.count; ++k) {
+      const float sliced = __fmul_rn(__fsub_rn(slice_code(code, spec.source_bits - spec.bits[k], spec), z), s);
+      q = __fadd_rn(q, __fmul_rn(sliced, spec.weights[k]));
+    }
+    return q;
+  }
+};
+
+template <typename Rounding>
 __global__ void __launch_bounds__(kRowsPerBlock)
-gptq_block_affine(float* __restrict__ w1, const float* __restrict__ u1, const float* __restrict__ scale,
-                  const float* __restrict__ zero, float* __restrict__ q1, float* __restrict__ err1,
-                  uint8_t* __restrict__ codes1, int64_t rows, int width, int64_t ld_u, float max_code) {
+gptq_block(float* __restrict__ w1, const float* __restrict__ u1, const float* __restrict__ scale,
+           const float* __restrict__ zero, float* __restrict__ q1, float* __restrict__ err1,
+           uint8_t* __restrict__ codes1, int64_t rows, int width, int64_t ld_u, Rounding rounding) {
   extern __shared__ float tile[];  // [kRowsPerBlock][width + 1]: the padding spreads rows over banks
   const int stride = width + 1;
   const int64_t row0 = int64_t(blockIdx.x) * kRowsPerBlock;
@@ -145,10 +127,10 @@ gptq_block_affine(float* __restrict__ w1, const float* __restrict__ u1, const fl
       const float s = scale[row * width + i];
       const float z = zero[row * width + i];
       const float value = w[i];
-      const float code = fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(value, s)), z), 0.0f), max_code);
-      const float q = __fmul_rn(__fsub_rn(code, z), s);
-      const float e = __fdiv_rn(__fsub_rn(value, q), u1[int64_t(i) * ld_u + i]);
+      const float code = rounding.code(value, s, z);
+      const float q = rounding.value(code, s, z);
       const float* u_row = u1 + int64_t(i) * ld_u;
+      const float e = __fdiv_rn(__fsub_rn(value, q), u_row[i]);
       for (int j = i + 1; j < width; ++j) w[j] = __fsub_rn(w[j], __fmul_rn(e, u_row[j]));
       w[i] = q;
       err1[row * width + i] = e;
@@ -162,32 +144,32 @@ gptq_block_affine(float* __restrict__ w1, const float* __restrict__ u1, const fl
   }
 }
 
+template <typename Rounding>
+int launch(float* w1, const float* u1, int64_t ld_u, const float* scale, const float* zero, float* q1, float* err1,
+           uint8_t* codes1, int64_t rows, int width, Rounding rounding, void* stream) {
+  if (rows == 0 || width == 0) return 0;
+  const size_t shared = size_t(kRowsPerBlock) * size_t(width + 1) * sizeof(float);
+  const cudaError_t status =
+      cudaFuncSetAttribute(gptq_block<Rounding>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
+  if (status != cudaSuccess) return int(status);
+  const unsigned blocks = unsigned((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+  gptq_block<Rounding><<<blocks, kRowsPerBlock, shared, static_cast<cudaStream_t>(stream)>>>(
+      w1, u1, scale, zero, q1, err1, codes1, rows, width, ld_u, rounding);
+  return int(cudaGetLastError());
+}
+
 }  // namespace
 
 int launch_gptq_block_nested(float* w1, const float* u1, int64_t ld_u, const float* scale, const float* zero,
                              float* q1, float* err1, uint8_t* codes1, int64_t rows, int width,
                              const NestedGptqSpec& spec, void* stream) {
-  if (rows == 0 || width == 0) return 0;
-  const size_t shared = size_t(kRowsPerBlock) * size_t(width + 1) * sizeof(float);
-  cudaError_t status = cudaFuncSetAttribute(gptq_block_nested, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
-  if (status != cudaSuccess) return int(status);
-  const unsigned blocks = unsigned((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-  gptq_block_nested<<<blocks, kRowsPerBlock, shared, static_cast<cudaStream_t>(stream)>>>(
-      w1, u1, scale, zero, q1, err1, codes1, rows, width, ld_u, spec);
-  return int(cudaGetLastError());
+  return launch(w1, u1, ld_u, scale, zero, q1, err1, codes1, rows, width, NestedRounding{spec}, stream);
 }
 
 int launch_gptq_block_affine(float* w1, const float* u1, int64_t ld_u, const float* scale, const float* zero,
                              float* q1, float* err1, uint8_t* codes1, int64_t rows, int width, int max_code,
                              void* stream) {
-  if (rows == 0 || width == 0) return 0;
-  const size_t shared = size_t(kRowsPerBlock) * size_t(width + 1) * sizeof(float);
-  cudaError_t status = cudaFuncSetAttribute(gptq_block_affine, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
-  if (status != cudaSuccess) return int(status);
-  const unsigned blocks = unsigned((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-  gptq_block_affine<<<blocks, kRowsPerBlock, shared, static_cast<cudaStream_t>(stream)>>>(
-      w1, u1, scale, zero, q1, err1, codes1, rows, width, ld_u, float(max_code));
-  return int(cudaGetLastError());
+  return launch(w1, u1, ld_u, scale, zero, q1, err1, codes1, rows, width, AffineRounding{float(max_code)}, stream);
 }
 
 }  // namespace matquant::kernels
