@@ -9,7 +9,8 @@
 //     alpha searched over {0, 1/n, ..., (n-1)/n} (n = 20) for the least block-output error when the
 //     pair's consumers are quantized, one pair at a time in block order, each pair keeping its best
 //     scale before the next is searched. With several precisions (MatQuant) the error is the
-//     lambda-weighted sum over the sliced precisions. AWQ's weight-clipping search is not done.
+//     lambda-weighted sum over the sliced precisions. AWQ's weight-clipping search runs where the
+//     block is quantized (train/gptq_calibration.cpp, quant/clipping_search.h).
 #include "model/decoder.h"
 
 #include <functional>

@@ -2,6 +2,7 @@
 
 #include "common/device_memory.h"
 #include "common/error.h"
+#include "quant/clipping_search.h"
 
 #include <ATen/Context.h>
 #include <c10/core/GradMode.h>
@@ -71,8 +72,14 @@ double quantize_group(InputGroup& group, const GptqCalibrationConfig& config, bo
   std::vector<at::Tensor> weights;
   for (auto& l : group.linears) weights.push_back(l->weight.detach());
   const at::Tensor stacked = weights.size() == 1 ? weights.front() : at::cat(weights, 0);
+  // AWQ clips each group's range too (llm-awq auto_clip), scored with the block's Hessian.
+  std::optional<quant::AffineParams> clipped;
+  if (config.smoothing == Smoothing::kAwq) {
+    clipped = quant::search_clipping(stacked, group.hessian->hessian(), quantizer.source_bits, quantizer.group_size,
+                                     config.bits, config.lambdas, quantizer.slice_mode);
+  }
   quant::NestedAffineGrid grid(stacked, quantizer.source_bits, quantizer.group_size, config.bits, config.lambdas,
-                               quantizer.slice_mode);
+                               quantizer.slice_mode, clipped);
   const at::Tensor hessian = config.round_to_nearest ? at::eye(stacked.size(1), stacked.options().dtype(at::kFloat))
                                                     : group.hessian->hessian();
   const auto result = quant::gptq_quantize(stacked, hessian, grid, config.gptq);
@@ -163,7 +170,7 @@ GptqSummary calibrate_gptq(model::DecoderModel& model, const at::Tensor& calibra
       report.smoothing_alpha = smoothed.alpha_by_pair;
     }
     const auto hessian_start = Clock::now();
-    if (!config.round_to_nearest) {
+    if (!config.round_to_nearest || config.smoothing == Smoothing::kAwq) {
       for (auto& g : groups) {
         auto hessian = g.hessian;
         g.linears.front()->set_input_observer([hessian](const at::Tensor& x) { hessian->add(x); });

@@ -4,6 +4,7 @@
 // to nearest) and what the nested objective is for (a better favoured slice than slicing plain GPTQ).
 #include "common/error.h"
 #include "kernels/fused_ops.h"
+#include "quant/clipping_search.h"
 #include "quant/gptq.h"
 
 #include <gtest/gtest.h>
@@ -240,4 +241,26 @@ TEST(Gptq, RefusesMismatchedShapes) {
   NestedAffineGrid grid(w, 4, 0, {4}, {1.0}, SliceMode::kClamped);
   EXPECT_THROW(gptq_quantize(w, at::eye(6), grid, {}), Error);
   EXPECT_THROW(NestedAffineGrid(w, 4, 0, {4, 2}, {1.0}, SliceMode::kClamped), Error);
+}
+
+// AWQ's clipping search: never worse than MinMax in the Hessian-weighted output error (no shrink is
+// on its grid), and it shrinks a range stretched by one outlier.
+TEST(ClippingSearch, ShrinksAnOutlierStretchedRangeAndNeverLoses) {
+  auto p = make_problem(16, 64, 512, 6);
+  p.weight[3][10] = 12.0;  // one outlier stretches row 3's range
+  for (int64_t group : {0, 16}) {
+    const AffineParams clipped = search_clipping(p.weight, p.hessian, 3, group, {3}, {1.0}, SliceMode::kClamped);
+    const NestedCodes minmax = NestedCodes::quantize(p.weight, 3, group);
+    const NestedCodes searched = NestedCodes::quantize(p.weight, 3, group, clipped);
+    // The criterion llm-awq scores: each group's output error over its own input columns (the
+    // Hessian's diagonal blocks), summed per row.
+    const int64_t g = group > 0 ? group : p.weight.size(1);
+    const at::Tensor block_diagonal = p.hessian * at::kron(at::eye(p.weight.size(1) / g), at::ones({g, g}));
+    auto row_errors = [&](const NestedCodes& codes) {
+      const at::Tensor d = codes.dequantize(3) - p.weight;
+      return (at::matmul(d, block_diagonal) * d).sum(1);
+    };
+    EXPECT_TRUE((row_errors(searched) <= row_errors(minmax) * (1 + 1e-5) + 1e-9).all().item<bool>()) << group;
+    EXPECT_LT(row_errors(searched)[3].item<double>(), row_errors(minmax)[3].item<double>()) << group;
+  }
 }
