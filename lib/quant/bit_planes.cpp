@@ -1,0 +1,74 @@
+#include "quant/bit_planes.h"
+
+#include "common/error.h"
+
+#include <c10/core/GradMode.h>
+
+#include <fmt/format.h>
+
+namespace matquant::quant {
+
+namespace {
+
+// [rows, words * 32] int32 values of 0/1 -> [rows, words] int32 words (bit j = column 32 w + j).
+at::Tensor pack_bits(const at::Tensor& bits) {
+  const int64_t rows = bits.size(0), words = bits.size(1) / 32;
+  const at::Tensor weights = at::bitwise_left_shift(at::ones({32}, bits.options().dtype(at::kLong)),
+                                                    at::arange(32, bits.options().dtype(at::kLong)));
+  // Summed in int64 (bit 31 would overflow int32), then reinterpreted as the int32 word.
+  const at::Tensor packed = (bits.to(at::kLong).view({rows, words, 32}) * weights).sum(-1);
+  return at::where(packed >= (int64_t(1) << 31), packed - (int64_t(1) << 32), packed).to(at::kInt);
+}
+
+// [rows, words] int32 -> [rows, columns] int64 bits.
+at::Tensor unpack_bits(const at::Tensor& words, int64_t columns) {
+  const at::Tensor shifts = at::arange(32, words.options().dtype(at::kLong));
+  const at::Tensor bits = at::bitwise_and(at::bitwise_right_shift(words.to(at::kLong).unsqueeze(-1), shifts), 1);
+  return bits.reshape({words.size(0), -1}).slice(1, 0, columns);
+}
+
+}  // namespace
+
+BitPlanes pack_bit_planes(const NestedCodes& codes) {
+  c10::NoGradGuard no_grad;
+  if (codes.codes.dim() != 2) throw_invalid("bit planes pack a 2-D code tensor [out, in]");
+  BitPlanes out;
+  out.bits = codes.bits;
+  out.rows = codes.codes.size(0);
+  out.columns = codes.codes.size(1);
+  out.scale = codes.scale;
+  out.zero_point = codes.zero_point;
+  out.group_size = codes.group_size;
+  const int64_t padded = out.words_per_row() * 32;
+  at::Tensor q = codes.codes.to(at::kLong);
+  if (padded != out.columns) q = at::constant_pad_nd(q, {0, padded - out.columns}, 0);
+  std::vector<at::Tensor> planes;
+  for (int k = 0; k < out.bits; ++k) planes.push_back(pack_bits(at::bitwise_and(at::bitwise_right_shift(q, out.bits - 1 - k), 1)));
+  out.planes = at::stack(planes);
+  return out;
+}
+
+at::Tensor slice_from_bit_planes(const BitPlanes& p, int to_bits, SliceMode mode) {
+  c10::NoGradGuard no_grad;
+  check_slice_bits(p.bits, to_bits);
+  const int read = p.planes_for(to_bits);
+  // The top `read` bits of every code, from the planes it needs and no other.
+  at::Tensor top = at::zeros({p.rows, p.columns}, p.planes.options().dtype(at::kLong));
+  for (int k = 0; k < read; ++k) top = at::bitwise_or(at::bitwise_left_shift(top, 1), unpack_bits(p.planes[k], p.columns));
+  if (to_bits >= p.bits) return top.to(at::kShort);
+  at::Tensor level = at::bitwise_right_shift(top + 1, 1);
+  if (mode == SliceMode::kClamped) level = level.clamp_max((int64_t(1) << to_bits) - 1);
+  return at::bitwise_left_shift(level, p.bits - to_bits).to(at::kShort);
+}
+
+NestedCodes unpack_bit_planes(const BitPlanes& p) {
+  NestedCodes out;
+  out.codes = slice_from_bit_planes(p, p.bits, SliceMode::kClamped).to(at::kByte);
+  out.scale = p.scale;
+  out.zero_point = p.zero_point;
+  out.bits = p.bits;
+  out.group_size = p.group_size;
+  return out;
+}
+
+}  // namespace matquant::quant

@@ -1,0 +1,42 @@
+#pragma once
+// The nested code store as bit planes, the layout for serving one checkpoint at every precision
+// (issue 19's packed format; the kernels that read it are not built yet).
+//
+// Plane k holds bit c-1-k of every c-bit code, 32 codes to an int32 word along each row. The
+// r-bit slice of Eq. 6 (and Eq. 8) needs only the top r + 1 bits of a code:
+//   S(q, r) / 2^(c-r) = floor(q / 2^(c-r) + 1/2) = ((q >> (c-r-1)) + 1) >> 1      (r < c)
+// (write q = a 2^(c-r-1) + b with b < 2^(c-r-1); adding 2^(c-r-1) and shifting by c-r gives
+// (a + 1) >> 1), clamped to 2^r - 1 for Eq. 6 and unclamped for Eq. 8. So serving int-r reads
+// planes 0..r (r + 1 bits per weight; all c for r = c), and the whole file is c bits per weight
+// plus scales, the same as the int8 model alone. The rounding bit is why a slice reads one plane
+// more than its width: int2 reads 3 bits, int4 5, int8 8.
+#include "quant/nested_codes.h"
+
+namespace matquant::quant {
+
+struct BitPlanes {
+  int bits = 8;            // c
+  int64_t rows = 0;        // out
+  int64_t columns = 0;     // in (each row padded with zero codes to a multiple of 32)
+  at::Tensor planes;       // int32 [c, rows, ceil(columns / 32)]; bit j of word w is column 32 w + j
+  at::Tensor scale;        // as NestedCodes
+  at::Tensor zero_point;
+  int64_t group_size = 0;
+
+  int64_t words_per_row() const { return (columns + 31) / 32; }
+  // Planes an r-bit slice reads: r + 1 below c, else c.
+  int planes_for(int to_bits) const { return to_bits >= bits ? bits : to_bits + 1; }
+  // Bytes of code planes an r-bit slice reads (scales not counted).
+  int64_t code_bytes_read(int to_bits) const { return int64_t(planes_for(to_bits)) * rows * words_per_row() * 4; }
+};
+
+BitPlanes pack_bit_planes(const NestedCodes& codes);
+
+// Sliced codes in c-bit units (int16, as NestedCodes::sliced_codes), computed from planes
+// 0 .. planes_for(to_bits) - 1 only.
+at::Tensor slice_from_bit_planes(const BitPlanes& planes, int to_bits, SliceMode mode);
+
+// The c-bit code store back (every plane read).
+NestedCodes unpack_bit_planes(const BitPlanes& planes);
+
+}  // namespace matquant::quant
