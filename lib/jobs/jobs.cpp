@@ -258,8 +258,9 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.on_block = [&](const train::GptqBlockReport& r) {
       std::string alphas;
       for (const auto& [pair, alpha] : r.smoothing_alpha) alphas += fmt::format(" {}={:.2f}", pair, alpha);
-      log_line(context, fmt::format("block {}/{} {} loss {:.4g}{} (smoothing {:.1f} s, Hessians {:.1f} s, quantize {:.1f} s, {:.1f} s)",
-                                    r.layer + 1, r.layers, base, r.loss, alphas.empty() ? "" : " alpha" + alphas,
+      // GPTQ's loss; under rtn (an identity Hessian) it is the weights' own rounding error.
+      log_line(context, fmt::format("block {}/{} {} {:.4g}{} (smoothing {:.1f} s, Hessians {:.1f} s, quantize {:.1f} s, {:.1f} s)",
+                                    r.layer + 1, r.layers, base == "rtn" ? "rounding error" : "gptq loss", r.loss, alphas.empty() ? "" : " alpha" + alphas,
                                     r.smoothing_seconds, r.hessian_seconds, r.quantize_seconds, r.seconds));
     };
     const auto result = train::calibrate_gptq(net, calibration, config, device);
