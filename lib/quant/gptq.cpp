@@ -61,7 +61,9 @@ GptqResult gptq_quantize(const at::Tensor& weight, const at::Tensor& hessian, Gp
   c10::NoGradGuard no_grad;
   if (weight.dim() != 2) throw_invalid("GPTQ quantizes a 2-D weight [out, in]");
   const int64_t columns = weight.size(1);
-  if (hessian.dim() != 2 || hessian.size(0) != columns || hessian.size(1) != columns) {
+  const bool round_to_nearest = !hessian.defined();
+  if (round_to_nearest && config.activation_order) throw_invalid("GPTQ activation order needs a Hessian");
+  if (!round_to_nearest && (hessian.dim() != 2 || hessian.size(0) != columns || hessian.size(1) != columns)) {
     throw_invalid(fmt::format("GPTQ: the Hessian must be [{0}, {0}] for a weight with {0} input columns", columns));
   }
   if (config.block_size < 1) throw_invalid("GPTQ block size must be positive");
@@ -75,29 +77,27 @@ GptqResult gptq_quantize(const at::Tensor& weight, const at::Tensor& hessian, Gp
   const int64_t block = (std::max(config.block_size, unit) + unit - 1) / unit * unit;
 
   at::Tensor w = weight.detach().to(at::kFloat).clone();
-  at::Tensor h = hessian.detach().to(w.device(), at::kFloat).clone();
-  // A column no input ever reached carries no loss: GPTQ zeroes it and makes H invertible there.
-  const at::Tensor diagonal = h.diagonal().clone();  // the order is taken before dead columns are fixed
-  const at::Tensor dead = diagonal == 0;
-  h.diagonal().masked_fill_(dead, 1.0);
-  w.masked_fill_(dead.unsqueeze(0), 0.0);
   at::Tensor order = at::arange(columns, w.options().dtype(at::kLong));
-  if (config.activation_order) {
-    order = at::argsort(diagonal, /*stable=*/true, /*dim=*/0, /*descending=*/true);
-    w = w.index_select(1, order);
-    h = h.index_select(0, order).index_select(1, order);
-  }
-
   GptqResult result;
-  auto factor = inverse_hessian_factor(h, config.dampening);
-  at::Tensor u;
-  if (factor) {
-    u = factor->contiguous();  // LAPACK and cuSOLVER return column-major factors; rows are read here
-  } else {
+  std::optional<at::Tensor> factor;
+  if (!round_to_nearest) {
+    at::Tensor h = hessian.detach().to(w.device(), at::kFloat).clone();
+    // A column no input ever reached carries no loss: GPTQ zeroes it and makes H invertible there.
+    const at::Tensor diagonal = h.diagonal().clone();  // the order is taken before dead columns are fixed
+    const at::Tensor dead = diagonal == 0;
+    h.diagonal().masked_fill_(dead, 1.0);
+    w.masked_fill_(dead.unsqueeze(0), 0.0);
+    if (config.activation_order) {
+      order = at::argsort(diagonal, /*stable=*/true, /*dim=*/0, /*descending=*/true);
+      w = w.index_select(1, order);
+      h = h.index_select(0, order).index_select(1, order);
+    }
+    factor = inverse_hessian_factor(h, config.dampening);
     // llm-compressor falls back to round to nearest the same way: with U = I no error moves.
-    result.hessian_fallback = true;
-    u = at::eye(columns, w.options());
+    result.hessian_fallback = !factor;
   }
+  // LAPACK and cuSOLVER return column-major factors; rows are read here.
+  const at::Tensor u = factor ? factor->contiguous() : at::eye(columns, w.options());
   at::Tensor q = at::empty_like(w);
   at::Tensor loss = at::zeros({}, w.options().dtype(at::kDouble));
   for (int64_t i1 = 0; i1 < columns; i1 += block) {
@@ -106,10 +106,12 @@ GptqResult gptq_quantize(const at::Tensor& weight, const at::Tensor& hessian, Gp
     at::Tensor err1 = at::zeros_like(w1);
     const at::Tensor u1 = u.slice(0, i1, i2).slice(1, i1, i2);
     at::Tensor q1;
-    if (unit == 1 && grid.quantize_block(w1, u1, order.slice(0, i1, i2), q1, err1)) {
+    const bool whole_block = unit == 1 && grid.quantize_block(w1, u1, order.slice(0, i1, i2), q1, err1);
+    if (whole_block) {
       q.slice(1, i1, i2).copy_(q1);
       loss += err1.square().sum().to(at::kDouble) / 2.0;
-    } else for (int64_t j = 0; j < i2 - i1; j += unit) {
+    }
+    for (int64_t j = 0; !whole_block && j < i2 - i1; j += unit) {
       const int64_t k = std::min(j + unit, i2 - i1);
       const at::Tensor values = w1.slice(1, j, k);
       const at::Tensor rounded = grid.quantize(values, order.slice(0, i1 + j, i1 + k));
@@ -124,9 +126,10 @@ GptqResult gptq_quantize(const at::Tensor& weight, const at::Tensor& hessian, Gp
       }
       loss += e.square().sum().to(at::kDouble) / 2.0;
       err1.slice(1, j, k).copy_(e);
-      if (k < i2 - i1) w1.slice(1, k, i2 - i1).sub_(at::matmul(e, u1.slice(0, j, k).slice(1, k, i2 - i1)));
+      if (factor && k < i2 - i1) w1.slice(1, k, i2 - i1).sub_(at::matmul(e, u1.slice(0, j, k).slice(1, k, i2 - i1)));
     }
-    if (i2 < columns) w.slice(1, i2, columns).sub_(at::matmul(err1, u.slice(0, i1, i2).slice(1, i2, columns)));
+    // With U = I (round to nearest, or the fallback) the rest of the matrix receives nothing.
+    if (factor && i2 < columns) w.slice(1, i2, columns).sub_(at::matmul(err1, u.slice(0, i1, i2).slice(1, i2, columns)));
   }
   if (config.activation_order) q = q.index_select(1, at::argsort(order));
   result.quantized = q;
@@ -148,8 +151,8 @@ NestedAffineGrid::NestedAffineGrid(const at::Tensor& weight, int source_bits, in
   std::vector<at::Tensor> levels;
   for (int r : bits) levels.push_back(slice_codes(all_codes, source_bits, r, mode));
   level_values_ = at::stack(levels);
-  const auto w = normalised(lambdas);
-  weights_ = at::tensor(std::vector<float>(w.begin(), w.end()), weight.options().dtype(at::kFloat));
+  weights_ = at::tensor(std::vector<float>(normalised_lambdas_.begin(), normalised_lambdas_.end()),
+                        weight.options().dtype(at::kFloat));
 }
 
 at::Tensor NestedAffineGrid::quantize(const at::Tensor& values, const at::Tensor& columns) {

@@ -61,7 +61,8 @@ struct GptqResult {
   bool hessian_fallback = false;  // H + damp I was not positive definite: rounded to nearest instead
 };
 
-// The weight is not modified. hessian: float [in, in].
+// The weight is not modified. hessian: float [in, in], or undefined for round to nearest (no error
+// is propagated and nothing is factorised; activation order then has no order to follow).
 GptqResult gptq_quantize(const at::Tensor& weight, const at::Tensor& hessian, GptqGrid& grid,
                          const GptqConfig& config);
 

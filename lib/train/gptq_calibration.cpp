@@ -21,17 +21,12 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 // Projections reading one input share a Hessian: q/k/v read the normed hidden state, and so do
 // gate/up in the MLP.
 std::string input_group(const std::string& name) {
-  for (const char* p : {"q_proj", "k_proj", "v_proj"}) {
-    if (name.size() >= 6 && name.compare(name.size() - 6, 6, p) == 0) return "qkv";
-  }
-  for (const char* p : {"gate_proj", "up_proj"}) {
-    const std::string suffix(p);
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      return "gate_up";
-    }
-  }
-  if (name.size() >= 6 && name.compare(name.size() - 6, 6, "o_proj") == 0) return "o";
-  if (name.size() >= 9 && name.compare(name.size() - 9, 9, "down_proj") == 0) return "down";
+  // The projection's own name, after the last dot ("model.layers.3.mlp.up_proj" -> "up_proj").
+  const std::string projection = name.substr(name.rfind('.') + 1);
+  if (projection == "q_proj" || projection == "k_proj" || projection == "v_proj") return "qkv";
+  if (projection == "gate_proj" || projection == "up_proj") return "gate_up";
+  if (projection == "o_proj") return "o";
+  if (projection == "down_proj") return "down";
   return name;
 }
 
@@ -80,8 +75,8 @@ double quantize_group(InputGroup& group, const GptqCalibrationConfig& config, bo
   }
   quant::NestedAffineGrid grid(stacked, quantizer.source_bits, quantizer.group_size, config.bits, config.lambdas,
                                quantizer.slice_mode, clipped);
-  const at::Tensor hessian = config.round_to_nearest ? at::eye(stacked.size(1), stacked.options().dtype(at::kFloat))
-                                                    : group.hessian->hessian();
+  // Round to nearest is GPTQ without a Hessian: no error moves, nothing is factorised.
+  const at::Tensor hessian = config.round_to_nearest ? at::Tensor() : group.hessian->hessian();
   const auto result = quant::gptq_quantize(stacked, hessian, grid, config.gptq);
   fallback = result.hessian_fallback;
   const quant::NestedCodes all = grid.codes();
