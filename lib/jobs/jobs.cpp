@@ -258,7 +258,7 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.on_block = [&](const train::GptqBlockReport& r) {
       std::string alphas;
       for (const auto& [pair, alpha] : r.smoothing_alpha) alphas += fmt::format(" {}={:.2f}", pair, alpha);
-      // GPTQ's loss; under rtn (an identity Hessian) it is the weights' own rounding error.
+      // GPTQ's loss; under rtn (no Hessian, U = I) it is the weights' own rounding error.
       log_line(context, fmt::format("block {}/{} {} {:.4g}{} (smoothing {:.1f} s, Hessians {:.1f} s, quantize {:.1f} s, {:.1f} s)",
                                     r.layer + 1, r.layers, base == "rtn" ? "rounding error" : "gptq loss", r.loss, alphas.empty() ? "" : " alpha" + alphas,
                                     r.smoothing_seconds, r.hessian_seconds, r.quantize_seconds, r.seconds));

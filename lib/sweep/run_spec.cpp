@@ -325,6 +325,9 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
   if (post_training && !distillation.empty()) {
     c.fail("distillation", base + " has no teacher outputs to distil from (base: qat or omniquant)");
   }
+  if (values["gptq.act_order"].get<bool>() && base != "gptq") {
+    c.fail("gptq.act_order", "orders GPTQ's columns by the Hessian (base: gptq)");
+  }
   if (values["smoothing"].get<std::string>() != "none" && !post_training) {
     c.fail("smoothing", "applies to the post-training bases gptq and rtn (OmniQuant has its own LET: train.let)");
   }
