@@ -1,6 +1,7 @@
 #include "kernels/fused_ops.h"
 
 #include "common/error.h"
+#include "kernels/aten_launch.h"
 #include "kernels/launchers.h"
 
 #include <c10/cuda/CUDAGuard.h>
@@ -42,12 +43,6 @@ Dtype dtype_of(const at::Tensor& t) {
   if (t.scalar_type() == at::kFloat) return Dtype::kFloat32;
   throw Error(ErrorCode::kInternal, std::string("fused kernels take float or bfloat16, got ") +
                                         c10::toString(t.scalar_type()));
-}
-
-void* stream_of(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
-
-void check_launch(int code, const char* kernel) {
-  if (code != 0) throw Error(ErrorCode::kInternal, std::string(kernel) + " failed to launch: " + cuda_error_name(code));
 }
 
 float* f32(const at::Tensor& t) { return t.data_ptr<float>(); }

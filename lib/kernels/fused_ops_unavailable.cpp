@@ -36,3 +36,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_nested(at::Tensor&, co
 }
 
 }  // namespace matquant::kernels
+
+#include "kernels/bit_plane_ops.h"
+
+namespace matquant::kernels {
+int64_t bit_plane_matmul_max_rows() { return 0; }
+at::Tensor bit_plane_matmul(const BitPlaneOperand&, int, bool, const at::Tensor&, const at::Tensor&) {
+  return unavailable("bit_plane_matmul");
+}
+at::Tensor bit_plane_dequantize(const BitPlaneOperand&, int, bool) { return unavailable("bit_plane_dequantize"); }
+}  // namespace matquant::kernels

@@ -85,3 +85,34 @@ int launch_gptq_block_nested(float* w1, const float* u1, int64_t ld_u, const flo
                              const NestedGptqSpec& spec, void* stream);
 
 }  // namespace matquant::kernels
+
+namespace matquant::kernels {
+// The r-bit slice of a bit-plane code store (quant/bit_planes.h) applied to activations:
+// y[b, o] = sum_i x[b, i] * w_r[o, i] (+ bias[o]), w_r = s (2^(c-r) S(q, r) - z) as
+// NestedCodes::dequantize defines it, without ever writing w_r (lib/kernels/bit_plane_gemm.cu).
+// planes: int32 [c, rows, words] (plane k = bit c-1-k, bit j of word w = column 32 w + j);
+// scale, zero: fp32 [rows, groups] with group_size 0 (per channel, groups = 1) or a multiple of
+// 128; x: bf16 [batch, columns] contiguous with columns <= 32 words; y: bf16 [batch, rows].
+struct BitPlaneGemm {
+  const int32_t* planes = nullptr;
+  int64_t rows = 0;
+  int64_t words = 0;
+  int code_bits = 8;
+  int level_bits = 8;  // r <= code_bits
+  bool extra_precision = false;
+  const float* scale = nullptr;
+  const float* zero = nullptr;
+  int64_t groups = 1;
+  int64_t group_size = 0;
+  const void* x = nullptr;
+  int64_t columns = 0;
+  int batch = 1;  // 1..16
+  const void* bias = nullptr;  // bf16 [rows] or null
+  void* y = nullptr;
+};
+constexpr int kBitPlaneGemmMaxBatch = 16;
+int launch_bit_plane_gemm(const BitPlaneGemm& args, void* stream);
+// w_r itself, bf16 [rows, columns] (the same fp32 arithmetic as NestedCodes::dequantize, so the
+// values are identical); x, batch, bias and y of `args` are unused.
+int launch_bit_plane_dequantize(const BitPlaneGemm& args, void* out, void* stream);
+}  // namespace matquant::kernels

@@ -1,6 +1,9 @@
 #include "quant/bit_planes.h"
 
 #include "common/error.h"
+#include "kernels/bit_plane_ops.h"
+#include "kernels/fused_ops.h"
+#include "quant/minmax.h"
 
 #include <c10/core/GradMode.h>
 
@@ -69,6 +72,57 @@ NestedCodes unpack_bit_planes(const BitPlanes& p) {
   out.bits = p.bits;
   out.group_size = p.group_size;
   return out;
+}
+
+BitPlanes bit_planes_to(const BitPlanes& p, const at::Device& device) {
+  BitPlanes out = p;
+  out.planes = p.planes.to(device);
+  out.scale = p.scale.to(device);
+  out.zero_point = p.zero_point.to(device);
+  return out;
+}
+
+namespace {
+
+kernels::BitPlaneOperand operand(const BitPlanes& p) {
+  return {p.planes.contiguous(), p.scale.to(at::kFloat).contiguous(), p.zero_point.to(at::kFloat).contiguous(),
+          p.bits, p.group_size, p.columns};
+}
+
+bool kernels_apply(const BitPlanes& p) {
+  return kernels::fused_kernels_enabled(p.scale) && p.planes.is_cuda() && p.group_size % 128 == 0;
+}
+
+}  // namespace
+
+at::Tensor dequantize_bit_planes(const BitPlanes& p, int to_bits, SliceMode mode, at::ScalarType dtype) {
+  c10::NoGradGuard no_grad;
+  check_slice_bits(p.bits, to_bits);
+  if (kernels_apply(p) && dtype == at::kBFloat16) {
+    return kernels::bit_plane_dequantize(operand(p), to_bits, mode == SliceMode::kExtraPrecision);
+  }
+  const at::Tensor codes = slice_from_bit_planes(p, to_bits, mode).to(at::kFloat);
+  const AffineParams params{p.scale.to(at::kFloat).unsqueeze(-1), p.zero_point.to(at::kFloat).unsqueeze(-1)};
+  return from_groups(dequantize_codes(to_groups(codes, p.group_size), params)).to(dtype);
+}
+
+at::Tensor bit_plane_linear(const BitPlanes& p, const at::Tensor& x, int to_bits, SliceMode mode,
+                            const at::Tensor& bias) {
+  c10::NoGradGuard no_grad;
+  if (x.size(-1) != p.columns) {
+    throw_invalid(fmt::format("bit_plane_linear: input has {} features, the weight {}", x.size(-1), p.columns));
+  }
+  const int64_t rows = x.numel() / p.columns;
+  if (kernels_apply(p) && x.device() == p.planes.device() && x.scalar_type() == at::kBFloat16 && rows >= 1 &&
+      rows <= kernels::bit_plane_matmul_max_rows()) {
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = p.rows;
+    const at::Tensor y = kernels::bit_plane_matmul(operand(p), to_bits, mode == SliceMode::kExtraPrecision,
+                                                   x.reshape({rows, p.columns}), bias);
+    return y.view(shape);
+  }
+  const at::Tensor w = dequantize_bit_planes(p, to_bits, mode, x.scalar_type());
+  return at::linear(x, w, bias.defined() ? bias.to(x.scalar_type()) : bias);
 }
 
 }  // namespace matquant::quant

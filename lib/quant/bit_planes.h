@@ -1,6 +1,6 @@
 #pragma once
 // The nested code store as bit planes, the layout for serving one checkpoint at every precision
-// (issue 19's packed format; the kernels that read it are not built yet).
+// (issue 19's packed format, read by the kernels in lib/kernels/bit_plane_gemm.cu).
 //
 // Plane k holds bit c-1-k of every c-bit code, 32 codes to an int32 word along each row. The
 // r-bit slice of Eq. 6 (and Eq. 8) needs only the top r + 1 bits of a code:
@@ -38,5 +38,18 @@ at::Tensor slice_from_bit_planes(const BitPlanes& planes, int to_bits, SliceMode
 
 // The c-bit code store back (every plane read).
 NestedCodes unpack_bit_planes(const BitPlanes& planes);
+
+BitPlanes bit_planes_to(const BitPlanes& planes, const at::Device& device);
+
+// The r-bit slice's weight [rows, columns] in dtype, equal to NestedCodes::dequantize of the
+// unpacked store (on CUDA by the dequantize kernel, reading only the planes the slice needs).
+at::Tensor dequantize_bit_planes(const BitPlanes& planes, int to_bits, SliceMode mode, at::ScalarType dtype);
+
+// x [..., columns] times the r-bit slice's weight transposed (+ bias): [..., rows]. On CUDA with
+// bf16 x of at most 16 rows (decode) this is the bit-plane matmul kernel, which reads r + 1 bits
+// per weight and never writes the weight; otherwise (prefill, CPU, fp32) the slice is dequantized
+// and at::linear runs. Every path computes the same function up to bf16 rounding.
+at::Tensor bit_plane_linear(const BitPlanes& planes, const at::Tensor& x, int to_bits, SliceMode mode,
+                            const at::Tensor& bias = {});
 
 }  // namespace matquant::quant

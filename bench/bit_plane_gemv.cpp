@@ -1,0 +1,151 @@
+// Decode-sized matmuls (batch 1 and 16) of a real model's linear shapes, straight from the bit-plane
+// code store (quant::bit_plane_linear: the r-bit slice reads r + 1 bits per weight), against bf16
+// cuBLAS (at::linear on the bf16 weight, what a bf16 model runs) and against the fake-quant path of
+// today's evaluation (dequantize the slice, then at::linear), in one process.
+//
+// Times are device times: each path's calls are captured in a CUDA graph and replayed, so host launch
+// overhead does not hide a kernel shorter than it. Each call uses the next of enough weight copies to
+// exceed the L2 cache several times over, so every byte comes from HBM. GB/s counts the bytes the call
+// must read (code planes of the slice, scales and zero points, activations) and write.
+//   matquant_bench_bit_planes --shape mistral-7b-shape,gemma2-9b-shape --batch 1,16
+#include "bench/bench_common.h"
+#include "quant/bit_planes.h"
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#ifdef MATQUANT_BENCH_CUDA_GRAPHS
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+#include <functional>
+#include <sstream>
+
+namespace po = boost::program_options;
+using namespace matquant;
+
+namespace {
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Microseconds per call of fn(i), i cycling over `copies`, replayed from a CUDA graph.
+double device_us(const std::function<void(int64_t)>& fn, int64_t copies, int64_t calls) {
+#ifdef MATQUANT_BENCH_CUDA_GRAPHS
+  const c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool();
+  const c10::cuda::CUDAStreamGuard guard(stream);
+  for (int64_t i = 0; i < copies; ++i) fn(i);  // warm-up: allocations, kernel attributes, cuBLAS
+  stream.synchronize();
+  at::cuda::CUDAGraph graph;
+  graph.capture_begin();
+  for (int64_t i = 0; i < calls; ++i) fn(i % copies);
+  graph.capture_end();
+  graph.replay();
+  stream.synchronize();
+  const int replays = 5;
+  const double start = bench::now_seconds();
+  for (int r = 0; r < replays; ++r) graph.replay();
+  stream.synchronize();
+  return (bench::now_seconds() - start) * 1e6 / double(replays * calls);
+#else
+  (void)fn, (void)copies, (void)calls;
+  throw Error(ErrorCode::kUsage, "matquant_bench_bit_planes needs a CUDA build (it times CUDA graphs)");
+#endif
+}
+
+struct Linear {
+  std::string name;
+  int64_t rows, columns;
+};
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  std::string shapes = "mistral-7b-shape,gemma2-9b-shape", batches = "1,16", bits_list = "8,4,2";
+  int64_t calls = 200, group_size = 0;
+  double l2_multiple = 4.0, l2_mib = 60.0, bandwidth_gbps = 4800.0;
+  po::options_description options("options");
+  options.add_options()("help", "help")
+      ("shape", po::value(&shapes)->default_value(shapes), "built-in shapes (comma-separated) whose linears are timed")
+      ("batch", po::value(&batches)->default_value(batches), "activation rows per call (1..16 use the kernel)")
+      ("bits", po::value(&bits_list)->default_value(bits_list), "slice precisions r of the c = 8 store")
+      ("group-size", po::value(&group_size)->default_value(group_size), "0 = per channel, else a multiple of 128")
+      ("calls", po::value(&calls)->default_value(calls), "calls captured per graph")
+      ("l2-mib", po::value(&l2_mib)->default_value(l2_mib), "L2 size to defeat (H200: 60 MiB)")
+      ("l2-multiple", po::value(&l2_multiple)->default_value(l2_multiple), "weight copies total this many L2s")
+      ("bandwidth-gbps", po::value(&bandwidth_gbps)->default_value(bandwidth_gbps), "HBM peak (H200 4800)");
+  po::variables_map vm;
+  if (!bench::parse_options(argc, argv, options, vm)) return 0;
+  const at::Device dev("cuda");
+  fmt::print("Bit-plane matmul (c = 8 store, per-{} scales) vs bf16 cuBLAS and dequantize + cuBLAS; device "
+             "time per call from CUDA graphs of {} calls; weights cycled over >= {} x {} MiB; HBM peak {} GB/s\n",
+             group_size > 0 ? fmt::format("{}-column group", group_size) : std::string("channel"), calls, l2_multiple,
+             l2_mib, bandwidth_gbps);
+  fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10}{:>10}{:>9}{:>7}{:>10}{:>10}{:>10}{:>10}\n", "shape", "linear",
+             "[out, in]", "batch", "r", "us", "bf16 us", "vs bf16", "%HBM", "GB/s", "bf16 %HBM", "deq us", "max|d|");
+  nlohmann::json rows = nlohmann::json::array();
+  for (const std::string& shape : split(shapes)) {
+    const model::ModelConfig c = model::parse_config(bench::shape_config(shape, 1), shape);
+    const int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
+    const std::vector<Linear> linears = {{"q", q, h}, {"k/v", kv, h}, {"o", h, q}, {"gate/up", c.intermediate_size, h},
+                                         {"down", h, c.intermediate_size}};
+    for (const Linear& l : linears) {
+      at::manual_seed(0);
+      const double bf16_bytes = 2.0 * double(l.rows * l.columns);
+      const int64_t copies = std::max<int64_t>(2, int64_t(l2_multiple * l2_mib * 1048576.0 / (bf16_bytes * 5.0 / 16.0)) + 1);
+      // One random store, copied: every copy has the same codes, so one answer checks them all.
+      const at::Tensor weight = at::randn({l.rows, l.columns}) * 0.02;
+      const quant::NestedCodes codes = quant::NestedCodes::quantize(weight, 8, group_size);
+      const quant::BitPlanes planes = quant::bit_planes_to(quant::pack_bit_planes(codes), dev);
+      std::vector<quant::BitPlanes> stores(size_t(copies), planes);
+      for (auto& s : stores) s.planes = planes.planes.clone();
+      const int64_t bf16_copies = std::max<int64_t>(2, int64_t(l2_multiple * l2_mib * 1048576.0 / bf16_bytes) + 1);
+      std::vector<at::Tensor> bf16_weights;
+      const at::Tensor w_bf16 = weight.to(dev, at::kBFloat16);
+      for (int64_t i = 0; i < bf16_copies; ++i) bf16_weights.push_back(w_bf16.clone());
+      for (const std::string& batch_text : split(batches)) {
+        const int64_t batch = std::stoll(batch_text);
+        const at::Tensor x = at::randn({batch, l.columns}).to(dev, at::kBFloat16);
+        const double bf16_us = device_us([&](int64_t i) { at::linear(x, bf16_weights[size_t(i)]); }, bf16_copies, calls);
+        for (const std::string& bits_text : split(bits_list)) {
+          const int r = std::stoi(bits_text);
+          const auto mode = quant::SliceMode::kClamped;
+          const double us = device_us([&](int64_t i) { quant::bit_plane_linear(stores[size_t(i)], x, r, mode); },
+                                      copies, calls);
+          const double deq_us = device_us(
+              [&](int64_t i) {
+                at::linear(x, quant::dequantize_bit_planes(stores[size_t(i)], r, mode, at::kBFloat16));
+              },
+              std::min<int64_t>(copies, 8), std::min<int64_t>(calls, 40));
+          const at::Tensor ours = quant::bit_plane_linear(planes, x, r, mode).to(at::kFloat);
+          const at::Tensor fake = at::linear(x, codes.to(dev).dequantize(r, mode, at::kBFloat16)).to(at::kFloat);
+          const double diff = ((ours - fake).abs().max() / fake.abs().max()).item<double>();
+          const double bytes = double(planes.code_bytes_read(r)) + 8.0 * double(planes.scale.numel()) +
+                               2.0 * double(batch * (l.columns + l.rows));
+          const double gbps = bytes / (us * 1e-6) / 1e9;
+          const double bf16_gbps = (bf16_bytes + 2.0 * double(batch * (l.columns + l.rows))) / (bf16_us * 1e-6) / 1e9;
+          fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10.2f}{:>10.2f}{:>8.2f}x{:>6.1f}%{:>10.0f}{:>9.1f}%{:>10.2f}{:>10.1e}\n",
+                     shape, l.name, fmt::format("[{}, {}]", l.rows, l.columns), batch, r, us, bf16_us, bf16_us / us,
+                     100.0 * gbps / bandwidth_gbps, gbps, 100.0 * bf16_gbps / bandwidth_gbps, deq_us, diff);
+          rows.push_back({{"shape", shape}, {"linear", l.name}, {"rows", l.rows}, {"columns", l.columns},
+                          {"batch", batch}, {"bits", r}, {"us", us}, {"bf16_us", bf16_us}, {"speedup", bf16_us / us},
+                          {"gbps", gbps}, {"bf16_gbps", bf16_gbps}, {"dequantize_linear_us", deq_us}, {"max_rel_diff", diff}});
+        }
+      }
+    }
+  }
+  fmt::print("JSON {}\n", nlohmann::json{{"bench", "bit_plane_gemv"}, {"rows", rows}}.dump());
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main("matquant_bench_bit_planes", [&] { return run(argc, argv); });
+}
