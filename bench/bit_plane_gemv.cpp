@@ -20,6 +20,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <algorithm>
 #include <functional>
 #include <sstream>
 
@@ -69,7 +70,7 @@ struct Linear {
 }  // namespace
 
 int run(int argc, char** argv) {
-  std::string shapes = "mistral-7b-shape,gemma2-9b-shape", batches = "1,16", bits_list = "8,4,2";
+  std::string shapes = "mistral-7b-shape,gemma2-9b-shape", batches = "1,16", bits_list = "8,4,2", only;
   int64_t calls = 200, group_size = 0;
   double l2_multiple = 4.0, l2_mib = 60.0, bandwidth_gbps = 4800.0;
   po::options_description options("options");
@@ -77,6 +78,7 @@ int run(int argc, char** argv) {
       ("shape", po::value(&shapes)->default_value(shapes), "built-in shapes (comma-separated) whose linears are timed")
       ("batch", po::value(&batches)->default_value(batches), "activation rows per call (1..16 use the kernel)")
       ("bits", po::value(&bits_list)->default_value(bits_list), "slice precisions r of the c = 8 store")
+      ("linear", po::value(&only)->default_value(only), "time only these linears (q, k/v, o, gate/up, down)")
       ("group-size", po::value(&group_size)->default_value(group_size), "0 = per channel, else a multiple of 128")
       ("calls", po::value(&calls)->default_value(calls), "calls captured per graph")
       ("l2-mib", po::value(&l2_mib)->default_value(l2_mib), "L2 size to defeat (H200: 60 MiB)")
@@ -98,6 +100,8 @@ int run(int argc, char** argv) {
     const std::vector<Linear> linears = {{"q", q, h}, {"k/v", kv, h}, {"o", h, q}, {"gate/up", c.intermediate_size, h},
                                          {"down", h, c.intermediate_size}};
     for (const Linear& l : linears) {
+      const std::vector<std::string> wanted = split(only);
+      if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), l.name) == wanted.end()) continue;
       at::manual_seed(0);
       const double bf16_bytes = 2.0 * double(l.rows * l.columns);
       const int64_t copies = std::max<int64_t>(2, int64_t(l2_multiple * l2_mib * 1048576.0 / (bf16_bytes * 5.0 / 16.0)) + 1);

@@ -81,10 +81,10 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b.x), "r"(b.y));
 }
 
-// One 32-column plane word of a row, or zero codes past the matrix.
+// Word `word` (of the padded row) of plane k of a row, in the tiled layout [rows, tiles, c, 8].
 __device__ __forceinline__ uint32_t plane_word(const BitPlaneGemm& a, int k, int64_t row, int64_t word) {
-  if (row >= a.rows || word >= a.words) return 0;
-  return __ldg(reinterpret_cast<const uint32_t*>(a.planes) + (int64_t(k) * a.rows + row) * a.words + word);
+  const int64_t offset = ((row * a.tiles + word / 8) * a.code_bits + k) * 8 + word % 8;
+  return __ldg(reinterpret_cast<const uint32_t*>(a.planes) + offset);
 }
 
 // Chunk columns held in shared memory at once for this batch (a multiple of 2048).
@@ -105,13 +105,19 @@ size_t shared_bytes(int64_t chunk, int batch) {
 // at 32 w + 4 m + j), zeros past the input, and each 128-column slot's sum per batch row.
 __device__ void stage_chunk(const BitPlaneGemm& a, int64_t chunk0, int chunk, __nv_bfloat16* xs, float* slot_sums) {
   const auto* x = static_cast<const __nv_bfloat16*>(a.x);
+  const bool vector_loads = a.columns % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
   const int units_per_row = chunk / 8;  // a multiple of 256, so each half-warp is one slot
   for (int u = threadIdx.x; u < a.batch * units_per_row; u += blockDim.x) {
     const int b = u / units_per_row, i8 = u % units_per_row;
     const int64_t column = chunk0 + int64_t(i8) * 8;
-    __nv_bfloat16 v[8];
+    const __nv_bfloat16* from = x + int64_t(b) * a.columns + column;
+    alignas(16) __nv_bfloat16 v[8];
+    if (vector_loads && column + 8 <= a.columns) {
+      *reinterpret_cast<uint4*>(v) = __ldg(reinterpret_cast<const uint4*>(from));
+    } else {
 #pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = column + e < a.columns ? x[int64_t(b) * a.columns + column + e] : __float2bfloat16(0.0f);
+      for (int e = 0; e < 8; ++e) v[e] = column + e < a.columns ? from[e] : __float2bfloat16(0.0f);
+    }
     const int word = i8 / 4, j = i8 % 4;
     float sum = 0.0f;
 #pragma unroll
@@ -125,6 +131,31 @@ __device__ void stage_chunk(const BitPlaneGemm& a, int64_t chunk0, int chunk, __
   }
 }
 
+// What one thread reads for one tile: its word of each plane in both slots, for its two rows.
+template <int P>
+struct TileLoad {
+  uint32_t p[2][2][P];  // [slot][row0, row1][plane]
+};
+
+// `rows0` and `rows1` point at the thread's two rows (clamped into the matrix: a clamped row's
+// result is never written). Tiles past the end are clamped too; their activations are zero.
+template <int P>
+__device__ __forceinline__ void load_tile(const uint32_t* row0, const uint32_t* row1, int64_t tile, int64_t tiles,
+                                          int code_bits, int t, TileLoad<P>& out) {
+  const int64_t offset = (tile < tiles ? tile : tiles - 1) * code_bits * 8 + t;
+#pragma unroll
+  for (int slot = 0; slot < 2; ++slot) {
+#pragma unroll
+    for (int k = 0; k < P; ++k) {
+      out.p[slot][0][k] = __ldg(row0 + offset + k * 8 + slot * 4);
+      out.p[slot][1][k] = __ldg(row1 + offset + k * 8 + slot * 4);
+    }
+  }
+}
+
+// Column tiles of 256 go to the warps round-robin; a round (one tile per warp, 2048 columns) never
+// straddles a shared-memory chunk. Each warp loads its next tile's planes before working on the
+// current one, and the first before the activations are staged, so plane reads stay in flight.
 template <Decode kMode, int kBits, int kTiles>
 __global__ void __launch_bounds__(kWarps * 32)
     bit_plane_gemm_kernel(BitPlaneGemm a, int chunk, float step, float base) {
@@ -138,83 +169,96 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int64_t row0 = int64_t(blockIdx.x) * kBlockRows + g, row1 = row0 + 8;
   const uint32_t clamp = (0x4300u | ((1u << kBits) - 1)) * 0x00010001u;
-  const int64_t padded = a.words * 32;
+  const int64_t rounds = (a.tiles + kWarps - 1) / kWarps;
+  const int64_t row_words = a.tiles * a.code_bits * 8;
+  const auto* planes = reinterpret_cast<const uint32_t*>(a.planes);
+  const uint32_t* row0_words = planes + (row0 < a.rows ? row0 : a.rows - 1) * row_words;
+  const uint32_t* row1_words = planes + (row1 < a.rows ? row1 : a.rows - 1) * row_words;
+  // Per-channel scales are loaded once; grouped ones per slot.
+  float s_row[2], z_row[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t row = h == 0 ? row0 : row1;
+    s_row[h] = row < a.rows ? __ldg(a.scale + row * a.groups) : 0.0f;
+    z_row[h] = row < a.rows ? __ldg(a.zero + row * a.groups) : 0.0f;
+  }
+  const int slots_per_group = int(a.group_size / kSlotColumns);
+  // The batch row each lane's B fragment comes from: lanes past the batch repeat the last row
+  // (their output columns are never used).
+  int b_row[kTiles];
+#pragma unroll
+  for (int nt = 0; nt < kTiles; ++nt) b_row[nt] = min(nt * 8 + g, a.batch - 1);
 
   float acc[kTiles][4] = {};  // (row0, n), (row0, n + 1), (row1, n), (row1, n + 1); n = 8 tile + 2 t
-  for (int64_t chunk0 = 0; chunk0 < padded; chunk0 += chunk) {
-    __syncthreads();
-    stage_chunk(a, chunk0, chunk, xs, slot_sums);
-    __syncthreads();
-    const int64_t here = padded - chunk0 < chunk ? padded - chunk0 : chunk;
-    const int tiles = int((here + kTileColumns - 1) / kTileColumns);
-    for (int tile = warp; tile < tiles; tile += kWarps) {
-      uint32_t p0[2][P], p1[2][P];
+  TileLoad<P> current, next;
+  load_tile<P>(row0_words, row1_words, warp, a.tiles, a.code_bits, t, current);
+  int64_t chunk0 = 0;
+  for (int64_t round = 0; round < rounds; ++round) {
+    const int64_t column0 = round * kChunkQuantum;
+    if (column0 - chunk0 >= chunk || round == 0) {
+      chunk0 = column0;
+      __syncthreads();
+      stage_chunk(a, chunk0, chunk, xs, slot_sums);
+      __syncthreads();
+    }
+    if (round + 1 < rounds) load_tile<P>(row0_words, row1_words, (round + 1) * kWarps + warp, a.tiles, a.code_bits, t, next);
+    const int local_tile = int((column0 - chunk0) / kTileColumns) + warp;
 #pragma unroll
-      for (int slot = 0; slot < 2; ++slot) {
-        const int64_t word = chunk0 / 32 + tile * 8 + slot * 4 + t;
+    for (int slot = 0; slot < 2; ++slot) {
+      const int local_word = local_tile * 8 + slot * 4 + t;
+      float c[kTiles][4] = {}, c_low[kSplit ? kTiles : 1][4] = {};
 #pragma unroll
-        for (int k = 0; k < P; ++k) {
-          p0[slot][k] = plane_word(a, k, row0, word);
-          p1[slot][k] = plane_word(a, k, row1, word);
-        }
-      }
-#pragma unroll
-      for (int slot = 0; slot < 2; ++slot) {
-        const int local_word = tile * 8 + slot * 4 + t;
-        float c[kTiles][4] = {}, c_low[kSplit ? kTiles : 1][4] = {};
-#pragma unroll
-        for (int m = 0; m < 8; ++m) {
-          uint32_t low0 = 0, low1 = 0;
-          const uint32_t v0 = decode<kMode, kBits>(p0[slot], m, low0);
-          const uint32_t v1 = decode<kMode, kBits>(p1[slot], m, low1);
-          uint32_t a0 = __byte_perm(v0, kBf16Magic, 0x4140), a2 = __byte_perm(v0, kBf16Magic, 0x4342);
-          uint32_t a1 = __byte_perm(v1, kBf16Magic, 0x4140), a3 = __byte_perm(v1, kBf16Magic, 0x4342);
-          if constexpr (kMode == Decode::kSliced) {
-            a0 = bf16x2_min(a0, clamp), a1 = bf16x2_min(a1, clamp);
-            a2 = bf16x2_min(a2, clamp), a3 = bf16x2_min(a3, clamp);
-          }
-#pragma unroll
-          for (int nt = 0; nt < kTiles; ++nt) {
-            // Lanes past the batch read the last row; their output columns are never used.
-            const int b = min(nt * 8 + g, a.batch - 1);
-            // This thread's columns of the MMA's 16: its own word's decoded word m.
-            const uint2 bx = *reinterpret_cast<const uint2*>(xs + int64_t(b) * chunk + local_word * 32 + m * 4);
-            mma_bf16(c[nt], a0, a1, a2, a3, bx);
-            if constexpr (kSplit) {
-              mma_bf16(c_low[nt], __byte_perm(low0, kBf16Magic, 0x4140), __byte_perm(low1, kBf16Magic, 0x4140),
-                       __byte_perm(low0, kBf16Magic, 0x4342), __byte_perm(low1, kBf16Magic, 0x4342), bx);
-            }
-          }
-        }
-        // Fold the slot: (s 2^(c-r)) C - s (2^(c-r) base + z) sum x, per row and batch column.
-        const int64_t column = chunk0 + int64_t(tile * 8 + slot * 4) * 32;
-        const int64_t group = a.group_size > 0 ? column / a.group_size : 0;
-        const int local_slot = tile * 2 + slot;
-        float sc[2] = {0.0f, 0.0f}, off[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int64_t row = h == 0 ? row0 : row1;
-          if (row < a.rows && group < a.groups) {
-            const float s = __ldg(a.scale + row * a.groups + group), z = __ldg(a.zero + row * a.groups + group);
-            sc[h] = s * step;
-            off[h] = s * (step * base + z);
-          }
+      for (int m = 0; m < 8; ++m) {
+        uint32_t low0 = 0, low1 = 0;
+        const uint32_t v0 = decode<kMode, kBits>(current.p[slot][0], m, low0);
+        const uint32_t v1 = decode<kMode, kBits>(current.p[slot][1], m, low1);
+        uint32_t a0 = __byte_perm(v0, kBf16Magic, 0x4140), a2 = __byte_perm(v0, kBf16Magic, 0x4342);
+        uint32_t a1 = __byte_perm(v1, kBf16Magic, 0x4140), a3 = __byte_perm(v1, kBf16Magic, 0x4342);
+        if constexpr (kMode == Decode::kSliced) {
+          a0 = bf16x2_min(a0, clamp), a1 = bf16x2_min(a1, clamp);
+          a2 = bf16x2_min(a2, clamp), a3 = bf16x2_min(a3, clamp);
         }
 #pragma unroll
         for (int nt = 0; nt < kTiles; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int n = nt * 8 + 2 * t + e;
-            if (n >= a.batch) continue;
-            const float sum_x = slot_sums[local_slot * a.batch + n];
-            const float c0 = kSplit ? 2.0f * c[nt][e] + c_low[nt][e] : c[nt][e];
-            const float c1 = kSplit ? 2.0f * c[nt][2 + e] + c_low[nt][2 + e] : c[nt][2 + e];
-            acc[nt][e] += sc[0] * c0 - off[0] * sum_x;
-            acc[nt][2 + e] += sc[1] * c1 - off[1] * sum_x;
+          // This thread's 4 of the MMA's 16 columns are its own word's decoded word m.
+          const uint2 bx = *reinterpret_cast<const uint2*>(xs + b_row[nt] * chunk + local_word * 32 + m * 4);
+          mma_bf16(c[nt], a0, a1, a2, a3, bx);
+          if constexpr (kSplit) {
+            mma_bf16(c_low[nt], __byte_perm(low0, kBf16Magic, 0x4140), __byte_perm(low1, kBf16Magic, 0x4140),
+                     __byte_perm(low0, kBf16Magic, 0x4342), __byte_perm(low1, kBf16Magic, 0x4342), bx);
           }
         }
       }
+      // Fold the slot: (s 2^(c-r)) C - s (2^(c-r) base + z) sum x, per row and batch column.
+      const int local_slot = local_tile * 2 + slot;
+      float sc[2], off[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float s_here = s_row[h], z_here = z_row[h];
+        if (slots_per_group > 0) {  // grouped: this slot's group (clamped past the end, where x is 0)
+          const int64_t row = h == 0 ? row0 : row1;
+          const int64_t group = min(int64_t(((round * kWarps + warp) * 2 + slot) / slots_per_group), a.groups - 1);
+          s_here = row < a.rows ? __ldg(a.scale + row * a.groups + group) : 0.0f;
+          z_here = row < a.rows ? __ldg(a.zero + row * a.groups + group) : 0.0f;
+        }
+        sc[h] = s_here * step;
+        off[h] = s_here * (step * base + z_here);
+      }
+#pragma unroll
+      for (int nt = 0; nt < kTiles; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int n = nt * 8 + 2 * t + e;
+          if (n >= a.batch) continue;
+          const float sum_x = slot_sums[local_slot * a.batch + n];
+          const float c0 = kSplit ? 2.0f * c[nt][e] + c_low[nt][e] : c[nt][e];
+          const float c1 = kSplit ? 2.0f * c[nt][2 + e] + c_low[nt][2 + e] : c[nt][2 + e];
+          acc[nt][e] += sc[0] * c0 - off[0] * sum_x;
+          acc[nt][2 + e] += sc[1] * c1 - off[1] * sum_x;
+        }
+      }
     }
+    current = next;
   }
   // The warps' partial sums over their column tiles, added in shared memory.
 #pragma unroll
@@ -241,7 +285,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 template <Decode kMode, int kBits, int kTiles>
 int launch_instance(const BitPlaneGemm& a, float step, float base, cudaStream_t stream) {
-  const int64_t chunk = chunk_columns(a.words * 32, a.batch);
+  const int64_t chunk = chunk_columns(a.tiles * kTileColumns, a.batch);
   const size_t bytes = shared_bytes(chunk, a.batch);
   auto kernel = bit_plane_gemm_kernel<kMode, kBits, kTiles>;
   static size_t opted_in = 48 * 1024;  // per instantiation; larger shared memory needs an opt-in
@@ -277,7 +321,8 @@ int launch_bits(int bits, const BitPlaneGemm& a, float step, float base, cudaStr
 
 bool valid(const BitPlaneGemm& a) {
   return a.code_bits >= 1 && a.code_bits <= 8 && a.level_bits >= 1 && a.level_bits <= a.code_bits &&
-         (a.group_size == 0 || a.group_size % kSlotColumns == 0) && a.columns <= a.words * 32 && a.rows > 0;
+         (a.group_size == 0 || a.group_size % kSlotColumns == 0) && a.columns <= a.tiles * kTileColumns && a.rows > 0 &&
+         a.tiles > 0;
 }
 
 // Levels of one code of the r-bit slice from its top bits (the planes a slice reads).
@@ -289,8 +334,9 @@ __device__ __forceinline__ int slice_level(int top, int code_bits, int level_bit
 
 __global__ void bit_plane_dequantize_kernel(BitPlaneGemm a, __nv_bfloat16* out) {
   const int64_t index = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (index >= a.rows * a.words) return;
-  const int64_t row = index / a.words, word = index % a.words;
+  const int64_t words = a.tiles * 8;
+  if (index >= a.rows * words) return;
+  const int64_t row = index / words, word = index % words;
   const int read = a.level_bits >= a.code_bits ? a.code_bits : a.level_bits + 1;
   uint32_t p[8];
   for (int k = 0; k < read; ++k) p[k] = plane_word(a, k, row, word);
@@ -325,7 +371,7 @@ int launch_bit_plane_gemm(const BitPlaneGemm& a, void* stream_ptr) {
 
 int launch_bit_plane_dequantize(const BitPlaneGemm& a, void* out, void* stream_ptr) {
   if (!valid(a)) return int(cudaErrorInvalidValue);
-  const int64_t threads = a.rows * a.words;
+  const int64_t threads = a.rows * a.tiles * 8;
   if (threads == 0) return 0;
   const unsigned blocks = unsigned((threads + 255) / 256);
   bit_plane_dequantize_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream_ptr)>>>(

@@ -10,14 +10,14 @@ namespace {
 
 BitPlaneGemm arguments(const BitPlaneOperand& w, int level_bits, bool extra_precision, const char* caller) {
   const at::Tensor& p = w.planes;
-  if (!p.defined() || !p.is_cuda() || p.scalar_type() != at::kInt || p.dim() != 3 || !p.is_contiguous() ||
-      p.size(0) != w.code_bits) {
-    throw Error(ErrorCode::kInternal, std::string(caller) + ": planes must be contiguous int32 [c, rows, words] on CUDA");
+  if (!p.defined() || !p.is_cuda() || p.scalar_type() != at::kInt || p.dim() != 4 || !p.is_contiguous() ||
+      p.size(2) != w.code_bits || p.size(3) != 8 || w.columns > p.size(1) * 256) {
+    throw Error(ErrorCode::kInternal, std::string(caller) + ": planes must be contiguous int32 [rows, tiles, c, 8] on CUDA");
   }
   const int64_t groups = w.scale.dim() == 2 ? w.scale.size(1) : 0;
   for (const at::Tensor* t : {&w.scale, &w.zero_point}) {
     if (!t->is_cuda() || t->scalar_type() != at::kFloat || !t->is_contiguous() || t->dim() != 2 ||
-        t->size(0) != p.size(1) || t->size(1) != groups) {
+        t->size(0) != p.size(0) || t->size(1) != groups) {
       throw Error(ErrorCode::kInternal, std::string(caller) + ": scale and zero point must be contiguous fp32 [rows, groups]");
     }
   }
@@ -31,8 +31,8 @@ BitPlaneGemm arguments(const BitPlaneOperand& w, int level_bits, bool extra_prec
   }
   BitPlaneGemm a;
   a.planes = p.data_ptr<int32_t>();
-  a.rows = p.size(1);
-  a.words = p.size(2);
+  a.rows = p.size(0);
+  a.tiles = p.size(1);
   a.code_bits = w.code_bits;
   a.level_bits = level_bits;
   a.extra_precision = extra_precision;

@@ -8,7 +8,7 @@ namespace matquant::kernels {
 
 // The bit-plane store of one weight, as tensors on one CUDA device (quant::BitPlanes' fields).
 struct BitPlaneOperand {
-  at::Tensor planes;      // int32 [c, rows, words]
+  at::Tensor planes;      // int32 [rows, tiles, c, 8]
   at::Tensor scale;       // float32 [rows, groups]
   at::Tensor zero_point;  // float32 [rows, groups]
   int code_bits = 8;

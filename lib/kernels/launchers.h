@@ -90,13 +90,14 @@ namespace matquant::kernels {
 // The r-bit slice of a bit-plane code store (quant/bit_planes.h) applied to activations:
 // y[b, o] = sum_i x[b, i] * w_r[o, i] (+ bias[o]), w_r = s (2^(c-r) S(q, r) - z) as
 // NestedCodes::dequantize defines it, without ever writing w_r (lib/kernels/bit_plane_gemm.cu).
-// planes: int32 [c, rows, words] (plane k = bit c-1-k, bit j of word w = column 32 w + j);
+// planes: int32 [rows, tiles, c, 8] (quant::BitPlanes: tile t holds words 8t..8t+7 of each plane,
+// plane k = bit c-1-k, bit j of word w = column 32 w + j);
 // scale, zero: fp32 [rows, groups] with group_size 0 (per channel, groups = 1) or a multiple of
-// 128; x: bf16 [batch, columns] contiguous with columns <= 32 words; y: bf16 [batch, rows].
+// 128; x: bf16 [batch, columns] contiguous with columns <= 256 tiles; y: bf16 [batch, rows].
 struct BitPlaneGemm {
   const int32_t* planes = nullptr;
   int64_t rows = 0;
-  int64_t words = 0;
+  int64_t tiles = 0;
   int code_bits = 8;
   int level_bits = 8;  // r <= code_bits
   bool extra_precision = false;

@@ -42,12 +42,15 @@ BitPlanes pack_bit_planes(const NestedCodes& codes) {
   out.scale = codes.scale;
   out.zero_point = codes.zero_point;
   out.group_size = codes.group_size;
-  const int64_t padded = out.words_per_row() * 32;
+  const int64_t padded = out.tiles() * BitPlanes::kTileColumns;
   at::Tensor q = codes.codes.to(at::kLong);
   if (padded != out.columns) q = at::constant_pad_nd(q, {0, padded - out.columns}, 0);
   std::vector<at::Tensor> planes;
-  for (int k = 0; k < out.bits; ++k) planes.push_back(pack_bits(at::bitwise_and(at::bitwise_right_shift(q, out.bits - 1 - k), 1)));
-  out.planes = at::stack(planes);
+  for (int k = 0; k < out.bits; ++k) {
+    const at::Tensor words = pack_bits(at::bitwise_and(at::bitwise_right_shift(q, out.bits - 1 - k), 1));
+    planes.push_back(words.view({out.rows, out.tiles(), 8}));
+  }
+  out.planes = at::stack(planes, 2).contiguous();
   return out;
 }
 
@@ -57,7 +60,7 @@ at::Tensor slice_from_bit_planes(const BitPlanes& p, int to_bits, SliceMode mode
   const int read = p.planes_for(to_bits);
   // The top `read` bits of every code, from the planes it needs and no other.
   at::Tensor top = at::zeros({p.rows, p.columns}, p.planes.options().dtype(at::kLong));
-  for (int k = 0; k < read; ++k) top = at::bitwise_or(at::bitwise_left_shift(top, 1), unpack_bits(p.planes[k], p.columns));
+  for (int k = 0; k < read; ++k) top = at::bitwise_or(at::bitwise_left_shift(top, 1), unpack_bits(p.plane(k).reshape({p.rows, -1}), p.columns));
   if (to_bits >= p.bits) return top.to(at::kShort);
   at::Tensor level = at::bitwise_right_shift(top + 1, 1);
   if (mode == SliceMode::kClamped) level = level.clamp_max((int64_t(1) << to_bits) - 1);

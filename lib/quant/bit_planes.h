@@ -10,24 +10,32 @@
 // planes 0..r (r + 1 bits per weight; all c for r = c), and the whole file is c bits per weight
 // plus scales, the same as the int8 model alone. The rounding bit is why a slice reads one plane
 // more than its width: int2 reads 3 bits, int4 5, int8 8.
+//
+// Layout: int32 [rows, tiles, c, 8]. A tile is 256 columns (8 words); within a row, tile t holds
+// words 8t..8t+7 of plane 0, then of plane 1, ..., so what the r-bit slice reads of a tile is one
+// contiguous run of (r + 1) x 32 bytes (whole DRAM sectors), and a kernel finds every plane word
+// of a tile at a fixed offset. Rows are padded with zero codes to a multiple of 256 columns.
 #include "quant/nested_codes.h"
 
 namespace matquant::quant {
 
 struct BitPlanes {
+  static constexpr int64_t kTileColumns = 256;
   int bits = 8;            // c
   int64_t rows = 0;        // out
-  int64_t columns = 0;     // in (each row padded with zero codes to a multiple of 32)
-  at::Tensor planes;       // int32 [c, rows, ceil(columns / 32)]; bit j of word w is column 32 w + j
+  int64_t columns = 0;     // in
+  at::Tensor planes;       // int32 [rows, tiles, c, 8]; bit j of word w of a plane is column 32 w + j
   at::Tensor scale;        // as NestedCodes
   at::Tensor zero_point;
   int64_t group_size = 0;
 
-  int64_t words_per_row() const { return (columns + 31) / 32; }
+  int64_t tiles() const { return (columns + kTileColumns - 1) / kTileColumns; }
+  // Plane k of every row as a view [rows, tiles, 8] (word 8 t + i at [row, t, i]).
+  at::Tensor plane(int k) const { return planes.select(2, k); }
   // Planes an r-bit slice reads: r + 1 below c, else c.
   int planes_for(int to_bits) const { return to_bits >= bits ? bits : to_bits + 1; }
-  // Bytes of code planes an r-bit slice reads (scales not counted).
-  int64_t code_bytes_read(int to_bits) const { return int64_t(planes_for(to_bits)) * rows * words_per_row() * 4; }
+  // Bytes of code planes an r-bit slice reads (scales not counted; padding included).
+  int64_t code_bytes_read(int to_bits) const { return int64_t(planes_for(to_bits)) * rows * tiles() * 32; }
 };
 
 BitPlanes pack_bit_planes(const NestedCodes& codes);

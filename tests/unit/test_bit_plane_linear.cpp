@@ -29,7 +29,7 @@ NestedCodes random_codes(int64_t rows, int64_t columns, int bits, int64_t group_
 // Planes of `codes` with noise in every plane the r-bit slice must not read.
 BitPlanes planes_with_noise(const NestedCodes& codes, int to_bits) {
   BitPlanes planes = pack_bit_planes(codes);
-  for (int k = planes.planes_for(to_bits); k < planes.bits; ++k) planes.planes[k].random_();
+  for (int k = planes.planes_for(to_bits); k < planes.bits; ++k) planes.plane(k).random_();
   return planes;
 }
 

@@ -32,7 +32,7 @@ TEST(BitPlanes, EveryCodeSlicesExactlyFromItsTopPlanes) {
       for (int r = 1; r <= c; ++r) {
         BitPlanes planes = pack_bit_planes(codes);
         // Noise in every plane a slice must not read.
-        for (int k = planes.planes_for(r); k < c; ++k) planes.planes[k].random_();
+        for (int k = planes.planes_for(r); k < c; ++k) planes.plane(k).random_();
         const at::Tensor ours = slice_from_bit_planes(planes, r, mode);
         const at::Tensor expected = codes.sliced_codes(r, mode);
         EXPECT_TRUE(at::equal(ours, expected)) << "c " << c << " r " << r;
@@ -48,9 +48,20 @@ TEST(BitPlanes, EveryCodeSlicesExactlyFromItsTopPlanes) {
 
 TEST(BitPlanes, StoreRoundTripsAndCountsWhatEachSliceReads) {
   at::manual_seed(0);
-  const NestedCodes codes = NestedCodes::quantize(at::randn({5, 70}), 8, 0);
+  const NestedCodes codes = NestedCodes::quantize(at::randn({5, 300}), 8, 0);
   const BitPlanes planes = pack_bit_planes(codes);
-  EXPECT_EQ(planes.planes.sizes(), (std::vector<int64_t>{8, 5, 3}));
+  // [rows, tiles of 256 columns, planes, 8 words]: column j of plane k is bit j % 32 of word
+  // (j % 256) / 32 of tile j / 256.
+  EXPECT_EQ(planes.planes.sizes(), (std::vector<int64_t>{5, 2, 8, 8}));
+  for (int64_t row : {0, 4}) {
+    for (int64_t j : {0, 37, 255, 256, 299}) {
+      const int code = codes.codes[row][j].item<int>();
+      for (int k = 0; k < 8; ++k) {
+        const uint32_t word = uint32_t(planes.planes[row][j / 256][k][(j % 256) / 32].item<int32_t>());
+        EXPECT_EQ((word >> (j % 32)) & 1u, uint32_t(code >> (7 - k)) & 1u) << "row " << row << " column " << j;
+      }
+    }
+  }
   const NestedCodes back = unpack_bit_planes(planes);
   EXPECT_TRUE(at::equal(back.codes, codes.codes));
   EXPECT_TRUE(at::equal(back.dequantize(4), codes.dequantize(4)));
