@@ -10,7 +10,8 @@
 // word goes to byte j of "decoded word" m), so one decoded word holds the levels of columns
 // m, m + 8, m + 16, m + 24 of a 32-column word. The rounding bit of Eq. 6 is added in the same
 // bytes (level = top r bits + bit r), and PRMT turns two bytes into a bf16x2 of 128 + level
-// (exponent 2^7, level in the mantissa: exact up to level 128). Eq. 6's clamp is a bf16x2 min.
+// (exponent 2^7, level in the mantissa: exact up to level 128). Eq. 6's clamp is applied to the
+// rounding plane once per word (clamp_rounding_plane).
 // Full int8 codes (level up to 255) do not fit, so they run as top 7 bits and bit 0, two MMAs.
 //
 // Products. Each decoded word feeds one mma.m16n8k16 (bf16 in, fp32 accumulate): A = 16 rows x
@@ -67,12 +68,6 @@ __device__ __forceinline__ uint32_t decode(const uint32_t (&p)[planes_read<kMode
   return v;
 }
 
-__device__ __forceinline__ uint32_t bf16x2_min(uint32_t a, uint32_t b) {
-  uint32_t d;
-  asm("min.bf16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
-  return d;
-}
-
 __device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                          uint2 b) {
   asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -81,9 +76,11 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b.x), "r"(b.y));
 }
 
-// Word `word` (of the padded row) of plane k of a row, in the tiled layout [rows, tiles, c, 8].
+// Word `word` (of the padded row) of plane k of a row, in the tiled layout [rows, tiles, c, 8] whose
+// 8 words of a tile are stored in the order 0, 4, 1, 5, 2, 6, 3, 7 (word w at 2 (w % 4) + w / 4).
 __device__ __forceinline__ uint32_t plane_word(const BitPlaneGemm& a, int k, int64_t row, int64_t word) {
-  const int64_t offset = ((row * a.tiles + word / 8) * a.code_bits + k) * 8 + word % 8;
+  const int64_t in_tile = word % 8;
+  const int64_t offset = ((row * a.tiles + word / 8) * a.code_bits + k) * 8 + 2 * (in_tile % 4) + in_tile / 4;
   return __ldg(reinterpret_cast<const uint32_t*>(a.planes) + offset);
 }
 
@@ -142,13 +139,31 @@ struct TileLoad {
 template <int P>
 __device__ __forceinline__ void load_tile(const uint32_t* row0, const uint32_t* row1, int64_t tile, int64_t tiles,
                                           int code_bits, int t, TileLoad<P>& out) {
-  const int64_t offset = (tile < tiles ? tile : tiles - 1) * code_bits * 8 + t;
+  // Words t and t + 4 (slots 0 and 1) sit side by side: one 8-byte load per plane and row.
+  const int64_t offset = (tile < tiles ? tile : tiles - 1) * code_bits * 8 + 2 * t;
 #pragma unroll
-  for (int slot = 0; slot < 2; ++slot) {
+  for (int k = 0; k < P; ++k) {
+    const uint2 w0 = __ldg(reinterpret_cast<const uint2*>(row0 + offset + k * 8));
+    const uint2 w1 = __ldg(reinterpret_cast<const uint2*>(row1 + offset + k * 8));
+    out.p[0][0][k] = w0.x, out.p[1][0][k] = w0.y;
+    out.p[0][1][k] = w1.x, out.p[1][1][k] = w1.y;
+  }
+}
+
+// Eq. 6's clamp as a plane: the rounding bit is dropped where the top r bits are all ones (level
+// 2^r - 1 would round up to 2^r), so level = top r bits + rounding bit never leaves r bits.
+template <Decode kMode, int kBits, int P>
+__device__ __forceinline__ void clamp_rounding_plane(TileLoad<P>& load) {
+  if constexpr (kMode == Decode::kSliced) {
 #pragma unroll
-    for (int k = 0; k < P; ++k) {
-      out.p[slot][0][k] = __ldg(row0 + offset + k * 8 + slot * 4);
-      out.p[slot][1][k] = __ldg(row1 + offset + k * 8 + slot * 4);
+    for (int slot = 0; slot < 2; ++slot) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        uint32_t top = load.p[slot][h][0];
+#pragma unroll
+        for (int k = 1; k < kBits; ++k) top &= load.p[slot][h][k];
+        load.p[slot][h][kBits] &= ~top;
+      }
     }
   }
 }
@@ -168,7 +183,6 @@ __global__ void __launch_bounds__(kWarps * 32)
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int64_t row0 = int64_t(blockIdx.x) * kBlockRows + g, row1 = row0 + 8;
-  const uint32_t clamp = (0x4300u | ((1u << kBits) - 1)) * 0x00010001u;
   const int64_t rounds = (a.tiles + kWarps - 1) / kWarps;
   const int64_t row_words = a.tiles * a.code_bits * 8;
   const auto* planes = reinterpret_cast<const uint32_t*>(a.planes);
@@ -203,6 +217,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
     if (round + 1 < rounds) load_tile<P>(row0_words, row1_words, (round + 1) * kWarps + warp, a.tiles, a.code_bits, t, next);
     const int local_tile = int((column0 - chunk0) / kTileColumns) + warp;
+    clamp_rounding_plane<kMode, kBits, P>(current);
 #pragma unroll
     for (int slot = 0; slot < 2; ++slot) {
       const int local_word = local_tile * 8 + slot * 4 + t;
@@ -214,10 +229,6 @@ __global__ void __launch_bounds__(kWarps * 32)
         const uint32_t v1 = decode<kMode, kBits>(current.p[slot][1], m, low1);
         uint32_t a0 = __byte_perm(v0, kBf16Magic, 0x4140), a2 = __byte_perm(v0, kBf16Magic, 0x4342);
         uint32_t a1 = __byte_perm(v1, kBf16Magic, 0x4140), a3 = __byte_perm(v1, kBf16Magic, 0x4342);
-        if constexpr (kMode == Decode::kSliced) {
-          a0 = bf16x2_min(a0, clamp), a1 = bf16x2_min(a1, clamp);
-          a2 = bf16x2_min(a2, clamp), a3 = bf16x2_min(a3, clamp);
-        }
 #pragma unroll
         for (int nt = 0; nt < kTiles; ++nt) {
           // This thread's 4 of the MMA's 16 columns are its own word's decoded word m.
@@ -332,26 +343,24 @@ __device__ __forceinline__ int slice_level(int top, int code_bits, int level_bit
   return extra_precision ? level : min(level, (1 << level_bits) - 1);
 }
 
+// One warp per plane word: lane j dequantizes column 32 w + j, so the row's output is written in
+// contiguous 64-byte runs.
 __global__ void bit_plane_dequantize_kernel(BitPlaneGemm a, __nv_bfloat16* out) {
-  const int64_t index = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t words = a.tiles * 8;
+  const int64_t index = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int j = threadIdx.x % 32;
   if (index >= a.rows * words) return;
-  const int64_t row = index / words, word = index % words;
+  const int64_t row = index / words, word = index % words, column = word * 32 + j;
+  if (column >= a.columns) return;
   const int read = a.level_bits >= a.code_bits ? a.code_bits : a.level_bits + 1;
-  uint32_t p[8];
-  for (int k = 0; k < read; ++k) p[k] = plane_word(a, k, row, word);
+  int top = 0;
+  for (int k = 0; k < read; ++k) top = (top << 1) | int((plane_word(a, k, row, word) >> j) & 1u);
+  const int64_t group = a.group_size > 0 ? column / a.group_size : 0;
+  const float s = __ldg(a.scale + row * a.groups + group), z = __ldg(a.zero + row * a.groups + group);
   const float step = float(1 << (a.code_bits - a.level_bits));
-  for (int j = 0; j < 32; ++j) {
-    const int64_t column = word * 32 + j;
-    if (column >= a.columns) break;
-    int top = 0;
-    for (int k = 0; k < read; ++k) top = (top << 1) | int((p[k] >> j) & 1u);
-    const int64_t group = a.group_size > 0 ? column / a.group_size : 0;
-    const float s = a.scale[row * a.groups + group], z = a.zero[row * a.groups + group];
-    // (step * level - z) * s, each operation rounded as ATen's fp32 ops round them.
-    const float code = __fmul_rn(float(slice_level(top, a.code_bits, a.level_bits, a.extra_precision)), step);
-    out[row * a.columns + column] = __float2bfloat16_rn(__fmul_rn(__fsub_rn(code, z), s));
-  }
+  // (step * level - z) * s, each operation rounded as ATen's fp32 ops round them.
+  const float code = __fmul_rn(float(slice_level(top, a.code_bits, a.level_bits, a.extra_precision)), step);
+  out[row * a.columns + column] = __float2bfloat16_rn(__fmul_rn(__fsub_rn(code, z), s));
 }
 
 }  // namespace
@@ -371,7 +380,7 @@ int launch_bit_plane_gemm(const BitPlaneGemm& a, void* stream_ptr) {
 
 int launch_bit_plane_dequantize(const BitPlaneGemm& a, void* out, void* stream_ptr) {
   if (!valid(a)) return int(cudaErrorInvalidValue);
-  const int64_t threads = a.rows * a.tiles * 8;
+  const int64_t threads = a.rows * a.tiles * 8 * 32;  // a warp per plane word
   if (threads == 0) return 0;
   const unsigned blocks = unsigned((threads + 255) / 256);
   bit_plane_dequantize_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream_ptr)>>>(

@@ -30,6 +30,14 @@ at::Tensor unpack_bits(const at::Tensor& words, int64_t columns) {
   return bits.reshape({words.size(0), -1}).slice(1, 0, columns);
 }
 
+// Position i of a tile holds word stored_order[i]; word w sits at word_order[w] (BitPlanes' layout).
+at::Tensor stored_order(const at::Device& device) {
+  return at::tensor(std::vector<int64_t>{0, 4, 1, 5, 2, 6, 3, 7}, at::kLong).to(device);
+}
+at::Tensor word_order(const at::Device& device) {
+  return at::tensor(std::vector<int64_t>{0, 2, 4, 6, 1, 3, 5, 7}, at::kLong).to(device);
+}
+
 }  // namespace
 
 BitPlanes pack_bit_planes(const NestedCodes& codes) {
@@ -48,7 +56,7 @@ BitPlanes pack_bit_planes(const NestedCodes& codes) {
   std::vector<at::Tensor> planes;
   for (int k = 0; k < out.bits; ++k) {
     const at::Tensor words = pack_bits(at::bitwise_and(at::bitwise_right_shift(q, out.bits - 1 - k), 1));
-    planes.push_back(words.view({out.rows, out.tiles(), 8}));
+    planes.push_back(words.view({out.rows, out.tiles(), 8}).index_select(2, stored_order(words.device())));
   }
   out.planes = at::stack(planes, 2).contiguous();
   return out;
@@ -60,7 +68,7 @@ at::Tensor slice_from_bit_planes(const BitPlanes& p, int to_bits, SliceMode mode
   const int read = p.planes_for(to_bits);
   // The top `read` bits of every code, from the planes it needs and no other.
   at::Tensor top = at::zeros({p.rows, p.columns}, p.planes.options().dtype(at::kLong));
-  for (int k = 0; k < read; ++k) top = at::bitwise_or(at::bitwise_left_shift(top, 1), unpack_bits(p.plane(k).reshape({p.rows, -1}), p.columns));
+  for (int k = 0; k < read; ++k) top = at::bitwise_or(at::bitwise_left_shift(top, 1), unpack_bits(p.plane(k).index_select(2, word_order(p.planes.device())).reshape({p.rows, -1}), p.columns));
   if (to_bits >= p.bits) return top.to(at::kShort);
   at::Tensor level = at::bitwise_right_shift(top + 1, 1);
   if (mode == SliceMode::kClamped) level = level.clamp_max((int64_t(1) << to_bits) - 1);

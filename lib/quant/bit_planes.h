@@ -14,7 +14,9 @@
 // Layout: int32 [rows, tiles, c, 8]. A tile is 256 columns (8 words); within a row, tile t holds
 // words 8t..8t+7 of plane 0, then of plane 1, ..., so what the r-bit slice reads of a tile is one
 // contiguous run of (r + 1) x 32 bytes (whole DRAM sectors), and a kernel finds every plane word
-// of a tile at a fixed offset. Rows are padded with zero codes to a multiple of 256 columns.
+// of a tile at a fixed offset. The 8 words of a tile are stored in the order 0, 4, 1, 5, 2, 6, 3,
+// 7 (word w at position 2 (w % 4) + w / 4): the kernel's thread t reads words t and t + 4 as one
+// 8-byte load. Rows are padded with zero codes to a multiple of 256 columns.
 #include "quant/nested_codes.h"
 
 namespace matquant::quant {
@@ -30,7 +32,7 @@ struct BitPlanes {
   int64_t group_size = 0;
 
   int64_t tiles() const { return (columns + kTileColumns - 1) / kTileColumns; }
-  // Plane k of every row as a view [rows, tiles, 8] (word 8 t + i at [row, t, i]).
+  // Plane k of every row as a view [rows, tiles, 8] (words in stored order).
   at::Tensor plane(int k) const { return planes.select(2, k); }
   // Planes an r-bit slice reads: r + 1 below c, else c.
   int planes_for(int to_bits) const { return to_bits >= bits ? bits : to_bits + 1; }

@@ -51,13 +51,14 @@ TEST(BitPlanes, StoreRoundTripsAndCountsWhatEachSliceReads) {
   const NestedCodes codes = NestedCodes::quantize(at::randn({5, 300}), 8, 0);
   const BitPlanes planes = pack_bit_planes(codes);
   // [rows, tiles of 256 columns, planes, 8 words]: column j of plane k is bit j % 32 of word
-  // (j % 256) / 32 of tile j / 256.
+  // w = (j % 256) / 32 of tile j / 256, stored at position 2 (w % 4) + w / 4.
   EXPECT_EQ(planes.planes.sizes(), (std::vector<int64_t>{5, 2, 8, 8}));
   for (int64_t row : {0, 4}) {
     for (int64_t j : {0, 37, 255, 256, 299}) {
       const int code = codes.codes[row][j].item<int>();
       for (int k = 0; k < 8; ++k) {
-        const uint32_t word = uint32_t(planes.planes[row][j / 256][k][(j % 256) / 32].item<int32_t>());
+        const int64_t w = (j % 256) / 32;
+        const uint32_t word = uint32_t(planes.planes[row][j / 256][k][2 * (w % 4) + w / 4].item<int32_t>());
         EXPECT_EQ((word >> (j % 32)) & 1u, uint32_t(code >> (7 - k)) & 1u) << "row " << row << " column " << j;
       }
     }
