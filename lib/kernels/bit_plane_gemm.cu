@@ -100,7 +100,9 @@ size_t shared_bytes(int64_t chunk, int batch) {
 
 // Copies x[:, chunk0 : chunk0 + chunk) into shared memory in decoded-word order (column 32 w + m + 8 j
 // at 32 w + 4 m + j), zeros past the input, and each 128-column slot's sum per batch row.
-__device__ void stage_chunk(const BitPlaneGemm& a, int64_t chunk0, int chunk, __nv_bfloat16* xs, float* slot_sums) {
+// Rows of xs are row_stride apart (the chunk in shared memory, the padded row in a workspace).
+__device__ void stage_chunk(const BitPlaneGemm& a, int64_t chunk0, int chunk, int64_t row_stride, __nv_bfloat16* xs,
+                            float* slot_sums) {
   const auto* x = static_cast<const __nv_bfloat16*>(a.x);
   const bool vector_loads = a.columns % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
   const int units_per_row = chunk / 8;  // a multiple of 256, so each half-warp is one slot
@@ -119,7 +121,7 @@ __device__ void stage_chunk(const BitPlaneGemm& a, int64_t chunk0, int chunk, __
     float sum = 0.0f;
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
-      xs[int64_t(b) * chunk + word * 32 + e * 4 + j] = v[e];
+      xs[int64_t(b) * row_stride + word * 32 + e * 4 + j] = v[e];
       sum += __bfloat162float(v[e]);
     }
 #pragma unroll
@@ -173,13 +175,19 @@ __device__ __forceinline__ void clamp_rounding_plane(TileLoad<P>& load) {
 // current one, and the first before the activations are staged, so plane reads stay in flight.
 template <Decode kMode, int kBits, int kTiles>
 __global__ void __launch_bounds__(kWarps * 32)
-    bit_plane_gemm_kernel(BitPlaneGemm a, int chunk, float step, float base) {
+    bit_plane_gemm_kernel(BitPlaneGemm a, int chunk, float step, float base, const __nv_bfloat16* prepared_x,
+                          const float* prepared_sums) {
   constexpr int P = planes_read<kMode, kBits>();
   constexpr bool kSplit = kMode == Decode::kFullSplit;
+  // Activations come staged in shared memory chunk by chunk, or (prepared_x) already permuted in a
+  // workspace by prepare_activations_kernel, read through L1 with no staging or barriers.
   extern __shared__ __align__(16) unsigned char shared[];
-  auto* xs = reinterpret_cast<__nv_bfloat16*>(shared);
-  float* slot_sums = reinterpret_cast<float*>(xs + int64_t(a.batch) * chunk);
-  float* reduce = slot_sums + (chunk / kSlotColumns) * a.batch;
+  const bool prepared = prepared_x != nullptr;
+  auto* staged_x = reinterpret_cast<__nv_bfloat16*>(shared);
+  float* staged_sums = reinterpret_cast<float*>(staged_x + int64_t(a.batch) * chunk);
+  float* reduce = prepared ? reinterpret_cast<float*>(shared) : staged_sums + (chunk / kSlotColumns) * a.batch;
+  const __nv_bfloat16* xs = prepared ? prepared_x : staged_x;
+  const float* slot_sums = prepared ? prepared_sums : staged_sums;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int64_t row0 = int64_t(blockIdx.x) * kBlockRows + g, row1 = row0 + 8;
@@ -209,10 +217,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   int64_t chunk0 = 0;
   for (int64_t round = 0; round < rounds; ++round) {
     const int64_t column0 = round * kChunkQuantum;
-    if (column0 - chunk0 >= chunk || round == 0) {
+    if (!prepared && (column0 - chunk0 >= chunk || round == 0)) {
       chunk0 = column0;
       __syncthreads();
-      stage_chunk(a, chunk0, chunk, xs, slot_sums);
+      stage_chunk(a, chunk0, chunk, chunk, staged_x, staged_sums);
       __syncthreads();
     }
     if (round + 1 < rounds) load_tile<P>(row0_words, row1_words, (round + 1) * kWarps + warp, a.tiles, a.code_bits, t, next);
@@ -294,10 +302,31 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// The whole activation matrix permuted as stage_chunk permutes a chunk, with every slot's sums:
+// one block per 2048 columns.
+__global__ void __launch_bounds__(kWarps * 32) prepare_activations_kernel(BitPlaneGemm a, __nv_bfloat16* xs, float* sums) {
+  const int64_t chunk0 = int64_t(blockIdx.x) * kChunkQuantum;
+  stage_chunk(a, chunk0, kChunkQuantum, gridDim.x * int64_t(kChunkQuantum), xs + chunk0,
+              sums + (chunk0 / kSlotColumns) * a.batch);
+}
+
+// Columns of a prepared row: the padded row rounded up to whole 2048-column chunks.
+int64_t prepared_columns(const BitPlaneGemm& a) {
+  return (a.tiles * kTileColumns + kChunkQuantum - 1) / kChunkQuantum * kChunkQuantum;
+}
+size_t prepared_x_bytes(const BitPlaneGemm& a) { return size_t(a.batch) * prepared_columns(a) * 2; }
+
 template <Decode kMode, int kBits, int kTiles>
 int launch_instance(const BitPlaneGemm& a, float step, float base, cudaStream_t stream) {
-  const int64_t chunk = chunk_columns(a.tiles * kTileColumns, a.batch);
-  const size_t bytes = shared_bytes(chunk, a.batch);
+  const bool prepare = a.workspace != nullptr;
+  const int64_t chunk = prepare ? prepared_columns(a) : chunk_columns(a.tiles * kTileColumns, a.batch);
+  const size_t bytes = prepare ? size_t(kWarps) * kBlockRows * a.batch * 4 : shared_bytes(chunk, a.batch);
+  auto* prepared_x = prepare ? static_cast<__nv_bfloat16*>(a.workspace) : nullptr;
+  auto* prepared_sums = prepare ? reinterpret_cast<float*>(static_cast<char*>(a.workspace) + prepared_x_bytes(a)) : nullptr;
+  if (prepare) {
+    const unsigned chunks = unsigned(prepared_columns(a) / kChunkQuantum);
+    prepare_activations_kernel<<<chunks, kWarps * 32, 0, stream>>>(a, prepared_x, prepared_sums);
+  }
   auto kernel = bit_plane_gemm_kernel<kMode, kBits, kTiles>;
   static size_t opted_in = 48 * 1024;  // per instantiation; larger shared memory needs an opt-in
   if (bytes > opted_in) {
@@ -306,7 +335,7 @@ int launch_instance(const BitPlaneGemm& a, float step, float base, cudaStream_t 
     opted_in = bytes;
   }
   const unsigned blocks = unsigned((a.rows + kBlockRows - 1) / kBlockRows);
-  kernel<<<blocks, kWarps * 32, bytes, stream>>>(a, int(chunk), step, base);
+  kernel<<<blocks, kWarps * 32, bytes, stream>>>(a, int(chunk), step, base, prepared_x, prepared_sums);
   return int(cudaGetLastError());
 }
 
@@ -333,7 +362,7 @@ int launch_bits(int bits, const BitPlaneGemm& a, float step, float base, cudaStr
 bool valid(const BitPlaneGemm& a) {
   return a.code_bits >= 1 && a.code_bits <= 8 && a.level_bits >= 1 && a.level_bits <= a.code_bits &&
          (a.group_size == 0 || a.group_size % kSlotColumns == 0) && a.columns <= a.tiles * kTileColumns && a.rows > 0 &&
-         a.tiles > 0;
+         a.tiles > 0 && a.rows * a.tiles * 8 < (int64_t(1) << 31);
 }
 
 // Levels of one code of the r-bit slice from its top bits (the planes a slice reads).
@@ -346,24 +375,31 @@ __device__ __forceinline__ int slice_level(int top, int code_bits, int level_bit
 // One warp per plane word: lane j dequantizes column 32 w + j, so the row's output is written in
 // contiguous 64-byte runs.
 __global__ void bit_plane_dequantize_kernel(BitPlaneGemm a, __nv_bfloat16* out) {
-  const int64_t words = a.tiles * 8;
-  const int64_t index = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int words = int(a.tiles * 8);  // rows x words < 2^31 (valid())
+  const int index = int((int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32);
   const int j = threadIdx.x % 32;
-  if (index >= a.rows * words) return;
-  const int64_t row = index / words, word = index % words, column = word * 32 + j;
+  if (index >= int(a.rows) * words) return;
+  const int row = index / words, word = index % words, column = word * 32 + j;
   if (column >= a.columns) return;
   const int read = a.level_bits >= a.code_bits ? a.code_bits : a.level_bits + 1;
   int top = 0;
   for (int k = 0; k < read; ++k) top = (top << 1) | int((plane_word(a, k, row, word) >> j) & 1u);
-  const int64_t group = a.group_size > 0 ? column / a.group_size : 0;
-  const float s = __ldg(a.scale + row * a.groups + group), z = __ldg(a.zero + row * a.groups + group);
+  const int group = a.group_size > 0 ? column / int(a.group_size) : 0;
+  const float s = __ldg(a.scale + int64_t(row) * a.groups + group), z = __ldg(a.zero + int64_t(row) * a.groups + group);
   const float step = float(1 << (a.code_bits - a.level_bits));
   // (step * level - z) * s, each operation rounded as ATen's fp32 ops round them.
   const float code = __fmul_rn(float(slice_level(top, a.code_bits, a.level_bits, a.extra_precision)), step);
-  out[row * a.columns + column] = __float2bfloat16_rn(__fmul_rn(__fsub_rn(code, z), s));
+  out[int64_t(row) * a.columns + column] = __float2bfloat16_rn(__fmul_rn(__fsub_rn(code, z), s));
 }
 
 }  // namespace
+
+size_t bit_plane_gemm_workspace_bytes(const BitPlaneGemm& a) {
+  // Batch 1 stages its activations in each block's shared memory (cheap, and no extra launch);
+  // larger batches would stage batch x columns per 16 rows, so they are prepared once instead.
+  if (a.batch <= 1) return 0;
+  return prepared_x_bytes(a) + size_t(prepared_columns(a) / kSlotColumns) * a.batch * 4;
+}
 
 int launch_bit_plane_gemm(const BitPlaneGemm& a, void* stream_ptr) {
   if (!valid(a) || a.batch < 1 || a.batch > kBitPlaneGemmMaxBatch) return int(cudaErrorInvalidValue);

@@ -64,6 +64,11 @@ at::Tensor bit_plane_matmul(const BitPlaneOperand& w, int level_bits, bool extra
   a.batch = int(x.size(0));
   a.bias = b.defined() ? b.data_ptr() : nullptr;
   a.y = y.data_ptr();
+  at::Tensor workspace;
+  if (const size_t bytes = bit_plane_gemm_workspace_bytes(a)) {
+    workspace = at::empty({int64_t(bytes)}, x.options().dtype(at::kByte));
+    a.workspace = workspace.data_ptr();
+  }
   check_launch(launch_bit_plane_gemm(a, stream_of(x)), "bit_plane_matmul");
   return y;
 }

@@ -2,6 +2,7 @@
 // Raw-pointer entry points of the fused CUDA kernels (lib/kernels/*.cu). Kept free of LibTorch
 // headers so nvcc compiles the kernels quickly; fused_ops.cpp wraps them for ATen tensors and
 // autograd. Every launcher runs on `stream` and returns the launch's cudaError_t as an int.
+#include <cstddef>
 #include <cstdint>
 
 namespace matquant::kernels {
@@ -110,8 +111,10 @@ struct BitPlaneGemm {
   int batch = 1;  // 1..16
   const void* bias = nullptr;  // bf16 [rows] or null
   void* y = nullptr;
+  void* workspace = nullptr;  // bit_plane_gemm_workspace_bytes(args) bytes when that is not 0
 };
 constexpr int kBitPlaneGemmMaxBatch = 16;
+size_t bit_plane_gemm_workspace_bytes(const BitPlaneGemm& args);
 int launch_bit_plane_gemm(const BitPlaneGemm& args, void* stream);
 // w_r itself, bf16 [rows, columns] (the same fp32 arithmetic as NestedCodes::dequantize, so the
 // values are identical); x, batch, bias and y of `args` are unused.

@@ -69,8 +69,8 @@ TEST(BitPlaneLinear, PrefillPathIsTheLinearOfTheDequantizedSlice) {
 }
 
 // The decode kernel (CUDA only): every r, both equations, per-channel and grouped scales, batch
-// 1..16, rows not a multiple of 16, columns not a multiple of 32 and more columns than one
-// shared-memory chunk holds at batch 16.
+// 1..16 (batch 1 staged per block, larger batches prepared once), rows not a multiple of 16,
+// columns not a multiple of 32, and more columns than one shared-memory chunk holds at batch 1.
 TEST(BitPlaneLinear, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
   const at::Device device = matquant::testing::test_device();
   if (!device.is_cuda()) GTEST_SKIP() << "the bit-plane kernels run on CUDA";
@@ -79,7 +79,8 @@ TEST(BitPlaneLinear, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
     std::vector<int64_t> groups;  // group sizes that divide the columns
   };
   int checked = 0;
-  for (const Shape& shape : {Shape{40, 1000, {0}}, Shape{48, 1152, {0, 128}}, Shape{64, 4352, {0, 128, 256}}}) {
+  for (const Shape& shape : {Shape{40, 1000, {0}}, Shape{48, 1152, {0, 128}}, Shape{64, 4352, {0, 128, 256}},
+                             Shape{24, 33024, {0}}}) {  // the last: batch 1 stages two chunks
     for (int c : {8, 6}) {
       for (int64_t group : shape.groups) {
         const NestedCodes codes = random_codes(shape.rows, shape.columns, c, group, device);
@@ -113,7 +114,7 @@ TEST(BitPlaneLinear, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
       }
     }
   }
-  EXPECT_EQ(checked, (1 + 2 + 3) * 2 * (8 + 6) * 3);
+  EXPECT_EQ(checked, (1 + 2 + 3 + 1) * 2 * (8 + 6) * 3);
 }
 
 TEST(BitPlaneLinear, DecodeKernelRefusesGroupsItCannotFold) {
