@@ -173,16 +173,18 @@ __device__ __forceinline__ void clamp_rounding_plane(TileLoad<P>& load) {
 // Column tiles of 256 go to the warps round-robin; a round (one tile per warp, 2048 columns) never
 // straddles a shared-memory chunk. Each warp loads its next tile's planes before working on the
 // current one, and the first before the activations are staged, so plane reads stay in flight.
-template <Decode kMode, int kBits, int kTiles>
-__global__ void __launch_bounds__(kWarps * 32)
+// At most 80 registers (3 blocks per SM) for slices reading up to 5 planes (int4 and below); more
+// planes would spill there, so those get 2 blocks.
+template <Decode kMode, int kBits, int kTiles, bool kPrepared>
+__global__ void __launch_bounds__(kWarps * 32, planes_read<kMode, kBits>() <= 5 ? 3 : 2)
     bit_plane_gemm_kernel(BitPlaneGemm a, int chunk, float step, float base, const __nv_bfloat16* prepared_x,
                           const float* prepared_sums) {
   constexpr int P = planes_read<kMode, kBits>();
   constexpr bool kSplit = kMode == Decode::kFullSplit;
+  constexpr bool prepared = kPrepared;
   // Activations come staged in shared memory chunk by chunk, or (prepared_x) already permuted in a
   // workspace by prepare_activations_kernel, read through L1 with no staging or barriers.
   extern __shared__ __align__(16) unsigned char shared[];
-  const bool prepared = prepared_x != nullptr;
   auto* staged_x = reinterpret_cast<__nv_bfloat16*>(shared);
   float* staged_sums = reinterpret_cast<float*>(staged_x + int64_t(a.batch) * chunk);
   float* reduce = prepared ? reinterpret_cast<float*>(shared) : staged_sums + (chunk / kSlotColumns) * a.batch;
@@ -217,7 +219,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   int64_t chunk0 = 0;
   for (int64_t round = 0; round < rounds; ++round) {
     const int64_t column0 = round * kChunkQuantum;
-    if (!prepared && (column0 - chunk0 >= chunk || round == 0)) {
+    if (!kPrepared && (column0 - chunk0 >= chunk || round == 0)) {
       chunk0 = column0;
       __syncthreads();
       stage_chunk(a, chunk0, chunk, chunk, staged_x, staged_sums);
@@ -316,9 +318,9 @@ int64_t prepared_columns(const BitPlaneGemm& a) {
 }
 size_t prepared_x_bytes(const BitPlaneGemm& a) { return size_t(a.batch) * prepared_columns(a) * 2; }
 
-template <Decode kMode, int kBits, int kTiles>
+template <Decode kMode, int kBits, int kTiles, bool kPrepared>
 int launch_instance(const BitPlaneGemm& a, float step, float base, cudaStream_t stream) {
-  const bool prepare = a.workspace != nullptr;
+  const bool prepare = kPrepared;
   const int64_t chunk = prepare ? prepared_columns(a) : chunk_columns(a.tiles * kTileColumns, a.batch);
   const size_t bytes = prepare ? size_t(kWarps) * kBlockRows * a.batch * 4 : shared_bytes(chunk, a.batch);
   auto* prepared_x = prepare ? static_cast<__nv_bfloat16*>(a.workspace) : nullptr;
@@ -327,7 +329,7 @@ int launch_instance(const BitPlaneGemm& a, float step, float base, cudaStream_t 
     const unsigned chunks = unsigned(prepared_columns(a) / kChunkQuantum);
     prepare_activations_kernel<<<chunks, kWarps * 32, 0, stream>>>(a, prepared_x, prepared_sums);
   }
-  auto kernel = bit_plane_gemm_kernel<kMode, kBits, kTiles>;
+  auto kernel = bit_plane_gemm_kernel<kMode, kBits, kTiles, kPrepared>;
   static size_t opted_in = 48 * 1024;  // per instantiation; larger shared memory needs an opt-in
   if (bytes > opted_in) {
     if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)))
@@ -341,8 +343,12 @@ int launch_instance(const BitPlaneGemm& a, float step, float base, cudaStream_t 
 
 template <Decode kMode, int kBits>
 int launch_batch(const BitPlaneGemm& a, float step, float base, cudaStream_t stream) {
-  return a.batch <= 8 ? launch_instance<kMode, kBits, 1>(a, step, base, stream)
-                      : launch_instance<kMode, kBits, 2>(a, step, base, stream);
+  // Batch 1 stages its activations per block; larger batches come prepared (workspace required).
+  if (a.workspace == nullptr) {
+    return a.batch == 1 ? launch_instance<kMode, kBits, 1, false>(a, step, base, stream) : int(cudaErrorInvalidValue);
+  }
+  return a.batch <= 8 ? launch_instance<kMode, kBits, 1, true>(a, step, base, stream)
+                      : launch_instance<kMode, kBits, 2, true>(a, step, base, stream);
 }
 
 template <Decode kMode>
