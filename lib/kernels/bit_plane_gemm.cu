@@ -76,14 +76,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b.x), "r"(b.y));
 }
 
-// Word `word` (of the padded row) of plane k of a row, in the tiled layout [rows, tiles, c, 8] whose
-// 8 words of a tile are stored in the order 0, 4, 1, 5, 2, 6, 3, 7 (word w at 2 (w % 4) + w / 4).
-__device__ __forceinline__ uint32_t plane_word(const BitPlaneGemm& a, int k, int64_t row, int64_t word) {
-  const int64_t in_tile = word % 8;
-  const int64_t offset = ((row * a.tiles + word / 8) * a.code_bits + k) * 8 + 2 * (in_tile % 4) + in_tile / 4;
-  return __ldg(reinterpret_cast<const uint32_t*>(a.planes) + offset);
-}
-
 // Chunk columns held in shared memory at once for this batch (a multiple of 2048).
 int64_t chunk_columns(int64_t padded_columns, int batch) {
   const int64_t per_column = int64_t(batch) * (2 * kSlotColumns + 4) / kSlotColumns + 1;
@@ -371,31 +363,79 @@ bool valid(const BitPlaneGemm& a) {
          a.tiles > 0 && a.rows * a.tiles * 8 < (int64_t(1) << 31);
 }
 
-// Levels of one code of the r-bit slice from its top bits (the planes a slice reads).
-__device__ __forceinline__ int slice_level(int top, int code_bits, int level_bits, bool extra_precision) {
-  if (level_bits >= code_bits) return top;
-  const int level = (top + 1) >> 1;
-  return extra_precision ? level : min(level, (1 << level_bits) - 1);
+// The r-bit slice as bf16 weights (the prefill path): one warp per row and 256-column tile. The
+// tile's plane words are read once (contiguous, two words per lane) and passed round by shuffles;
+// lane l decodes words m = 2 (l % 4) and m + 1 of word l / 4 with the matmul kernel's decode, i.e.
+// columns 32 w + m + 8 j and the one after, written as bf16 pairs. Values are (step level - z) s
+// rounded as ATen's fp32 ops round them, so they equal NestedCodes::dequantize.
+template <Decode kMode, int kBits>
+__global__ void __launch_bounds__(256) bit_plane_dequantize_kernel(BitPlaneGemm a, __nv_bfloat16* out, float step) {
+  constexpr int P = planes_read<kMode, kBits>();
+  const int64_t task = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (task >= a.rows * a.tiles) return;  // whole warps leave together
+  const int64_t row = task / a.tiles, tile = task % a.tiles;
+  const auto* words = reinterpret_cast<const uint32_t*>(a.planes) + (row * a.tiles + tile) * a.code_bits * 8;
+  const uint32_t low = lane < 8 * P ? __ldg(words + lane) : 0u;
+  const uint32_t high = lane + 32 < 8 * P ? __ldg(words + lane + 32) : 0u;
+  const int w = lane / 4, m = 2 * (lane % 4);
+  TileLoad<P> load;  // only slot 0, row 0 used: this lane's word of each plane
+#pragma unroll
+  for (int k = 0; k < P; ++k) {
+    const int index = k * 8 + 2 * (w % 4) + w / 4;  // stored position of word w in plane k
+    const uint32_t from_low = __shfl_sync(0xffffffffu, low, index % 32);
+    const uint32_t from_high = __shfl_sync(0xffffffffu, high, index % 32);
+    load.p[0][0][k] = index < 32 ? from_low : from_high;
+  }
+  if constexpr (kMode == Decode::kSliced) {
+    uint32_t top = load.p[0][0][0];
+#pragma unroll
+    for (int k = 1; k < kBits; ++k) top &= load.p[0][0][k];
+    load.p[0][0][kBits] &= ~top;
+  }
+  uint32_t low0 = 0, low1 = 0;
+  uint32_t v0 = decode<kMode, kBits>(load.p[0][0], m, low0);
+  uint32_t v1 = decode<kMode, kBits>(load.p[0][0], m + 1, low1);
+  if constexpr (kMode == Decode::kFullSplit) v0 = (v0 << 1) | low0, v1 = (v1 << 1) | low1;
+  const int64_t column0 = tile * kTileColumns + int64_t(w) * 32 + m;
+  const int64_t group = a.group_size > 0 ? column0 / a.group_size : 0;
+  const float s = __ldg(a.scale + row * a.groups + group), z = __ldg(a.zero + row * a.groups + group);
+  auto value = [&](uint32_t level) { return __fmul_rn(__fsub_rn(__fmul_rn(float(level), step), z), s); };
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int64_t column = column0 + 8 * j;
+    if (column >= a.columns) break;
+    const uint32_t l0 = (v0 >> (8 * j)) & 0xFFu, l1 = (v1 >> (8 * j)) & 0xFFu;
+    __nv_bfloat16* to = out + row * a.columns + column;
+    if (column + 1 < a.columns && (reinterpret_cast<uintptr_t>(to) % 4 == 0)) {
+      *reinterpret_cast<__nv_bfloat162*>(to) = __floats2bfloat162_rn(value(l0), value(l1));
+    } else {
+      to[0] = __float2bfloat16_rn(value(l0));
+      if (column + 1 < a.columns) to[1] = __float2bfloat16_rn(value(l1));
+    }
+  }
 }
 
-// One warp per plane word: lane j dequantizes column 32 w + j, so the row's output is written in
-// contiguous 64-byte runs.
-__global__ void bit_plane_dequantize_kernel(BitPlaneGemm a, __nv_bfloat16* out) {
-  const int words = int(a.tiles * 8);  // rows x words < 2^31 (valid())
-  const int index = int((int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32);
-  const int j = threadIdx.x % 32;
-  if (index >= int(a.rows) * words) return;
-  const int row = index / words, word = index % words, column = word * 32 + j;
-  if (column >= a.columns) return;
-  const int read = a.level_bits >= a.code_bits ? a.code_bits : a.level_bits + 1;
-  int top = 0;
-  for (int k = 0; k < read; ++k) top = (top << 1) | int((plane_word(a, k, row, word) >> j) & 1u);
-  const int group = a.group_size > 0 ? column / int(a.group_size) : 0;
-  const float s = __ldg(a.scale + int64_t(row) * a.groups + group), z = __ldg(a.zero + int64_t(row) * a.groups + group);
-  const float step = float(1 << (a.code_bits - a.level_bits));
-  // (step * level - z) * s, each operation rounded as ATen's fp32 ops round them.
-  const float code = __fmul_rn(float(slice_level(top, a.code_bits, a.level_bits, a.extra_precision)), step);
-  out[int64_t(row) * a.columns + column] = __float2bfloat16_rn(__fmul_rn(__fsub_rn(code, z), s));
+template <Decode kMode, int kBits>
+int launch_dequantize(const BitPlaneGemm& a, void* out, float step, cudaStream_t stream) {
+  const int64_t threads = a.rows * a.tiles * 32;  // a warp per row and tile
+  const unsigned blocks = unsigned((threads + 255) / 256);
+  bit_plane_dequantize_kernel<kMode, kBits><<<blocks, 256, 0, stream>>>(a, static_cast<__nv_bfloat16*>(out), step);
+  return int(cudaGetLastError());
+}
+
+template <Decode kMode>
+int launch_dequantize_bits(int bits, const BitPlaneGemm& a, void* out, float step, cudaStream_t stream) {
+  switch (bits) {
+    case 1: return launch_dequantize<kMode, 1>(a, out, step, stream);
+    case 2: return launch_dequantize<kMode, 2>(a, out, step, stream);
+    case 3: return launch_dequantize<kMode, 3>(a, out, step, stream);
+    case 4: return launch_dequantize<kMode, 4>(a, out, step, stream);
+    case 5: return launch_dequantize<kMode, 5>(a, out, step, stream);
+    case 6: return launch_dequantize<kMode, 6>(a, out, step, stream);
+    case 7: return launch_dequantize<kMode, 7>(a, out, step, stream);
+    default: return int(cudaErrorInvalidValue);
+  }
 }
 
 }  // namespace
@@ -422,12 +462,14 @@ int launch_bit_plane_gemm(const BitPlaneGemm& a, void* stream_ptr) {
 
 int launch_bit_plane_dequantize(const BitPlaneGemm& a, void* out, void* stream_ptr) {
   if (!valid(a)) return int(cudaErrorInvalidValue);
-  const int64_t threads = a.rows * a.tiles * 8 * 32;  // a warp per plane word
-  if (threads == 0) return 0;
-  const unsigned blocks = unsigned((threads + 255) / 256);
-  bit_plane_dequantize_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream_ptr)>>>(
-      a, static_cast<__nv_bfloat16*>(out));
-  return int(cudaGetLastError());
+  const auto stream = static_cast<cudaStream_t>(stream_ptr);
+  const float step = float(1 << (a.code_bits - a.level_bits));
+  if (a.level_bits < a.code_bits) {
+    return a.extra_precision ? launch_dequantize_bits<Decode::kSlicedExtra>(a.level_bits, a, out, step, stream)
+                             : launch_dequantize_bits<Decode::kSliced>(a.level_bits, a, out, step, stream);
+  }
+  if (a.code_bits == 8) return launch_dequantize<Decode::kFullSplit, 8>(a, out, 1.0f, stream);
+  return launch_dequantize_bits<Decode::kFull>(a.code_bits, a, out, 1.0f, stream);
 }
 
 }  // namespace matquant::kernels
