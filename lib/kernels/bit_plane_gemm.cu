@@ -22,6 +22,7 @@
 #include "kernels/kernel_common.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace matquant::kernels {
 namespace {
@@ -343,18 +344,30 @@ int launch_batch(const BitPlaneGemm& a, float step, float base, cudaStream_t str
                       : launch_instance<kMode, kBits, 2, true>(a, step, base, stream);
 }
 
-template <Decode kMode>
-int launch_bits(int bits, const BitPlaneGemm& a, float step, float base, cudaStream_t stream) {
+// Calls f(mode, bits) with the decode and slice width a call needs, as compile-time constants.
+template <Decode kMode, typename F>
+int with_bits(int bits, F&& f) {
+  using M = std::integral_constant<Decode, kMode>;
   switch (bits) {
-    case 1: return launch_batch<kMode, 1>(a, step, base, stream);
-    case 2: return launch_batch<kMode, 2>(a, step, base, stream);
-    case 3: return launch_batch<kMode, 3>(a, step, base, stream);
-    case 4: return launch_batch<kMode, 4>(a, step, base, stream);
-    case 5: return launch_batch<kMode, 5>(a, step, base, stream);
-    case 6: return launch_batch<kMode, 6>(a, step, base, stream);
-    case 7: return launch_batch<kMode, 7>(a, step, base, stream);
+    case 1: return f(M{}, std::integral_constant<int, 1>{});
+    case 2: return f(M{}, std::integral_constant<int, 2>{});
+    case 3: return f(M{}, std::integral_constant<int, 3>{});
+    case 4: return f(M{}, std::integral_constant<int, 4>{});
+    case 5: return f(M{}, std::integral_constant<int, 5>{});
+    case 6: return f(M{}, std::integral_constant<int, 6>{});
+    case 7: return f(M{}, std::integral_constant<int, 7>{});
     default: return int(cudaErrorInvalidValue);
   }
+}
+
+template <typename F>
+int with_decode(const BitPlaneGemm& a, F&& f) {
+  if (a.level_bits < a.code_bits) {
+    return a.extra_precision ? with_bits<Decode::kSlicedExtra>(a.level_bits, f) : with_bits<Decode::kSliced>(a.level_bits, f);
+  }
+  // Full codes: up to 7 bits fit the bf16 mantissa trick; 8 bits run as 2 (top 7) + bit 0.
+  if (a.code_bits == 8) return f(std::integral_constant<Decode, Decode::kFullSplit>{}, std::integral_constant<int, 8>{});
+  return with_bits<Decode::kFull>(a.code_bits, f);
 }
 
 bool valid(const BitPlaneGemm& a) {
@@ -424,20 +437,6 @@ int launch_dequantize(const BitPlaneGemm& a, void* out, float step, cudaStream_t
   return int(cudaGetLastError());
 }
 
-template <Decode kMode>
-int launch_dequantize_bits(int bits, const BitPlaneGemm& a, void* out, float step, cudaStream_t stream) {
-  switch (bits) {
-    case 1: return launch_dequantize<kMode, 1>(a, out, step, stream);
-    case 2: return launch_dequantize<kMode, 2>(a, out, step, stream);
-    case 3: return launch_dequantize<kMode, 3>(a, out, step, stream);
-    case 4: return launch_dequantize<kMode, 4>(a, out, step, stream);
-    case 5: return launch_dequantize<kMode, 5>(a, out, step, stream);
-    case 6: return launch_dequantize<kMode, 6>(a, out, step, stream);
-    case 7: return launch_dequantize<kMode, 7>(a, out, step, stream);
-    default: return int(cudaErrorInvalidValue);
-  }
-}
-
 }  // namespace
 
 size_t bit_plane_gemm_workspace_bytes(const BitPlaneGemm& a) {
@@ -449,27 +448,22 @@ size_t bit_plane_gemm_workspace_bytes(const BitPlaneGemm& a) {
 
 int launch_bit_plane_gemm(const BitPlaneGemm& a, void* stream_ptr) {
   if (!valid(a) || a.batch < 1 || a.batch > kBitPlaneGemmMaxBatch) return int(cudaErrorInvalidValue);
-  const auto stream = static_cast<cudaStream_t>(stream_ptr);
   const float step = float(1 << (a.code_bits - a.level_bits));
-  if (a.level_bits < a.code_bits) {
-    return a.extra_precision ? launch_bits<Decode::kSlicedExtra>(a.level_bits, a, step, 128.0f, stream)
-                             : launch_bits<Decode::kSliced>(a.level_bits, a, step, 128.0f, stream);
-  }
-  // Full codes: up to 7 bits fit the bf16 mantissa trick; 8 bits run as 2 (top 7) + bit 0.
-  if (a.code_bits == 8) return launch_batch<Decode::kFullSplit, 8>(a, 1.0f, 3.0f * 128.0f, stream);
-  return launch_bits<Decode::kFull>(a.code_bits, a, 1.0f, 128.0f, stream);
+  return with_decode(a, [&](auto mode, auto bits) {
+    constexpr Decode kMode = decltype(mode)::value;
+    // The levels' offset in the MMA sums: 128 per product, twice over for the split int8 codes.
+    const float base = kMode == Decode::kFullSplit ? 3.0f * 128.0f : 128.0f;
+    return launch_batch<kMode, decltype(bits)::value>(a, step, base, static_cast<cudaStream_t>(stream_ptr));
+  });
 }
 
 int launch_bit_plane_dequantize(const BitPlaneGemm& a, void* out, void* stream_ptr) {
   if (!valid(a)) return int(cudaErrorInvalidValue);
-  const auto stream = static_cast<cudaStream_t>(stream_ptr);
   const float step = float(1 << (a.code_bits - a.level_bits));
-  if (a.level_bits < a.code_bits) {
-    return a.extra_precision ? launch_dequantize_bits<Decode::kSlicedExtra>(a.level_bits, a, out, step, stream)
-                             : launch_dequantize_bits<Decode::kSliced>(a.level_bits, a, out, step, stream);
-  }
-  if (a.code_bits == 8) return launch_dequantize<Decode::kFullSplit, 8>(a, out, 1.0f, stream);
-  return launch_dequantize_bits<Decode::kFull>(a.code_bits, a, out, 1.0f, stream);
+  return with_decode(a, [&](auto mode, auto bits) {
+    return launch_dequantize<decltype(mode)::value, decltype(bits)::value>(a, out, step,
+                                                                           static_cast<cudaStream_t>(stream_ptr));
+  });
 }
 
 }  // namespace matquant::kernels
