@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what matquant needs on a fresh Debian machine: compilers and libraries from Debian,
 # LibTorch from the PyPI torch wheel (the same 2.x API as the GPU machine). Idempotent: a second run
-# only checks. Reference tools (transformers, lm-eval) are in scripts/install-reference-tools.sh.
+# only checks. transformers and compressed-tensors come along for the export round-trip test; the
+# other reference tools (lm-eval, llm-compressor) are in scripts/install-reference-tools.sh.
 set -euo pipefail
 TORCH_VERSION="${MATQUANT_TORCH_VERSION:-2.11.0}"
 DEBIAN_PACKAGES=(
@@ -29,5 +30,11 @@ fi
 if ! python3 -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('${TORCH_VERSION}') else 1)" 2>/dev/null; then
   echo "[install-deps] installing torch==${TORCH_VERSION} from PyPI (LibTorch for C++)"
   python3 -m pip install -q "torch==${TORCH_VERSION}"
+fi
+# The export round trip (tests/cli/check_export_compressed_tensors.sh) loads matquant's
+# compressed-tensors export the way users do: transformers + compressed-tensors on the CPU.
+if ! python3 -c "import transformers, compressed_tensors, sys; sys.exit(0 if transformers.__version__ == '5.17.0' else 1)" 2>/dev/null; then
+  echo "[install-deps] installing transformers and compressed-tensors from PyPI (export round-trip test)"
+  python3 -m pip install -q "transformers==5.17.0" "compressed-tensors==0.19.0" "safetensors" "sentencepiece" "protobuf"
 fi
 echo "[install-deps] ok"

@@ -7,3 +7,5 @@ python3 -m pip install -q "transformers==5.17.0" "safetensors" "sentencepiece" "
 python3 -m pip install -q "lm_eval==0.4.13" "accelerate"
 # GPTQ parity (tests/reference/make_gptq_fixtures.py) and the GPTQ benchmark's reference.
 python3 -m pip install -q "llmcompressor==0.14.0.1"
+# The compressed-tensors export's round trip (also installed by install-deps.sh for CI).
+python3 -m pip install -q "compressed-tensors==0.19.0"

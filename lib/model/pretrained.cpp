@@ -1,5 +1,7 @@
 #include "model/pretrained.h"
 
+#include "model/compressed_tensors_export.h"
+
 #include "common/error.h"
 #include "model/safetensors.h"
 
@@ -51,17 +53,34 @@ void save_pretrained(DecoderModel& model, const std::string& directory, const Sa
   c10::NoGradGuard no_grad;
   fs::create_directories(directory);
   std::map<std::string, at::Tensor> effective;
+  std::map<std::string, CompressedTensorsWeight> compressed;  // by weight tensor name
+  std::vector<std::pair<std::string, CompressedTensorsWeight>> compressed_modules;
   for (auto& [name, layer_index, linear] : model->quantized_linears()) {
-    effective[name + ".weight"] = linear->effective_weight();
+    if (options.compressed_tensors && linear->codes() && linear->precision() && linear->quantizer()) {
+      auto weight = compressed_tensors_weight(*linear->codes(), *linear->precision(), linear->quantizer()->slice_mode);
+      compressed_modules.emplace_back(name, weight);
+      compressed.emplace(name + ".weight", std::move(weight));
+    } else {
+      effective[name + ".weight"] = linear->effective_weight();
+    }
   }
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (auto& [name, tensor] : model->named_weights()) {
+    if (const auto it = compressed.find(name); it != compressed.end()) {
+      // int8 values and fp32 parameters, whatever the export dtype.
+      const std::string module = name.substr(0, name.size() - std::string(".weight").size());
+      tensors.emplace_back(name, it->second.weight.cpu());
+      tensors.emplace_back(module + ".weight_scale", it->second.scale.cpu());
+      tensors.emplace_back(module + ".weight_zero_point", it->second.zero_point.cpu());
+      continue;
+    }
     const auto it = effective.find(name);
     at::Tensor value = (it == effective.end() ? tensor : it->second).detach();
     if (options.dtype) value = value.to(*options.dtype);
     tensors.emplace_back(name, value);
   }
   nlohmann::json config = model->config().raw;
+  if (!compressed_modules.empty()) config["quantization_config"] = compressed_tensors_config(compressed_modules);
   const at::ScalarType dtype = options.dtype.value_or(model->embed_tokens.scalar_type());
   // transformers 5 writes "dtype", 4.x "torch_dtype".
   config[config.contains("dtype") ? "dtype" : "torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";

@@ -24,11 +24,14 @@ struct SaveOptions {
   // (metadata.total_size, weight_map), as transformers' save_pretrained(max_shard_size="5GB") writes.
   int64_t max_shard_bytes = 5'000'000'000;
   std::optional<at::ScalarType> dtype;  // convert the weights (e.g. bf16); default: the model's
+  // Frozen quantized layers as compressed-tensors' naive-quantized int8 values with fp32 scales
+  // and zero points (model/compressed_tensors_export.h) instead of dequantized weights.
+  bool compressed_tensors = false;
 };
 
 // Writes config.json and the weights into `directory` (created if needed). Quantized layers are
 // written as the dequantized weight at their current precision, so transformers can load the
-// result as an ordinary model. The index, or the single file, is written last: a reader never
+// result as an ordinary model (or, with compressed_tensors, as that package's quantized layout). The index, or the single file, is written last: a reader never
 // sees an index naming a shard not yet complete.
 void save_pretrained(DecoderModel& model, const std::string& directory, const SaveOptions& options = {});
 
