@@ -1,0 +1,194 @@
+// `matquant generate`: decode a prompt with a key/value cache from one model at one or several
+// precisions in a row (the same loaded store serves every request), optionally through the
+// bit-plane kernels, and report tokens/s.
+//   matquant generate --checkpoint CKPT --prompt "..." --precision 8 --precision 4 --precision 2
+//   matquant generate --model builtin:gemma2-9b-shape --precision 4 --bit-planes --device cuda --dtype bf16
+#include "command_registry.h"
+
+#include "common/device_memory.h"
+#include "common/error.h"
+#include "model/generation.h"
+#include "model/initialization.h"
+#include "model/pretrained.h"
+#include "model/tokenizer.h"
+#include "quant/mix_n_match.h"
+#include "train/nested_checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <boost/filesystem.hpp>
+
+#include <chrono>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace matquant::apps {
+namespace {
+
+std::vector<int64_t> parse_ids(const std::string& text) {
+  std::vector<int64_t> ids;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    try {
+      ids.push_back(std::stoll(item));
+    } catch (const std::exception&) {
+      throw_usage("--prompt-ids must be comma-separated integers, got '" + item + "'");
+    }
+  }
+  return ids;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "fp32") return at::kFloat;
+  if (name == "bf16") return at::kBFloat16;
+  throw_usage("--dtype must be fp32 or bf16, got '" + name + "'");
+}
+
+// The model to decode with and, when it has one, the directory holding its tokenizer.
+struct LoadedModel {
+  model::DecoderModel model{nullptr};
+  std::string tokenizer_dir;
+};
+
+LoadedModel load_model(const std::string& model_arg, const std::string& checkpoint, const std::string& scope,
+                       bool quantize, at::ScalarType dtype, const at::Device& device) {
+  LoadedModel out;
+  if (!checkpoint.empty()) {
+    auto loaded = train::load_nested_checkpoint(checkpoint, dtype, device);
+    out.model = loaded.model;
+    out.tokenizer_dir = loaded.metadata.value("model_dir", "");
+    return out;
+  }
+  const std::string builtin = "builtin:";
+  if (model_arg.rfind(builtin, 0) == 0) {
+    const std::string name = model_arg.substr(builtin.size());
+    out.model = model::DecoderModel(model::parse_config(model::builtin_config(name), model_arg));
+    model::initialize_random(out.model);
+    out.model->to(device, dtype);
+  } else {
+    out.model = model::load_pretrained(model_arg, {dtype, device});
+    out.tokenizer_dir = model_arg;
+  }
+  if (quantize) {
+    out.model->enable_quantization(model::parse_quant_scope(scope), model::QuantizerConfig{});
+    for (auto& [name, layer, linear] : out.model->quantized_linears()) linear->freeze_codes();
+  }
+  return out;
+}
+
+int run_generate(const Args& args) {
+  std::string model_arg, checkpoint, prompt, prompt_ids, scope = "ffn", dtype = "fp32", device = "cpu";
+  std::vector<std::string> precisions;
+  int64_t max_new_tokens = 32, top_k = 0;
+  double temperature = 0.0;
+  uint64_t seed = 0;
+  po::options_description options("options");
+  options.add_options()
+      ("model", po::value(&model_arg), "Hugging Face model directory or builtin:NAME (random weights); with --precision its projections in --scope are quantized (MinMax, int8 codes)")
+      ("checkpoint", po::value(&checkpoint), "nested checkpoint (.safetensors) instead of --model")
+      ("precision", po::value(&precisions)->multitoken(),
+       "r, a per-layer list or strategy@bits, once per request (e.g. --precision 8 4 2); none = full precision")
+      ("prompt", po::value(&prompt), "text (needs the model directory's tokenizer.model)")
+      ("prompt-ids", po::value(&prompt_ids), "comma-separated token ids instead of --prompt")
+      ("max-new-tokens", po::value(&max_new_tokens)->default_value(max_new_tokens), "tokens generated per request")
+      ("temperature", po::value(&temperature)->default_value(temperature), "0 = greedy; else sampled")
+      ("top-k", po::value(&top_k)->default_value(top_k), "sample among the k most likely (0 = all)")
+      ("seed", po::value(&seed)->default_value(seed), "sampling seed (a CPU generator: the same tokens on every device)")
+      ("scope", po::value(&scope)->default_value(scope), "ffn or ffn+attn: what --model quantizes")
+      ("bit-planes", "serve the quantized projections from bit planes (on CUDA the decode kernel; docs/serving.md)")
+      ("dtype", po::value(&dtype)->default_value(dtype), "fp32 or bf16")
+      ("device", po::value(&device)->default_value(device), "cpu or cuda");
+  po::variables_map vm;
+  if (!parse_command_line("generate", "(--model DIR | --checkpoint CKPT) (--prompt TEXT | --prompt-ids IDS) [options]",
+                          options, {}, args, vm)) {
+    return 0;
+  }
+  if (model_arg.empty() == checkpoint.empty()) throw_usage("give one of --model and --checkpoint");
+  if (prompt.empty() == prompt_ids.empty()) throw_usage("give one of --prompt and --prompt-ids");
+  if (max_new_tokens < 1) throw_usage("--max-new-tokens must be at least 1");
+  if (precisions.empty()) precisions.push_back(checkpoint.empty() ? "none" : "8");
+  const bool quantize = std::any_of(precisions.begin(), precisions.end(), [](const std::string& p) { return p != "none"; });
+
+  c10::NoGradGuard no_grad;
+  const at::Device dev(device);
+  const auto sync = [&] { synchronize_device(dev); };
+  auto start = std::chrono::steady_clock::now();
+  LoadedModel loaded = load_model(model_arg, checkpoint, scope, quantize, parse_dtype(dtype), dev);
+  loaded.model->eval();
+  model::Generator generator(loaded.model);
+  if (vm.count("bit-planes")) generator.pack_bit_planes();
+  const double load_s = seconds_since(start);
+
+  std::optional<model::Tokenizer> tokenizer;
+  if (!prompt.empty()) {
+    const boost::filesystem::path file = boost::filesystem::path(loaded.tokenizer_dir) / "tokenizer.model";
+    if (loaded.tokenizer_dir.empty() || !boost::filesystem::exists(file)) {
+      throw_usage("--prompt needs a tokenizer.model beside the model; use --prompt-ids");
+    }
+    tokenizer = model::Tokenizer::load_for_model(loaded.tokenizer_dir);
+  }
+  const std::vector<int64_t> ids = tokenizer ? tokenizer->encode(prompt) : parse_ids(prompt_ids);
+  const int64_t vocab = loaded.model->config().vocab_size;
+  for (int64_t id : ids) {
+    if (id < 0 || id >= vocab) throw_usage(fmt::format("prompt token {} is outside the vocabulary (0..{})", id, vocab - 1));
+  }
+  if (dev.is_cuda()) reset_peak_device_memory(dev);
+  fmt::print("model loaded in {:.1f} s; {} prompt tokens; {}\n", load_s, ids.size(),
+             generator.serves_bit_planes() ? fmt::format("bit planes: {:.2f} GB on the device", generator.bit_plane_bytes() / 1e9)
+                                           : std::string("dequantized weights"));
+  nlohmann::json requests = nlohmann::json::array();
+  const int layers = int(loaded.model->layers.size());
+  for (const std::string& precision : precisions) {
+    loaded.model->set_precision(precision == "none" ? std::nullopt
+                                                    : std::optional<quant::PrecisionPlan>(quant::plan_from_text(precision, layers)));
+    at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+    model::KvCache cache;
+    sync();
+    start = std::chrono::steady_clock::now();
+    at::Tensor logits = generator.step(at::tensor(ids, at::kLong).view({1, -1}), cache);
+    at::Tensor next = generator.sample(logits, {temperature, top_k, seed}, rng);
+    sync();
+    const double prefill_s = seconds_since(start);
+    std::vector<int64_t> generated{next.item<int64_t>()};
+    start = std::chrono::steady_clock::now();
+    while (int64_t(generated.size()) < max_new_tokens) {
+      if (tokenizer && generated.back() == tokenizer->eos_id()) break;
+      logits = generator.step(next.view({1, 1}), cache);
+      next = generator.sample(logits, {temperature, top_k, seed}, rng);
+      generated.push_back(next.item<int64_t>());  // the host needs each token before the next step
+    }
+    sync();
+    const double decode_s = seconds_since(start);
+    const int64_t decoded = int64_t(generated.size()) - 1;
+    const double tokens_per_s = decoded > 0 ? double(decoded) / decode_s : 0.0;
+    std::string text;
+    if (tokenizer) {
+      text = tokenizer->decode(generated);
+    } else {
+      for (int64_t id : generated) text += (text.empty() ? "" : ",") + std::to_string(id);
+    }
+    fmt::print("[{}] prefill {:.1f} ms, {} tokens decoded at {:.1f} tokens/s\n{}\n", precision, prefill_s * 1e3,
+               decoded, tokens_per_s, text);
+    requests.push_back({{"precision", precision}, {"prefill_ms", prefill_s * 1e3}, {"decoded_tokens", decoded},
+                        {"tokens_per_s", tokens_per_s}, {"tokens", generated}});
+  }
+  nlohmann::json summary = {{"command", "generate"}, {"bit_planes", generator.serves_bit_planes()},
+                            {"device", device}, {"dtype", dtype}, {"requests", requests}};
+  if (dev.is_cuda()) summary["peak_memory_gib"] = peak_device_memory(dev) / double(int64_t(1) << 30);
+  fmt::print("JSON {}\n", summary.dump());
+  return 0;
+}
+
+const RegisterCommand kRegister{
+    {"generate", "decode a prompt with a key/value cache at one or several precisions of one model", &run_generate}};
+
+}  // namespace
+}  // namespace matquant::apps

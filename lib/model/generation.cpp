@@ -1,0 +1,118 @@
+#include "model/generation.h"
+
+#include "common/error.h"
+#include "model/rope.h"
+
+#include <c10/core/GradMode.h>
+
+#include <limits>
+
+namespace matquant::model {
+
+Generator::Generator(DecoderModel model) : model_(std::move(model)) {
+  const ModelConfig& c = model_->config();
+  inverse_frequencies_ = rope_inverse_frequencies(c.rope, c.head_dim, model_->embed_tokens.device());
+}
+
+void Generator::pack_bit_planes() {
+  c10::NoGradGuard no_grad;
+  planes_.clear();
+  for (auto& [name, layer_index, linear] : model_->quantized_linears()) {
+    if (!linear->codes()) throw_invalid("bit planes need a frozen code store; " + name + " has none");
+    planes_.emplace(linear.get(), quant::bit_planes_to(quant::pack_bit_planes(*linear->codes()), linear->weight.device()));
+  }
+}
+
+int64_t Generator::bit_plane_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [linear, p] : planes_) {
+    bytes += p.planes.numel() * 4 + (p.scale.numel() + p.zero_point.numel()) * int64_t(p.scale.element_size());
+  }
+  return bytes;
+}
+
+at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
+  const auto it = planes_.find(linear.get());
+  if (it == planes_.end() || !linear->precision() || !linear->quantizer()) return linear(x);
+  return quant::bit_plane_linear(it->second, x, *linear->precision(), linear->quantizer()->slice_mode, linear->bias);
+}
+
+// DecoderLayerImpl::attention over the cached keys and values plus the new ones. The eager form
+// (grouped heads repeated, fp32 softmax) for every family: one or a few query rows per step.
+at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, KvCache& cache, const at::Tensor& cos,
+                                const at::Tensor& sin, const at::Tensor& mask) {
+  const ModelConfig& c = *layer.config;
+  const int64_t b = x.size(0), t = x.size(1), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
+  const int64_t d = c.head_dim;
+  const RopeTables tables{cos, sin};
+  const at::Tensor q = apply_rope(project(layer.q_proj, x).view({b, t, heads, d}).transpose(1, 2), tables);
+  at::Tensor k = apply_rope(project(layer.k_proj, x).view({b, t, kv_heads, d}).transpose(1, 2), tables);
+  at::Tensor v = project(layer.v_proj, x).view({b, t, kv_heads, d}).transpose(1, 2);
+  at::Tensor& cached_k = cache.keys[size_t(layer.index)];
+  at::Tensor& cached_v = cache.values[size_t(layer.index)];
+  if (cached_k.defined()) {
+    k = at::cat({cached_k, k}, 2);
+    v = at::cat({cached_v, v}, 2);
+  }
+  cached_k = k;
+  cached_v = v;
+  const int64_t repeat = heads / kv_heads;
+  at::Tensor scores = at::matmul(q, k.repeat_interleave(repeat, 1).transpose(-1, -2)) * c.attention_scale;
+  if (c.attn_logit_softcapping) scores = at::tanh(scores / *c.attn_logit_softcapping) * *c.attn_logit_softcapping;
+  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  const at::Tensor out = at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), v.repeat_interleave(repeat, 1));
+  return project(layer.o_proj, out.transpose(1, 2).reshape({b, t, heads * d}));
+}
+
+at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
+  c10::NoGradGuard no_grad;
+  if (tokens.dim() != 2 || tokens.size(1) < 1) throw_invalid("generation steps take tokens [batch, length >= 1]");
+  const ModelConfig& c = model_->config();
+  const at::Device device = model_->embed_tokens.device();
+  if (cache.keys.empty()) {
+    cache.keys.resize(model_->layers.size());
+    cache.values.resize(model_->layers.size());
+  }
+  const int64_t t = tokens.size(1), start = cache.length, total = start + t;
+  at::Tensor h = model_->embed(tokens.to(device));
+  const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
+  const at::Tensor positions = at::arange(start, total, long_options).view({1, t});
+  const RopeTables rope = rope_tables(inverse_frequencies_, positions, h.scalar_type());
+  // Query position p sees key positions <= p (and within the sliding window on sliding layers).
+  const at::Tensor query = positions.view({t, 1}), key = at::arange(total, long_options).view({1, total});
+  const at::Tensor causal = key.le(query).view({1, 1, t, total});
+  const at::Tensor sliding =
+      c.sliding_window ? causal.logical_and((query - key).lt(*c.sliding_window).view({1, 1, t, total})) : causal;
+  for (auto& layer : model_->layers) {
+    DecoderLayerImpl& l = *layer;
+    const at::Tensor& mask = c.layer_uses_sliding_window.at(size_t(l.index)) ? sliding : causal;
+    const auto mlp = [&](const at::Tensor& x) {
+      const at::Tensor gate = project(l.gate_proj, x);
+      const at::Tensor activated = c.activation == Activation::kGeluTanh ? at::gelu(gate, "tanh") : at::silu(gate);
+      return project(l.down_proj, activated * project(l.up_proj, x));
+    };
+    if (c.sandwich_norms) {
+      h = h + l.norm(attention(l, l.norm(h, l.input_layernorm), cache, rope.cos, rope.sin, mask), l.post_attention_layernorm);
+      h = h + l.norm(mlp(l.norm(h, l.pre_feedforward_layernorm)), l.post_feedforward_layernorm);
+    } else {
+      h = h + attention(l, l.norm(h, l.input_layernorm), cache, rope.cos, rope.sin, mask);
+      h = h + mlp(l.norm(h, l.post_attention_layernorm));
+    }
+  }
+  cache.length = total;
+  const at::Tensor last = model_->layers.front()->norm(h.select(1, t - 1), model_->final_norm);
+  return model_->logits_from_hidden(last).to(at::kFloat);
+}
+
+at::Tensor Generator::sample(const at::Tensor& logits, const SamplingOptions& options, at::Generator& generator) const {
+  if (options.temperature <= 0.0) return logits.argmax(-1);
+  at::Tensor scaled = logits / options.temperature;
+  if (options.top_k > 0 && options.top_k < scaled.size(-1)) {
+    const at::Tensor kth = std::get<0>(scaled.topk(options.top_k, -1)).select(-1, options.top_k - 1).unsqueeze(-1);
+    scaled = scaled.masked_fill(scaled.lt(kth), -std::numeric_limits<double>::infinity());
+  }
+  // Drawn on the CPU so a seed gives the same tokens on every device.
+  return at::multinomial(at::softmax(scaled, -1).cpu(), 1, false, generator).squeeze(-1).to(logits.device());
+}
+
+}  // namespace matquant::model

@@ -1,0 +1,57 @@
+#pragma once
+// Token-by-token decoding with a key/value cache (`matquant generate`). A step runs new tokens
+// after the cached ones: the same layers as DecoderModelImpl::forward (families, Gemma-2's
+// softcapping, sliding windows and sandwich norms), with each layer's keys and values kept. The
+// quantized projections can be served from bit planes (quant::bit_plane_linear): every precision
+// from one packed store, switched per request without reloading.
+#include "model/decoder.h"
+#include "quant/bit_planes.h"
+
+#include <map>
+#include <optional>
+#include <vector>
+
+namespace matquant::model {
+
+struct KvCache {
+  std::vector<at::Tensor> keys, values;  // per layer [B, kv_heads, length, head_dim]
+  int64_t length = 0;
+};
+
+struct SamplingOptions {
+  double temperature = 0.0;  // 0 = greedy
+  int64_t top_k = 0;         // 0 = the whole vocabulary
+  uint64_t seed = 0;
+};
+
+class Generator {
+ public:
+  explicit Generator(DecoderModel model);
+
+  // Packs every frozen quantized linear's codes into bit planes on the model's device; from then
+  // on those linears run through quant::bit_plane_linear at the precision the model serves.
+  void pack_bit_planes();
+  bool serves_bit_planes() const { return !planes_.empty(); }
+  // Bytes the packed planes and their scales hold on the device.
+  int64_t bit_plane_bytes() const;
+
+  // Logits [B, vocab] (fp32) of the last of `tokens` [B, T], run after the cache's contents; the
+  // cache grows by T.
+  at::Tensor step(const at::Tensor& tokens, KvCache& cache);
+
+  // Picks the next token [B] from logits [B, vocab].
+  at::Tensor sample(const at::Tensor& logits, const SamplingOptions& options, at::Generator& generator) const;
+
+  DecoderModel& model() { return model_; }
+
+ private:
+  at::Tensor project(QuantizedLinear& linear, const at::Tensor& x);
+  at::Tensor attention(DecoderLayerImpl& layer, const at::Tensor& x, KvCache& cache, const at::Tensor& cos,
+                       const at::Tensor& sin, const at::Tensor& mask);
+
+  DecoderModel model_;
+  at::Tensor inverse_frequencies_;
+  std::map<const QuantizedLinearImpl*, quant::BitPlanes> planes_;
+};
+
+}  // namespace matquant::model

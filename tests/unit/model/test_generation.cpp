@@ -1,0 +1,98 @@
+// Cached decoding (model/generation.h): for every family fixture, a prompt run in one step and then
+// token by token gives at each position the logits of the full forward pass over the whole sequence
+// (ours, and transformers' reference logits of the fixture), with Gemma-2's and Mistral's
+// 4-token sliding windows exceeded; the bit-plane serving path gives the frozen layers' logits.
+#include "model/generation.h"
+#include "model/pretrained.h"
+#include "model/safetensors.h"
+#include "quant/mix_n_match.h"
+
+#include <gtest/gtest.h>
+
+using namespace matquant;
+using namespace matquant::model;
+
+namespace {
+
+std::string fixture(const std::string& family) { return std::string(MATQUANT_FIXTURES_DIR) + "/models/" + family; }
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+// Logits [T, vocab] of `ids` [1, T] from a 3-token prefill and then one token per step.
+at::Tensor cached_logits(Generator& generator, const at::Tensor& ids) {
+  KvCache cache;
+  std::vector<at::Tensor> rows;
+  const int64_t prefill = 3;
+  // The prefill step returns only its last position; earlier positions come from shorter prefills.
+  for (int64_t p = 1; p < prefill; ++p) {
+    KvCache scratch;
+    rows.push_back(generator.step(ids.slice(1, 0, p), scratch).squeeze(0));
+  }
+  rows.push_back(generator.step(ids.slice(1, 0, prefill), cache).squeeze(0));
+  for (int64_t p = prefill; p < ids.size(1); ++p) rows.push_back(generator.step(ids.slice(1, p, p + 1), cache).squeeze(0));
+  EXPECT_EQ(cache.length, ids.size(1));
+  return at::stack(rows);
+}
+
+class CachedDecoding : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+TEST_P(CachedDecoding, EveryPositionMatchesTheFullForward) {
+  c10::NoGradGuard no_grad;
+  DecoderModel model = load_pretrained(fixture(GetParam()));
+  model->eval();
+  const auto reader = SafetensorsReader::open(fixture(GetParam()) + "/reference.safetensors");
+  const at::Tensor ids = reader.load("input_ids"), mask = reader.load("attention_mask"), reference = reader.load("logits");
+  // A row without padding (the cache holds no padding mask).
+  int64_t row = -1;
+  for (int64_t i = 0; i < ids.size(0) && row < 0; ++i) {
+    if (mask[i].min().item<int64_t>() == 1) row = i;
+  }
+  ASSERT_GE(row, 0) << "the fixture has no unpadded row";
+  const at::Tensor one = ids.slice(0, row, row + 1);
+  ASSERT_GT(one.size(1), 6) << "the sequence must exceed the 4-token sliding windows";
+  Generator generator(model);
+  const at::Tensor cached = cached_logits(generator, one);
+  const at::Tensor full = model->forward(one).squeeze(0).to(at::kFloat);
+  EXPECT_LT(max_abs_diff(cached, full), 1e-4) << GetParam();
+  EXPECT_LT(max_abs_diff(cached, reference[row].to(at::kFloat)), 1e-4) << GetParam() << " against transformers";
+}
+
+TEST_P(CachedDecoding, BitPlaneServingGivesTheFrozenLayersLogits) {
+  c10::NoGradGuard no_grad;
+  DecoderModel model = load_pretrained(fixture(GetParam()));
+  model->eval();
+  model->enable_quantization(QuantScope::kFfnAndAttention, QuantizerConfig{});
+  for (auto& [name, layer, linear] : model->quantized_linears()) linear->freeze_codes();
+  const at::Tensor ids = at::arange(1, 12, at::kLong).view({1, -1});
+  for (int r : {8, 4, 2}) {
+    model->set_precision(quant::plan_from_text(std::to_string(r), int(model->layers.size())));
+    Generator dequantized(model);
+    const at::Tensor expected = cached_logits(dequantized, ids);
+    Generator planes(model);
+    planes.pack_bit_planes();
+    ASSERT_TRUE(planes.serves_bit_planes());
+    EXPECT_GT(planes.bit_plane_bytes(), 0);
+    EXPECT_LT(max_abs_diff(cached_logits(planes, ids), expected), 1e-5) << GetParam() << " int" << r;
+  }
+}
+
+TEST(CachedDecoding, SamplingIsGreedyAtZeroTemperatureAndSeededOtherwise) {
+  DecoderModel model = load_pretrained(fixture("llama"));
+  Generator generator(model);
+  const at::Tensor logits = at::tensor({0.1f, 3.0f, -1.0f, 2.9f}).view({1, 4});
+  at::Generator a = at::make_generator<at::CPUGeneratorImpl>(7), b = at::make_generator<at::CPUGeneratorImpl>(7);
+  EXPECT_EQ(generator.sample(logits, {0.0, 0, 7}, a).item<int64_t>(), 1);
+  std::vector<int64_t> first, second;
+  for (int i = 0; i < 20; ++i) {
+    first.push_back(generator.sample(logits, {1.0, 2, 7}, a).item<int64_t>());
+    second.push_back(generator.sample(logits, {1.0, 2, 7}, b).item<int64_t>());
+  }
+  EXPECT_EQ(first, second);
+  for (int64_t token : first) EXPECT_TRUE(token == 1 || token == 3) << "top-k 2 drew " << token;
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, CachedDecoding, ::testing::Values("llama", "mistral", "qwen2", "gemma2"));
