@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `matquant generate` as a user runs it: a short QAT checkpoint decoded greedily at int8, int4 and
+# int2 in one process (one JSON request per precision, the requested token count), the same tokens
+# through --bit-planes, a seeded sampled run that repeats exactly, and bad input refused with exit 2
+# and one line.
+# Usage: check_generate.sh MATQUANT SOURCE_DIR WORK_DIR
+set -euo pipefail
+matquant="$1"; source_dir="$2"; work="$3"
+model="$source_dir/tests/fixtures/lm_eval/models/llama"
+rm -rf "$work"; mkdir -p "$work"; cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+echo "{\"model\": \"$model\", \"train\": {\"steps\": 2, \"batch_size\": 2, \"seq_len\": 32}}" > spec.json
+"$matquant" train spec.json --out ckpt.safetensors --cache-dir cache >train.out 2>train.err || fail "train: $(tail -2 train.err)"
+json() { grep '^JSON ' "$1" | sed 's/^JSON //'; }
+"$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 \
+  --max-new-tokens 6 >greedy.out 2>err || fail "greedy: $(cat err)"
+"$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 \
+  --max-new-tokens 6 --bit-planes >planes.out 2>err || fail "bit planes: $(cat err)"
+python3 - greedy.out planes.out <<'PY' || fail "requests or bit-plane tokens"
+import json, sys
+def requests(path):
+    line = next(l for l in open(path) if l.startswith("JSON "))
+    return json.loads(line[5:])["requests"]
+greedy, planes = requests(sys.argv[1]), requests(sys.argv[2])
+assert [r["precision"] for r in greedy] == ["8", "4", "2"], greedy
+for r in greedy:
+    assert 1 <= len(r["tokens"]) <= 6 and r["tokens_per_s"] >= 0, r
+assert [r["tokens"] for r in greedy] == [r["tokens"] for r in planes], (greedy, planes)
+PY
+sampled() {  # the sampled tokens only (the JSON line also holds timings)
+  "$matquant" generate --model "$model" --prompt-ids 1,5,9,13 --precision 4 --scope ffn+attn \
+    --temperature 1.0 --top-k 20 --seed 11 --max-new-tokens 8 2>err | grep '^JSON ' | sed 's/^JSON //' |
+    python3 -c "import json, sys; print(json.load(sys.stdin)['requests'][0]['tokens'])" || fail "sampled: $(cat err)"
+}
+[[ "$(sampled)" == "$(sampled)" ]] || fail "a seeded sampled run did not repeat"
+refuse() {  # refuse EXPECTED_CODE ARGS...: the command must fail with that code and one line on stderr
+  local expected="$1"; shift
+  set +e; "$matquant" generate "$@" >/dev/null 2>err; local code=$?; set -e
+  [[ $code -eq $expected ]] || fail "generate $* exited $code (want $expected): $(cat err)"
+  [[ $(wc -l <err) -eq 1 ]] || fail "generate $*: more than one line on stderr: $(cat err)"
+}
+refuse 2 --model "$model"                                              # no prompt
+refuse 2 --model "$model" --checkpoint ckpt.safetensors --prompt-ids 1  # two models
+refuse 2 --model "$model" --prompt-ids 1,100000                         # outside the vocabulary
+refuse 2 --model "$model" --prompt-ids 1,x                              # not an id
+refuse 2 --model builtin:tiny-llama --prompt "text"                     # no tokenizer
+refuse 2 --model "$model" --prompt-ids 1 --max-new-tokens 0
+echo "ok"
