@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `matquant generate` as a user runs it: a short QAT checkpoint decoded greedily at int8, int4 and
-# int2 in one process (one JSON request per precision, the requested token count), the same tokens
+# `matquant generate` as a user runs it: a short QAT checkpoint decoded greedily at int8, int4, int2
+# and a per-layer plan in one process (one JSON request each, the requested token count), the same tokens
 # through --bit-planes, a seeded sampled run that repeats exactly, and bad input refused with exit 2
 # and one line.
 # Usage: check_generate.sh MATQUANT SOURCE_DIR WORK_DIR
@@ -12,9 +12,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 echo "{\"model\": \"$model\", \"train\": {\"steps\": 2, \"batch_size\": 2, \"seq_len\": 32}}" > spec.json
 "$matquant" train spec.json --out ckpt.safetensors --cache-dir cache >train.out 2>train.err || fail "train: $(tail -2 train.err)"
 json() { grep '^JSON ' "$1" | sed 's/^JSON //'; }
-"$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 \
+# Uniform precisions and a per-layer plan (the fixture has 2 layers), served by one loaded model.
+"$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 4,2 \
   --max-new-tokens 6 >greedy.out 2>err || fail "greedy: $(cat err)"
-"$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 \
+"$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 4,2 \
   --max-new-tokens 6 --bit-planes >planes.out 2>err || fail "bit planes: $(cat err)"
 python3 - greedy.out planes.out <<'PY' || fail "requests or bit-plane tokens"
 import json, sys
@@ -22,7 +23,7 @@ def requests(path):
     line = next(l for l in open(path) if l.startswith("JSON "))
     return json.loads(line[5:])["requests"]
 greedy, planes = requests(sys.argv[1]), requests(sys.argv[2])
-assert [r["precision"] for r in greedy] == ["8", "4", "2"], greedy
+assert [r["precision"] for r in greedy] == ["8", "4", "2", "4,2"], greedy
 for r in greedy:
     assert 1 <= len(r["tokens"]) <= 6 and r["tokens_per_s"] >= 0, r
 assert [r["tokens"] for r in greedy] == [r["tokens"] for r in planes], (greedy, planes)
