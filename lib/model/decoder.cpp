@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "kernels/fused_ops.h"
+#include "model/attention.h"
 #include "model/rope.h"
 
 #include <fmt/format.h>
@@ -67,30 +68,7 @@ at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tenso
   const at::Tensor q = apply_rope(q_proj(hidden).view({b, t, heads, d}).transpose(1, 2), tables);
   const at::Tensor k = apply_rope(k_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2), tables);
   const at::Tensor v = v_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2);
-  at::Tensor out;
-  if (config->attn_logit_softcapping && kernels::fused_kernels_enabled(q)) {
-    // Query heads grouped under their key/value head ([b, kv, rep * t, d]) so one batched matmul
-    // serves grouped-query attention without repeating K and V; scale, cap, mask and softmax in
-    // one kernel.
-    const int64_t repeat = heads / kv_heads;
-    const at::Tensor scores = at::matmul(q.reshape({b, kv_heads, repeat * t, d}), k.transpose(-1, -2));
-    const at::Tensor probs = kernels::softcapped_softmax(scores.view({b, heads, t, t}), mask, config->attention_scale,
-                                                         *config->attn_logit_softcapping);
-    out = at::matmul(probs.view({b, kv_heads, repeat * t, t}), v).view({b, heads, t, d});
-  } else if (config->attn_logit_softcapping) {
-    // Softcapping needs the scores themselves: the eager path, as transformers runs Gemma-2.
-    const int64_t repeat = heads / kv_heads;
-    const at::Tensor kr = k.repeat_interleave(repeat, 1);
-    const at::Tensor vr = v.repeat_interleave(repeat, 1);
-    const double cap = *config->attn_logit_softcapping;
-    at::Tensor scores = at::matmul(q, kr.transpose(-1, -2)) * config->attention_scale;
-    scores = at::tanh(scores / cap) * cap;
-    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
-    out = at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), vr);
-  } else {
-    out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, config->attention_scale,
-                                           /*enable_gqa=*/kv_heads != heads);
-  }
+  const at::Tensor out = attend(q, k, v, mask, *config);
   return o_proj(out.transpose(1, 2).reshape({b, t, heads * d}));
 }
 

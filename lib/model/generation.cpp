@@ -1,6 +1,7 @@
 #include "model/generation.h"
 
 #include "common/error.h"
+#include "model/attention.h"
 #include "model/rope.h"
 
 #include <c10/core/GradMode.h>
@@ -37,8 +38,7 @@ at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
   return quant::bit_plane_linear(it->second, x, *linear->precision(), linear->quantizer()->slice_mode, linear->bias);
 }
 
-// DecoderLayerImpl::attention over the cached keys and values plus the new ones. The eager form
-// (grouped heads repeated, fp32 softmax) for every family: one or a few query rows per step.
+// DecoderLayerImpl::attention over the cached keys and values plus the new ones.
 at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, KvCache& cache, const at::Tensor& cos,
                                 const at::Tensor& sin, const at::Tensor& mask) {
   const ModelConfig& c = *layer.config;
@@ -56,11 +56,7 @@ at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, Kv
   }
   cached_k = k;
   cached_v = v;
-  const int64_t repeat = heads / kv_heads;
-  at::Tensor scores = at::matmul(q, k.repeat_interleave(repeat, 1).transpose(-1, -2)) * c.attention_scale;
-  if (c.attn_logit_softcapping) scores = at::tanh(scores / *c.attn_logit_softcapping) * *c.attn_logit_softcapping;
-  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
-  const at::Tensor out = at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), v.repeat_interleave(repeat, 1));
+  const at::Tensor out = attend(q, k, v, mask, c);
   return project(layer.o_proj, out.transpose(1, 2).reshape({b, t, heads * d}));
 }
 

@@ -1,0 +1,36 @@
+#include "model/attention.h"
+
+#include "kernels/fused_ops.h"
+
+#include <limits>
+
+namespace matquant::model {
+
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                  const ModelConfig& config) {
+  const int64_t b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3);
+  const int64_t kv_heads = k.size(1), keys = k.size(2);
+  const int64_t repeat = heads / kv_heads;
+  // The fused kernel has been validated on square scores (the full forward pass); cached steps
+  // (Tq < Tk) take the eager form until it is checked there on a GPU.
+  if (config.attn_logit_softcapping && kernels::fused_kernels_enabled(q) && t == keys) {
+    // Query heads grouped under their key/value head ([b, kv, repeat * t, d]) so one batched matmul
+    // serves grouped-query attention without repeating K and V; scale, cap, mask and softmax in
+    // one kernel.
+    const at::Tensor scores = at::matmul(q.reshape({b, kv_heads, repeat * t, d}), k.transpose(-1, -2));
+    const at::Tensor probs = kernels::softcapped_softmax(scores.view({b, heads, t, keys}), mask, config.attention_scale,
+                                                         *config.attn_logit_softcapping);
+    return at::matmul(probs.view({b, kv_heads, repeat * t, keys}), v).view({b, heads, t, d});
+  }
+  if (config.attn_logit_softcapping) {
+    const double cap = *config.attn_logit_softcapping;
+    at::Tensor scores = at::matmul(q, k.repeat_interleave(repeat, 1).transpose(-1, -2)) * config.attention_scale;
+    scores = at::tanh(scores / cap) * cap;
+    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    return at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), v.repeat_interleave(repeat, 1));
+  }
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, config.attention_scale,
+                                          /*enable_gqa=*/kv_heads != heads);
+}
+
+}  // namespace matquant::model
