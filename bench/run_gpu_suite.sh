@@ -20,6 +20,13 @@ run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch
 run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device cuda --bandwidth-gbps 4800
 run omniquant_mistral "$B/matquant_bench_omniquant" --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda
 run omniquant_gemma2_9b "$B/matquant_bench_omniquant" --shape gemma2-9b-shape --layers 2 --samples 128 --seq 2048 --device cuda
+# Serving (issue 19): bit-plane matmuls against bf16 cuBLAS, and cached decoding at the 9B shape.
+run bit_planes "$B/matquant_bench_bit_planes" --shape mistral-7b-shape,gemma2-9b-shape --batch 1,16
+for planes in "" --bit-planes; do
+  run "generate_gemma2_9b${planes//-/_}" "${BUILD:-build-device}/apps/matquant" generate --model builtin:gemma2-9b-shape \
+    --prompt-ids 2,651,6037,576,9784,576 --precision none 8 4 2 --scope ffn+attn --dtype bf16 --device cuda \
+    --max-new-tokens 48 $planes
+done
 # PROFILE=1: also the kernel-time profiles of both sides and our ATen path (MATQUANT_FUSED_KERNELS=0)
 # for comparison, as in docs/performance.md "Profiles".
 if [ "${PROFILE:-0}" = 1 ]; then
