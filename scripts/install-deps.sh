@@ -35,6 +35,8 @@ fi
 # compressed-tensors export the way users do: transformers + compressed-tensors on the CPU.
 if ! python3 -c "import transformers, compressed_tensors, sys; sys.exit(0 if transformers.__version__ == '5.17.0' else 1)" 2>/dev/null; then
   echo "[install-deps] installing transformers and compressed-tensors from PyPI (export round-trip test)"
-  python3 -m pip install -q "transformers==5.17.0" "compressed-tensors==0.19.0" "safetensors" "sentencepiece" "protobuf"
+  # Not fatal: without them that one test reports itself skipped.
+  python3 -m pip install -q "transformers==5.17.0" "compressed-tensors==0.19.0" "safetensors" "sentencepiece" "protobuf" ||
+    echo "[install-deps] warning: could not install transformers/compressed-tensors; cli.export_compressed_tensors will be skipped"
 fi
 echo "[install-deps] ok"

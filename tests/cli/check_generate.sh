@@ -2,7 +2,7 @@
 # `matquant generate` as a user runs it: a short QAT checkpoint decoded greedily at int8, int4, int2
 # and a per-layer plan in one process (one JSON request each, the requested token count), the same tokens
 # through --bit-planes, a seeded sampled run that repeats exactly, and bad input refused with exit 2
-# and one line.
+# (or 3, 4 for invalid or missing input) and one line.
 # Usage: check_generate.sh MATQUANT SOURCE_DIR WORK_DIR
 set -euo pipefail
 matquant="$1"; source_dir="$2"; work="$3"
@@ -46,4 +46,6 @@ refuse 2 --model "$model" --prompt-ids 1,100000                         # outsid
 refuse 2 --model "$model" --prompt-ids 1,x                              # not an id
 refuse 2 --model builtin:tiny-llama --prompt "text"                     # no tokenizer
 refuse 2 --model "$model" --prompt-ids 1 --max-new-tokens 0
+refuse 4 --checkpoint missing.safetensors --prompt-ids 1                # not found
+refuse 3 --model "$model" --prompt-ids 1 --precision 9                  # wider than the codes
 echo "ok"

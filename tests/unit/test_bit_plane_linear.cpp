@@ -7,6 +7,7 @@
 // the planes a slice must not read hold noise.
 #include "quant/bit_planes.h"
 
+#include "common/error.h"
 #include "test_device.h"
 
 #include <gtest/gtest.h>
@@ -126,4 +127,16 @@ TEST(BitPlaneLinear, DecodeKernelRefusesGroupsItCannotFold) {
   const at::Tensor ours = bit_plane_linear(pack_bit_planes(codes), x, 4, SliceMode::kClamped);
   const at::Tensor fake = at::linear(x, codes.dequantize(4, SliceMode::kClamped, at::kBFloat16));
   EXPECT_TRUE(at::equal(ours, fake));
+}
+
+TEST(BitPlaneLinear, RefusesInputOfTheWrongWidth) {
+  const NestedCodes codes = random_codes(8, 64, 8, 0, at::kCPU);
+  const BitPlanes planes = pack_bit_planes(codes);
+  try {
+    bit_plane_linear(planes, at::randn({2, 63}), 4, SliceMode::kClamped);
+    FAIL() << "a 63-feature input was accepted by a 64-column weight";
+  } catch (const matquant::Error& error) {
+    EXPECT_EQ(error.code(), matquant::ErrorCode::kInvalidInput);
+    EXPECT_NE(std::string(error.what()).find("63"), std::string::npos) << error.what();
+  }
 }
