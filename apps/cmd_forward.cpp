@@ -1,6 +1,7 @@
 // `matquant forward`: logits of a Hugging Face model directory for given token ids, and forward
 // throughput. Used by the parity scripts (tests/reference/) to compare with transformers.
 #include "command_registry.h"
+#include "model_options.h"
 
 #include "common/error.h"
 #include "model/pretrained.h"
@@ -18,13 +19,6 @@ namespace po = boost::program_options;
 
 namespace matquant::apps {
 namespace {
-
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "fp32" || name == "float32") return at::kFloat;
-  if (name == "bf16" || name == "bfloat16") return at::kBFloat16;
-  if (name == "fp16" || name == "float16") return at::kHalf;
-  throw_usage("--dtype must be fp32, bf16 or fp16, got '" + name + "'");
-}
 
 int run_forward(const Args& args) {
   std::string model_dir, input, output, dtype = "fp32", device = "cpu", precision, scope = "ffn";
@@ -51,8 +45,7 @@ int run_forward(const Args& args) {
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   model->eval();
   if (vm.count("precision")) {
-    model->enable_quantization(model::parse_quant_scope(scope), model::QuantizerConfig{});
-    for (auto& [name, layer, linear] : model->quantized_linears()) linear->freeze_codes();
+    quantize_in_place(model, scope);
     model->set_precision(quant::plan_from_text(precision, int(model->layers.size())));
   }
   const auto reader = model::SafetensorsReader::open(input);

@@ -4,6 +4,7 @@
 //   matquant generate --checkpoint CKPT --prompt "..." --precision 8 --precision 4 --precision 2
 //   matquant generate --model builtin:gemma2-9b-shape --precision 4 --bit-planes --device cuda --dtype bf16
 #include "command_registry.h"
+#include "model_options.h"
 
 #include "common/device_memory.h"
 #include "common/error.h"
@@ -13,6 +14,7 @@
 #include "model/tokenizer.h"
 #include "quant/mix_n_match.h"
 #include "train/nested_checkpoint.h"
+#include "train/pretraining.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -46,12 +48,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "fp32") return at::kFloat;
-  if (name == "bf16") return at::kBFloat16;
-  throw_usage("--dtype must be fp32 or bf16, got '" + name + "'");
-}
-
 // The model to decode with and, when it has one, the directory holding its tokenizer.
 struct LoadedModel {
   model::DecoderModel model{nullptr};
@@ -69,18 +65,13 @@ LoadedModel load_model(const std::string& model_arg, const std::string& checkpoi
   }
   const std::string builtin = "builtin:";
   if (model_arg.rfind(builtin, 0) == 0) {
-    const std::string name = model_arg.substr(builtin.size());
-    out.model = model::DecoderModel(model::parse_config(model::builtin_config(name), model_arg));
-    model::initialize_random(out.model);
-    out.model->to(device, dtype);
+    out.model = train::new_random_model(model::builtin_config(model_arg.substr(builtin.size())), model_arg, device);
+    out.model->to(dtype);
   } else {
     out.model = model::load_pretrained(model_arg, {dtype, device});
     out.tokenizer_dir = model_arg;
   }
-  if (quantize) {
-    out.model->enable_quantization(model::parse_quant_scope(scope), model::QuantizerConfig{});
-    for (auto& [name, layer, linear] : out.model->quantized_linears()) linear->freeze_codes();
-  }
+  if (quantize) quantize_in_place(out.model, scope);
   return out;
 }
 
@@ -104,7 +95,7 @@ int run_generate(const Args& args) {
       ("seed", po::value(&seed)->default_value(seed), "sampling seed (a CPU generator: the same tokens on every device)")
       ("scope", po::value(&scope)->default_value(scope), "ffn or ffn+attn: what --model quantizes")
       ("bit-planes", "serve the quantized projections from bit planes (on CUDA the decode kernel; docs/serving.md)")
-      ("dtype", po::value(&dtype)->default_value(dtype), "fp32 or bf16")
+      ("dtype", po::value(&dtype)->default_value(dtype), "fp32, bf16 or fp16")
       ("device", po::value(&device)->default_value(device), "cpu or cuda");
   po::variables_map vm;
   if (!parse_command_line("generate", "(--model DIR | --checkpoint CKPT) (--prompt TEXT | --prompt-ids IDS) [options]",
