@@ -7,6 +7,7 @@
 #include "eval/perplexity.h"
 #include "eval/perplexity_windows.h"
 #include "eval/zero_shot_spec.h"
+#include "jobs/activation_calibration.h"
 #include "jobs/model_source.h"
 #include "jobs/weight_metrics.h"
 #include "model/pretrained.h"
@@ -161,6 +162,12 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   const bool baseline = variant == "baseline" || variant == "sliced";
   quantizer.source_bits = baseline ? bits.at(0) : get<int>(spec, "source_bits", 8);
   quantizer.group_size = get<int64_t>(spec, "group_size", 0);
+  if (get<std::string>(spec, "format", "int") == "mxint") {
+    // group_size names the MX block; a dimension not divisible by it ends in a shorter block.
+    if (base != "gptq" && base != "rtn") throw_invalid("format mxint applies to the post-training bases gptq and rtn");
+    quantizer.mx_block_size = quantizer.group_size;
+    quantizer.group_size = 0;
+  }
   quantizer.learnable_clipping = base == "omniquant";
   quantizer.slice_mode = variant == "ep" ? quant::SliceMode::kExtraPrecision : quant::SliceMode::kClamped;
   std::map<int, double> lambda_by_bits;
@@ -318,6 +325,21 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
   }
   JobOutcome outcome;
   const std::string label = precision_label(precision, extra_precision);
+  const std::string activations = get<std::string>(spec, "eval.activations", "none");
+  if (activations != "none" && !quant::is_unquantized(precision)) {
+    // Seed 004's A8 rows: the inputs of the quantized projections too (lib/jobs/activation_calibration.h).
+    const auto format = quant::parse_weight_format(activations);
+    at::Tensor calibration;
+    if (format.kind == quant::WeightFormat::Kind::kInt) {
+      calibration = tokenized_sequences(model_dir, get<std::string>(spec, "data.train", "synthetic"), "train",
+                                        get<int64_t>(spec, "train.seq_len", 128),
+                                        get<int64_t>(spec, "eval.activation_samples", 128));
+    }
+    const int64_t projections = quantize_activations(net, format, calibration, get<int64_t>(spec, "eval.batch_size", 16));
+    add_metrics(outcome, {{label, "activations", "effective_bits", format.bits_per_weight()}}, context);
+    log_line(context, fmt::format("{}: inputs of {} projections quantized to {}{}", label, projections, format.name(),
+                                  calibration.defined() ? fmt::format(" (ranges from {} sequences)", calibration.size(0)) : ""));
+  }
   // Perplexity windows: eval.perplexity_seq_len (GPTQ's protocol uses 2048) or the training length.
   const int64_t perplexity_seq_len = get<int64_t>(spec, "eval.perplexity_seq_len", 0);
   const int64_t seq_len = perplexity_seq_len > 0 ? perplexity_seq_len : get<int64_t>(spec, "train.seq_len", 128);

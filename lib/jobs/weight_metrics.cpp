@@ -9,8 +9,15 @@ std::vector<MetricRow> weight_metrics(model::DecoderModel& net, const std::strin
   double quantized = 0.0, bits = 0.0, flag_bits = 0.0, in_extra_bucket = 0.0;
   bool extra_precision = false;
   for (auto& [name, layer, linear] : net->quantized_linears()) {
-    if (!linear->precision() || !linear->codes()) continue;  // not served from codes
+    if (!linear->precision() || !linear->frozen()) continue;  // not served from codes
     const int r = *linear->precision();
+    if (const auto& mx = linear->mx_codes()) {  // r-bit elements plus the 8-bit exponent per block
+      const double n = double(mx->codes.numel());
+      quantized += n;
+      bits += (r + 8.0 / double(mx->format.block_size)) * n;
+      flag_bits += (r + 8.0 / double(mx->format.block_size)) * n;
+      continue;
+    }
     const auto& codes = *linear->codes();
     const double n = double(codes.codes.numel());
     quantized += n;

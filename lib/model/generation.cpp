@@ -19,6 +19,7 @@ void Generator::pack_bit_planes() {
   c10::NoGradGuard no_grad;
   planes_.clear();
   for (auto& [name, layer_index, linear] : model_->quantized_linears()) {
+    if (linear->mx_codes()) throw_invalid("bit planes serve affine codes; " + name + " holds MXINT codes");
     if (!linear->codes()) throw_invalid("bit planes need a frozen code store; " + name + " has none");
     planes_.emplace(linear.get(), quant::bit_planes_to(quant::pack_bit_planes(*linear->codes()), linear->weight.device()));
   }

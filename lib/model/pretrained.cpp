@@ -56,6 +56,10 @@ void save_pretrained(DecoderModel& model, const std::string& directory, const Sa
   std::map<std::string, CompressedTensorsWeight> compressed;  // by weight tensor name
   std::vector<std::pair<std::string, CompressedTensorsWeight>> compressed_modules;
   for (auto& [name, layer_index, linear] : model->quantized_linears()) {
+    if (options.compressed_tensors && linear->mx_codes()) {
+      throw_invalid(name + " holds MXINT codes, which compressed-tensors' integer formats do not describe; export "
+                           "them with --format dense");
+    }
     if (options.compressed_tensors && linear->codes() && linear->precision() && linear->quantizer()) {
       auto weight = compressed_tensors_weight(*linear->codes(), *linear->precision(), linear->quantizer()->slice_mode);
       compressed_modules.emplace_back(name, weight);

@@ -52,6 +52,15 @@ at::Tensor QuantizedLinearImpl::effective_weight() {
   const at::Tensor& source = weight_override_.defined() ? weight_override_ : weight;
   if (!quantizer_ || !precision_) return source;
   const int r = *precision_;
+  if (mx_codes_) {
+    auto it = dequantized_cache_.find(r);
+    if (it == dequantized_cache_.end()) {
+      const quant::MxCodes& stored = *mx_codes_;
+      const quant::MxCodes served = r == stored.format.element_bits ? stored : quant::slice_mx_codes(stored, r);
+      it = dequantized_cache_.emplace(r, served.dequantize(weight.scalar_type()).to(weight.device())).first;
+    }
+    return it->second;
+  }
   if (codes_) {
     auto it = dequantized_cache_.find(r);
     if (it == dequantized_cache_.end()) {
@@ -61,6 +70,11 @@ at::Tensor QuantizedLinearImpl::effective_weight() {
                .first;
     }
     return it->second;
+  }
+  if (quantizer_->mx_block_size > 0) {
+    // MXINT has no straight-through path: it is only rounded to (post-training bases), not trained.
+    const quant::MxCodes rounded = quant::mx_quantize(source, {quantizer_->source_bits, quantizer_->mx_block_size});
+    return (r == quantizer_->source_bits ? rounded : quant::slice_mx_codes(rounded, r)).dequantize(source.scalar_type());
   }
   if (!clipping && kernels::fused_kernels_enabled(source)) {
     // MinMax parameters are detached here, so the fused kernel's straight-through backward is the
@@ -91,9 +105,10 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
     input_absmax_ = input_absmax_.defined() ? at::maximum(input_absmax_, m) : m;
   }
   if (input_observer_) input_observer_(x);
+  const at::Tensor input = activation_quantizer_ ? activation_quantizer_->apply(x) : x;
   const at::Tensor w = effective_weight();
   const at::Tensor& b = weight_override_.defined() ? bias_override_ : bias;
-  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+  return b.defined() ? at::linear(input, w, b) : at::linear(input, w);
 }
 
 void QuantizedLinearImpl::freeze_codes() {
@@ -101,11 +116,37 @@ void QuantizedLinearImpl::freeze_codes() {
   c10::NoGradGuard no_grad;
   const at::Tensor w32 = weight.to(at::kFloat);
   std::optional<quant::AffineParams> params;
+  if (quantizer_->mx_block_size > 0) {
+    load_mx_codes(quant::mx_quantize(w32, {quantizer_->source_bits, quantizer_->mx_block_size}));
+    return;
+  }
   if (clipping) {
     params = clipping->params(quant::to_groups(w32, quantizer_->group_size), quantizer_->source_bits);
   }
   codes_ = quant::NestedCodes::quantize(w32, quantizer_->source_bits, quantizer_->group_size, params);
   dequantized_cache_.clear();
+}
+
+void QuantizedLinearImpl::load_mx_codes(quant::MxCodes codes) {
+  if (codes.codes.sizes() != weight.sizes()) {
+    throw_invalid(fmt::format("MX code tensor shape [{}, {}] does not match weight [{}, {}]", codes.codes.size(0),
+                              codes.codes.size(1), weight.size(0), weight.size(1)));
+  }
+  QuantizerConfig config;
+  config.source_bits = codes.format.element_bits;
+  config.mx_block_size = codes.format.block_size;
+  if (!quantizer_ || quantizer_->mx_block_size != config.mx_block_size ||
+      quantizer_->source_bits != config.source_bits) {
+    enable_quantizer(config);
+  }
+  codes_.reset();
+  mx_codes_ = std::move(codes);
+  dequantized_cache_.clear();
+}
+
+void QuantizedLinearImpl::set_activation_quantizer(std::optional<quant::ActivationQuantizer> quantizer) {
+  if (quantizer) *quantizer = quantizer->to(weight.device());
+  activation_quantizer_ = std::move(quantizer);
 }
 
 void QuantizedLinearImpl::load_codes(quant::NestedCodes codes) {
@@ -115,6 +156,7 @@ void QuantizedLinearImpl::load_codes(quant::NestedCodes codes) {
                               weight.size(1)));
   }
   if (!quantizer_) enable_quantizer(QuantizerConfig{codes.bits, codes.group_size});
+  mx_codes_.reset();
   codes_ = std::move(codes);
   dequantized_cache_.clear();
 }

@@ -3,9 +3,13 @@
 //   full precision (no quantizer, or precision unset): y = x W^T + b
 //   training: fake-quantized to c bits and sliced to the selected r, straight-through gradients,
 //             scales from MinMax (QAT) or learnable clipping (OmniQuant)
-//   frozen:   a NestedCodes store; the weight is the dequantized r-bit slice (cached per r)
+//   frozen:   a NestedCodes store (or MXINT codes, Matryoshka MXINT); the weight is the
+//             dequantized r-bit slice (cached per r)
+// Independently, the input may be fake-quantized before the matmul (seed 004's A8 rows).
 // Switching the precision switches which model the same object serves.
+#include "quant/activation_quant.h"
 #include "quant/learnable_clipping.h"
+#include "quant/mx_format.h"
 #include "quant/nested_codes.h"
 
 #include <torch/nn/module.h>
@@ -21,6 +25,9 @@ struct QuantizerConfig {
   int64_t group_size = 0;
   bool learnable_clipping = false;
   quant::SliceMode slice_mode = quant::SliceMode::kClamped;
+  // > 0: MXINT codes of source_bits-bit elements in blocks of this many input columns, instead of
+  // the affine grid (post-training bases only; sliced to r bits under the shared exponents).
+  int64_t mx_block_size = 0;
 };
 
 class QuantizedLinearImpl : public torch::nn::Module {
@@ -41,6 +48,14 @@ class QuantizedLinearImpl : public torch::nn::Module {
   void freeze_codes();
   void load_codes(quant::NestedCodes codes);
   const std::optional<quant::NestedCodes>& codes() const { return codes_; }
+  // MXINT codes (quantizer.mx_block_size > 0), loaded in place of a NestedCodes store.
+  void load_mx_codes(quant::MxCodes codes);
+  const std::optional<quant::MxCodes>& mx_codes() const { return mx_codes_; }
+  bool frozen() const { return codes_.has_value() || mx_codes_.has_value(); }
+  // Inputs are fake-quantized by `quantizer` before the matmul while set; input observers and
+  // absmax recording still see the unquantized input (they calibrate it).
+  void set_activation_quantizer(std::optional<quant::ActivationQuantizer> quantizer);
+  const std::optional<quant::ActivationQuantizer>& activation_quantizer() const { return activation_quantizer_; }
   // A transformed weight (and bias) served in place of `weight`/`bias` until cleared, and
   // quantized like it: the learnable equivalent transformation's W' = s * W during calibration
   // (as OmniQuant's temp_weight). Gradients flow from the output into whatever built it.
@@ -62,6 +77,8 @@ class QuantizedLinearImpl : public torch::nn::Module {
   std::optional<QuantizerConfig> quantizer_;
   std::optional<int> precision_;
   std::optional<quant::NestedCodes> codes_;
+  std::optional<quant::MxCodes> mx_codes_;
+  std::optional<quant::ActivationQuantizer> activation_quantizer_;
   std::map<int, at::Tensor> dequantized_cache_;
   at::Tensor weight_override_, bias_override_;
   bool recording_input_ = false;

@@ -33,7 +33,22 @@ std::string sha256_hex(const std::string& text) {
 // Where and how the same computation runs (on how many GPUs; moments offloaded to the host: the
 // same update) is not
 // part of what was computed; erased so that results keep their keys.
+// Fields added after results existed are left out of keys at their defaults (the results they
+// keyed computed exactly that).
+void erase_later_defaults(json& keyed) {
+  if (keyed.value("format", "int") == "int") keyed.erase("format");
+  if (!keyed.contains("eval") || !keyed["eval"].is_object()) return;
+  json& eval = keyed["eval"];
+  const std::string activations = eval.value("activations", "none");
+  if (activations == "none") eval.erase("activations");
+  // Only static (INT) activation ranges are calibrated.
+  if (activations == "none" || activations.rfind("mx", 0) == 0 || activations.rfind("MX", 0) == 0) {
+    eval.erase("activation_samples");
+  }
+}
+
 void erase_placement(json& keyed) {
+  erase_later_defaults(keyed);
   keyed.erase("resources");
   if (keyed.contains("train") && keyed["train"].is_object()) keyed["train"].erase("offload_optimizer_state");
   // GPTQ's settings change nothing another base computes; erased so earlier runs keep their keys.
@@ -63,6 +78,16 @@ std::string eval_job_key(const json& spec, const std::string& precision) {
   eval.erase("precisions");
   eval.erase("save_requests");  // where a copy of the requests goes does not change the result
   json keyed = {{"precision", precision}, {"eval", eval}};
+  {
+    json wrapped = {{"eval", eval}};
+    erase_later_defaults(wrapped);
+    // The unquantized rows are the A16/W16 reference: activations are not quantized there.
+    if (quant::is_unquantized(precision)) {
+      wrapped["eval"].erase("activations");
+      wrapped["eval"].erase("activation_samples");
+    }
+    keyed["eval"] = wrapped["eval"];
+  }
   // "pyramid@3" names a plan through the count rule of lib/quant/mix_n_match: its version keeps a
   // database from reusing evaluations of plans made under an older rule (rule 2: three widths).
   if (precision.find('@') != std::string::npos) keyed["mix_n_match_rule"] = 2;
@@ -75,6 +100,8 @@ std::string eval_job_key(const json& spec, const std::string& precision) {
     if (quant::is_post_training(precision)) {  // which projections are rounded, in which groups
       keyed["scope"] = spec.value("scope", "ffn");
       keyed["group_size"] = spec.value("group_size", 0);
+      // Static activation ranges are calibrated on data.train.
+      if (keyed["eval"].contains("activation_samples")) keyed["data"]["train"] = spec["data"].value("train", "");
     }
   } else {
     keyed["train_job"] = train_job_key(spec);

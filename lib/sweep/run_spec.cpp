@@ -331,6 +331,27 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
   if (values["smoothing"].get<std::string>() != "none" && !post_training) {
     c.fail("smoothing", "applies to the post-training bases gptq and rtn (OmniQuant has its own LET: train.let)");
   }
+  if (values["format"].get<std::string>() == "mxint") {
+    if (!post_training) c.fail("format", "mxint is a post-training grid (base: gptq or rtn)");
+    const int64_t block = values["group_size"].get<int64_t>();
+    if (block < 1) c.fail("group_size", "format mxint needs the MX block size here (seed 004: 128 or 16)");
+    if (variant == "ep") c.fail("format", "Extra-Precision slicing (Eq. 8) is defined for the affine grid; mxint slices by rounding");
+    if (source_bits < 2 || std::any_of(bits.begin(), bits.end(), [](int r) { return r < 2; })) {
+      c.fail("bits", "MXINT elements have 2 to 8 bits");
+    }
+    if (values["gptq.act_order"].get<bool>()) {
+      c.fail("gptq.act_order", "an MX block's scale comes from its current columns, so they cannot be reordered");
+    }
+  }
+  const std::string activations = values["eval.activations"].get<std::string>();
+  if (activations != "none") {
+    try {
+      quant::parse_weight_format(activations);
+    } catch (const Error& e) {
+      c.fail("eval.activations", std::string(e.what()) + " (or none)");
+    }
+  }
+  if (values["eval.activation_samples"].get<int64_t>() < 1) c.fail("eval.activation_samples", "must be at least 1");
   const int64_t gpus = values["resources.gpus"].get<int64_t>();
   if (gpus < 1 || gpus > 64) c.fail("resources.gpus", "must be between 1 and 64");
   if (gpus > 1 && base != "qat") c.fail("resources.gpus", "several GPUs train base qat only (OmniQuant calibrates one block at a time)");

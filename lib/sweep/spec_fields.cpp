@@ -17,6 +17,9 @@ std::vector<SpecField> make_fields() {
        "(docs/quant.md \"GPTQ\")"},
       {"smoothing", T::kString, "none", {"none", "smoothquant", "awq"},
        "bases gptq and rtn: SmoothQuant (alpha 0.5) or AWQ's searched scales folded in before quantizing"},
+      {"format", T::kString, "int", {"int", "mxint"},
+       "weight grid of bases gptq and rtn: int (affine, Eq. 1, per channel or group_size) or mxint (MXINT "
+       "elements in blocks of group_size values sharing a power-of-two scale; seed 004)"},
       {"variant", T::kString, "matquant", {"baseline", "matquant", "sp", "ep", "sliced"},
        "baseline (plain r-bit), matquant, sp (Single-Precision MatQuant), ep (Extra-Precision), sliced (int8 baseline sliced)"},
       {"bits", T::kIntList, json::array({8, 4, 2}), {}, "R, the trained precisions (baseline, sp, sliced: one entry)"},
@@ -58,6 +61,11 @@ std::vector<SpecField> make_fields() {
        "bf16 (fp32: the float32 model), r (8, 4, 2, 6, 3), a per-layer list 2,4,8,8, STRATEGY@BITS (pyramid@3.5), or "
        "rtn:FORMAT (rtn:int4, rtn:mxint4-128: the base model rounded, no training); default 8 4 2 6 3 "
        "(baseline: its own bits)"},
+      {"eval.activations", T::kString, "none", {},
+       "quantize every quantized projection's input too (seed 004's A8 rows): none, intD (static per-channel "
+       "affine, MinMax over eval.activation_samples sequences of data.train) or mxintD-B (dynamic MXINT); "
+       "bf16/fp32 rows stay unquantized"},
+      {"eval.activation_samples", T::kInt, 128, {}, "calibration sequences (train.seq_len tokens) for intD activations"},
       {"eval.perplexity", T::kBool, true, {}, "held-out log-perplexity"},
       {"eval.perplexity_protocol", T::kString, "chunks", {"chunks", "gptq"}, "perplexity windows: consecutive chunks or GPTQ's random windows"},
       {"eval.perplexity_samples", T::kInt, 256, {}, "perplexity windows scored"},

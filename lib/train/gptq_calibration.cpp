@@ -61,12 +61,38 @@ int feed_precision(const std::vector<int>& bits, const std::vector<double>& lamb
   return bits.at(best);
 }
 
+// MXINT (seed 004 Algorithm 1): micro-blocks of the MX block size, exponents from the current
+// values; several precisions make it Matryoshka MXINT. AWQ's clipping search is for the affine grid
+// only (seed 004 skips that calibration for MX formats).
+double quantize_group_mx(InputGroup& group, const at::Tensor& stacked, const at::Tensor& hessian,
+                         const GptqCalibrationConfig& config, bool& fallback) {
+  const auto& quantizer = *group.linears.front()->quantizer();
+  quant::NestedMxGrid grid(stacked.size(0), stacked.size(1), {quantizer.source_bits, quantizer.mx_block_size},
+                           config.bits, config.lambdas);
+  const auto result = quant::gptq_quantize(stacked, hessian, grid, config.gptq);
+  fallback = result.hessian_fallback;
+  const quant::MxCodes all = grid.codes();
+  int64_t row = 0;
+  for (auto& l : group.linears) {
+    const int64_t rows = l->weight.size(0);
+    quant::MxCodes part = all;
+    part.codes = all.codes.slice(0, row, row + rows).contiguous();
+    part.exponents = all.exponents.slice(0, row, row + rows).contiguous();
+    l->load_mx_codes(std::move(part));
+    row += rows;
+  }
+  return result.loss;
+}
+
 // Quantizes the group's projections as one stacked matrix and loads each one's rows of the codes.
 double quantize_group(InputGroup& group, const GptqCalibrationConfig& config, bool& fallback) {
   const auto& quantizer = *group.linears.front()->quantizer();
   std::vector<at::Tensor> weights;
   for (auto& l : group.linears) weights.push_back(l->weight.detach());
   const at::Tensor stacked = weights.size() == 1 ? weights.front() : at::cat(weights, 0);
+  // Round to nearest is GPTQ without a Hessian: no error moves, nothing is factorised.
+  const at::Tensor hessian = config.round_to_nearest ? at::Tensor() : group.hessian->hessian();
+  if (quantizer.mx_block_size > 0) return quantize_group_mx(group, stacked, hessian, config, fallback);
   // AWQ clips each group's range too (llm-awq auto_clip), scored with the block's Hessian.
   std::optional<quant::AffineParams> clipped;
   if (config.smoothing == Smoothing::kAwq) {
@@ -75,8 +101,6 @@ double quantize_group(InputGroup& group, const GptqCalibrationConfig& config, bo
   }
   quant::NestedAffineGrid grid(stacked, quantizer.source_bits, quantizer.group_size, config.bits, config.lambdas,
                                quantizer.slice_mode, clipped);
-  // Round to nearest is GPTQ without a Hessian: no error moves, nothing is factorised.
-  const at::Tensor hessian = config.round_to_nearest ? at::Tensor() : group.hessian->hessian();
   const auto result = quant::gptq_quantize(stacked, hessian, grid, config.gptq);
   fallback = result.hessian_fallback;
   const quant::NestedCodes all = grid.codes();
@@ -91,6 +115,17 @@ double quantize_group(InputGroup& group, const GptqCalibrationConfig& config, bo
     row += rows;
   }
   return result.loss;
+}
+
+// The frozen codes of `linear`, moved to `device` (the block goes home after it is quantized).
+void move_codes(model::QuantizedLinear& linear, const at::Device& device) {
+  if (auto mx = linear->mx_codes()) {
+    mx->codes = mx->codes.to(device);
+    mx->exponents = mx->exponents.to(device);
+    linear->load_mx_codes(std::move(*mx));
+  } else {
+    linear->load_codes(linear->codes()->to(device));
+  }
 }
 
 }  // namespace
@@ -165,7 +200,8 @@ GptqSummary calibrate_gptq(model::DecoderModel& model, const at::Tensor& calibra
       report.smoothing_alpha = smoothed.alpha_by_pair;
     }
     const auto hessian_start = Clock::now();
-    if (!config.round_to_nearest || config.smoothing == Smoothing::kAwq) {
+    const bool mx = groups.empty() ? false : groups.front().linears.front()->quantizer()->mx_block_size > 0;
+    if (!config.round_to_nearest || (config.smoothing == Smoothing::kAwq && !mx)) {
       for (auto& g : groups) {
         auto hessian = g.hessian;
         g.linears.front()->set_input_observer([hessian](const at::Tensor& x) { hessian->add(x); });
@@ -202,7 +238,7 @@ GptqSummary calibrate_gptq(model::DecoderModel& model, const at::Tensor& calibra
     }
     layer->to(home);
     for (auto& g : groups) {
-      for (auto& l : g.linears) l->load_codes(l->codes()->to(home));
+      for (auto& l : g.linears) move_codes(l, home);
     }
     report.seconds = seconds_since(block_start);
     report.peak_device_bytes = peak_device_memory(device);

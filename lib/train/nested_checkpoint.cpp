@@ -25,17 +25,24 @@ void save_nested_checkpoint(model::DecoderModel& model, const std::string& path,
   std::map<std::string, model::QuantizedLinear> quantized;
   nlohmann::json quantizer;
   for (auto& [name, layer, linear] : model->quantized_linears()) {
-    if (!linear->codes()) linear->freeze_codes();
+    if (!linear->frozen()) linear->freeze_codes();
     quantized.emplace(name + ".weight", linear);
     const auto& q = *linear->quantizer();
     quantizer = {{"bits", q.source_bits}, {"group_size", q.group_size},
                  {"slice_mode", slice_mode_name(q.slice_mode)}};
+    // MXINT stores (post-training bases): int8 element codes and int16 shared exponents per block.
+    if (q.mx_block_size > 0) quantizer["mx_block_size"] = q.mx_block_size;
   }
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (auto& [name, tensor] : model->named_weights()) {
     const auto it = quantized.find(name);
     if (it == quantized.end()) {
       tensors.emplace_back(name, tensor.detach());
+      continue;
+    }
+    if (const auto& mx = it->second->mx_codes()) {
+      tensors.emplace_back(name + ".mx_codes", mx->codes);
+      tensors.emplace_back(name + ".mx_exponents", mx->exponents);
       continue;
     }
     const auto& codes = *it->second->codes();
@@ -97,6 +104,7 @@ LoadedCheckpoint load_nested_checkpoint(const std::string& path, at::ScalarType 
     config.group_size = q.at("group_size").get<int64_t>();
     config.slice_mode = q.at("slice_mode").get<std::string>() == "clamped" ? quant::SliceMode::kClamped
                                                                            : quant::SliceMode::kExtraPrecision;
+    config.mx_block_size = q.value("mx_block_size", int64_t(0));
     m->enable_quantization(attention ? model::QuantScope::kFfnAndAttention : model::QuantScope::kFfn, config);
   }
   std::map<std::string, model::QuantizedLinear> linears;
@@ -106,6 +114,16 @@ LoadedCheckpoint load_nested_checkpoint(const std::string& path, at::ScalarType 
     if (lin == linears.end()) {
       const std::vector<int64_t> shape(tensor.sizes().begin(), tensor.sizes().end());
       tensor.set_data(reader.load(name, dtype, device, shape));
+      continue;
+    }
+    const std::vector<int64_t> shape(tensor.sizes().begin(), tensor.sizes().end());
+    if (const int64_t block = lin->second->quantizer()->mx_block_size; block > 0) {
+      quant::MxCodes mx;
+      mx.format = {lin->second->quantizer()->source_bits, block};
+      mx.codes = reader.load(name + ".mx_codes", at::kChar, device, shape);
+      mx.exponents = reader.load(name + ".mx_exponents", at::kShort, device, {shape[0], (shape[1] + block - 1) / block});
+      lin->second->load_mx_codes(std::move(mx));
+      tensor.set_data(lin->second->mx_codes()->dequantize(dtype));
       continue;
     }
     quant::NestedCodes codes;

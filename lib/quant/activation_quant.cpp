@@ -1,0 +1,117 @@
+#include "quant/activation_quant.h"
+
+#include "common/error.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+namespace matquant::quant {
+
+namespace {
+
+at::Tensor channel_rows(const at::Tensor& inputs) {
+  return inputs.detach().to(at::kFloat).reshape({-1, inputs.size(-1)});
+}
+
+// sign(x) * floor(|x| + 1/2) without the rounding of |x| + 1/2 itself (in float32, 0.49999997 + 0.5
+// rounds up to 1): round half to even, then move exact ties away from zero.
+at::Tensor round_half_away_exact(const at::Tensor& x) {
+  const at::Tensor truncated = at::trunc(x);
+  const at::Tensor tie = at::abs(x - truncated) == 0.5;
+  return at::where(tie, truncated + at::sign(x), at::round(x));
+}
+
+}  // namespace
+
+void ActivationRangeObserver::add(const at::Tensor& inputs) {
+  if (inputs.dim() < 1 || inputs.numel() == 0) return;
+  const at::Tensor rows = channel_rows(inputs);
+  const at::Tensor lo = std::get<0>(rows.min(0));
+  const at::Tensor hi = std::get<0>(rows.max(0));
+  if (min_.defined() && min_.size(0) != lo.size(0)) {
+    throw Error(ErrorCode::kInternal, "activation observer saw inputs of different widths");
+  }
+  min_ = min_.defined() ? at::minimum(min_, lo) : lo;
+  max_ = max_.defined() ? at::maximum(max_, hi) : hi;
+}
+
+ActivationQuantizer ActivationQuantizer::from_range(const WeightFormat& format, const at::Tensor& min,
+                                                    const at::Tensor& max) {
+  if (format.kind != WeightFormat::Kind::kInt) throw Error(ErrorCode::kInternal, "from_range needs an INT format");
+  if (!min.defined() || !max.defined()) {
+    throw_invalid("activation quantization to " + format.name() + " needs calibration inputs (none reached a projection)");
+  }
+  const double levels = double((int64_t(1) << format.bits) - 1);
+  const at::Tensor lo = at::clamp_max(min.to(at::kFloat), 0.0);
+  const at::Tensor hi = at::clamp_min(max.to(at::kFloat), 0.0);
+  ActivationQuantizer q;
+  q.format = format;
+  q.scale = at::clamp_min((hi - lo) / levels, double(std::numeric_limits<float>::epsilon()));
+  q.zero_point = at::clamp(-at::round(lo / q.scale), 0.0, levels);
+  return q;
+}
+
+ActivationQuantizer ActivationQuantizer::dynamic(const WeightFormat& format) {
+  if (format.kind != WeightFormat::Kind::kMxInt) {
+    throw_invalid("activation format " + format.name() + " is static: it needs a calibrated range");
+  }
+  ActivationQuantizer q;
+  q.format = format;
+  return q;
+}
+
+ActivationQuantizer ActivationQuantizer::to(const at::Device& device) const {
+  ActivationQuantizer out = *this;
+  if (scale.defined()) out.scale = scale.to(device);
+  if (zero_point.defined()) out.zero_point = zero_point.to(device);
+  return out;
+}
+
+at::Tensor ActivationQuantizer::apply(const at::Tensor& x) const {
+  if (!is_static()) return mx_fake_quantize_unchecked(x, format.bits, format.block_size);
+  if (x.size(-1) != scale.size(0)) {
+    throw Error(ErrorCode::kInternal, fmt::format("activation quantizer for {} channels given {}", scale.size(0), x.size(-1)));
+  }
+  const double levels = double((int64_t(1) << format.bits) - 1);
+  const at::Tensor x32 = x.to(at::kFloat);
+  // torch computes the inverse scale in float32 and multiplies (not divides): the same ties.
+  const at::Tensor inverse = at::reciprocal(scale);
+  const at::Tensor codes = at::clamp(at::round(x32 * inverse) + zero_point, 0.0, levels);
+  return ((codes - zero_point) * scale).to(x.scalar_type());
+}
+
+at::Tensor mx_fake_quantize_unchecked(const at::Tensor& values, int element_bits, int64_t block_size) {
+  if (element_bits < 2 || element_bits > 8) throw_invalid(fmt::format("MXINT element width {} is outside 2..8", element_bits));
+  if (block_size < 1) throw_invalid("MX block size must be positive");
+  const int64_t length = values.size(-1);
+  const int64_t blocks = (length + block_size - 1) / block_size;
+  // float64: every float32 or bfloat16 value and its scaled copy are exact there, and the powers of
+  // two of a tiny block (2^(d-2+127)) do not overflow as they would in float32.
+  at::Tensor v = values.to(at::kDouble);
+  if (blocks * block_size != length) {
+    auto pad = v.sizes().vec();
+    pad.back() = blocks * block_size - length;
+    v = at::cat({v, at::zeros(pad, v.options())}, -1);
+  }
+  auto shape = values.sizes().vec();
+  shape.back() = blocks;
+  shape.push_back(block_size);
+  const at::Tensor blocked = v.reshape(shape);
+  const at::Tensor absmax = std::get<0>(blocked.abs().max(-1, /*keepdim=*/true));
+  // frexp: absmax = m * 2^k with m in [0.5, 1), so floor(log2(absmax)) = k - 1 exactly; E8M0's
+  // smallest exponent, -127, bounds it below (an all-zero block takes it too).
+  const at::Tensor exponent =
+      at::where(absmax > 0, std::get<1>(at::frexp(absmax)).to(at::kDouble) - 1.0, at::full({}, -127.0, absmax.options()))
+          .clamp_min(-127.0);
+  const double bound = double((1 << (element_bits - 1)) - 1);
+  const at::Tensor up = at::exp2(double(element_bits - 2) - exponent);
+  const at::Tensor codes = at::clamp(round_half_away_exact(blocked * up), -bound, bound);
+  const at::Tensor out = codes * at::exp2(exponent - double(element_bits - 2));
+  auto flat = shape;
+  flat.pop_back();
+  flat.back() = blocks * block_size;
+  return out.reshape(flat).narrow(-1, 0, length).to(values.scalar_type());
+}
+
+}  // namespace matquant::quant
