@@ -29,7 +29,7 @@ std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> layer_groups(co
 
 int run(int argc, char** argv) {
   std::string shape = "mistral-7b-shape", device = "cuda";
-  int64_t bits = 4, group = 0, block = 128, tokens = 4096, repeats = 2, layers = 0, samples = 128, seq = 2048, batch = 4;
+  int64_t bits = 4, group = 0, block = 128, tokens = 4096, repeats = 2, layers = 0, samples = 128, seq = 2048, batch = 4, mx_block = 0;
   std::vector<int> nested_bits;
   po::options_description options("options");
   options.add_options()("help", "help")
@@ -37,6 +37,8 @@ int run(int argc, char** argv) {
       ("bits", po::value(&bits)->default_value(bits), "code width c (plain GPTQ at c bits)")
       ("nested", po::value(&nested_bits)->multitoken(), "precisions of a nested GPTQ (e.g. 8 4 2; lambdas 0.1.. 1)")
       ("group", po::value(&group)->default_value(group), "group size; 0 = per channel")
+      ("mx-block", po::value(&mx_block)->default_value(mx_block),
+       "> 0: MXINT grid with blocks of this many columns (seed 004 Algorithm 1; format: mxint) instead of INT")
       ("block", po::value(&block)->default_value(block), "GPTQ block size b1")
       ("tokens", po::value(&tokens)->default_value(tokens), "rows behind each layer-figure Hessian")
       ("repeats", po::value(&repeats)->default_value(repeats), "timed repeats of the layer figure (best kept)")
@@ -73,8 +75,13 @@ int run(int argc, char** argv) {
     for (int64_t r = 0; r <= repeats; ++r) {  // the first run warms up cuSOLVER and the allocator
       bench::sync(dev);
       const double start = bench::now_seconds();
-      quant::NestedAffineGrid grid(w, int(bits), group, precisions, lambdas, quant::SliceMode::kClamped);
-      quant::gptq_quantize(w, hessians[columns], grid, gptq);
+      if (mx_block > 0) {
+        quant::NestedMxGrid grid(rows, columns, {int(bits), mx_block}, precisions, lambdas);
+        quant::gptq_quantize(w, hessians[columns], grid, gptq);
+      } else {
+        quant::NestedAffineGrid grid(w, int(bits), group, precisions, lambdas, quant::SliceMode::kClamped);
+        quant::gptq_quantize(w, hessians[columns], grid, gptq);
+      }
       bench::sync(dev);
       if (r > 0) best = std::min(best, bench::now_seconds() - start);
     }
@@ -91,7 +98,8 @@ int run(int argc, char** argv) {
     net->to(dev);
     model::QuantizerConfig quantizer;
     quantizer.source_bits = int(bits);
-    quantizer.group_size = group;
+    quantizer.group_size = mx_block > 0 ? 0 : group;
+    quantizer.mx_block_size = mx_block;
     net->enable_quantization(model::QuantScope::kFfnAndAttention, quantizer);
     const at::Tensor calibration = at::randint(config.vocab_size, {samples, seq}, at::kLong);
     train::GptqCalibrationConfig calibration_config;
@@ -122,7 +130,7 @@ int run(int argc, char** argv) {
                              figures["model_seconds"].get<double>(), hessian, quantize, figures["model_peak_gib"].get<double>());
   }
   bench::print_json_line("gptq_layer",
-                         {{"shape", shape}, {"bits", bits}, {"nested", precisions}, {"group", group}, {"block", block},
+                         {{"shape", shape}, {"bits", bits}, {"nested", precisions}, {"group", group}, {"mx_block", mx_block}, {"block", block},
                           {"tokens", tokens}, {"samples", samples}, {"seq", seq}, {"device", device}},
                          figures);
   return 0;

@@ -46,6 +46,14 @@ at::Tensor gptq_random_windows(const std::vector<std::string>& documents, const 
       samples, 0);
 }
 
+at::Tensor concatenated_windows(const std::vector<std::string>& documents, const model::Tokenizer& tokenizer,
+                                const std::string& separator, int64_t seq_len, int64_t max_windows) {
+  if (documents.empty()) throw Error(ErrorCode::kInvalidInput, "perplexity: no documents to join");
+  std::string joined;
+  for (size_t i = 0; i < documents.size(); ++i) joined += (i == 0 ? "" : separator) + documents[i];
+  return consecutive_windows(tokenizer.encode(joined, true), seq_len, max_windows);
+}
+
 at::Tensor consecutive_windows(const std::vector<int64_t>& tokens, int64_t seq_len, int64_t max_windows) {
   int64_t count = int64_t(tokens.size()) / seq_len;
   if (max_windows > 0) count = std::min(count, max_windows);

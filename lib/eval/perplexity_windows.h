@@ -23,6 +23,13 @@ at::Tensor gptq_random_windows(int64_t documents, const std::function<std::vecto
 at::Tensor gptq_random_windows(const std::vector<std::string>& documents, const model::Tokenizer& tokenizer,
                                int64_t seq_len, int64_t samples);
 
+// GPTQ's WikiText-2 and c4-new test sets (IST-DASLab/gptq datautils.py get_wikitext2 / get_c4_new;
+// seed 004's WikiText-2 and C4 perplexities): the documents joined by `separator` ("\n\n" for
+// WikiText-2's rows, " " for C4), tokenized once as the tokenizer's __call__ does (BOS first), cut
+// into consecutive seq_len windows, at most max_windows of them.
+at::Tensor concatenated_windows(const std::vector<std::string>& documents, const model::Tokenizer& tokenizer,
+                                const std::string& separator, int64_t seq_len, int64_t max_windows);
+
 // Consecutive windows of `tokens`; max_windows <= 0 = as many as fit.
 at::Tensor consecutive_windows(const std::vector<int64_t>& tokens, int64_t seq_len, int64_t max_windows);
 

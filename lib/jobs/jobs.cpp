@@ -344,15 +344,26 @@ JobOutcome run_eval_job(const nlohmann::json& spec, const std::string& checkpoin
   const int64_t perplexity_seq_len = get<int64_t>(spec, "eval.perplexity_seq_len", 0);
   const int64_t seq_len = perplexity_seq_len > 0 ? perplexity_seq_len : get<int64_t>(spec, "train.seq_len", 128);
   if (get<bool>(spec, "eval.perplexity", true)) {
-    // eval.perplexity_protocol: "chunks" (packed documents) or "gptq" (GPTQ's random C4 windows).
+    // eval.perplexity_protocol: "chunks" (packed documents), "gptq" (GPTQ's random C4 windows) or
+    // "concatenated" (GPTQ's WikiText-2 and c4-new; lib/eval/perplexity_windows.h).
     const std::string protocol = get<std::string>(spec, "eval.perplexity_protocol", "chunks");
     const int64_t samples = get<int64_t>(spec, "eval.perplexity_samples", 256);
     const std::string validation = get<std::string>(spec, "data.validation", "synthetic");
-    if (protocol != "chunks" && protocol != "gptq") throw_invalid("eval.perplexity_protocol: '" + protocol + "' is not chunks or gptq");
-    const at::Tensor windows =
-        protocol == "gptq" ? eval::gptq_random_windows(resolve_documents(validation, "validation"),
-                                                       model::Tokenizer::load_for_model(model_dir), seq_len, samples)
-                           : tokenized_sequences(model_dir, validation, "validation", seq_len, samples);
+    at::Tensor windows;
+    if (protocol == "gptq") {
+      windows = eval::gptq_random_windows(resolve_documents(validation, "validation"),
+                                          model::Tokenizer::load_for_model(model_dir), seq_len, samples);
+    } else if (protocol == "concatenated") {
+      // GPTQ's WikiText-2 / c4-new: eval.perplexity_documents first documents joined, tokenized once.
+      const int64_t documents = get<int64_t>(spec, "eval.perplexity_documents", 0);
+      windows = eval::concatenated_windows(resolve_documents(validation, "validation", documents > 0 ? documents : -1),
+                                           model::Tokenizer::load_for_model(model_dir),
+                                           get<std::string>(spec, "eval.perplexity_separator", "\n\n"), seq_len, samples);
+    } else if (protocol == "chunks") {
+      windows = tokenized_sequences(model_dir, validation, "validation", seq_len, samples);
+    } else {
+      throw_invalid("eval.perplexity_protocol: '" + protocol + "' is not chunks, gptq or concatenated");
+    }
     const auto result = eval::evaluate_perplexity(net, windows, 16);
     add_metrics(outcome,
                 {{label, "validation", "log_pplx", result.log_perplexity}, {label, "validation", "pplx", result.perplexity}},

@@ -45,7 +45,7 @@ const std::map<std::string, std::string>& contract_defaults() {
   static const std::map<std::string, std::string> kDefaults = {
       {"model", "builtin:tiny-llama"}, {"base", "qat"},   {"variant", "matquant"}, {"bits", "[8,4,2]"},
       {"source_bits", "8"},            {"scope", "ffn"},  {"distillation", ""},    {"group_size", "0"},
-      {"seed", "0"}};
+      {"seed", "0"},                   {"smoothing", "none"}, {"format", "int"},   {"eval.activations", "none"}};
   return kDefaults;
 }
 

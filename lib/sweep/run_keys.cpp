@@ -41,6 +41,10 @@ void erase_later_defaults(json& keyed) {
   json& eval = keyed["eval"];
   const std::string activations = eval.value("activations", "none");
   if (activations == "none") eval.erase("activations");
+  if (eval.value("perplexity_protocol", "chunks") != "concatenated") {
+    eval.erase("perplexity_separator");
+    eval.erase("perplexity_documents");
+  }
   // Only static (INT) activation ranges are calibrated.
   if (activations == "none" || activations.rfind("mx", 0) == 0 || activations.rfind("MX", 0) == 0) {
     eval.erase("activation_samples");

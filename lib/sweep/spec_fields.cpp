@@ -67,7 +67,11 @@ std::vector<SpecField> make_fields() {
        "bf16/fp32 rows stay unquantized"},
       {"eval.activation_samples", T::kInt, 128, {}, "calibration sequences (train.seq_len tokens) for intD activations"},
       {"eval.perplexity", T::kBool, true, {}, "held-out log-perplexity"},
-      {"eval.perplexity_protocol", T::kString, "chunks", {"chunks", "gptq"}, "perplexity windows: consecutive chunks or GPTQ's random windows"},
+      {"eval.perplexity_protocol", T::kString, "chunks", {"chunks", "gptq", "concatenated"},
+       "perplexity windows: chunks (documents packed with BOS/EOS), gptq (GPTQ's random C4 windows) or concatenated "
+       "(GPTQ's WikiText-2 / c4-new: documents joined by eval.perplexity_separator, tokenized once; docs/eval.md)"},
+      {"eval.perplexity_separator", T::kString, "\n\n", {}, "concatenated: text between documents (WikiText-2 \\n\\n, c4-new a space)"},
+      {"eval.perplexity_documents", T::kInt, 0, {}, "concatenated: the first N documents only (c4-new: 1100); 0 = all"},
       {"eval.perplexity_samples", T::kInt, 256, {}, "perplexity windows scored"},
       {"eval.perplexity_seq_len", T::kInt, 0, {}, "tokens per perplexity window; 0 = train.seq_len (GPTQ's protocol: 2048)"},
       {"eval.tasks", T::kStringList, json::array(), {}, "zero-shot tasks (arc_challenge, arc_easy, boolq, hellaswag, piqa, winogrande, openbookqa, siqa) and wikitext"},

@@ -121,7 +121,8 @@ LoadedCheckpoint load_nested_checkpoint(const std::string& path, at::ScalarType 
       quant::MxCodes mx;
       mx.format = {lin->second->quantizer()->source_bits, block};
       mx.codes = reader.load(name + ".mx_codes", at::kChar, device, shape);
-      mx.exponents = reader.load(name + ".mx_exponents", at::kShort, device, {shape[0], (shape[1] + block - 1) / block});
+      mx.exponents = reader.load(name + ".mx_exponents", at::kShort, device,
+                                 std::vector<int64_t>{shape[0], (shape[1] + block - 1) / block});
       lin->second->load_mx_codes(std::move(mx));
       tensor.set_data(lin->second->mx_codes()->dequantize(dtype));
       continue;

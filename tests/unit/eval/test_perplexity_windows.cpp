@@ -5,6 +5,9 @@
 #include "eval/python_random.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
 
 namespace matquant::eval {
 
@@ -50,6 +53,31 @@ TEST(PerplexityWindows, ConsecutiveWindowsDropTheRemainder) {
   ASSERT_EQ(w.sizes(), (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(w[1][0].item<int64_t>(), 4);
   EXPECT_EQ(consecutive_windows({1, 2, 3, 4, 5, 6, 7}, 3, 1).size(0), 1);
+}
+
+// GPTQ's WikiText-2 test set: rows joined by "\n\n" and tokenized once, as transformers' tokenizer
+// gives them (tests/reference/make_concatenated_window_fixtures.py).
+TEST(PerplexityWindows, ConcatenatedWindowsMatchGptqThroughTransformers) {
+  const std::string fixtures = MATQUANT_FIXTURES_DIR;
+  std::vector<std::string> rows;
+  std::ifstream lines(fixtures + "/text/wikitext2_rows.jsonl");
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line).at("text").get<std::string>());
+  std::ifstream in(fixtures + "/text/concatenated_windows.json");
+  const auto expected = nlohmann::json::parse(in);
+  ASSERT_EQ(int64_t(rows.size()), expected["rows"].get<int64_t>());
+  for (const auto& [family, reference] : expected["models"].items()) {
+    const auto tokenizer = model::Tokenizer::load_for_model(fixtures + "/lm_eval/models/" + family);
+    const at::Tensor windows = concatenated_windows(rows, tokenizer, "\n\n", expected["seq_len"].get<int64_t>(), 0);
+    const auto& want = reference["windows"];
+    ASSERT_EQ(windows.size(0), int64_t(want.size())) << family;
+    for (int64_t w = 0; w < windows.size(0); ++w) {
+      const at::Tensor row = windows[w].contiguous();
+      const std::vector<int64_t> got(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+      EXPECT_EQ(got, want[size_t(w)].get<std::vector<int64_t>>()) << family << " window " << w;
+    }
+    EXPECT_EQ(concatenated_windows(rows, tokenizer, "\n\n", 32, 5).size(0), 5);
+  }
+  EXPECT_THROW(concatenated_windows({}, model::Tokenizer::load_for_model(fixtures + "/lm_eval/models/llama"), " ", 8, 0), Error);
 }
 
 }  // namespace matquant::eval

@@ -92,5 +92,39 @@ TEST(RunKeys, Bf16EvaluationDependsOnlyOnModelAndData) {
   EXPECT_NE(eval_job_key(qat, "bf16"), eval_job_key(other_model, "bf16"));
 }
 
+
+TEST(RunKeys, Seed004FieldsKeyOnlyWhenSet) {
+  // Runs made before format, eval.activations and the concatenated protocol existed keep their keys.
+  const json plain = complete({{"base", "gptq"}, {"variant", "baseline"}, {"bits", 4}});
+  json old = plain;
+  old.erase("format");
+  old["eval"].erase("activations");
+  old["eval"].erase("activation_samples");
+  old["eval"].erase("perplexity_separator");
+  old["eval"].erase("perplexity_documents");
+  EXPECT_EQ(run_key(old), run_key(plain));
+  EXPECT_EQ(train_job_key(old), train_job_key(plain));
+  EXPECT_EQ(eval_job_key(old, "4"), eval_job_key(plain, "4"));
+  // MXINT weights are another calibration; activations another evaluation of the same codes.
+  const json mx = complete({{"base", "gptq"}, {"variant", "baseline"}, {"bits", 4}, {"format", "mxint"}, {"group_size", 128}});
+  EXPECT_NE(train_job_key(mx), train_job_key(complete({{"base", "gptq"}, {"variant", "baseline"}, {"bits", 4}, {"group_size", 128}})));
+  const json a8 = complete({{"base", "gptq"}, {"variant", "baseline"}, {"bits", 4}, {"eval.activations", "int8"}});
+  EXPECT_EQ(train_job_key(a8), train_job_key(plain));
+  EXPECT_NE(eval_job_key(a8, "4"), eval_job_key(plain, "4"));
+  EXPECT_NE(eval_job_key(a8, "4"), eval_job_key(complete({{"base", "gptq"}, {"variant", "baseline"}, {"bits", 4},
+                                                           {"eval.activations", "int8"}, {"eval.activation_samples", 64}}),
+                                                 "4"));
+  // Dynamic MXINT activations calibrate nothing; the unquantized rows stay A16.
+  const json mx8 = complete({{"base", "gptq"}, {"variant", "baseline"}, {"bits", 4}, {"eval.activations", "mxint8-128"}});
+  EXPECT_EQ(eval_job_key(mx8, "4"), eval_job_key(complete({{"base", "gptq"}, {"variant", "baseline"}, {"bits", 4},
+                                                            {"eval.activations", "mxint8-128"}, {"eval.activation_samples", 64}}),
+                                                  "4"));
+  EXPECT_EQ(eval_job_key(a8, "bf16"), eval_job_key(plain, "bf16"));
+  // rtn:FORMAT evaluations calibrate INT activations on data.train.
+  const json a8_other_data = complete({{"base", "gptq"}, {"variant", "baseline"}, {"bits", 4}, {"eval.activations", "int8"},
+                                       {"data.train", "other.jsonl"}});
+  EXPECT_NE(eval_job_key(a8, "rtn:int4"), eval_job_key(a8_other_data, "rtn:int4"));
+}
+
 }  // namespace
 }  // namespace matquant::sweep

@@ -9,6 +9,9 @@
 #include "test_device.h"
 #include "train/activation_aware_scaling.h"
 #include "train/gptq_calibration.h"
+#include "train/nested_checkpoint.h"
+
+#include <boost/filesystem.hpp>
 
 #include <gtest/gtest.h>
 
@@ -123,4 +126,65 @@ TEST(GptqCalibration, FreezesCodesThatBeatRoundToNearest) {
   const double gptq_error = (gptq_model->forward(tokens) - fp).square().mean().item<double>();
   const double rtn_error = (rtn_model->forward(tokens) - fp).square().mean().item<double>();
   EXPECT_LT(gptq_error, rtn_error);
+}
+
+// Matryoshka MXINT for a whole model (format: mxint): GPTQ leaves MXINT8 codes whose slices are
+// what each precision serves, MXINT4 GPTQ beats MXINT4 round to nearest, and a nested checkpoint
+// stores and restores the codes and exponents exactly.
+TEST(GptqCalibration, MxintStoresServeSlicesAndSurviveACheckpoint) {
+  auto make = [](int bits) {
+    auto m = model::load_pretrained(kFixtures + "llama", {at::kFloat, test_device()});
+    model::QuantizerConfig q;
+    q.source_bits = bits;
+    q.mx_block_size = 16;
+    m->enable_quantization(model::QuantScope::kFfnAndAttention, q);
+    return m;
+  };
+  at::manual_seed(2);
+  auto nested = make(8);
+  const at::Tensor calibration = at::randint(nested->config().vocab_size, {8, 32}, at::kLong);
+  train::GptqCalibrationConfig config;
+  config.bits = {8, 4, 2};
+  config.lambdas = {0.1, 0.1, 1.0};
+  train::calibrate_gptq(nested, calibration, config, test_device());
+  for (auto& [name, index, linear] : nested->quantized_linears()) {
+    ASSERT_TRUE(linear->mx_codes().has_value()) << name;
+    EXPECT_FALSE(linear->codes().has_value()) << name;
+    const auto& stored = *linear->mx_codes();
+    EXPECT_EQ(stored.format.element_bits, 8);
+    EXPECT_EQ(stored.format.block_size, 16);
+    for (int r : {8, 4, 2}) {
+      linear->set_precision(r);
+      const auto expected = r == 8 ? stored.dequantize() : quant::slice_mx_codes(stored, r).dequantize();
+      EXPECT_TRUE(at::equal(linear->effective_weight().cpu(), expected.cpu())) << name << " r=" << r;
+    }
+  }
+  const std::string path = (boost::filesystem::temp_directory_path() /
+                            boost::filesystem::unique_path("matquant_mx_%%%%%%%%.safetensors")).string();
+  train::save_nested_checkpoint(nested, path, {{"note", "mx"}});
+  auto loaded = train::load_nested_checkpoint(path, at::kFloat, test_device());
+  boost::filesystem::remove(path);
+  const at::Tensor tokens = calibration.to(test_device());
+  for (int r : {8, 4, 3, 2}) {
+    nested->set_precision(quant::PrecisionPlan::uniform(r));
+    loaded.model->set_precision(quant::PrecisionPlan::uniform(r));
+    EXPECT_TRUE(at::equal(nested->forward(tokens), loaded.model->forward(tokens))) << r;
+  }
+  // Plain MXINT4: GPTQ's logits are closer to full precision than round to nearest's.
+  auto gptq4 = make(4);
+  auto rtn4 = make(4);
+  config.bits = {4};
+  config.lambdas = {1.0};
+  train::calibrate_gptq(gptq4, calibration, config, test_device());
+  config.round_to_nearest = true;
+  train::calibrate_gptq(rtn4, calibration, config, test_device());
+  for (auto& [name, index, linear] : rtn4->quantized_linears()) {
+    EXPECT_TRUE(at::equal(linear->mx_codes()->codes.cpu(), quant::mx_quantize(linear->weight, {4, 16}).codes.cpu())) << name;
+  }
+  auto reference = model::load_pretrained(kFixtures + "llama", {at::kFloat, test_device()});
+  const at::Tensor fp = reference->forward(tokens);
+  gptq4->set_precision(quant::PrecisionPlan::uniform(4));
+  rtn4->set_precision(quant::PrecisionPlan::uniform(4));
+  EXPECT_LT((gptq4->forward(tokens) - fp).square().mean().item<double>(),
+            (rtn4->forward(tokens) - fp).square().mean().item<double>());
 }
