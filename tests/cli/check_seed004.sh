@@ -40,6 +40,10 @@ assert abs(a8w8 - bf16) < 0.05, "A8W8 should stay near the unquantized model"
 assert a8w3 > a8w8, "W3 should lose more than W8"
 assert mx8 < mx4 < mx2, "Matryoshka MXINT slices should lose more as they narrow"
 PY
+# Seed 004's Figure 1: perplexity against size, the Pareto front starting at the smallest point.
+"$matquant" plot size --db s.sqlite --where eval.activations=mxint8-128 --out size.svg 2>plot.err || fail "plot size: $(cat plot.err)"
+grep -q "<svg" size.svg && grep -q "Pareto front" size.svg || fail "no size figure"
+grep -q "on the Pareto front" plot.err && grep -q "front: MXINT" plot.err || fail "no MXINT point on the front: $(cat plot.err)"
 # Static INT8 activations are really applied: the same W8 run without them differs, slightly.
 cat > a16.yaml <<YAML
 sweep: a16
