@@ -13,8 +13,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 sweep="$source_dir/sweeps/seed004.yaml"
 "$matquant" sweep plan "$sweep" >plan.out 2>plan.err || fail "plan: $(cat plan.err)"
 grep -q "39 runs" plan.out || fail "expected 39 runs: $(grep -i runs plan.out | head -3)"
-"$matquant" sweep run "$sweep" --db s.sqlite --work-dir w --cache-dir c --max-parallel 2 >run.out 2>run.err \
-  || fail "run: $(tail -5 run.err)"
+# From the source tree, as a user runs it there: the report at the end reads experiments/tables.
+(cd "$source_dir" && "$matquant" sweep run sweeps/seed004.yaml --db "$work/s.sqlite" --work-dir "$work/w" \
+  --cache-dir "$work/c" --max-parallel 2 >"$work/run.out" 2>"$work/run.err") || fail "run: $(tail -5 run.err)"
 # The table is printed at the end with the paper's Llama2-7B numbers beside our tiny-model cells.
 grep -q "004-1" run.out || fail "no seed-004 table printed: $(tail -5 run.out)"
 grep -q "9752" run.out || fail "paper numbers missing from the table (INT3 RTN 9752)"
