@@ -21,12 +21,12 @@ grep -q "004-1" run.out || fail "no seed-004 table printed: $(tail -5 run.out)"
 grep -q "9752" run.out || fail "paper numbers missing from the table (INT3 RTN 9752)"
 q() { "$matquant" query --db s.sqlite --format csv "$1" | tail -1; }
 by_name() {  # run name, precision, metric
-  q "select m.value from metrics m join runs r using (run_key) where r.name = 'seed004/$1' and m.precision = '$2' and m.metric = '$3'"
+  q "select m.value from metrics m join runs r using (run_key) where r.name = '$1' and m.precision = '$2' and m.metric = '$3'"
 }
 [[ "$(by_name mxint-w4-gptq int4 effective_bits)" == "4.0625" ]] || fail "MXINT4-128 weight bits: $(by_name mxint-w4-gptq int4 effective_bits)"
-[[ "$(q "select value from metrics m join runs r using (run_key) where r.name = 'seed004/mxint-w4-gptq' and m.task = 'activations'")" == "8.0625" ]] \
+[[ "$(q "select value from metrics m join runs r using (run_key) where r.name = 'mxint-w4-gptq' and m.task = 'activations'")" == "8.0625" ]] \
   || fail "MXINT8-128 activation bits not recorded"
-[[ "$(q "select value from metrics m join runs r using (run_key) where r.name = 'seed004/int-w4-rtn' and m.task = 'activations'")" == "8" ]] \
+[[ "$(q "select value from metrics m join runs r using (run_key) where r.name = 'int-w4-rtn' and m.task = 'activations'")" == "8" ]] \
   || fail "INT8 activation bits not recorded"
 grep -rq "inputs of .* projections quantized to int8 (ranges from 32 sequences)" w || fail "no activation calibration log"
 # Every row of the table has our value: 36 baselines, 2 MatQuant stores at 4 precisions, bf16.
