@@ -232,6 +232,33 @@ at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, in
   return FakeQuantizeMinMax::apply(weight, group_size, int64_t(source_bits), int64_t(target_bits), extra_precision);
 }
 
+at::Tensor fake_quantize_activations_static(const at::Tensor& x, const at::Tensor& inverse, const at::Tensor& scale,
+                                            const at::Tensor& zero_point, int bits) {
+  const int64_t channels = x.size(-1);
+  if (inverse.numel() != channels || scale.numel() != channels || zero_point.numel() != channels) {
+    throw Error(ErrorCode::kInternal, "fake_quantize_activations_static: one parameter per channel");
+  }
+  const at::Tensor in = x.contiguous();
+  at::Tensor out = at::empty_like(in);
+  const at::Tensor inv32 = inverse.to(at::kFloat).contiguous(), scale32 = scale.to(at::kFloat).contiguous(),
+                   zero32 = zero_point.to(at::kFloat).contiguous();
+  check_launch(launch_activation_static_int(dtype_of(in), in.data_ptr(), out.data_ptr(), inv32.data_ptr<float>(),
+                                            scale32.data_ptr<float>(), zero32.data_ptr<float>(), in.numel(), channels,
+                                            bits, stream_of(in)),
+               "activation_static_int");
+  return out;
+}
+
+at::Tensor fake_quantize_activations_mx(const at::Tensor& x, int element_bits, int64_t block_size) {
+  const at::Tensor in = x.contiguous();
+  at::Tensor out = at::empty_like(in);
+  const int64_t length = in.size(-1);
+  check_launch(launch_activation_mx(dtype_of(in), in.data_ptr(), out.data_ptr(), length == 0 ? 0 : in.numel() / length,
+                                    length, block_size, element_bits, stream_of(in)),
+               "activation_mx");
+  return out;
+}
+
 namespace {
 
 struct GptqBlockBuffers {

@@ -36,6 +36,13 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, b
 at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, int source_bits, int target_bits,
                                 bool extra_precision);
 
+// quant::ActivationQuantizer::apply in one kernel, bit-identical to its ATen path: static INT with
+// per-channel fp32 scale / zero point (inverse = at::reciprocal(scale)) over x's last dimension, or
+// dynamic MXINT (element_bits, blocks of block_size along the last dimension). No autograd.
+at::Tensor fake_quantize_activations_static(const at::Tensor& x, const at::Tensor& inverse, const at::Tensor& scale,
+                                            const at::Tensor& zero_point, int bits);
+at::Tensor fake_quantize_activations_mx(const at::Tensor& x, int element_bits, int64_t block_size);
+
 // GPTQ's inner loop over one lazy block with affine round to nearest (quant/gptq.cpp's fast path):
 // w1 [rows, width] (updated in place), u1 [width, width] (a view with unit column stride), scale and
 // zero [rows, width] per column. Returns (quantized values, errors, codes as uint8), each [rows, width].

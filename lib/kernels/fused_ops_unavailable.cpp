@@ -21,6 +21,10 @@ at::Tensor softcapped_cross_entropy(const at::Tensor&, const at::Tensor&, double
 }
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double, bool) { return unavailable("rms_norm"); }
 at::Tensor fake_quantize_minmax(const at::Tensor&, int64_t, int, int, bool) { return unavailable("fake_quantize_minmax"); }
+at::Tensor fake_quantize_activations_static(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int) {
+  return unavailable("fake_quantize_activations_static");
+}
+at::Tensor fake_quantize_activations_mx(const at::Tensor&, int, int64_t) { return unavailable("fake_quantize_activations_mx"); }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gptq_block_affine(at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                                  const at::Tensor&, int) {

@@ -64,6 +64,13 @@ int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void*
 }  // namespace matquant::kernels
 
 namespace matquant::kernels {
+// Activation fake quantization (lib/kernels/activation_quant.cu; quant/activation_quant.h): static
+// per-channel INT over n contiguous values whose last dimension has `channels` entries (inverse,
+// scale and zero are fp32 per channel), or MXINT blocks of `block` along rows of `length`.
+int launch_activation_static_int(Dtype dtype, const void* x, void* out, const float* inverse, const float* scale,
+                                 const float* zero, int64_t n, int64_t channels, int bits, void* stream);
+int launch_activation_mx(Dtype dtype, const void* x, void* out, int64_t rows, int64_t length, int64_t block,
+                         int element_bits, void* stream);
 // cudaGetErrorName of a launcher's return code.
 const char* cuda_error_name(int code);
 // One lazy block of GPTQ with affine round to nearest (lib/kernels/gptq_block.cu): w1, scale, zero,

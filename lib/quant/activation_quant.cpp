@@ -1,6 +1,7 @@
 #include "quant/activation_quant.h"
 
 #include "common/error.h"
+#include "kernels/fused_ops.h"
 
 #include <fmt/format.h>
 
@@ -49,6 +50,7 @@ ActivationQuantizer ActivationQuantizer::from_range(const WeightFormat& format, 
   q.format = format;
   q.scale = at::clamp_min((hi - lo) / levels, double(std::numeric_limits<float>::epsilon()));
   q.zero_point = at::clamp(-at::round(lo / q.scale), 0.0, levels);
+  q.inverse = at::reciprocal(q.scale);
   return q;
 }
 
@@ -65,18 +67,23 @@ ActivationQuantizer ActivationQuantizer::to(const at::Device& device) const {
   ActivationQuantizer out = *this;
   if (scale.defined()) out.scale = scale.to(device);
   if (zero_point.defined()) out.zero_point = zero_point.to(device);
+  if (inverse.defined()) out.inverse = inverse.to(device);
   return out;
 }
 
 at::Tensor ActivationQuantizer::apply(const at::Tensor& x) const {
-  if (!is_static()) return mx_fake_quantize_unchecked(x, format.bits, format.block_size);
-  if (x.size(-1) != scale.size(0)) {
+  if (is_static() && x.size(-1) != scale.size(0)) {
     throw Error(ErrorCode::kInternal, fmt::format("activation quantizer for {} channels given {}", scale.size(0), x.size(-1)));
   }
+  // One CUDA kernel, bit-identical to the compositions below (ActivationQuant.KernelsEqualTheAtenPath).
+  if (kernels::fused_kernels_enabled(x) && (!is_static() || x.device() == scale.device())) {
+    return is_static() ? kernels::fake_quantize_activations_static(x, inverse, scale, zero_point, format.bits)
+                       : kernels::fake_quantize_activations_mx(x, format.bits, format.block_size);
+  }
+  if (!is_static()) return mx_fake_quantize_unchecked(x, format.bits, format.block_size);
   const double levels = double((int64_t(1) << format.bits) - 1);
   const at::Tensor x32 = x.to(at::kFloat);
   // torch computes the inverse scale in float32 and multiplies (not divides): the same ties.
-  const at::Tensor inverse = at::reciprocal(scale);
   const at::Tensor codes = at::clamp(at::round(x32 * inverse) + zero_point, 0.0, levels);
   return ((codes - zero_point) * scale).to(x.scalar_type());
 }

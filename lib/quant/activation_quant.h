@@ -10,6 +10,8 @@
 //   MXINTd-b, dynamic: every token's row in blocks of b channels (the last dimension, as seed 004
 //     blocks every tensor), each block's shared exponent taken from the values themselves.
 // Computed in float32 and returned in the input's dtype. No gradient is defined (evaluation only).
+// On CUDA one fused kernel does either (lib/kernels/activation_quant.cu), bit-identical to the ATen
+// compositions here.
 #include "quant/weight_format.h"
 
 #include <ATen/ATen.h>
@@ -32,6 +34,7 @@ struct ActivationQuantizer {
   WeightFormat format;
   at::Tensor scale;       // INT only: float32 [channels]
   at::Tensor zero_point;  // INT only: float32 [channels], integer-valued
+  at::Tensor inverse;     // INT only: float32 1 / scale, as torch multiplies by it
 
   bool is_static() const { return format.kind == WeightFormat::Kind::kInt; }
   // The INT parameters from an observed range (torch.ao's rule above).

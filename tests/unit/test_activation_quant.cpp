@@ -3,6 +3,7 @@
 // (tests/reference/make_activation_fixtures.py wrote the fixture), and the dynamic MXINT path
 // against mx_fake_quantize, which tests/unit/test_mx_format.cpp checks against hand-derived tables.
 #include "common/error.h"
+#include "kernels/fused_ops.h"
 #include "quant/activation_quant.h"
 #include "quant/mx_format.h"
 
@@ -88,4 +89,38 @@ TEST(ActivationQuant, DynamicMxEqualsMxFakeQuantizeIncludingTiesAndTinyBlocks) {
   const auto q = ActivationQuantizer::dynamic(parse_weight_format("mxint8-16"));
   const at::Tensor x = at::randn({2, 3, 40}).to(at::kBFloat16);
   EXPECT_TRUE(at::equal(q.apply(x), mx_fake_quantize(x, {8, 16})));
+}
+
+// The CUDA kernels (lib/kernels/activation_quant.cu) against the ATen compositions, value for
+// value: ties, all-zero and subnormal-scale blocks, short last blocks, NaN, both dtypes.
+TEST(ActivationQuant, KernelsEqualTheAtenPath) {
+  if (!at::hasCUDA() || !kernels::fused_kernels_compiled()) GTEST_SKIP() << "no CUDA device or kernels";
+  at::manual_seed(5);
+  auto compare = [](const ActivationQuantizer& q, const at::Tensor& x, const std::string& what) {
+    const bool previous = kernels::set_fused_kernels(true);
+    const at::Tensor fused = q.apply(x);
+    kernels::set_fused_kernels(false);
+    const at::Tensor reference = q.apply(x);
+    kernels::set_fused_kernels(previous);
+    EXPECT_TRUE(at::allclose(fused, reference, 0.0, 0.0, /*equal_nan=*/true))
+        << what << ": max difference " << (fused - reference).abs().nan_to_num(0).max().item<float>();
+  };
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    at::Tensor x = at::randn({3, 7, 300}) * at::exp2(at::randint(-20, 20, {3, 7, 1}).to(at::kFloat));
+    x[0][0].slice(0, 0, 32) = (at::arange(32).to(at::kFloat) - 16.0 + 0.5) * 0.25;
+    x[0][1].slice(0, 0, 128).zero_();
+    x[0][2].slice(0, 0, 64) = at::randn({64}) * 1e-38;
+    x[1][3][17] = NAN;
+    x = x.to(dtype).cuda();
+    for (const char* format : {"mxint8-128", "mxint4-128", "mxint2-32", "mxint8-16", "mxint3-5"}) {
+      compare(ActivationQuantizer::dynamic(parse_weight_format(format)), x, format);
+    }
+    ActivationRangeObserver observer;
+    observer.add(at::randn({64, 300}).cuda() * 3.0);
+    for (const char* format : {"int8", "int4"}) {
+      const auto q = ActivationQuantizer::from_range(parse_weight_format(format), observer.min(), observer.max());
+      compare(q, x, format);
+      compare(q, (at::randn({5, 300}) * 4.0).to(dtype).cuda(), std::string(format) + " beyond the range");
+    }
+  }
 }
