@@ -3,7 +3,7 @@
 // Appendix B.2-B.3), folded into the weights and norms before the block is quantized (by GPTQ or
 // round to nearest). Both scale a consumer's input channels by s and its producer's outputs by 1/s
 // (train/equivalent_transformation.h: norm -> q/k/v, v -> o, norm -> gate/up, up -> down):
-//   SmoothQuant (Eq. 4 of seed 004): s_j = max|X_j|^alpha / max|W_j|^(1 - alpha), alpha = 0.5, from
+//   SmoothQuant (Eq. 6 of seed 004): s_j = max|X_j|^alpha / max|W_j|^(1 - alpha), alpha = 0.5, from
 //     the calibration inputs' per-channel maxima and the consumers' column maxima;
 //   AWQ (Lin et al.; llm-awq auto_scale): s = mean|X|^alpha normalised by sqrt(max(s) min(s)), with
 //     alpha searched over {0, 1/n, ..., (n-1)/n} (n = 20) for the least block-output error when the
