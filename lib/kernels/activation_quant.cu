@@ -50,48 +50,54 @@ __device__ __forceinline__ int mx_exponent(float absmax) {
   return max(e - 1, -127);
 }
 
+// Where MX block `index` lies: rows of `length` values cut into blocks of `block`.
+struct MxBlock {
+  int64_t offset;  // of its first value
+  int64_t count;   // values in it (the row's last block may be shorter)
+};
+__device__ __forceinline__ MxBlock mx_block_at(int64_t index, int64_t length, int64_t block) {
+  const int64_t blocks_per_row = (length + block - 1) / block;
+  const int64_t first = (index % blocks_per_row) * block;
+  return {(index / blocks_per_row) * length + first, min(block, length - first)};
+}
+
+// Writes the block's values from `start` in steps of `stride` (a lane's share, or all of them).
+template <typename T>
+__device__ __forceinline__ void write_mx_block(const T* __restrict__ in, T* __restrict__ o, int64_t count, int start,
+                                               int stride, float absmax, int element_bits) {
+  const int exponent = mx_exponent(absmax);
+  const double bound = double((1 << (element_bits - 1)) - 1);
+  for (int64_t j = start; j < count; j += stride) o[j] = from_float<T>(mx_value<T>(to_float(in[j]), exponent, element_bits, bound));
+}
+
 // A warp per block of `block` values (block a multiple of 32): coalesced loads, shuffle maximum.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-mx_warp_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t length, int64_t block,
+mx_warp_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t blocks, int64_t length, int64_t block,
                int element_bits) {
-  const int64_t blocks_per_row = (length + block - 1) / block;
   const int64_t warp = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
-  if (warp >= rows * blocks_per_row) return;
-  const int64_t row = warp / blocks_per_row;
-  const int64_t first = (warp % blocks_per_row) * block;
-  const int64_t count = min(block, length - first);
-  const T* in = x + row * length + first;
-  T* o = out + row * length + first;
+  if (warp >= blocks) return;
+  const MxBlock b = mx_block_at(warp, length, block);
   float absmax = 0.0f;
-  for (int64_t j = lane; j < count; j += 32) absmax = max_keeping_nan(absmax, fabsf(to_float(in[j])));
+  for (int64_t j = lane; j < b.count; j += 32) absmax = max_keeping_nan(absmax, fabsf(to_float(x[b.offset + j])));
   for (int offset = 16; offset > 0; offset /= 2) {
     absmax = max_keeping_nan(absmax, __shfl_xor_sync(0xffffffff, absmax, offset));
   }
-  const int exponent = mx_exponent(absmax);
-  const double bound = double((1 << (element_bits - 1)) - 1);
-  for (int64_t j = lane; j < count; j += 32) o[j] = from_float<T>(mx_value<T>(to_float(in[j]), exponent, element_bits, bound));
+  write_mx_block(x + b.offset, out + b.offset, b.count, lane, 32, absmax, element_bits);
 }
 
 // A thread per block (blocks narrower than a warp, e.g. seed 004's 16).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-mx_thread_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t length, int64_t block,
+mx_thread_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t blocks, int64_t length, int64_t block,
                  int element_bits) {
-  const int64_t blocks_per_row = (length + block - 1) / block;
   const int64_t index = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (index >= rows * blocks_per_row) return;
-  const int64_t row = index / blocks_per_row;
-  const int64_t first = (index % blocks_per_row) * block;
-  const int64_t count = min(block, length - first);
-  const T* in = x + row * length + first;
-  T* o = out + row * length + first;
+  if (index >= blocks) return;
+  const MxBlock b = mx_block_at(index, length, block);
   float absmax = 0.0f;
-  for (int64_t j = 0; j < count; ++j) absmax = max_keeping_nan(absmax, fabsf(to_float(in[j])));
-  const int exponent = mx_exponent(absmax);
-  const double bound = double((1 << (element_bits - 1)) - 1);
-  for (int64_t j = 0; j < count; ++j) o[j] = from_float<T>(mx_value<T>(to_float(in[j]), exponent, element_bits, bound));
+  for (int64_t j = 0; j < b.count; ++j) absmax = max_keeping_nan(absmax, fabsf(to_float(x[b.offset + j])));
+  write_mx_block(x + b.offset, out + b.offset, b.count, 0, 1, absmax, element_bits);
 }
 
 int grid_for(int64_t threads) { return int(std::min<int64_t>((threads + kThreads - 1) / kThreads, int64_t(1) << 30)); }
@@ -121,10 +127,10 @@ int launch_activation_mx(Dtype dtype, const void* x, void* out, int64_t rows, in
     using T = decltype(z);
     if (block % 32 == 0) {
       mx_warp_kernel<T><<<grid_for(blocks * 32), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(x), static_cast<T*>(out), rows, length, block, element_bits);
+          static_cast<const T*>(x), static_cast<T*>(out), blocks, length, block, element_bits);
     } else {
       mx_thread_kernel<T><<<grid_for(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(x), static_cast<T*>(out), rows, length, block, element_bits);
+          static_cast<const T*>(x), static_cast<T*>(out), blocks, length, block, element_bits);
     }
     return int(cudaGetLastError());
   });

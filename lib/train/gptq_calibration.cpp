@@ -61,6 +61,17 @@ int feed_precision(const std::vector<int>& bits, const std::vector<double>& lamb
   return bits.at(best);
 }
 
+// The group's projections were quantized as one stacked matrix: each gets its rows [first, end).
+template <typename Load>
+void for_each_projection_rows(InputGroup& group, Load load) {
+  int64_t first = 0;
+  for (auto& l : group.linears) {
+    const int64_t end = first + l->weight.size(0);
+    load(l, first, end);
+    first = end;
+  }
+}
+
 // MXINT (seed 004 Algorithm 1): micro-blocks of the MX block size, exponents from the current
 // values; several precisions make it Matryoshka MXINT. AWQ's clipping search is for the affine grid
 // only (seed 004 skips that calibration for MX formats).
@@ -72,15 +83,12 @@ double quantize_group_mx(InputGroup& group, const at::Tensor& stacked, const at:
   const auto result = quant::gptq_quantize(stacked, hessian, grid, config.gptq);
   fallback = result.hessian_fallback;
   const quant::MxCodes all = grid.codes();
-  int64_t row = 0;
-  for (auto& l : group.linears) {
-    const int64_t rows = l->weight.size(0);
+  for_each_projection_rows(group, [&](model::QuantizedLinear& l, int64_t first, int64_t end) {
     quant::MxCodes part = all;
-    part.codes = all.codes.slice(0, row, row + rows).contiguous();
-    part.exponents = all.exponents.slice(0, row, row + rows).contiguous();
+    part.codes = all.codes.slice(0, first, end).contiguous();
+    part.exponents = all.exponents.slice(0, first, end).contiguous();
     l->load_mx_codes(std::move(part));
-    row += rows;
-  }
+  });
   return result.loss;
 }
 
@@ -104,16 +112,13 @@ double quantize_group(InputGroup& group, const GptqCalibrationConfig& config, bo
   const auto result = quant::gptq_quantize(stacked, hessian, grid, config.gptq);
   fallback = result.hessian_fallback;
   const quant::NestedCodes all = grid.codes();
-  int64_t row = 0;
-  for (auto& l : group.linears) {
-    const int64_t rows = l->weight.size(0);
+  for_each_projection_rows(group, [&](model::QuantizedLinear& l, int64_t first, int64_t end) {
     quant::NestedCodes part = all;
-    part.codes = all.codes.slice(0, row, row + rows).contiguous();
-    part.scale = all.scale.slice(0, row, row + rows).contiguous();
-    part.zero_point = all.zero_point.slice(0, row, row + rows).contiguous();
+    part.codes = all.codes.slice(0, first, end).contiguous();
+    part.scale = all.scale.slice(0, first, end).contiguous();
+    part.zero_point = all.zero_point.slice(0, first, end).contiguous();
     l->load_codes(std::move(part));
-    row += rows;
-  }
+  });
   return result.loss;
 }
 
