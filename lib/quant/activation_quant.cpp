@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "kernels/fused_ops.h"
+#include "quant/mx_format.h"
 
 #include <fmt/format.h>
 
@@ -13,14 +14,6 @@ namespace {
 
 at::Tensor channel_rows(const at::Tensor& inputs) {
   return inputs.detach().to(at::kFloat).reshape({-1, inputs.size(-1)});
-}
-
-// sign(x) * floor(|x| + 1/2) without the rounding of |x| + 1/2 itself (in float32, 0.49999997 + 0.5
-// rounds up to 1): round half to even, then move exact ties away from zero.
-at::Tensor round_half_away_exact(const at::Tensor& x) {
-  const at::Tensor truncated = at::trunc(x);
-  const at::Tensor tie = at::abs(x - truncated) == 0.5;
-  return at::where(tie, truncated + at::sign(x), at::round(x));
 }
 
 }  // namespace
@@ -80,45 +73,12 @@ at::Tensor ActivationQuantizer::apply(const at::Tensor& x) const {
     return is_static() ? kernels::fake_quantize_activations_static(x, inverse, scale, zero_point, format.bits)
                        : kernels::fake_quantize_activations_mx(x, format.bits, format.block_size);
   }
-  if (!is_static()) return mx_fake_quantize_unchecked(x, format.bits, format.block_size);
+  if (!is_static()) return mx_fake_quantize_unchecked(x, {format.bits, format.block_size});
   const double levels = double((int64_t(1) << format.bits) - 1);
   const at::Tensor x32 = x.to(at::kFloat);
   // torch computes the inverse scale in float32 and multiplies (not divides): the same ties.
   const at::Tensor codes = at::clamp(at::round(x32 * inverse) + zero_point, 0.0, levels);
   return ((codes - zero_point) * scale).to(x.scalar_type());
-}
-
-at::Tensor mx_fake_quantize_unchecked(const at::Tensor& values, int element_bits, int64_t block_size) {
-  if (element_bits < 2 || element_bits > 8) throw_invalid(fmt::format("MXINT element width {} is outside 2..8", element_bits));
-  if (block_size < 1) throw_invalid("MX block size must be positive");
-  const int64_t length = values.size(-1);
-  const int64_t blocks = (length + block_size - 1) / block_size;
-  // float64: every float32 or bfloat16 value and its scaled copy are exact there, and the powers of
-  // two of a tiny block (2^(d-2+127)) do not overflow as they would in float32.
-  at::Tensor v = values.to(at::kDouble);
-  if (blocks * block_size != length) {
-    auto pad = v.sizes().vec();
-    pad.back() = blocks * block_size - length;
-    v = at::cat({v, at::zeros(pad, v.options())}, -1);
-  }
-  auto shape = values.sizes().vec();
-  shape.back() = blocks;
-  shape.push_back(block_size);
-  const at::Tensor blocked = v.reshape(shape);
-  const at::Tensor absmax = std::get<0>(blocked.abs().max(-1, /*keepdim=*/true));
-  // frexp: absmax = m * 2^k with m in [0.5, 1), so floor(log2(absmax)) = k - 1 exactly; E8M0's
-  // smallest exponent, -127, bounds it below (an all-zero block takes it too).
-  const at::Tensor exponent =
-      at::where(absmax > 0, std::get<1>(at::frexp(absmax)).to(at::kDouble) - 1.0, at::full({}, -127.0, absmax.options()))
-          .clamp_min(-127.0);
-  const double bound = double((1 << (element_bits - 1)) - 1);
-  const at::Tensor up = at::exp2(double(element_bits - 2) - exponent);
-  const at::Tensor codes = at::clamp(round_half_away_exact(blocked * up), -bound, bound);
-  const at::Tensor out = codes * at::exp2(exponent - double(element_bits - 2));
-  auto flat = shape;
-  flat.pop_back();
-  flat.back() = blocks * block_size;
-  return out.reshape(flat).narrow(-1, 0, length).to(values.scalar_type());
 }
 
 }  // namespace matquant::quant

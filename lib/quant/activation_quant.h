@@ -46,8 +46,5 @@ struct ActivationQuantizer {
   ActivationQuantizer to(const at::Device& device) const;
 };
 
-// mx_fake_quantize's values (exponents by frexp, exact) without its check for non-finite values,
-// which synchronises with the device on every call: NaN and Inf propagate instead of raising.
-at::Tensor mx_fake_quantize_unchecked(const at::Tensor& values, int element_bits, int64_t block_size);
 
 }  // namespace matquant::quant

@@ -80,27 +80,42 @@ int mx_slice_code(int code, int from_bits, int to_bits) {
   return int(std::clamp(round_half_away(scaled), double(-max_code(to_bits)), double(max_code(to_bits))));
 }
 
-MxCodes mx_quantize(const at::Tensor& values, const MxFormat& format) {
+namespace {
+
+// Element codes (float64, blocked [..., blocks, b]) and block exponents ([..., blocks, 1]) of
+// `values`. floor(log2) is exact for float32 and bfloat16 inputs; a block whose maximum is zero or
+// NaN takes the smallest exponent, -127, as E8M0 bounds it below.
+std::pair<at::Tensor, at::Tensor> blocked_codes(const at::Tensor& values, const MxFormat& format, bool check) {
   check_bits(format.element_bits);
   if (format.block_size < 1) throw_invalid("MX block size must be positive");
   if (values.dim() < 1 || values.size(-1) == 0) throw_invalid("MX quantization needs a non-empty last dimension");
-  const at::Tensor v = values.detach().to(at::kDouble);
-  const at::Tensor blocked = to_blocks(v, format.block_size);
-  const at::Tensor absmax = std::get<0>(blocked.abs().max(-1));
-  if (!at::isfinite(absmax).all().item<bool>()) throw_invalid("MX quantization of a tensor holding NaN or Inf");
-  // floor(log2(0)) = -inf clamps to the smallest exponent, as an all-zero block takes.
-  at::Tensor e = at::floor(at::log2(absmax)).clamp_min(double(kMxMinExponent));
-  if (e.numel() > 0 && e.max().item<double>() > kMxMaxExponent) {
+  const at::Tensor blocked = to_blocks(values.detach().to(at::kDouble), format.block_size);
+  const at::Tensor absmax = std::get<0>(blocked.abs().max(-1, /*keepdim=*/true));
+  if (check && !at::isfinite(absmax).all().item<bool>()) throw_invalid("MX quantization of a tensor holding NaN or Inf");
+  const at::Tensor e = at::where(absmax > 0, at::floor(at::log2(absmax)), at::full({}, double(kMxMinExponent), absmax.options()))
+                           .clamp_min(double(kMxMinExponent));
+  if (check && e.numel() > 0 && e.max().item<double>() > kMxMaxExponent) {
     throw_invalid("MX quantization: a block's largest value is beyond MX's largest scale 2^127");
   }
   const int64_t bound = max_code(format.element_bits);
-  const at::Tensor scaled = blocked * at::exp2(double(format.element_bits - 2) - e).unsqueeze(-1);
-  const at::Tensor codes = round_half_away(scaled).clamp(-double(bound), double(bound));
+  const at::Tensor scaled = blocked * at::exp2(double(format.element_bits - 2) - e);
+  return {round_half_away(scaled).clamp(-double(bound), double(bound)), e};
+}
+
+}  // namespace
+
+MxCodes mx_quantize(const at::Tensor& values, const MxFormat& format) {
+  const auto [codes, e] = blocked_codes(values, format, /*check=*/true);
   MxCodes out;
   out.codes = from_blocks(codes, values.size(-1)).to(at::kChar);
-  out.exponents = e.to(at::kShort);
+  out.exponents = e.squeeze(-1).to(at::kShort);
   out.format = format;
   return out;
+}
+
+at::Tensor mx_fake_quantize_unchecked(const at::Tensor& values, const MxFormat& format) {
+  const auto [codes, e] = blocked_codes(values, format, /*check=*/false);
+  return from_blocks(codes * at::exp2(e - double(format.element_bits - 2)), values.size(-1)).to(values.scalar_type());
 }
 
 at::Tensor MxCodes::dequantize(at::ScalarType dtype) const {

@@ -45,6 +45,9 @@ MxCodes mx_quantize(const at::Tensor& values, const MxFormat& format);
 
 // dequantize(quantize(values)): the value an MXINT weight holds.
 at::Tensor mx_fake_quantize(const at::Tensor& values, const MxFormat& format);
+// The same values without the check for non-finite inputs, which synchronises with the device on
+// every call (activations, quant/activation_quant.h): NaN and Inf propagate instead of raising.
+at::Tensor mx_fake_quantize_unchecked(const at::Tensor& values, const MxFormat& format);
 
 // Matryoshka MXINT: codes of `from` bits sliced to `to_bits` under the same exponents.
 MxCodes slice_mx_codes(const MxCodes& from, int to_bits);

@@ -80,7 +80,7 @@ TEST(ActivationQuant, DynamicMxEqualsMxFakeQuantizeIncludingTiesAndTinyBlocks) {
       x[0][32] = 1.9f;
       x[1].slice(0, 0, 128).zero_();
       x[2].slice(0, 0, 64) = at::randn({64}) * 1e-38;
-      const at::Tensor ours = mx_fake_quantize_unchecked(x, bits, block);
+      const at::Tensor ours = mx_fake_quantize_unchecked(x, {bits, block});
       const at::Tensor reference = mx_fake_quantize(x, {bits, block});
       EXPECT_TRUE(at::equal(ours, reference)) << "mxint" << bits << "-" << block << ": max difference "
                                               << (ours - reference).abs().max().item<float>();
