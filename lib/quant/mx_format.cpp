@@ -83,7 +83,8 @@ int mx_slice_code(int code, int from_bits, int to_bits) {
 namespace {
 
 // Element codes (float64, blocked [..., blocks, b]) and block exponents ([..., blocks, 1]) of
-// `values`. floor(log2) is exact for float32 and bfloat16 inputs; a block whose maximum is zero or
+// `values`. floor(log2(m)) is taken from frexp (m = f * 2^k, f in [0.5, 1): k - 1), which is exact
+// where CUDA's log2 may land one ulp below an exact power of two; a block whose maximum is zero or
 // NaN takes the smallest exponent, -127, as E8M0 bounds it below.
 std::pair<at::Tensor, at::Tensor> blocked_codes(const at::Tensor& values, const MxFormat& format, bool check) {
   check_bits(format.element_bits);
@@ -92,7 +93,8 @@ std::pair<at::Tensor, at::Tensor> blocked_codes(const at::Tensor& values, const 
   const at::Tensor blocked = to_blocks(values.detach().to(at::kDouble), format.block_size);
   const at::Tensor absmax = std::get<0>(blocked.abs().max(-1, /*keepdim=*/true));
   if (check && !at::isfinite(absmax).all().item<bool>()) throw_invalid("MX quantization of a tensor holding NaN or Inf");
-  const at::Tensor e = at::where(absmax > 0, at::floor(at::log2(absmax)), at::full({}, double(kMxMinExponent), absmax.options()))
+  const at::Tensor floor_log2 = std::get<1>(at::frexp(absmax)).to(at::kDouble) - 1.0;
+  const at::Tensor e = at::where(absmax > 0, floor_log2, at::full({}, double(kMxMinExponent), absmax.options()))
                            .clamp_min(double(kMxMinExponent));
   if (check && e.numel() > 0 && e.max().item<double>() > kMxMaxExponent) {
     throw_invalid("MX quantization: a block's largest value is beyond MX's largest scale 2^127");
