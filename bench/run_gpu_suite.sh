@@ -18,8 +18,9 @@ run qat_step_full bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --ba
 run qat_step_full_checkpointing bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --checkpointing --device cuda
 run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
 run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device cuda --bandwidth-gbps 4800
-run omniquant_mistral "$B/matquant_bench_omniquant" --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda
-run omniquant_gemma2_9b "$B/matquant_bench_omniquant" --shape gemma2-9b-shape --layers 2 --samples 128 --seq 2048 --device cuda
+# OmniQuant against its own loop in PyTorch (bench/reference/omniquant_block.py), same arguments.
+run omniquant_mistral bench/run_omniquant_block.sh --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda
+run omniquant_gemma2_9b bench/run_omniquant_block.sh --shape gemma2-9b-shape --layers 2 --samples 128 --seq 2048 --device cuda
 # Serving (issue 19): bit-plane matmuls against bf16 cuBLAS, and cached decoding at the 9B shape.
 run bit_planes "$B/matquant_bench_bit_planes" --shape mistral-7b-shape,gemma2-9b-shape --batch 1,16
 for planes in "" --bit-planes; do

@@ -14,9 +14,9 @@ constexpr float kMaxScale = 1e4f;
 
 __device__ __forceinline__ float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
 
-template <typename T>
+template <typename T, typename O>
 __global__ void __launch_bounds__(kThreads)
-fake_quantize_forward(const T* __restrict__ weight, T* __restrict__ out, float* __restrict__ scales,
+fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* __restrict__ scales,
                       float* __restrict__ zeros, int64_t cols, int source_bits,
                       int target_bits, bool extra_precision) {
   const int64_t row = blockIdx.x;
@@ -37,7 +37,7 @@ fake_quantize_forward(const T* __restrict__ weight, T* __restrict__ out, float* 
   const float step = float(1 << shift);
   const float inv_step = 1.0f / step;
   const float level_max = float((1 << target_bits) - 1);
-  T* o = out + row * cols;
+  O* o = out + row * cols;
   #pragma unroll 4
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
     float code = clampf(rintf(__fdiv_rn(to_float(in[j]), scale)) + zero, 0.0f, qmax);
@@ -46,7 +46,7 @@ fake_quantize_forward(const T* __restrict__ weight, T* __restrict__ out, float* 
       if (!extra_precision) level = clampf(level, 0.0f, level_max);
       code = level * step;
     }
-    o[j] = from_float<T>((code - zero) * scale);
+    o[j] = from_float<O>((code - zero) * scale);
   }
   if (threadIdx.x == 0) {
     scales[row] = scale;
@@ -71,20 +71,52 @@ fake_quantize_backward(const T* __restrict__ grad_out, const T* __restrict__ wei
   }
 }
 
+// The same straight-through gradient from a bf16 weight gradient (the matmul's, before any cast),
+// added to (or, first, written into) the fp32 master gradient: the cast, the backward and the
+// accumulation of the composed path in one pass, with the same fp32 operations in the same order.
+__global__ void __launch_bounds__(kThreads)
+fake_quantize_accumulate(const __nv_bfloat16* __restrict__ grad_out, const float* __restrict__ weight,
+                         const float* __restrict__ scales, const float* __restrict__ zeros,
+                         float* __restrict__ master_grad, int64_t cols, int source_bits, bool accumulate) {
+  const int64_t row = blockIdx.x;
+  const float scale = scales[row];
+  const float zero = zeros[row];
+  const float qmax = float((1 << source_bits) - 1);
+  #pragma unroll 4
+  for (int64_t j = row * cols + threadIdx.x; j < (row + 1) * cols; j += kThreads) {
+    const float code = rintf(__fdiv_rn(weight[j], scale)) + zero;
+    const bool inside = code >= 0.0f && code <= qmax;
+    const float g = inside ? __fdiv_rn(to_float(grad_out[j]) * scale, scale) : 0.0f;
+    master_grad[j] = accumulate ? master_grad[j] + g : g;
+  }
+}
+
 }  // namespace
 
-int launch_fake_quantize_forward(Dtype dtype, const void* weight, void* out, float* scale, float* zero, int64_t rows,
-                                 int64_t cols, int source_bits, int target_bits, bool extra_precision, void* stream) {
+int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weight, void* out, float* scale,
+                                 float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
+                                 bool extra_precision, void* stream) {
   if (source_bits < 1 || source_bits > 16 || target_bits < 1 || target_bits > source_bits) {
     return int(cudaErrorInvalidValue);
   }
   return dispatch(dtype, [&](auto z) {
     using T = decltype(z);
-    fake_quantize_forward<T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(weight), static_cast<T*>(out), scale, zero, cols, source_bits, target_bits,
-        extra_precision);
-    return int(cudaGetLastError());
+    return dispatch(out_dtype, [&](auto y) {
+      using O = decltype(y);
+      fake_quantize_forward<T, O><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(weight), static_cast<O*>(out), scale, zero, cols, source_bits, target_bits,
+          extra_precision);
+      return int(cudaGetLastError());
+    });
   });
+}
+
+int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
+                                    float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
+                                    void* stream) {
+  fake_quantize_accumulate<<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      static_cast<const __nv_bfloat16*>(grad_out), weight, scale, zero, master_grad, cols, source_bits, accumulate);
+  return int(cudaGetLastError());
 }
 
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,

@@ -50,3 +50,16 @@ at::Tensor bit_plane_matmul(const BitPlaneOperand&, int, bool, const at::Tensor&
 }
 at::Tensor bit_plane_dequantize(const BitPlaneOperand&, int, bool) { return unavailable("bit_plane_dequantize"); }
 }  // namespace matquant::kernels
+
+#include "kernels/master_weight_ops.h"
+
+namespace matquant::kernels {
+bool master_weight_training(const at::Tensor&) { return false; }
+bool set_master_weight_ops(bool) { return false; }
+at::Tensor master_linear(const at::Tensor&, const at::Tensor&) { return unavailable("master_linear"); }
+at::Tensor quantized_master_linear(const at::Tensor&, const at::Tensor&, int64_t, int, int, bool) {
+  return unavailable("quantized_master_linear");
+}
+at::Tensor master_embedding(const at::Tensor&, const at::Tensor&) { return unavailable("master_embedding"); }
+at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight) { return at::linear(x, weight); }
+}  // namespace matquant::kernels

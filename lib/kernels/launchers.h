@@ -52,14 +52,19 @@ int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y
 // MinMax fake-quantize-and-slice of weight rows (each row one quantization group, contiguous):
 // per-row affine parameters to `source_bits` as quant::minmax_params, codes rounded and clamped,
 // sliced to `target_bits` by Eq. 6 (clamped unless extra_precision), dequantized; fp32 maths,
-// output in the input dtype. Writes each row's scale and zero point for the backward.
-int launch_fake_quantize_forward(Dtype dtype, const void* weight, void* out, float* scale, float* zero,
-                                 int64_t rows, int64_t cols, int source_bits, int target_bits,
+// output in out_dtype. Writes each row's scale and zero point for the backward.
+int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weight, void* out, float* scale,
+                                 float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
                                  bool extra_precision, void* stream);
 // Straight-through backward: dW = (g * s) / s where the unclamped code lies in [0, 2^c - 1], else 0.
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,
                                   int source_bits, void* stream);
+// The same gradient from a bf16 one (grad_out) for fp32 weights, written into master_grad (fp32),
+// or added to it when `accumulate`.
+int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
+                                    float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
+                                    void* stream);
 
 }  // namespace matquant::kernels
 

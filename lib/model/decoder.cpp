@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "kernels/fused_ops.h"
+#include "kernels/master_weight_ops.h"
 #include "model/attention.h"
 #include "model/rope.h"
 
@@ -115,7 +116,8 @@ at::Tensor DecoderModelImpl::lm_head_weight() const {
 }
 
 at::Tensor DecoderModelImpl::embed(const at::Tensor& input_ids) {
-  at::Tensor h = at::embedding(embed_tokens, input_ids);
+  at::Tensor h = kernels::master_weight_training(embed_tokens) ? kernels::master_embedding(embed_tokens, input_ids)
+                                                                : at::embedding(embed_tokens, input_ids);
   if (config_.scale_embeddings) {
     // transformers rounds the normalizer to the activation dtype first (matters in bf16).
     h = h * at::scalar_tensor(std::sqrt(double(config_.hidden_size)), h.options());
@@ -184,7 +186,7 @@ at::Tensor DecoderModelImpl::softcap_logits(const at::Tensor& raw) const {
 }
 
 at::Tensor DecoderModelImpl::logits_from_hidden(const at::Tensor& hidden) {
-  return softcap_logits(at::linear(hidden, lm_head_weight()));
+  return softcap_logits(kernels::training_linear(hidden, lm_head_weight()));
 }
 
 at::Tensor DecoderModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
@@ -193,7 +195,7 @@ at::Tensor DecoderModelImpl::forward(const at::Tensor& input_ids, const at::Tens
 
 at::Tensor DecoderModelImpl::token_nll(const at::Tensor& input_ids, const at::Tensor& targets,
                                        const at::Tensor& attention_mask) {
-  const at::Tensor raw = at::linear(hidden_states(input_ids, attention_mask), lm_head_weight());
+  const at::Tensor raw = kernels::training_linear(hidden_states(input_ids, attention_mask), lm_head_weight());
   const at::Tensor flat_raw = raw.reshape({-1, raw.size(-1)});
   const at::Tensor flat_targets = targets.reshape({-1}).to(raw.device());
   if (kernels::fused_kernels_enabled(raw)) {

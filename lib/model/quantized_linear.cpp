@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "kernels/fused_ops.h"
+#include "kernels/master_weight_ops.h"
 #include "quant/fake_quant.h"
 
 #include <c10/core/GradMode.h>
@@ -105,6 +106,17 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
     input_absmax_ = input_absmax_.defined() ? at::maximum(input_absmax_, m) : m;
   }
   if (input_observer_) input_observer_(x);
+  // QAT under bf16 autocast on fp32 master weights: the gradient goes straight into weight.grad
+  // (kernels/master_weight_ops.h). Biases, overrides, frozen codes, learnable clipping, MX and
+  // activation quantization keep the composed path below.
+  const bool master_step = !bias.defined() && !weight_override_.defined() && !activation_quantizer_ && !codes_ &&
+                           !mx_codes_ && !clipping && (!quantizer_ || quantizer_->mx_block_size == 0) &&
+                           kernels::master_weight_training(weight);
+  if (master_step) {
+    if (!quantizer_ || !precision_) return kernels::master_linear(x, weight);
+    return kernels::quantized_master_linear(x, weight, quantizer_->group_size, quantizer_->source_bits, *precision_,
+                                            quantizer_->slice_mode == quant::SliceMode::kExtraPrecision);
+  }
   const at::Tensor input = activation_quantizer_ ? activation_quantizer_->apply(x) : x;
   const at::Tensor w = effective_weight();
   const at::Tensor& b = weight_override_.defined() ? bias_override_ : bias;

@@ -132,6 +132,15 @@ at::Tensor ShardedModel::backward_layer(int64_t index, const at::Tensor& hidden,
   output = at::Tensor();
   const at::Tensor grad_input = gradients.front();
   gradients.erase(gradients.begin());
+  // The master-gradient ops (kernels/master_weight_ops.h) wrote their weights' gradients into .grad
+  // instead of answering through autograd::grad.
+  const auto& parameters = group.parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    at::Tensor& written = parameters[i].mutable_grad();
+    if (!written.defined()) continue;
+    gradients[i] = gradients[i].defined() ? gradients[i] + written : written;
+    written = at::Tensor();
+  }
   group.release();
   // One reduction in flight in all: a finished one's buffers (a layer's full gradient, twice) are
   // freed before the next starts, instead of waiting for that layer's next backward pass.

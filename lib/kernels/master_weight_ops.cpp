@@ -1,0 +1,167 @@
+#include "kernels/master_weight_ops.h"
+
+#include "kernels/aten_launch.h"
+#include "kernels/fused_ops.h"
+#include "kernels/launchers.h"
+
+#include <ATen/autocast_mode.h>
+#include <c10/core/GradMode.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/autograd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+namespace matquant::kernels {
+
+namespace {
+std::atomic<bool>& switched_on() {
+  static std::atomic<bool> on([] {
+    const char* value = std::getenv("MATQUANT_MASTER_GRADIENTS");
+    return value == nullptr || std::string(value) != "0";
+  }());
+  return on;
+}
+}  // namespace
+
+bool set_master_weight_ops(bool on) { return switched_on().exchange(on); }
+
+bool master_weight_training(const at::Tensor& weight) {
+  return switched_on().load() && fused_kernels_enabled(weight) && weight.scalar_type() == at::kFloat && weight.is_leaf() &&
+         weight.requires_grad() && at::GradMode::is_enabled() && at::autocast::is_autocast_enabled(at::kCUDA) &&
+         at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16;
+}
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+at::Tensor as_rows(const at::Tensor& t) { return t.reshape({-1, t.size(-1)}); }
+
+// weight.grad (+)= grad_y^T @ x in fp32 straight from the bf16 operands: one matmul whose epilogue
+// reads and writes the master gradient (beta = 1), no bf16 gradient, no separate add.
+void add_matmul_to_master_grad(const at::Tensor& weight, const at::Tensor& grad_y, const at::Tensor& x) {
+  const at::Tensor g = as_rows(grad_y).t();
+  const at::Tensor a = as_rows(x);
+  at::Tensor& master = weight.mutable_grad();
+  if (master.defined()) {
+    at::addmm_out(master, master, g, a, at::kFloat);
+  } else {
+    master = at::mm(g, a, at::kFloat);
+  }
+}
+
+at::Tensor to_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t : t.to(at::kBFloat16); }
+
+struct MasterLinear : public torch::autograd::Function<MasterLinear> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
+    const at::Tensor x16 = to_bf16(x);
+    // Through autocast's weight cache, as at::linear would: the step's autocast scope spans the three
+    // precisions, so each plain weight is cast once per step. Recorded with gradients on, so the
+    // cached copy is the one a composed at::linear in the same scope would have made.
+    at::Tensor w16;
+    {
+      const at::AutoGradMode grad_on(true);
+      w16 = at::autocast::cached_cast(at::kBFloat16, weight, c10::DeviceType::CUDA);
+    }
+    ctx->save_for_backward({x16, w16.detach(), weight});
+    ctx->saved_data["x_dtype"] = x.scalar_type();
+    return at::linear(x16, w16);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor grad_y = to_bf16(grads[0]);
+    at::Tensor grad_x;
+    if (ctx->needs_input_grad(0)) grad_x = at::matmul(grad_y, saved[1]).to(ctx->saved_data["x_dtype"].toScalarType());
+    add_matmul_to_master_grad(saved[2], grad_y, saved[0]);
+    return {grad_x, at::Tensor()};
+  }
+};
+
+struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterLinear> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight_in, int64_t group_size,
+                            int64_t source_bits, int64_t target_bits, bool extra_precision) {
+    const c10::cuda::CUDAGuard guard(weight_in.device());
+    const at::Tensor weight = weight_in.contiguous();
+    const int64_t cols = group_size > 0 ? group_size : weight.size(1);
+    const int64_t rows = weight.numel() / cols;
+    at::Tensor w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
+    at::Tensor scale = at::empty({rows}, weight.options());
+    at::Tensor zero = at::empty({rows}, weight.options());
+    check_launch(launch_fake_quantize_forward(Dtype::kFloat32, Dtype::kBFloat16, weight.data_ptr(), w16.data_ptr(),
+                                              scale.data_ptr<float>(), zero.data_ptr<float>(), rows, cols,
+                                              int(source_bits), int(target_bits), extra_precision, stream_of(weight)),
+                 "fake_quantize (bf16 out)");
+    const at::Tensor x16 = to_bf16(x);
+    ctx->save_for_backward({x16, w16, weight_in, scale, zero});
+    ctx->saved_data["x_dtype"] = x.scalar_type();
+    ctx->saved_data["cols"] = cols;
+    ctx->saved_data["source_bits"] = source_bits;
+    return at::linear(x16, w16);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[2];
+    const c10::cuda::CUDAGuard guard(weight.device());
+    const at::Tensor grad_y = to_bf16(grads[0]);
+    at::Tensor grad_x;
+    if (ctx->needs_input_grad(0)) grad_x = at::matmul(grad_y, saved[1]).to(ctx->saved_data["x_dtype"].toScalarType());
+    // The bf16 weight gradient autocast's linear would produce, then mask, cast and accumulate at once.
+    const at::Tensor grad_w16 = at::mm(as_rows(grad_y).t(), as_rows(saved[0])).contiguous();
+    at::Tensor& master = weight.mutable_grad();
+    const bool accumulate = master.defined();
+    if (!accumulate) master = at::empty(weight.sizes(), weight.options());
+    const int64_t cols = ctx->saved_data["cols"].toInt();
+    if (!weight.is_contiguous() || !master.is_contiguous()) {
+      throw Error(ErrorCode::kInternal, "quantized_master_linear: weight and its gradient must be contiguous");
+    }
+    check_launch(launch_fake_quantize_accumulate(grad_w16.data_ptr(), weight.data_ptr<float>(),
+                                                 saved[3].data_ptr<float>(), saved[4].data_ptr<float>(),
+                                                 master.data_ptr<float>(), weight.numel() / cols, cols,
+                                                 int(ctx->saved_data["source_bits"].toInt()), accumulate,
+                                                 stream_of(weight)),
+                 "fake_quantize accumulate");
+    return {grad_x, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+struct MasterEmbedding : public torch::autograd::Function<MasterEmbedding> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& weight, const at::Tensor& ids) {
+    ctx->save_for_backward({weight, ids});
+    return at::embedding(weight, ids);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[0];
+    at::Tensor& master = weight.mutable_grad();
+    if (!master.defined()) master = at::zeros_like(weight);
+    // Accumulating index_put_ sorts the indices on CUDA, so repeated tokens add in a fixed order.
+    master.index_put_({saved[1].reshape({-1})}, as_rows(grads[0]).to(at::kFloat), /*accumulate=*/true);
+    return {at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor master_linear(const at::Tensor& x, const at::Tensor& weight) { return MasterLinear::apply(x, weight); }
+
+at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
+                                   int source_bits, int target_bits, bool extra_precision) {
+  if (weight.dim() != 2 || (group_size > 0 && weight.size(1) % group_size != 0)) {
+    throw Error(ErrorCode::kInternal, "quantized_master_linear: 2-D weight whose columns the group size divides");
+  }
+  return QuantizedMasterLinear::apply(x, weight, group_size, int64_t(source_bits), int64_t(target_bits),
+                                      extra_precision);
+}
+
+at::Tensor master_embedding(const at::Tensor& weight, const at::Tensor& ids) {
+  return MasterEmbedding::apply(weight, ids);
+}
+
+at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight) {
+  return master_weight_training(weight) ? master_linear(x, weight) : at::linear(x, weight);
+}
+
+}  // namespace matquant::kernels

@@ -1,0 +1,44 @@
+#pragma once
+// Mixed-precision training ops for fp32 master weights under bf16 autocast on CUDA, whose weight
+// gradients go straight into the master gradient (.grad) instead of through autograd's
+// accumulation. MatQuant's step runs the model once per precision, so every weight receives three
+// gradients per step; the composed path pays, per weight and precision, a bf16-to-fp32 cast of the
+// gradient, a full-size add into .grad and (embeddings) a dense zero-filled table. These ops fold
+// all of that into the weight-gradient matmul's epilogue (fp32 output, beta = 1) or into one
+// elementwise pass. Megatron-LM calls the same idea gradient-accumulation fusion.
+//
+// Each op returns no gradient for its weight through autograd: it writes weight.grad() itself
+// (allocating it when undefined), so it is only for leaf weights whose gradient nobody reads through
+// hooks. Reentrant checkpointing reads .grad after backward; the sharded block, which asks
+// torch::autograd::grad for its parameters, adds what the ops wrote into .grad to that answer
+// (train/sharded_model.cpp).
+#include <ATen/ATen.h>
+
+namespace matquant::kernels {
+
+// Whether the ops below apply: fused kernels enabled, `weight` an fp32 CUDA leaf that requires
+// grad, gradient recording on, and CUDA autocast on with bfloat16. Otherwise callers take at::linear
+// / at::embedding (and the effective-weight path), which stay the reference.
+bool master_weight_training(const at::Tensor& weight);
+// MATQUANT_MASTER_GRADIENTS=0 switches the ops off (benchmarks measure both paths in one build);
+// this overrides it for the process and returns the previous setting.
+bool set_master_weight_ops(bool on);
+
+// x @ weight^T in bf16 (x cast to bf16, as autocast would); the weight gradient is computed in fp32
+// straight into weight.grad.
+at::Tensor master_linear(const at::Tensor& x, const at::Tensor& weight);
+
+// x @ Q(weight)^T, Q = fake_quantize_minmax (the fused kernel, written directly in bf16); its
+// straight-through gradient goes into weight.grad in one pass from the bf16 matmul gradient.
+// Bit-identical to fake_quantize_minmax followed by autocast's at::linear.
+at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
+                                   int source_bits, int target_bits, bool extra_precision);
+
+// at::embedding(weight, ids) whose backward adds the looked-up rows' gradients into weight.grad
+// (index_put_ with accumulation) instead of building a dense [vocab, hidden] gradient.
+at::Tensor master_embedding(const at::Tensor& weight, const at::Tensor& ids);
+
+// master_linear when master_weight_training(weight), else at::linear: the decoder's LM head.
+at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight);
+
+}  // namespace matquant::kernels
