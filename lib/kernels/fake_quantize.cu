@@ -6,6 +6,8 @@
 // results are bit-identical to the ATen path.
 #include "kernels/kernel_common.cuh"
 
+#include <algorithm>
+
 namespace matquant::kernels {
 namespace {
 
@@ -13,6 +15,22 @@ constexpr float kMinScale = 1e-5f;  // quant/minmax.h
 constexpr float kMaxScale = 1e4f;
 
 __device__ __forceinline__ float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
+
+// Four consecutive outputs at once (8 or 16 bytes): one store per pack.
+template <typename O> struct Pack4;
+template <> struct Pack4<float> { using type = float4; };
+template <> struct Pack4<__nv_bfloat16> { using type = uint2; };
+
+template <typename O>
+__device__ __forceinline__ typename Pack4<O>::type pack4(float a, float b, float c, float d) {
+  typename Pack4<O>::type out;
+  O* values = reinterpret_cast<O*>(&out);
+  values[0] = from_float<O>(a);
+  values[1] = from_float<O>(b);
+  values[2] = from_float<O>(c);
+  values[3] = from_float<O>(d);
+  return out;
+}
 
 template <typename T, typename O>
 __global__ void __launch_bounds__(kThreads)
@@ -22,12 +40,11 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
   const int64_t row = blockIdx.x;
   const T* in = weight + row * cols;
   float lo = INFINITY, hi = -INFINITY;
-  #pragma unroll 4
-  for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
-    const float v = to_float(in[j]);
+  for_each_in_row(in, cols, [&](int64_t, T value) {
+    const float v = to_float(value);
     lo = fminf(lo, v);
     hi = fmaxf(hi, v);
-  }
+  });
   lo = block_reduce(lo, Min{});
   hi = block_reduce(hi, Max{});
   const float qmax = float((1 << source_bits) - 1);
@@ -37,17 +54,33 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
   const float step = float(1 << shift);
   const float inv_step = 1.0f / step;
   const float level_max = float((1 << target_bits) - 1);
-  O* o = out + row * cols;
-  #pragma unroll 4
-  for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
-    float code = clampf(rintf(__fdiv_rn(to_float(in[j]), scale)) + zero, 0.0f, qmax);
+  auto dequantized = [&](float v) {
+    float code = clampf(rintf(__fdiv_rn(v, scale)) + zero, 0.0f, qmax);
     if (shift > 0) {
       float level = floorf(code * inv_step + 0.5f);
       if (!extra_precision) level = clampf(level, 0.0f, level_max);
       code = level * step;
     }
-    o[j] = from_float<O>((code - zero) * scale);
+    return (code - zero) * scale;
+  };
+  O* o = out + row * cols;
+  if constexpr (std::is_same_v<T, float>) {
+    if (cols % 4 == 0 && reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(o) % sizeof(typename Pack4<O>::type) == 0) {
+      const float4* packs = reinterpret_cast<const float4*>(in);
+      auto* out_packs = reinterpret_cast<typename Pack4<O>::type*>(o);
+      for (int64_t i = threadIdx.x; i < cols / 4; i += kThreads) {
+        const float4 v = packs[i];
+        out_packs[i] = pack4<O>(dequantized(v.x), dequantized(v.y), dequantized(v.z), dequantized(v.w));
+      }
+      if (threadIdx.x == 0) {
+        scales[row] = scale;
+        zeros[row] = zero;
+      }
+      return;
+    }
   }
+  #pragma unroll 4
+  for (int64_t j = threadIdx.x; j < cols; j += kThreads) o[j] = from_float<O>(dequantized(to_float(in[j])));
   if (threadIdx.x == 0) {
     scales[row] = scale;
     zeros[row] = zero;
@@ -74,6 +107,12 @@ fake_quantize_backward(const T* __restrict__ grad_out, const T* __restrict__ wei
 // The same straight-through gradient from a bf16 weight gradient (the matmul's, before any cast),
 // added to (or, first, written into) the fp32 master gradient: the cast, the backward and the
 // accumulation of the composed path in one pass, with the same fp32 operations in the same order.
+__device__ __forceinline__ float straight_through(float grad, float w, float scale, float zero, float qmax) {
+  const float code = rintf(__fdiv_rn(w, scale)) + zero;
+  const bool inside = code >= 0.0f && code <= qmax;
+  return inside ? __fdiv_rn(grad * scale, scale) : 0.0f;
+}
+
 __global__ void __launch_bounds__(kThreads)
 fake_quantize_accumulate(const __nv_bfloat16* __restrict__ grad_out, const float* __restrict__ weight,
                          const float* __restrict__ scales, const float* __restrict__ zeros,
@@ -84,10 +123,37 @@ fake_quantize_accumulate(const __nv_bfloat16* __restrict__ grad_out, const float
   const float qmax = float((1 << source_bits) - 1);
   #pragma unroll 4
   for (int64_t j = row * cols + threadIdx.x; j < (row + 1) * cols; j += kThreads) {
-    const float code = rintf(__fdiv_rn(weight[j], scale)) + zero;
-    const bool inside = code >= 0.0f && code <= qmax;
-    const float g = inside ? __fdiv_rn(to_float(grad_out[j]) * scale, scale) : 0.0f;
+    const float g = straight_through(to_float(grad_out[j]), weight[j], scale, zero, qmax);
     master_grad[j] = accumulate ? master_grad[j] + g : g;
+  }
+}
+
+// The flat, four-wide form (cols a multiple of 4, aligned pointers): 16-byte loads of the weight
+// and the master gradient, 8-byte loads of the bf16 gradient, a grid-stride loop over all rows,
+// so short rows (groups) do not leave most threads of a block idle.
+__global__ void __launch_bounds__(kThreads)
+fake_quantize_accumulate_vec4(const uint2* __restrict__ grad_out, const float4* __restrict__ weight,
+                              const float* __restrict__ scales, const float* __restrict__ zeros,
+                              float4* __restrict__ master_grad, int64_t packs, int64_t packs_per_row,
+                              int source_bits, bool accumulate) {
+  const float qmax = float((1 << source_bits) - 1);
+  for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < packs; i += int64_t(gridDim.x) * kThreads) {
+    const int64_t row = i / packs_per_row;
+    const float scale = scales[row];
+    const float zero = zeros[row];
+    const float4 w = weight[i];
+    const uint2 raw = grad_out[i];
+    const __nv_bfloat16* g = reinterpret_cast<const __nv_bfloat16*>(&raw);
+    float4 d;
+    d.x = straight_through(to_float(g[0]), w.x, scale, zero, qmax);
+    d.y = straight_through(to_float(g[1]), w.y, scale, zero, qmax);
+    d.z = straight_through(to_float(g[2]), w.z, scale, zero, qmax);
+    d.w = straight_through(to_float(g[3]), w.w, scale, zero, qmax);
+    if (accumulate) {
+      const float4 m = master_grad[i];
+      d = make_float4(m.x + d.x, m.y + d.y, m.z + d.z, m.w + d.w);
+    }
+    master_grad[i] = d;
   }
 }
 
@@ -111,14 +177,6 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
   });
 }
 
-int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
-                                    float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
-                                    void* stream) {
-  fake_quantize_accumulate<<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      static_cast<const __nv_bfloat16*>(grad_out), weight, scale, zero, master_grad, cols, source_bits, accumulate);
-  return int(cudaGetLastError());
-}
-
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols, int source_bits,
                                   void* stream) {
@@ -129,6 +187,25 @@ int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void*
         cols, source_bits);
     return int(cudaGetLastError());
   });
+}
+
+int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
+                                    float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
+                                    void* stream) {
+  const auto s = static_cast<cudaStream_t>(stream);
+  const bool aligned = reinterpret_cast<uintptr_t>(grad_out) % 8 == 0 && reinterpret_cast<uintptr_t>(weight) % 16 == 0 &&
+                       reinterpret_cast<uintptr_t>(master_grad) % 16 == 0;
+  if (cols % 4 == 0 && aligned) {
+    const int64_t packs = rows * cols / 4;
+    const int64_t blocks = std::min<int64_t>((packs + kThreads - 1) / kThreads, 132 * 16);
+    fake_quantize_accumulate_vec4<<<blocks, kThreads, 0, s>>>(
+        static_cast<const uint2*>(grad_out), reinterpret_cast<const float4*>(weight), scale, zero,
+        reinterpret_cast<float4*>(master_grad), packs, cols / 4, source_bits, accumulate);
+  } else {
+    fake_quantize_accumulate<<<rows, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(grad_out), weight, scale,
+                                                       zero, master_grad, cols, source_bits, accumulate);
+  }
+  return int(cudaGetLastError());
 }
 
 }  // namespace matquant::kernels

@@ -202,6 +202,32 @@ struct FakeQuantizeMinMax : public torch::autograd::Function<FakeQuantizeMinMax>
   }
 };
 
+struct GatedActivation : public torch::autograd::Function<GatedActivation> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate_in, const at::Tensor& up_in, bool gelu) {
+    const c10::cuda::CUDAGuard guard(gate_in.device());
+    const at::Tensor gate = gate_in.contiguous(), up = up_in.contiguous();
+    at::Tensor out = at::empty_like(gate);
+    check_launch(launch_gated_activation_forward(dtype_of(gate), gate.data_ptr(), up.data_ptr(), out.data_ptr(),
+                                                 gate.numel(), gelu, stream_of(gate)),
+                 "gated_activation");
+    ctx->save_for_backward({gate, up});
+    ctx->saved_data["gelu"] = gelu;
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& gate = saved[0];
+    const c10::cuda::CUDAGuard guard(gate.device());
+    const at::Tensor grad = grads[0].to(gate.scalar_type()).contiguous();
+    at::Tensor grad_gate = at::empty_like(gate), grad_up = at::empty_like(gate);
+    check_launch(launch_gated_activation_backward(dtype_of(gate), grad.data_ptr(), gate.data_ptr(), saved[1].data_ptr(),
+                                                  grad_gate.data_ptr(), grad_up.data_ptr(), gate.numel(),
+                                                  ctx->saved_data["gelu"].toBool(), stream_of(gate)),
+                 "gated_activation backward");
+    return {grad_gate, grad_up, at::Tensor()};
+  }
+};
+
 }  // namespace
 
 at::Tensor softcapped_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap) {
@@ -222,6 +248,13 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, b
     throw Error(ErrorCode::kInternal, "rms_norm: weight must match x's last dimension (and dtype, Llama form)");
   }
   return RmsNorm::apply(x, weight, eps, adds_one);
+}
+
+at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, bool gelu) {
+  if (gate.sizes() != up.sizes() || gate.scalar_type() != up.scalar_type()) {
+    throw Error(ErrorCode::kInternal, "gated_activation: gate and up of one shape and dtype");
+  }
+  return GatedActivation::apply(gate, up, gelu);
 }
 
 at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, int source_bits, int target_bits,

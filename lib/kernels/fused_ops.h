@@ -31,6 +31,11 @@ at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& 
 // weight in x's dtype. Widths up to 8192.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool adds_one);
 
+// act(gate) * up for the gated FFN (gelu: tanh-approximate GELU, else SiLU), gate and up of one shape
+// and dtype; agrees with at::gelu(gate, "tanh") * up / at::silu(gate) * up, forward and backward,
+// to within the dtype's rounding.
+at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, bool gelu);
+
 // quant::fake_quantize with MinMax parameters (detached, per output channel or group) on a 2-D
 // weight, straight-through backward; bit-identical to the ATen composition on CUDA.
 at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, int source_bits, int target_bits,

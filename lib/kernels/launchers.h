@@ -60,6 +60,13 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,
                                   int source_bits, void* stream);
+// Gated FFN activation over n contiguous elements (lib/kernels/gated_activation.cu):
+// out = act(gate) * up with act = tanh-approximate GELU (gelu) or SiLU; backward gives d gate and
+// d up from d out.
+int launch_gated_activation_forward(Dtype dtype, const void* gate, const void* up, void* out, int64_t n, bool gelu,
+                                    void* stream);
+int launch_gated_activation_backward(Dtype dtype, const void* grad_out, const void* gate, const void* up,
+                                     void* grad_gate, void* grad_up, int64_t n, bool gelu, void* stream);
 // The same gradient from a bf16 one (grad_out) for fp32 weights, written into master_grad (fp32),
 // or added to it when `accumulate`.
 int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,

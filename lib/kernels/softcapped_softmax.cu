@@ -63,6 +63,84 @@ softmax_forward_registers(const T* __restrict__ scores, const bool* __restrict__
 }
 
 // Any row length: online max / sum, then a second read of the row for the output.
+// The register kernel with 16-byte loads and stores: each thread owns kPacks packs of
+// kPack = 16 / sizeof(T) consecutive keys, reads the mask kPack bytes at a time and skips the scores of
+// fully masked packs (the upper half of a causal row). Rows whose length is a multiple of kPack,
+// aligned (the launcher checks).
+template <typename T>
+struct ScorePack {
+  static constexpr int kPack = 16 / sizeof(T);
+};
+
+template <typename T, int kPacks>
+__global__ void __launch_bounds__(kThreads)
+softmax_forward_packed(const T* __restrict__ scores, const bool* __restrict__ mask, T* __restrict__ probs,
+                       float* __restrict__ lse, SoftmaxShape shape, float scale, float cap) {
+  constexpr int kPack = ScorePack<T>::kPack;
+  const RowView view = row_view(mask, shape);
+  const int64_t packs = shape.key / kPack;
+  const uint4* in = reinterpret_cast<const uint4*>(scores + view.row * shape.key);
+  float x[kPacks][kPack];
+  float m = -INFINITY;
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+    const int64_t p = threadIdx.x + int64_t(k) * kThreads;
+    bool allowed[kPack];
+    bool any = p < packs;
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) allowed[e] = any;
+    if (any && view.allowed) {
+      const bool* a = view.allowed + p * kPack;
+      if constexpr (kPack == 8) {
+        const uint2 raw = *reinterpret_cast<const uint2*>(a);
+        const bool* bits = reinterpret_cast<const bool*>(&raw);
+#pragma unroll
+        for (int e = 0; e < kPack; ++e) allowed[e] = bits[e];
+      } else {
+        const uint32_t raw = *reinterpret_cast<const uint32_t*>(a);
+        const bool* bits = reinterpret_cast<const bool*>(&raw);
+#pragma unroll
+        for (int e = 0; e < kPack; ++e) allowed[e] = bits[e];
+      }
+      any = false;
+#pragma unroll
+      for (int e = 0; e < kPack; ++e) any = any || allowed[e];
+    }
+    uint4 raw = make_uint4(0, 0, 0, 0);
+    if (any) raw = in[p];
+    const T* values = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) {
+      x[k][e] = allowed[e] ? capped_score(values[e], scale, cap) : -INFINITY;
+      m = fmaxf(m, x[k][e]);
+    }
+  }
+  m = block_reduce(m, Max{});
+  float sum = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) {
+      x[k][e] = m == -INFINITY || x[k][e] == -INFINITY ? 0.0f : __expf(x[k][e] - m);
+      sum += x[k][e];
+    }
+  }
+  sum = block_reduce(sum, Sum{});
+  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  uint4* out = reinterpret_cast<uint4*>(probs + view.row * shape.key);
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+    const int64_t p = threadIdx.x + int64_t(k) * kThreads;
+    if (p >= packs) continue;
+    uint4 raw;
+    T* values = reinterpret_cast<T*>(&raw);
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) values[e] = from_float<T>(x[k][e] * inv);
+    out[p] = raw;
+  }
+  if (threadIdx.x == 0) lse[view.row] = sum > 0.0f ? m + logf(sum) : -INFINITY;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 softmax_forward(const T* __restrict__ scores, const bool* __restrict__ mask, T* __restrict__ probs,
@@ -90,6 +168,17 @@ softmax_forward(const T* __restrict__ scores, const bool* __restrict__ mask, T* 
 
 // dx_j = p_j (dp_j - sum_k dp_k p_k); through the cap, dx/ds = scale * (1 - (x / cap)^2) with
 // x = log p + lse recovered from the saved probabilities (p = 0 contributes nothing).
+__device__ __forceinline__ float softmax_input_gradient(float pj, float dpj, float dot, float row_lse, float scale,
+                                                       float cap) {
+  if (!(pj > 0.0f)) return 0.0f;
+  float g = pj * (dpj - dot) * scale;
+  if (cap > 0.0f) {
+    const float t = (logf(pj) + row_lse) / cap;
+    g *= 1.0f - t * t;
+  }
+  return g;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 softmax_backward(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
@@ -106,18 +195,46 @@ softmax_backward(const T* __restrict__ grad_probs, const T* __restrict__ probs, 
   T* out = grad_scores + row * cols;
   #pragma unroll 4
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
-    const float pj = to_float(p[j]);
-    float g = 0.0f;
-    if (pj > 0.0f) {
-      g = pj * (to_float(dp[j]) - dot) * scale;
-      if (cap > 0.0f) {
-        const float t = (logf(pj) + row_lse) / cap;
-        g *= 1.0f - t * t;
-      }
-    }
-    out[j] = from_float<T>(g);
+    out[j] = from_float<T>(softmax_input_gradient(to_float(p[j]), to_float(dp[j]), dot, row_lse, scale, cap));
   }
 }
+
+// softmax_backward with 16-byte loads and stores (rows a multiple of the pack, aligned).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+softmax_backward_packed(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
+                        T* __restrict__ grad_scores, int64_t cols, float scale, float cap) {
+  constexpr int kPack = ScorePack<T>::kPack;
+  const int64_t row = blockIdx.x;
+  const int64_t packs = cols / kPack;
+  const uint4* dp = reinterpret_cast<const uint4*>(grad_probs + row * cols);
+  const uint4* p = reinterpret_cast<const uint4*>(probs + row * cols);
+  float dot = 0.0f;
+  for (int64_t i = threadIdx.x; i < packs; i += kThreads) {
+    const uint4 a = dp[i], b = p[i];
+    const T* av = reinterpret_cast<const T*>(&a);
+    const T* bv = reinterpret_cast<const T*>(&b);
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) dot += to_float(av[e]) * to_float(bv[e]);
+  }
+  dot = block_reduce(dot, Sum{});
+  const float row_lse = lse[row];
+  uint4* out = reinterpret_cast<uint4*>(grad_scores + row * cols);
+  for (int64_t i = threadIdx.x; i < packs; i += kThreads) {
+    const uint4 a = dp[i], b = p[i];
+    const T* av = reinterpret_cast<const T*>(&a);
+    const T* bv = reinterpret_cast<const T*>(&b);
+    uint4 raw;
+    T* values = reinterpret_cast<T*>(&raw);
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) {
+      values[e] = from_float<T>(softmax_input_gradient(to_float(bv[e]), to_float(av[e]), dot, row_lse, scale, cap));
+    }
+    out[i] = raw;
+  }
+}
+
+bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 }  // namespace
 
@@ -131,7 +248,19 @@ int launch_softcapped_softmax_forward(Dtype dtype, const void* scores, const boo
     const auto cuda_stream = static_cast<cudaStream_t>(stream);
     const auto* in = static_cast<const T*>(scores);
     auto* out = static_cast<T*>(probs);
-    if (shape.key <= 4 * kThreads) {
+    constexpr int kPack = ScorePack<T>::kPack;
+    const bool mask_packed = mask == nullptr || (aligned(mask, kPack) && shape.mask_batch_stride % kPack == 0 &&
+                                                 shape.mask_head_stride % kPack == 0 &&
+                                                 shape.mask_query_stride % kPack == 0);
+    if (shape.key % kPack == 0 && aligned(in, 16) && aligned(out, 16) && mask_packed && shape.key <= 4 * kPack * kThreads) {
+      if (shape.key <= kPack * kThreads) {
+        softmax_forward_packed<T, 1><<<rows, kThreads, 0, cuda_stream>>>(in, mask, out, lse, shape, scale, cap);
+      } else if (shape.key <= 2 * kPack * kThreads) {
+        softmax_forward_packed<T, 2><<<rows, kThreads, 0, cuda_stream>>>(in, mask, out, lse, shape, scale, cap);
+      } else {
+        softmax_forward_packed<T, 4><<<rows, kThreads, 0, cuda_stream>>>(in, mask, out, lse, shape, scale, cap);
+      }
+    } else if (shape.key <= 4 * kThreads) {
       softmax_forward_registers<T, 4><<<rows, kThreads, 0, cuda_stream>>>(in, mask, out, lse, shape, scale, cap);
     } else if (shape.key <= 8 * kThreads) {
       softmax_forward_registers<T, 8><<<rows, kThreads, 0, cuda_stream>>>(in, mask, out, lse, shape, scale, cap);
@@ -149,6 +278,12 @@ int launch_softcapped_softmax_backward(Dtype dtype, const void* grad_probs, cons
                                        void* stream) {
   return dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
+    if (cols % ScorePack<T>::kPack == 0 && aligned(grad_probs, 16) && aligned(probs, 16) && aligned(grad_scores, 16)) {
+      softmax_backward_packed<T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(grad_probs), static_cast<const T*>(probs), lse, static_cast<T*>(grad_scores), cols,
+          scale, cap);
+      return int(cudaGetLastError());
+    }
     softmax_backward<T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
         static_cast<const T*>(grad_probs), static_cast<const T*>(probs), lse, static_cast<T*>(grad_scores), cols,
         scale, cap);

@@ -75,9 +75,12 @@ at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tenso
 
 at::Tensor DecoderLayerImpl::mlp(const at::Tensor& hidden) {
   const at::Tensor gate = gate_proj(hidden);
-  const at::Tensor activated =
-      config->activation == Activation::kGeluTanh ? at::gelu(gate, "tanh") : at::silu(gate);
-  return down_proj(activated * up_proj(hidden));
+  const bool gelu = config->activation == Activation::kGeluTanh;
+  const at::Tensor up = up_proj(hidden);
+  if (kernels::fused_kernels_enabled(gate) && gate.scalar_type() == up.scalar_type() && gate.sizes() == up.sizes()) {
+    return down_proj(kernels::gated_activation(gate, up, gelu));
+  }
+  return down_proj((gelu ? at::gelu(gate, "tanh") : at::silu(gate)) * up);
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask,

@@ -71,8 +71,40 @@ TEST_F(FusedKernels, FakeQuantizeIsBitIdenticalToTheAtenPathForEveryWidth) {
   }
 }
 
+TEST_F(FusedKernels, GatedActivationMatchesAtenGeluAndSiluProducts) {
+  // Odd sizes take the element-wise path, multiples of the pack the 16-byte one.
+  for (int64_t width : {int64_t(9216), int64_t(1001)}) {
+    for (auto dtype : {at::kFloat, at::kBFloat16}) {
+      for (bool gelu : {true, false}) {
+        const at::Tensor gate = (at::randn({3, 5, width}, cuda()) * 3.0).to(dtype).requires_grad_(true);
+        const at::Tensor up = at::randn({3, 5, width}, cuda(dtype)).requires_grad_(true);
+        const at::Tensor grad = at::randn({3, 5, width}, cuda(dtype));
+        const at::Tensor fused = kernels::gated_activation(gate, up, gelu);
+        const auto fused_grads = torch::autograd::grad({fused}, {gate, up}, {grad});
+        const at::Tensor plain = (gelu ? at::gelu(gate, "tanh") : at::silu(gate)) * up;
+        const auto plain_grads = torch::autograd::grad({plain}, {gate, up}, {grad});
+        // fp32: a few ulps (tanhf / expf against ATen's); bf16: one rounding step of the largest values.
+        const double tolerance = dtype == at::kFloat ? 1e-5 : 1.6e-2;
+        const auto rel = [](const at::Tensor& a, const at::Tensor& b) {
+          return max_abs_diff(a, b) / std::max(1e-6, b.to(at::kDouble).abs().max().item<double>());
+        };
+        EXPECT_LT(rel(fused, plain), tolerance) << width << " gelu " << gelu << " " << dtype;
+        EXPECT_LT(rel(fused_grads[0], plain_grads[0]), tolerance) << "d gate " << width << " gelu " << gelu;
+        EXPECT_LT(rel(fused_grads[1], plain_grads[1]), tolerance) << "d up " << width << " gelu " << gelu;
+        if (dtype == at::kBFloat16) {
+          // Mostly the very same bf16 values.
+          const double equal = fused.eq(plain).to(at::kDouble).mean().item<double>();
+          EXPECT_GT(equal, 0.99) << width << " gelu " << gelu;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(FusedKernels, SoftcappedSoftmaxMatchesTheEagerComposition) {
-  const int64_t b = 2, h = 3, t = 37;
+  // 37 keys: the element-wise kernels; 64 and 200: the 16-byte packed ones (masked packs skipped).
+  for (int64_t t : {int64_t(37), int64_t(64), int64_t(200)}) {
+  const int64_t b = 2, h = 3;
   const at::Tensor mask = causal_mask(b, t);
   for (double cap : {0.0, 50.0}) {
     const at::Tensor scores = (at::randn({b, h, t, t}, cuda()) * 40.0).requires_grad_(true);
@@ -84,6 +116,7 @@ TEST_F(FusedKernels, SoftcappedSoftmaxMatchesTheEagerComposition) {
     EXPECT_LT(max_abs_diff(fused, plain), 2e-6) << cap;
     EXPECT_LT(max_abs_diff(fused_grad, plain_grad), 1e-5) << cap;
     EXPECT_TRUE(at::all(fused.masked_select(mask.logical_not().expand({b, h, t, t})).eq(0)).item<bool>());
+  }
   }
 }
 
@@ -101,12 +134,19 @@ TEST_F(FusedKernels, SoftcappedSoftmaxLongRowsTakeTheStreamingKernel) {
 }
 
 TEST_F(FusedKernels, SoftcappedSoftmaxInBf16StaysCloseToFp32) {
-  const int64_t b = 1, h = 2, t = 300;
-  const at::Tensor mask = causal_mask(b, t);
-  const at::Tensor scores = at::randn({b, h, t, t}, cuda()) * 30.0;
-  const at::Tensor fused = kernels::softcapped_softmax(scores.to(at::kBFloat16), mask, 0.0625, 50.0);
-  EXPECT_EQ(fused.scalar_type(), at::kBFloat16);
-  EXPECT_LT(max_abs_diff(fused, reference_softmax(scores.to(at::kBFloat16), mask, 0.0625, 50.0)), 8e-3);
+  for (int64_t t : {int64_t(300), int64_t(304)}) {  // element-wise, then packed (8 bf16 per load)
+    const int64_t b = 1, h = 2;
+    const at::Tensor mask = causal_mask(b, t);
+    const at::Tensor scores = (at::randn({b, h, t, t}, cuda()) * 30.0).to(at::kBFloat16).requires_grad_(true);
+    const at::Tensor grad = at::randn({b, h, t, t}, cuda(at::kBFloat16));
+    const at::Tensor fused = kernels::softcapped_softmax(scores, mask, 0.0625, 50.0);
+    EXPECT_EQ(fused.scalar_type(), at::kBFloat16);
+    const at::Tensor plain = reference_softmax(scores, mask, 0.0625, 50.0);
+    EXPECT_LT(max_abs_diff(fused, plain), 8e-3) << t;
+    const at::Tensor fused_grad = torch::autograd::grad({fused}, {scores}, {grad})[0];
+    const at::Tensor plain_grad = torch::autograd::grad({plain}, {scores}, {grad})[0];
+    EXPECT_LT(max_abs_diff(fused_grad, plain_grad), 2e-2 * std::max(1.0, plain_grad.abs().max().item<double>())) << t;
+  }
 }
 
 TEST_F(FusedKernels, SoftcappedCrossEntropyMatchesTheEagerComposition) {
