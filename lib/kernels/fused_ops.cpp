@@ -202,6 +202,41 @@ struct FakeQuantizeMinMax : public torch::autograd::Function<FakeQuantizeMinMax>
   }
 };
 
+RopeShape rope_shape(const at::Tensor& x, const at::Tensor& table) {
+  return RopeShape{x.size(0),      x.size(1),      x.size(2),
+                   x.size(3),      x.stride(0),    x.stride(1),
+                   x.stride(2),    table.size(0) == 1 ? 0 : table.stride(0), table.stride(1)};
+}
+
+struct RotaryEmbedding : public torch::autograd::Function<RotaryEmbedding> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& cos_in,
+                            const at::Tensor& sin_in) {
+    const c10::cuda::CUDAGuard guard(x_in.device());
+    const at::Tensor x = x_in.stride(3) == 1 ? x_in : x_in.contiguous();
+    const at::Tensor cos = cos_in.to(x.device()).contiguous(), sin = sin_in.to(x.device()).contiguous();
+    at::Tensor out = at::empty(x.sizes(), x.options().dtype(at::promote_types(x.scalar_type(), cos.scalar_type())));
+    check_launch(launch_rope_forward(dtype_of(x), dtype_of(cos), x.data_ptr(), cos.data_ptr(), sin.data_ptr(),
+                                     out.data_ptr(), rope_shape(x, cos), stream_of(x)),
+                 "rotary_embedding");
+    ctx->save_for_backward({cos, sin});
+    ctx->saved_data["x_dtype"] = x.scalar_type();
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& cos = saved[0];
+    const c10::cuda::CUDAGuard guard(cos.device());
+    const auto x_dtype = ctx->saved_data["x_dtype"].toScalarType();
+    const at::Tensor grad = grads[0].to(at::promote_types(x_dtype, cos.scalar_type())).contiguous();
+    at::Tensor grad_x = at::empty(grad.sizes(), grad.options().dtype(x_dtype));
+    check_launch(launch_rope_backward(x_dtype == at::kBFloat16 ? Dtype::kBFloat16 : Dtype::kFloat32, dtype_of(cos),
+                                      grad.data_ptr(), cos.data_ptr(), saved[1].data_ptr(), grad_x.data_ptr(),
+                                      rope_shape(grad_x, cos), stream_of(grad)),
+                 "rotary_embedding backward");
+    return {grad_x, at::Tensor(), at::Tensor()};
+  }
+};
+
 struct GatedActivation : public torch::autograd::Function<GatedActivation> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate_in, const at::Tensor& up_in, bool gelu) {
     const c10::cuda::CUDAGuard guard(gate_in.device());
@@ -248,6 +283,15 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, b
     throw Error(ErrorCode::kInternal, "rms_norm: weight must match x's last dimension (and dtype, Llama form)");
   }
   return RmsNorm::apply(x, weight, eps, adds_one);
+}
+
+at::Tensor rotary_embedding(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const bool shapes_ok = x.dim() == 4 && cos.dim() == 3 && sin.sizes() == cos.sizes() && x.size(3) % 2 == 0 &&
+                         cos.size(2) == x.size(3) && cos.size(1) == x.size(2) &&
+                         (cos.size(0) == 1 || cos.size(0) == x.size(0)) && cos.scalar_type() == sin.scalar_type();
+  if (!shapes_ok) throw Error(ErrorCode::kInternal, "rotary_embedding: x [B, H, T, D] and tables [1 or B, T, D]");
+  // The tables carry no gradient here (positions are data), as in the composed form's use.
+  return RotaryEmbedding::apply(x, cos.detach(), sin.detach());
 }
 
 at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, bool gelu) {

@@ -31,6 +31,11 @@ at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& 
 // weight in x's dtype. Widths up to 8192.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool adds_one);
 
+// x * cos + rotate_half(x) * sin (model::apply_rope) for x [B, H, T, D] (any strides, last 1) and
+// tables [1 or B, T, D]; output contiguous in the promoted dtype, with the composed form's roundings
+// (bit-identical to it, forward and backward).
+at::Tensor rotary_embedding(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
 // act(gate) * up for the gated FFN (gelu: tanh-approximate GELU, else SiLU), gate and up of one shape
 // and dtype; agrees with at::gelu(gate, "tanh") * up / at::silu(gate) * up, forward and backward,
 // to within the dtype's rounding.

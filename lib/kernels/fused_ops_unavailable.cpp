@@ -20,6 +20,9 @@ at::Tensor softcapped_cross_entropy(const at::Tensor&, const at::Tensor&, double
   return unavailable("softcapped_cross_entropy");
 }
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double, bool) { return unavailable("rms_norm"); }
+at::Tensor rotary_embedding(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  return unavailable("rotary_embedding");
+}
 at::Tensor gated_activation(const at::Tensor&, const at::Tensor&, bool) { return unavailable("gated_activation"); }
 at::Tensor fake_quantize_minmax(const at::Tensor&, int64_t, int, int, bool) { return unavailable("fake_quantize_minmax"); }
 at::Tensor fake_quantize_activations_static(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int) {

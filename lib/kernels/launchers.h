@@ -60,6 +60,19 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,
                                   int source_bits, void* stream);
+// Rotary position embedding (lib/kernels/rope.cu): out = x * cos + rotate_half(x) * sin for x
+// [batch, heads, tokens, head_dim] given by element strides (last stride 1), tables [1 or batch,
+// tokens, head_dim] (table_batch = 0 when shared; last stride 1); out (and, backward, grad_out and
+// grad_x) contiguous. out's dtype is bf16 when x and the tables are, else fp32; grad_x has x's.
+struct RopeShape {
+  int64_t batch, heads, tokens, head_dim;
+  int64_t x_batch, x_head, x_token;
+  int64_t table_batch, table_token;
+};
+int launch_rope_forward(Dtype x_dtype, Dtype table_dtype, const void* x, const void* cos, const void* sin, void* out,
+                        const RopeShape& shape, void* stream);
+int launch_rope_backward(Dtype x_dtype, Dtype table_dtype, const void* grad_out, const void* cos, const void* sin,
+                         void* grad_x, const RopeShape& shape, void* stream);
 // Gated FFN activation over n contiguous elements (lib/kernels/gated_activation.cu):
 // out = act(gate) * up with act = tanh-approximate GELU (gelu) or SiLU; backward gives d gate and
 // d up from d out.

@@ -16,14 +16,17 @@ struct RowView {
   const bool* allowed;  // null: no mask
 };
 
-__device__ __forceinline__ RowView row_view(const bool* mask, const SoftmaxShape& shape) {
-  const int64_t row = blockIdx.x;
+__device__ __forceinline__ RowView row_view_at(int64_t row, const bool* mask, const SoftmaxShape& shape) {
   const int64_t q = row % shape.query;
   const int64_t h = (row / shape.query) % shape.heads;
   const int64_t b = row / (shape.query * shape.heads);
   const bool* allowed =
       mask ? mask + b * shape.mask_batch_stride + h * shape.mask_head_stride + q * shape.mask_query_stride : nullptr;
   return {row, allowed};
+}
+
+__device__ __forceinline__ RowView row_view(const bool* mask, const SoftmaxShape& shape) {
+  return row_view_at(blockIdx.x, mask, shape);
 }
 
 // Rows of up to kPerThread * kThreads keys: each capped score is computed once and kept in
@@ -72,6 +75,100 @@ struct ScorePack {
   static constexpr int kPack = 16 / sizeof(T);
 };
 
+// Pack p (kPack consecutive keys) of a row as capped scores, -inf where masked or past the row;
+// the scores of a fully masked pack are not read.
+template <typename T>
+__device__ __forceinline__ void load_capped_pack(const uint4* __restrict__ in, const bool* __restrict__ allowed_row,
+                                                 int64_t p, int64_t packs, float scale, float cap,
+                                                 float (&x)[ScorePack<T>::kPack]) {
+  constexpr int kPack = ScorePack<T>::kPack;
+  bool allowed[kPack];
+  bool any = p < packs;
+#pragma unroll
+  for (int e = 0; e < kPack; ++e) allowed[e] = any;
+  if (any && allowed_row) {
+    const bool* a = allowed_row + p * kPack;
+    if constexpr (kPack == 8) {
+      const uint2 raw = *reinterpret_cast<const uint2*>(a);
+      const bool* bits = reinterpret_cast<const bool*>(&raw);
+#pragma unroll
+      for (int e = 0; e < kPack; ++e) allowed[e] = bits[e];
+    } else {
+      const uint32_t raw = *reinterpret_cast<const uint32_t*>(a);
+      const bool* bits = reinterpret_cast<const bool*>(&raw);
+#pragma unroll
+      for (int e = 0; e < kPack; ++e) allowed[e] = bits[e];
+    }
+    any = false;
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) any = any || allowed[e];
+  }
+  uint4 raw = make_uint4(0, 0, 0, 0);
+  if (any) raw = in[p];
+  const T* values = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int e = 0; e < kPack; ++e) x[e] = allowed[e] ? capped_score(values[e], scale, cap) : -INFINITY;
+}
+
+template <typename T>
+__device__ __forceinline__ uint4 pack_probabilities(const float (&x)[ScorePack<T>::kPack], float inv) {
+  uint4 raw;
+  T* values = reinterpret_cast<T*>(&raw);
+#pragma unroll
+  for (int e = 0; e < ScorePack<T>::kPack; ++e) values[e] = from_float<T>(x[e] * inv);
+  return raw;
+}
+
+template <typename Op>
+__device__ __forceinline__ float warp_reduce(float v, Op op) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) v = op(v, __shfl_xor_sync(0xffffffff, v, offset));
+  return v;
+}
+
+// Rows of up to 32 * kPacks packs: one warp per row, kPacks 16-byte loads in flight per lane and
+// shuffle reductions only, where one block per row left each thread a single load and two block
+// barriers (latency-bound at Gemma-2's 2048 keys).
+template <typename T, int kPacks>
+__global__ void __launch_bounds__(kThreads)
+softmax_forward_warp(const T* __restrict__ scores, const bool* __restrict__ mask, T* __restrict__ probs,
+                     float* __restrict__ lse, SoftmaxShape shape, float scale, float cap, int64_t rows) {
+  constexpr int kPack = ScorePack<T>::kPack;
+  const int lane = threadIdx.x % 32;
+  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
+  if (row >= rows) return;  // the whole warp: nothing below synchronizes the block
+  const RowView view = row_view_at(row, mask, shape);
+  const int64_t packs = shape.key / kPack;
+  const uint4* in = reinterpret_cast<const uint4*>(scores + row * shape.key);
+  float x[kPacks][kPack];
+  float m = -INFINITY;
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+    load_capped_pack<T>(in, view.allowed, lane + int64_t(k) * 32, packs, scale, cap, x[k]);
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) m = fmaxf(m, x[k][e]);
+  }
+  m = warp_reduce(m, Max{});
+  float sum = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) {
+      x[k][e] = m == -INFINITY || x[k][e] == -INFINITY ? 0.0f : __expf(x[k][e] - m);
+      sum += x[k][e];
+    }
+  }
+  sum = warp_reduce(sum, Sum{});
+  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  uint4* out = reinterpret_cast<uint4*>(probs + row * shape.key);
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+    const int64_t p = lane + int64_t(k) * 32;
+    if (p < packs) out[p] = pack_probabilities<T>(x[k], inv);
+  }
+  if (lane == 0) lse[row] = sum > 0.0f ? m + logf(sum) : -INFINITY;
+}
+
 template <typename T, int kPacks>
 __global__ void __launch_bounds__(kThreads)
 softmax_forward_packed(const T* __restrict__ scores, const bool* __restrict__ mask, T* __restrict__ probs,
@@ -84,36 +181,9 @@ softmax_forward_packed(const T* __restrict__ scores, const bool* __restrict__ ma
   float m = -INFINITY;
 #pragma unroll
   for (int k = 0; k < kPacks; ++k) {
-    const int64_t p = threadIdx.x + int64_t(k) * kThreads;
-    bool allowed[kPack];
-    bool any = p < packs;
+    load_capped_pack<T>(in, view.allowed, threadIdx.x + int64_t(k) * kThreads, packs, scale, cap, x[k]);
 #pragma unroll
-    for (int e = 0; e < kPack; ++e) allowed[e] = any;
-    if (any && view.allowed) {
-      const bool* a = view.allowed + p * kPack;
-      if constexpr (kPack == 8) {
-        const uint2 raw = *reinterpret_cast<const uint2*>(a);
-        const bool* bits = reinterpret_cast<const bool*>(&raw);
-#pragma unroll
-        for (int e = 0; e < kPack; ++e) allowed[e] = bits[e];
-      } else {
-        const uint32_t raw = *reinterpret_cast<const uint32_t*>(a);
-        const bool* bits = reinterpret_cast<const bool*>(&raw);
-#pragma unroll
-        for (int e = 0; e < kPack; ++e) allowed[e] = bits[e];
-      }
-      any = false;
-#pragma unroll
-      for (int e = 0; e < kPack; ++e) any = any || allowed[e];
-    }
-    uint4 raw = make_uint4(0, 0, 0, 0);
-    if (any) raw = in[p];
-    const T* values = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-    for (int e = 0; e < kPack; ++e) {
-      x[k][e] = allowed[e] ? capped_score(values[e], scale, cap) : -INFINITY;
-      m = fmaxf(m, x[k][e]);
-    }
+    for (int e = 0; e < kPack; ++e) m = fmaxf(m, x[k][e]);
   }
   m = block_reduce(m, Max{});
   float sum = 0.0f;
@@ -132,11 +202,7 @@ softmax_forward_packed(const T* __restrict__ scores, const bool* __restrict__ ma
   for (int k = 0; k < kPacks; ++k) {
     const int64_t p = threadIdx.x + int64_t(k) * kThreads;
     if (p >= packs) continue;
-    uint4 raw;
-    T* values = reinterpret_cast<T*>(&raw);
-#pragma unroll
-    for (int e = 0; e < kPack; ++e) values[e] = from_float<T>(x[k][e] * inv);
-    out[p] = raw;
+    out[p] = pack_probabilities<T>(x[k], inv);
   }
   if (threadIdx.x == 0) lse[view.row] = sum > 0.0f ? m + logf(sum) : -INFINITY;
 }
@@ -234,6 +300,50 @@ softmax_backward_packed(const T* __restrict__ grad_probs, const T* __restrict__ 
   }
 }
 
+// The warp-per-row form of softmax_backward_packed for rows of up to 32 * kPacks packs (the second
+// pass re-reads the row, which the first just brought into cache).
+template <typename T, int kPacks>
+__global__ void __launch_bounds__(kThreads)
+softmax_backward_warp(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
+                      T* __restrict__ grad_scores, int64_t rows, int64_t cols, float scale, float cap) {
+  constexpr int kPack = ScorePack<T>::kPack;
+  const int lane = threadIdx.x % 32;
+  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int64_t packs = cols / kPack;
+  const uint4* dp = reinterpret_cast<const uint4*>(grad_probs + row * cols);
+  const uint4* p = reinterpret_cast<const uint4*>(probs + row * cols);
+  float dot = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+    const int64_t i = lane + int64_t(k) * 32;
+    if (i >= packs) continue;
+    const uint4 a = dp[i], b = p[i];
+    const T* av = reinterpret_cast<const T*>(&a);
+    const T* bv = reinterpret_cast<const T*>(&b);
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) dot += to_float(av[e]) * to_float(bv[e]);
+  }
+  dot = warp_reduce(dot, Sum{});
+  const float row_lse = lse[row];
+  uint4* out = reinterpret_cast<uint4*>(grad_scores + row * cols);
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+    const int64_t i = lane + int64_t(k) * 32;
+    if (i >= packs) continue;
+    const uint4 a = dp[i], b = p[i];
+    const T* av = reinterpret_cast<const T*>(&a);
+    const T* bv = reinterpret_cast<const T*>(&b);
+    uint4 raw;
+    T* values = reinterpret_cast<T*>(&raw);
+#pragma unroll
+    for (int e = 0; e < kPack; ++e) {
+      values[e] = from_float<T>(softmax_input_gradient(to_float(bv[e]), to_float(av[e]), dot, row_lse, scale, cap));
+    }
+    out[i] = raw;
+  }
+}
+
 bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 }  // namespace
@@ -252,7 +362,13 @@ int launch_softcapped_softmax_forward(Dtype dtype, const void* scores, const boo
     const bool mask_packed = mask == nullptr || (aligned(mask, kPack) && shape.mask_batch_stride % kPack == 0 &&
                                                  shape.mask_head_stride % kPack == 0 &&
                                                  shape.mask_query_stride % kPack == 0);
-    if (shape.key % kPack == 0 && aligned(in, 16) && aligned(out, 16) && mask_packed && shape.key <= 4 * kPack * kThreads) {
+    const bool packed = shape.key % kPack == 0 && aligned(in, 16) && aligned(out, 16) && mask_packed;
+    const int64_t warp_blocks = (rows + kThreads / 32 - 1) / (kThreads / 32);
+    if (packed && shape.key <= 4 * 32 * kPack) {
+      softmax_forward_warp<T, 4><<<warp_blocks, kThreads, 0, cuda_stream>>>(in, mask, out, lse, shape, scale, cap, rows);
+    } else if (packed && shape.key <= 8 * 32 * kPack) {
+      softmax_forward_warp<T, 8><<<warp_blocks, kThreads, 0, cuda_stream>>>(in, mask, out, lse, shape, scale, cap, rows);
+    } else if (packed && shape.key <= 4 * kPack * kThreads) {
       if (shape.key <= kPack * kThreads) {
         softmax_forward_packed<T, 1><<<rows, kThreads, 0, cuda_stream>>>(in, mask, out, lse, shape, scale, cap);
       } else if (shape.key <= 2 * kPack * kThreads) {
@@ -278,7 +394,23 @@ int launch_softcapped_softmax_backward(Dtype dtype, const void* grad_probs, cons
                                        void* stream) {
   return dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
-    if (cols % ScorePack<T>::kPack == 0 && aligned(grad_probs, 16) && aligned(probs, 16) && aligned(grad_scores, 16)) {
+    constexpr int kPack = ScorePack<T>::kPack;
+    const bool packed = cols % kPack == 0 && aligned(grad_probs, 16) && aligned(probs, 16) && aligned(grad_scores, 16);
+    const int64_t warp_blocks = (rows + kThreads / 32 - 1) / (kThreads / 32);
+    const auto* dp = static_cast<const T*>(grad_probs);
+    const auto* p = static_cast<const T*>(probs);
+    auto* out = static_cast<T*>(grad_scores);
+    if (packed && cols <= 4 * 32 * kPack) {
+      softmax_backward_warp<T, 4><<<warp_blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          dp, p, lse, out, rows, cols, scale, cap);
+      return int(cudaGetLastError());
+    }
+    if (packed && cols <= 8 * 32 * kPack) {
+      softmax_backward_warp<T, 8><<<warp_blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          dp, p, lse, out, rows, cols, scale, cap);
+      return int(cudaGetLastError());
+    }
+    if (packed) {
       softmax_backward_packed<T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<const T*>(grad_probs), static_cast<const T*>(probs), lse, static_cast<T*>(grad_scores), cols,
           scale, cap);

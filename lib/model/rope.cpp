@@ -1,5 +1,7 @@
 #include "model/rope.h"
 
+#include "kernels/fused_ops.h"
+
 #include <cmath>
 
 namespace matquant::model {
@@ -40,6 +42,11 @@ static at::Tensor rotate_half(const at::Tensor& x) {
 }
 
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables) {
+  const at::Tensor& c = tables.cos;
+  if (kernels::fused_kernels_enabled(x) && kernels::fused_kernels_enabled(c) && x.dim() == 4 && c.dim() == 3 &&
+      c.is_cuda() && c.size(1) == x.size(2) && c.size(2) == x.size(3) && (c.size(0) == 1 || c.size(0) == x.size(0))) {
+    return kernels::rotary_embedding(x, c, tables.sin);
+  }
   const at::Tensor cos = tables.cos.unsqueeze(1);
   const at::Tensor sin = tables.sin.unsqueeze(1);
   return x * cos + rotate_half(x) * sin;

@@ -4,6 +4,7 @@
 #include "kernels/fused_ops.h"
 #include "model/decoder.h"
 #include "model/initialization.h"
+#include "model/rope.h"
 #include "quant/fake_quant.h"
 #include "quant/minmax.h"
 
@@ -71,6 +72,45 @@ TEST_F(FusedKernels, FakeQuantizeIsBitIdenticalToTheAtenPathForEveryWidth) {
   }
 }
 
+TEST_F(FusedKernels, RotaryEmbeddingMatchesTheComposedForm) {
+  // q as the decoder makes it (a transposed view of the projection), tables as rope_tables makes them:
+  // bf16 activations with fp32 tables (training under autocast), all bf16 (evaluation), all fp32.
+  const int64_t b = 2, t = 19, heads = 3, d = 64;
+  const at::Tensor inverse = model::rope_inverse_frequencies(model::RopeConfig{}, d, at::kCUDA);
+  struct Case {
+    at::ScalarType x, table;
+    bool per_batch_positions;
+  };
+  for (const Case& c : {Case{at::kBFloat16, at::kFloat, false}, Case{at::kBFloat16, at::kBFloat16, true},
+                        Case{at::kFloat, at::kFloat, false}}) {
+    const at::Tensor positions = c.per_batch_positions ? at::arange(b * t, cuda(at::kLong)).view({b, t}) + 5
+                                                       : at::arange(t, cuda(at::kLong)).view({1, t});
+    const model::RopeTables tables = model::rope_tables(inverse, positions, c.table);
+    const at::Tensor projected = at::randn({b, t, heads * d}, cuda()).to(c.x);
+    const at::Tensor grad_seed = at::randn({b, heads, t, d}, cuda());
+    at::Tensor out[2], grad[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      kernels::set_fused_kernels(fused == 1);
+      const at::Tensor leaf = projected.clone().requires_grad_(true);
+      out[fused] = model::apply_rope(leaf.view({b, t, heads, d}).transpose(1, 2), tables);
+      out[fused].backward(grad_seed.to(out[fused].scalar_type()));
+      grad[fused] = leaf.grad();
+    }
+    kernels::set_fused_kernels(true);
+    EXPECT_EQ(out[1].scalar_type(), out[0].scalar_type());
+    EXPECT_EQ(grad[1].scalar_type(), c.x);
+    const double tolerance = c.x == at::kFloat ? 1e-6 : 8e-3;
+    const auto rel = [](const at::Tensor& a, const at::Tensor& r) {
+      return max_abs_diff(a, r) / std::max(1e-6, r.to(at::kDouble).abs().max().item<double>());
+    };
+    EXPECT_LT(rel(out[1], out[0]), tolerance) << c.x << " " << c.table;
+    EXPECT_LT(rel(grad[1], grad[0]), tolerance) << c.x << " " << c.table;
+    // Same roundings as the composed kernels: equal value for value.
+    EXPECT_TRUE(at::equal(out[1], out[0].contiguous())) << c.x << " " << c.table;
+    EXPECT_TRUE(at::equal(grad[1], grad[0])) << c.x << " " << c.table;
+  }
+}
+
 TEST_F(FusedKernels, GatedActivationMatchesAtenGeluAndSiluProducts) {
   // Odd sizes take the element-wise path, multiples of the pack the 16-byte one.
   for (int64_t width : {int64_t(9216), int64_t(1001)}) {
@@ -134,7 +174,7 @@ TEST_F(FusedKernels, SoftcappedSoftmaxLongRowsTakeTheStreamingKernel) {
 }
 
 TEST_F(FusedKernels, SoftcappedSoftmaxInBf16StaysCloseToFp32) {
-  for (int64_t t : {int64_t(300), int64_t(304)}) {  // element-wise, then packed (8 bf16 per load)
+  for (int64_t t : {int64_t(300), int64_t(304), int64_t(2048)}) {  // element-wise, packed, warp per row
     const int64_t b = 1, h = 2;
     const at::Tensor mask = causal_mask(b, t);
     const at::Tensor scores = (at::randn({b, h, t, t}, cuda()) * 30.0).to(at::kBFloat16).requires_grad_(true);

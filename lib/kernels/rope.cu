@@ -1,0 +1,113 @@
+// Rotary position embedding x * cos + rotate_half(x) * sin (model/rope.cpp's apply_rope) in one
+// pass, forward and backward, where the composed form runs a slice, a negation, a concatenation,
+// two products and a sum (and, backward, their adjoints). Each thread owns one pair (j, j + d/2),
+// the two elements rotate_half mixes. The composed form's roundings are kept: products and the sum
+// are rounded to the result dtype (the promotion of x's and the tables' dtypes) as separate ATen
+// kernels would round them (__fmul_rn / __fadd_rn: no contraction into FMAs), and the backward
+// rounds each product to x's dtype before summing, as autograd's type-promotion adjoints do.
+#include "kernels/kernel_common.cuh"
+
+namespace matquant::kernels {
+namespace {
+
+template <typename X, typename C>
+using Promoted = std::conditional_t<std::is_same_v<X, __nv_bfloat16> && std::is_same_v<C, __nv_bfloat16>,
+                                    __nv_bfloat16, float>;
+
+struct Coordinates {
+  int64_t b, h, t, j;
+};
+
+__device__ __forceinline__ Coordinates coordinates(int64_t pair, const RopeShape& s) {
+  const int64_t half = s.head_dim / 2;
+  Coordinates c;
+  c.j = pair % half;
+  int64_t rest = pair / half;
+  c.t = rest % s.tokens;
+  rest /= s.tokens;
+  c.h = rest % s.heads;
+  c.b = rest / s.heads;
+  return c;
+}
+
+template <typename X, typename C>
+__global__ void __launch_bounds__(kThreads)
+rope_forward(const X* __restrict__ x, const C* __restrict__ cos, const C* __restrict__ sin,
+             Promoted<X, C>* __restrict__ out, RopeShape s) {
+  using O = Promoted<X, C>;
+  const int64_t half = s.head_dim / 2;
+  const int64_t pairs = s.batch * s.heads * s.tokens * half;
+  for (int64_t pair = int64_t(blockIdx.x) * kThreads + threadIdx.x; pair < pairs;
+       pair += int64_t(gridDim.x) * kThreads) {
+    const Coordinates c = coordinates(pair, s);
+    const X* xr = x + c.b * s.x_batch + c.h * s.x_head + c.t * s.x_token;
+    const int64_t table = (s.table_batch ? c.b * s.table_batch : 0) + c.t * s.table_token;
+    const float x1 = to_float(xr[c.j]), x2 = to_float(xr[c.j + half]);
+    const float c1 = to_float(cos[table + c.j]), c2 = to_float(cos[table + c.j + half]);
+    const float s1 = to_float(sin[table + c.j]), s2 = to_float(sin[table + c.j + half]);
+    O* o = out + ((c.b * s.heads + c.h) * s.tokens + c.t) * s.head_dim;
+    // rotate_half(x) = (-x2, x1); each product and the sum rounded to O.
+    o[c.j] = from_float<O>(__fadd_rn(round_to<O>(__fmul_rn(x1, c1)), round_to<O>(__fmul_rn(-x2, s1))));
+    o[c.j + half] = from_float<O>(__fadd_rn(round_to<O>(__fmul_rn(x2, c2)), round_to<O>(__fmul_rn(x1, s2))));
+  }
+}
+
+template <typename X, typename C>
+__global__ void __launch_bounds__(kThreads)
+rope_backward(const Promoted<X, C>* __restrict__ grad_out, const C* __restrict__ cos, const C* __restrict__ sin,
+              X* __restrict__ grad_x, RopeShape s) {
+  const int64_t half = s.head_dim / 2;
+  const int64_t pairs = s.batch * s.heads * s.tokens * half;
+  for (int64_t pair = int64_t(blockIdx.x) * kThreads + threadIdx.x; pair < pairs;
+       pair += int64_t(gridDim.x) * kThreads) {
+    const Coordinates c = coordinates(pair, s);
+    const int64_t row = ((c.b * s.heads + c.h) * s.tokens + c.t) * s.head_dim;
+    const int64_t table = (s.table_batch ? c.b * s.table_batch : 0) + c.t * s.table_token;
+    const float g1 = to_float(grad_out[row + c.j]), g2 = to_float(grad_out[row + c.j + half]);
+    const float c1 = to_float(cos[table + c.j]), c2 = to_float(cos[table + c.j + half]);
+    const float s1 = to_float(sin[table + c.j]), s2 = to_float(sin[table + c.j + half]);
+    // d x1: from x1 * c1 and from rotate_half's second half (x1 * s2); d x2: x2 * c2 and -x2 * s1.
+    grad_x[row + c.j] = from_float<X>(__fadd_rn(round_to<X>(__fmul_rn(g1, c1)), round_to<X>(__fmul_rn(g2, s2))));
+    grad_x[row + c.j + half] =
+        from_float<X>(__fadd_rn(round_to<X>(__fmul_rn(g2, c2)), -round_to<X>(__fmul_rn(g1, s1))));
+  }
+}
+
+int64_t grid_for(const RopeShape& s) {
+  const int64_t pairs = s.batch * s.heads * s.tokens * (s.head_dim / 2);
+  return std::max<int64_t>(1, std::min<int64_t>((pairs + kThreads - 1) / kThreads, 132 * 32));
+}
+
+}  // namespace
+
+int launch_rope_forward(Dtype x_dtype, Dtype table_dtype, const void* x, const void* cos, const void* sin, void* out,
+                        const RopeShape& shape, void* stream) {
+  if (shape.head_dim % 2 != 0) return int(cudaErrorInvalidValue);
+  return dispatch(x_dtype, [&](auto xz) {
+    using X = decltype(xz);
+    return dispatch(table_dtype, [&](auto cz) {
+      using C = decltype(cz);
+      rope_forward<X, C><<<grid_for(shape), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const X*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin),
+          static_cast<Promoted<X, C>*>(out), shape);
+      return int(cudaGetLastError());
+    });
+  });
+}
+
+int launch_rope_backward(Dtype x_dtype, Dtype table_dtype, const void* grad_out, const void* cos, const void* sin,
+                         void* grad_x, const RopeShape& shape, void* stream) {
+  if (shape.head_dim % 2 != 0) return int(cudaErrorInvalidValue);
+  return dispatch(x_dtype, [&](auto xz) {
+    using X = decltype(xz);
+    return dispatch(table_dtype, [&](auto cz) {
+      using C = decltype(cz);
+      rope_backward<X, C><<<grid_for(shape), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const Promoted<X, C>*>(grad_out), static_cast<const C*>(cos), static_cast<const C*>(sin),
+          static_cast<X*>(grad_x), shape);
+      return int(cudaGetLastError());
+    });
+  });
+}
+
+}  // namespace matquant::kernels
