@@ -4,12 +4,7 @@
 # and same token ids, one call; checks the ids checksums agree and prints the ratios. E.g.
 #   bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
 # BUILD (default: build-device if present, else build) is the build directory; PYTHON the interpreter.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-$( [ -d build-device ] && echo build-device || echo build )}
-PYTHON=${PYTHON:-python3}
-logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+source "$(dirname "$0")/runner_setup.sh"
 echo "== matquant ($BUILD/bench/matquant_bench_eval_throughput $*)"
 "$BUILD/bench/matquant_bench_eval_throughput" "$@" | tee "$logs/ours.log"
 echo "== reference, eager (bench/reference/eval_throughput.py $*)"

@@ -4,12 +4,7 @@
 # ratios (ours / reference; < 1 is faster), e.g.
 #   bench/run_omniquant_block.sh --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda
 # BUILD (default: build-device if present, else build) is the build directory; PYTHON the interpreter.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-$( [ -d build-device ] && echo build-device || echo build )}
-PYTHON=${PYTHON:-python3}
-logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+source "$(dirname "$0")/runner_setup.sh"
 echo "== matquant ($BUILD/bench/matquant_bench_omniquant $*)"
 "$BUILD/bench/matquant_bench_omniquant" "$@" | tee "$logs/ours.log"
 echo "== reference (bench/reference/omniquant_block.py $*)"

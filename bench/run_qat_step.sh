@@ -3,12 +3,7 @@
 # torch.compile, same arguments, one call; prints the tables and the ratios (ours / reference). Arguments go to both programs, e.g.
 #   bench/run_qat_step.sh --shape gemma2-2b-shape --layers 4 --batch 1 --seq 2048 --device cuda
 # BUILD (default: build-device if present, else build) is the build directory; PYTHON the interpreter.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-$( [ -d build-device ] && echo build-device || echo build )}
-PYTHON=${PYTHON:-python3}
-logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+source "$(dirname "$0")/runner_setup.sh"
 echo "== matquant ($BUILD/bench/matquant_bench_qat_step $*)"
 "$BUILD/bench/matquant_bench_qat_step" "$@" | tee "$logs/ours.log"
 echo "== reference, eager (bench/reference/qat_step.py $*)"
