@@ -1,7 +1,8 @@
 // Post-training bases (lib/train/gptq_calibration, lib/train/activation_aware_scaling): SmoothQuant
 // and AWQ fold exactly (the smoothed block computes what it did), AWQ's searched scales quantize a
 // block no worse than no smoothing (alpha = 0, the identity, is on its grid), SmoothQuant uses
-// Eq. 4's scales, and whole-model GPTQ leaves frozen nested codes that beat round to nearest on the
+// Eq. 4's scales, AWQ picks llm-compressor's scales on the Llama FFN (tests/fixtures/awq), and
+// whole-model GPTQ leaves frozen nested codes that beat round to nearest on the
 // calibration data's block outputs.
 #include "common/error.h"
 #include "model/config.h"
@@ -12,6 +13,9 @@
 #include "train/nested_checkpoint.h"
 
 #include <boost/filesystem.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -187,4 +191,46 @@ TEST(GptqCalibration, MxintStoresServeSlicesAndSurviveACheckpoint) {
   rtn4->set_precision(quant::PrecisionPlan::uniform(4));
   EXPECT_LT((gptq4->forward(tokens) - fp).square().mean().item<double>(),
             (rtn4->forward(tokens) - fp).square().mean().item<double>());
+}
+
+TEST(Smoothing, AwqChoosesLlmCompressorsScalesOnTheLlamaFfn) {
+  // tests/reference/make_awq_fixtures.py: llm-compressor's AWQModifier (duo_scaling off, ratios k/20)
+  // with int4 asymmetric per-channel MinMax on the fixture Llama's FFN mappings. For a Llama block its
+  // loss on the MLP's / down_proj's output is our block-output error, so the same grid point must win
+  // and the smoothed norm must match. On the CPU, where the fixture was made.
+  std::ifstream in(std::string(MATQUANT_FIXTURES_DIR) + "/awq/reference.json");
+  ASSERT_TRUE(in.good());
+  const auto fixture_json = nlohmann::json::parse(in);
+  auto m = model::load_pretrained(kFixtures + "llama", {at::kFloat, at::kCPU});
+  model::QuantizerConfig q;
+  q.source_bits = fixture_json["bits"].get<int>();
+  m->enable_quantization(model::QuantScope::kFfn, q);
+  const auto ids = fixture_json["input_ids"].get<std::vector<std::vector<int64_t>>>();
+  std::vector<at::Tensor> inputs;
+  {
+    c10::NoGradGuard no_grad;
+    for (const auto& row : ids) inputs.push_back(m->embed(at::tensor(row, at::kLong).view({1, -1})));
+  }
+  const int64_t length = int64_t(ids.front().size());
+  const auto attention = m->prepare_attention({}, 1, length, at::kFloat, at::kCPU);
+  auto& layer = m->layers[0];
+  const auto run = [&](const at::Tensor& x) {
+    return layer->forward(x, attention.mask_for(*layer, m->config()), attention.cos, attention.sin).detach();
+  };
+  const at::Tensor norm_before = layer->post_attention_layernorm.detach().clone();
+  ASSERT_TRUE(at::allclose(norm_before, at::tensor(fixture_json["post_attention_layernorm_before"].get<std::vector<float>>())));
+  train::SmoothingConfig config;
+  config.method = train::Smoothing::kAwq;
+  config.grid = fixture_json["grid"].get<int64_t>();
+  config.bits = {q.source_bits};
+  config.lambdas = {1.0};
+  const auto report = train::smooth_block(*layer, inputs, run, config);
+  EXPECT_DOUBLE_EQ(report.alpha_by_pair.at("ffn_input"), fixture_json["ffn_input"]["ratio"].get<double>());
+  EXPECT_DOUBLE_EQ(report.alpha_by_pair.at("up_down"), fixture_json["up_down"]["ratio"].get<double>());
+  // The norm feeding gate and up is divided by llm-compressor's chosen scales.
+  const at::Tensor expected = at::tensor(fixture_json["post_attention_layernorm_after"].get<std::vector<float>>());
+  EXPECT_TRUE(at::allclose(layer->post_attention_layernorm.detach(), expected, 1e-5, 1e-7))
+      << (layer->post_attention_layernorm.detach() - expected).abs().max().item<double>();
+  const at::Tensor scales = at::tensor(fixture_json["ffn_input"]["scales"].get<std::vector<float>>());
+  EXPECT_TRUE(at::allclose(norm_before / layer->post_attention_layernorm.detach(), scales, 1e-5, 1e-7));
 }
