@@ -234,3 +234,44 @@ TEST(Smoothing, AwqChoosesLlmCompressorsScalesOnTheLlamaFfn) {
   const at::Tensor scales = at::tensor(fixture_json["ffn_input"]["scales"].get<std::vector<float>>());
   EXPECT_TRUE(at::allclose(norm_before / layer->post_attention_layernorm.detach(), scales, 1e-5, 1e-7));
 }
+
+TEST(Smoothing, SmoothQuantMatchesLlmCompressorOnSymmetricRanges) {
+  // tests/reference/make_smoothquant_fixtures.py: llm-compressor scales by (max X - min X)^a /
+  // (2 max|W|)^(1-a), seed 004 by max|X|^a / max|W|^(1-a); at a = 0.5 they agree when every channel's
+  // range is symmetric, which the fixture arranges (negated embedding twins, each sequence with its
+  // twin: layer 0 is odd up to the MLP). Both norms of layer 0 must then come out as llm-compressor's.
+  std::ifstream in(std::string(MATQUANT_FIXTURES_DIR) + "/smoothquant/reference.json");
+  ASSERT_TRUE(in.good());
+  const auto fixture_json = nlohmann::json::parse(in);
+  auto m = model::load_pretrained(kFixtures + "llama", {at::kFloat, at::kCPU});
+  const int64_t twin = fixture_json["twin_offset"].get<int64_t>();
+  {
+    c10::NoGradGuard no_grad;
+    m->embed_tokens.slice(0, twin, 2 * twin).copy_(-m->embed_tokens.slice(0, 0, twin));
+  }
+  m->enable_quantization(model::QuantScope::kFfnAndAttention, {});
+  const auto ids = fixture_json["input_ids"].get<std::vector<std::vector<int64_t>>>();
+  std::vector<at::Tensor> inputs;
+  {
+    c10::NoGradGuard no_grad;
+    for (const auto& row : ids) inputs.push_back(m->embed(at::tensor(row, at::kLong).view({1, -1})));
+  }
+  const auto attention = m->prepare_attention({}, 1, int64_t(ids.front().size()), at::kFloat, at::kCPU);
+  auto& layer = m->layers[0];
+  const auto run = [&](const at::Tensor& x) {
+    return layer->forward(x, attention.mask_for(*layer, m->config()), attention.cos, attention.sin).detach();
+  };
+  train::SmoothingConfig config;
+  config.method = train::Smoothing::kSmoothQuant;
+  config.alpha = fixture_json["alpha"].get<double>();
+  train::smooth_block(*layer, inputs, run, config);
+  const std::map<std::string, at::Tensor> norms{{"input_layernorm", layer->input_layernorm},
+                                                {"post_attention_layernorm", layer->post_attention_layernorm}};
+  for (const auto& [name, norm] : norms) {
+    const at::Tensor expected = at::tensor(fixture_json["after"][name].get<std::vector<float>>());
+    const at::Tensor before = at::tensor(fixture_json["before"][name].get<std::vector<float>>());
+    EXPECT_FALSE(at::allclose(before, expected, 1e-3, 0)) << name << ": the fixture's smoothing changed nothing";
+    EXPECT_TRUE(at::allclose(norm.detach(), expected, 1e-5, 1e-7))
+        << name << " " << ((norm.detach() - expected).abs() / expected.abs()).max().item<double>();
+  }
+}
