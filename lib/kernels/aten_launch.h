@@ -6,11 +6,18 @@
 
 #include <c10/cuda/CUDAStream.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace matquant::kernels {
 
 inline void* stream_of(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+
+// A process-wide switch read once from the environment: on unless `variable` is "0".
+inline bool on_unless_zero(const char* variable) {
+  const char* value = std::getenv(variable);
+  return value == nullptr || std::string(value) != "0";
+}
 
 inline void check_launch(int code, const char* kernel) {
   if (code != 0) throw Error(ErrorCode::kInternal, std::string(kernel) + " failed to launch: " + cuda_error_name(code));

@@ -9,7 +9,6 @@
 #include <torch/autograd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <string>
 
 namespace matquant::kernels {
@@ -18,10 +17,7 @@ bool fused_kernels_compiled() { return true; }
 
 namespace {
 std::atomic<bool>& switched_on() {
-  static std::atomic<bool> on([] {
-    const char* value = std::getenv("MATQUANT_FUSED_KERNELS");
-    return value == nullptr || std::string(value) != "0";
-  }());
+  static std::atomic<bool> on(on_unless_zero("MATQUANT_FUSED_KERNELS"));
   return on;
 }
 }  // namespace

@@ -10,17 +10,13 @@
 #include <torch/autograd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <string>
 
 namespace matquant::kernels {
 
 namespace {
 std::atomic<bool>& switched_on() {
-  static std::atomic<bool> on([] {
-    const char* value = std::getenv("MATQUANT_MASTER_GRADIENTS");
-    return value == nullptr || std::string(value) != "0";
-  }());
+  static std::atomic<bool> on(on_unless_zero("MATQUANT_MASTER_GRADIENTS"));
   return on;
 }
 }  // namespace

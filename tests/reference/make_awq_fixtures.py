@@ -20,35 +20,28 @@ Records, for layer 0 (whose input is the embedding on both sides), each mapping'
 scales and the smoothed post-attention norm. Writes tests/fixtures/awq/reference.json, which
 tests/unit/train/test_awq_reference.cpp compares with train::smooth_block.
 """
-import json
 import os
 
 import torch
 from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
-from datasets import Dataset
-from transformers import AutoModelForCausalLM, LlamaTokenizer
+from transformers import AutoModelForCausalLM
 
 import llmcompressor
-from llmcompressor import oneshot
 from llmcompressor.modifiers.quantization import QuantizationModifier
 from llmcompressor.modifiers.transform.awq import AWQMapping, AWQModifier
 from llmcompressor.modifiers.transform.awq import base as awq_base
-from llmcompressor.pipelines import cache as pipeline_cache
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MODEL = os.path.join(HERE, "..", "fixtures", "models", "llama")
+from llmcompressor_oneshot import HERE, LLAMA, run_oneshot, write_fixture
+
 OUT = os.path.join(HERE, "..", "fixtures", "awq", "reference.json")
-# oneshot wants a processor for its data collation even for tokenized data; ids come from the dataset.
-TOKENIZER = os.path.join(HERE, "..", "fixtures", "tokenizer", "tokenizer.model")
 SAMPLES, LENGTH, GRID = 8, 32, 20
 
 
 def main():
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(LLAMA, dtype=torch.float32)
     ids = torch.randint(3, model.config.vocab_size, (SAMPLES, LENGTH))
     norm_before = model.model.layers[0].post_attention_layernorm.weight.detach().clone()
-    dataset = Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": torch.ones_like(ids).tolist()})
 
     chosen = {}
     original = awq_base.AWQModifier._compute_best_scale
@@ -66,8 +59,6 @@ def main():
         return best
 
     awq_base.AWQModifier._compute_best_scale = recording
-    # Pinning host memory needs a CUDA driver, even with a CPU-only run on a CUDA build of torch.
-    pipeline_cache.IntermediatesCache.pin_memory = lambda self, *args, **kwargs: None
     ffn = ["re:.*gate_proj$", "re:.*up_proj$", "re:.*down_proj$"]
     recipe = [
         AWQModifier(duo_scaling=False, n_grid=GRID + 1,
@@ -76,7 +67,7 @@ def main():
         QuantizationModifier(config_groups={"ffn": QuantizationScheme(
             targets=ffn, weights=QuantizationArgs(num_bits=4, type="int", symmetric=False, strategy="channel"))}),
     ]
-    oneshot(model=model, processor=LlamaTokenizer(vocab_file=TOKENIZER), dataset=dataset, recipe=recipe, num_calibration_samples=SAMPLES, max_seq_length=LENGTH)
+    run_oneshot(model, ids, recipe)
 
     layer0 = {name: value for name, value in chosen.items() if ".layers.0." in name}
     if len(layer0) != 2:
@@ -95,9 +86,7 @@ def main():
         "post_attention_layernorm_before": norm_before.tolist(),
         "post_attention_layernorm_after": norm_after.tolist(),
     }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
-        json.dump(fixture, f)
+    write_fixture(OUT, fixture)
     print(f"wrote {OUT}: ffn_input ratio {fixture['ffn_input']['ratio']}, up_down ratio {fixture['up_down']['ratio']}")
 
 

@@ -22,28 +22,23 @@ Records the calibration ids and layer 0's two norms before and after smoothing (
 default Llama mappings), alpha 0.5. Writes tests/fixtures/smoothquant/reference.json, which
 Smoothing.SmoothQuantMatchesLlmCompressorOnSymmetricRanges compares with train::smooth_block.
 """
-import json
 import os
 
 import torch
-from datasets import Dataset
-from transformers import AutoModelForCausalLM, LlamaTokenizer
+from transformers import AutoModelForCausalLM
 
 import llmcompressor
-from llmcompressor import oneshot
 from llmcompressor.modifiers.transform.smoothquant import SmoothQuantModifier
-from llmcompressor.pipelines import cache as pipeline_cache
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MODEL = os.path.join(HERE, "..", "fixtures", "models", "llama")
-TOKENIZER = os.path.join(HERE, "..", "fixtures", "tokenizer", "tokenizer.model")
+from llmcompressor_oneshot import HERE, LLAMA, run_oneshot, write_fixture
+
 OUT = os.path.join(HERE, "..", "fixtures", "smoothquant", "reference.json")
 PAIRS, LENGTH, TWIN = 4, 32, 128
 
 
 def main():
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(LLAMA, dtype=torch.float32)
     with torch.no_grad():
         table = model.model.embed_tokens.weight
         table[TWIN:2 * TWIN] = -table[:TWIN]
@@ -51,12 +46,7 @@ def main():
     ids = torch.cat([first, first + TWIN])
     layer = model.model.layers[0]
     before = {n: getattr(layer, n).weight.detach().clone() for n in ("input_layernorm", "post_attention_layernorm")}
-    dataset = Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": torch.ones_like(ids).tolist()})
-    # Pinning host memory needs a CUDA driver, even with a CPU-only run on a CUDA build of torch.
-    pipeline_cache.IntermediatesCache.pin_memory = lambda self, *args, **kwargs: None
-    oneshot(model=model, processor=LlamaTokenizer(vocab_file=TOKENIZER), dataset=dataset,
-            recipe=[SmoothQuantModifier(smoothing_strength=0.5)], num_calibration_samples=len(ids),
-            max_seq_length=LENGTH)
+    run_oneshot(model, ids, [SmoothQuantModifier(smoothing_strength=0.5)])
     after = {n: getattr(layer, n).weight.detach() for n in before}
     fixture = {
         "source": f"llmcompressor {llmcompressor.__version__} SmoothQuantModifier(smoothing_strength=0.5), default "
@@ -66,9 +56,7 @@ def main():
         "before": {n: t.tolist() for n, t in before.items()},
         "after": {n: t.tolist() for n, t in after.items()},
     }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
-        json.dump(fixture, f)
+    write_fixture(OUT, fixture)
     for n in before:
         print(f"{n}: scales {(before[n] / after[n]).min().item():.4g} .. {(before[n] / after[n]).max().item():.4g}")
     print(f"wrote {OUT}")
