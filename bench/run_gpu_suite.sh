@@ -16,6 +16,8 @@ run qat_step bench/run_qat_step.sh --shape gemma2-2b-shape --layers 4 --batch 2 
 # Full depth (Gemma-2 2B: 26 layers), with and without activation checkpointing.
 run qat_step_full bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda
 run qat_step_full_checkpointing bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --checkpointing --device cuda
+# The same step with the master-gradient ops off (kernels/master_weight_ops.h): what they buy.
+run qat_step_full_master_off env MATQUANT_MASTER_GRADIENTS=0 "$B/matquant_bench_qat_step" --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda
 run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
 run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device cuda --bandwidth-gbps 4800
 # OmniQuant against its own loop in PyTorch (bench/reference/omniquant_block.py), same arguments.
