@@ -165,6 +165,7 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
   if (source_bits < 1 || source_bits > 16 || target_bits < 1 || target_bits > source_bits) {
     return int(cudaErrorInvalidValue);
   }
+  if (rows == 0) return 0;
   return dispatch(dtype, [&](auto z) {
     using T = decltype(z);
     return dispatch(out_dtype, [&](auto y) {
@@ -192,6 +193,7 @@ int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void*
 int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
                                     float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
                                     void* stream) {
+  if (rows == 0 || cols == 0) return 0;
   const auto s = static_cast<cudaStream_t>(stream);
   const bool aligned = reinterpret_cast<uintptr_t>(grad_out) % 8 == 0 && reinterpret_cast<uintptr_t>(weight) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(master_grad) % 16 == 0;

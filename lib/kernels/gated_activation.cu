@@ -40,7 +40,7 @@ __device__ __forceinline__ float activation_derivative(float dy, float x, bool g
 // Elements [first, first + kPack) of each tensor as one 16-byte load when the launcher found the
 // buffers aligned, else one by one.
 template <typename T>
-struct Packed {
+struct alignas(16) Packed {  // read and written as one uint4
   static constexpr int kPack = 16 / sizeof(T);
   T v[kPack];
 };

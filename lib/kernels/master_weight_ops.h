@@ -9,7 +9,8 @@
 //
 // Each op returns no gradient for its weight through autograd: it writes weight.grad() itself
 // (allocating it when undefined), so it is only for leaf weights whose gradient nobody reads through
-// hooks. Reentrant checkpointing reads .grad after backward; the sharded block, which asks
+// hooks, in backward passes that want every weight's gradient (an autograd::grad over a subset of
+// the inputs would still find the weights' .grad written; no caller does that). Reentrant checkpointing reads .grad after backward; the sharded block, which asks
 // torch::autograd::grad for its parameters, adds what the ops wrote into .grad to that answer
 // (train/sharded_model.cpp).
 #include <ATen/ATen.h>

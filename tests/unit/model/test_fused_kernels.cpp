@@ -174,7 +174,7 @@ TEST_F(FusedKernels, SoftcappedSoftmaxLongRowsTakeTheStreamingKernel) {
 }
 
 TEST_F(FusedKernels, SoftcappedSoftmaxInBf16StaysCloseToFp32) {
-  for (int64_t t : {int64_t(300), int64_t(304), int64_t(2048)}) {  // element-wise, packed, warp per row
+  for (int64_t t : {int64_t(300), int64_t(304), int64_t(2048)}) {  // element-wise, warp per row (4 and 8 packs a lane)
     const int64_t b = 1, h = 2;
     const at::Tensor mask = causal_mask(b, t);
     const at::Tensor scores = (at::randn({b, h, t, t}, cuda()) * 30.0).to(at::kBFloat16).requires_grad_(true);
