@@ -281,11 +281,17 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, b
   return RmsNorm::apply(x, weight, eps, adds_one);
 }
 
+bool rotary_embedding_applies(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  return fused_kernels_enabled(x) && fused_kernels_enabled(cos) && x.dim() == 4 && cos.dim() == 3 &&
+         x.size(3) % 2 == 0 && cos.size(1) == x.size(2) && cos.size(2) == x.size(3) &&
+         (cos.size(0) == 1 || cos.size(0) == x.size(0)) && sin.sizes() == cos.sizes() &&
+         sin.scalar_type() == cos.scalar_type() && sin.device() == cos.device();
+}
+
 at::Tensor rotary_embedding(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const bool shapes_ok = x.dim() == 4 && cos.dim() == 3 && sin.sizes() == cos.sizes() && x.size(3) % 2 == 0 &&
-                         cos.size(2) == x.size(3) && cos.size(1) == x.size(2) &&
-                         (cos.size(0) == 1 || cos.size(0) == x.size(0)) && cos.scalar_type() == sin.scalar_type();
-  if (!shapes_ok) throw Error(ErrorCode::kInternal, "rotary_embedding: x [B, H, T, D] and tables [1 or B, T, D]");
+  if (!rotary_embedding_applies(x, cos, sin)) {
+    throw Error(ErrorCode::kInternal, "rotary_embedding: x [B, H, T, D] and tables [1 or B, T, D]");
+  }
   // The tables carry no gradient here (positions are data), as in the composed form's use.
   return RotaryEmbedding::apply(x, cos.detach(), sin.detach());
 }

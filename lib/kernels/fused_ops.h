@@ -35,6 +35,9 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, b
 // tables [1 or B, T, D]; output contiguous in the promoted dtype, with the composed form's roundings
 // (bit-identical to it, forward and backward).
 at::Tensor rotary_embedding(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// Whether rotary_embedding takes these operands (fused kernels enabled for x and the tables, shapes as
+// above, sin like cos); callers otherwise run the composed form.
+bool rotary_embedding_applies(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
 // act(gate) * up for the gated FFN (gelu: tanh-approximate GELU, else SiLU), gate and up of one shape
 // and dtype; agrees with at::gelu(gate, "tanh") * up / at::silu(gate) * up, forward and backward,

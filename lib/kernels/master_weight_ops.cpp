@@ -51,6 +51,12 @@ void add_matmul_to_master_grad(const at::Tensor& weight, const at::Tensor& grad_
 
 at::Tensor to_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t : t.to(at::kBFloat16); }
 
+// dX = dY @ W16 in x's dtype (autocast's cast adjoint), when autograd wants it.
+at::Tensor input_gradient(AutogradContext* ctx, const at::Tensor& grad_y, const at::Tensor& w16) {
+  if (!ctx->needs_input_grad(0)) return at::Tensor();
+  return at::matmul(grad_y, w16).to(ctx->saved_data["x_dtype"].toScalarType());
+}
+
 struct MasterLinear : public torch::autograd::Function<MasterLinear> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
     const at::Tensor x16 = to_bf16(x);
@@ -69,8 +75,7 @@ struct MasterLinear : public torch::autograd::Function<MasterLinear> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor grad_y = to_bf16(grads[0]);
-    at::Tensor grad_x;
-    if (ctx->needs_input_grad(0)) grad_x = at::matmul(grad_y, saved[1]).to(ctx->saved_data["x_dtype"].toScalarType());
+    const at::Tensor grad_x = input_gradient(ctx, grad_y, saved[1]);
     add_matmul_to_master_grad(saved[2], grad_y, saved[0]);
     return {grad_x, at::Tensor()};
   }
@@ -102,8 +107,7 @@ struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterL
     const at::Tensor& weight = saved[2];
     const c10::cuda::CUDAGuard guard(weight.device());
     const at::Tensor grad_y = to_bf16(grads[0]);
-    at::Tensor grad_x;
-    if (ctx->needs_input_grad(0)) grad_x = at::matmul(grad_y, saved[1]).to(ctx->saved_data["x_dtype"].toScalarType());
+    const at::Tensor grad_x = input_gradient(ctx, grad_y, saved[1]);
     // The bf16 weight gradient autocast's linear would produce, then mask, cast and accumulate at once.
     const at::Tensor grad_w16 = at::mm(as_rows(grad_y).t(), as_rows(saved[0])).contiguous();
     at::Tensor& master = weight.mutable_grad();

@@ -42,13 +42,8 @@ static at::Tensor rotate_half(const at::Tensor& x) {
 }
 
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables) {
-  const at::Tensor& c = tables.cos;
-  const at::Tensor& s = tables.sin;
-  if (kernels::fused_kernels_enabled(x) && kernels::fused_kernels_enabled(c) && x.dim() == 4 && c.dim() == 3 &&
-      x.size(3) % 2 == 0 && c.size(1) == x.size(2) && c.size(2) == x.size(3) &&
-      (c.size(0) == 1 || c.size(0) == x.size(0)) && s.sizes() == c.sizes() && s.scalar_type() == c.scalar_type() &&
-      s.device() == c.device()) {
-    return kernels::rotary_embedding(x, c, tables.sin);
+  if (kernels::rotary_embedding_applies(x, tables.cos, tables.sin)) {
+    return kernels::rotary_embedding(x, tables.cos, tables.sin);
   }
   const at::Tensor cos = tables.cos.unsqueeze(1);
   const at::Tensor sin = tables.sin.unsqueeze(1);
