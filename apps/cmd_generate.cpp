@@ -1,8 +1,9 @@
 // `matquant generate`: decode a prompt with a key/value cache from one model at one or several
 // precisions in a row (the same loaded store serves every request), optionally through the
-// bit-plane kernels, and report tokens/s.
+// bit-plane or slice-pack kernels, and report tokens/s.
 //   matquant generate --checkpoint CKPT --prompt "..." --precision 8 --precision 4 --precision 2
 //   matquant generate --model builtin:gemma2-9b-shape --precision 4 --bit-planes --device cuda --dtype bf16
+//   matquant generate --model builtin:gemma2-9b-shape --precision 8 4 2 --slice-packs --device cuda --dtype bf16
 #include "command_registry.h"
 #include "model_options.h"
 
@@ -95,6 +96,8 @@ int run_generate(const Args& args) {
       ("seed", po::value(&seed)->default_value(seed), "sampling seed (a CPU generator: the same tokens on every device)")
       ("scope", po::value(&scope)->default_value(scope), "ffn or ffn+attn: what --model quantizes")
       ("bit-planes", "serve the quantized projections from bit planes (on CUDA the decode kernel; docs/serving.md)")
+      ("slice-packs", "pack each requested precision's slice at its own width once, before the requests, and serve "
+                      "from the packs (on CUDA the slice-pack kernel; docs/serving.md)")
       ("dtype", po::value(&dtype)->default_value(dtype), "fp32, bf16 or fp16")
       ("device", po::value(&device)->default_value(device), "cpu or cuda");
   po::variables_map vm;
@@ -116,6 +119,15 @@ int run_generate(const Args& args) {
   loaded.model->eval();
   model::Generator generator(loaded.model);
   if (vm.count("bit-planes")) generator.pack_bit_planes();
+  if (vm.count("slice-packs")) {
+    const int layers = int(loaded.model->layers.size());
+    for (const std::string& precision : precisions) {
+      if (precision == "none") continue;
+      loaded.model->set_precision(quant::plan_from_text(precision, layers));
+      generator.pack_slices();
+    }
+  }
+  sync();
   const double load_s = seconds_since(start);
 
   std::optional<model::Tokenizer> tokenizer;
@@ -132,9 +144,13 @@ int run_generate(const Args& args) {
     if (id < 0 || id >= vocab) throw_usage(fmt::format("prompt token {} is outside the vocabulary (0..{})", id, vocab - 1));
   }
   if (dev.is_cuda()) reset_peak_device_memory(dev);
-  fmt::print("model loaded in {:.1f} s; {} prompt tokens; {}\n", load_s, ids.size(),
-             generator.serves_bit_planes() ? fmt::format("bit planes: {:.2f} GB on the device", generator.bit_plane_bytes() / 1e9)
-                                           : std::string("dequantized weights"));
+  std::string serving = "dequantized weights";
+  if (generator.serves_slice_packs()) {
+    serving = fmt::format("slice packs: {:.2f} GB on the device", generator.slice_pack_bytes() / 1e9);
+  } else if (generator.serves_bit_planes()) {
+    serving = fmt::format("bit planes: {:.2f} GB on the device", generator.bit_plane_bytes() / 1e9);
+  }
+  fmt::print("model loaded in {:.1f} s; {} prompt tokens; {}\n", load_s, ids.size(), serving);
   nlohmann::json requests = nlohmann::json::array();
   const int layers = int(loaded.model->layers.size());
   for (const std::string& precision : precisions) {
@@ -172,6 +188,7 @@ int run_generate(const Args& args) {
                         {"tokens_per_s", tokens_per_s}, {"tokens", generated}});
   }
   nlohmann::json summary = {{"command", "generate"}, {"bit_planes", generator.serves_bit_planes()},
+                            {"slice_packs", generator.serves_slice_packs()},
                             {"device", device}, {"dtype", dtype}, {"requests", requests}};
   if (dev.is_cuda()) summary["peak_memory_gib"] = peak_device_memory(dev) / double(int64_t(1) << 30);
   fmt::print("JSON {}\n", summary.dump());

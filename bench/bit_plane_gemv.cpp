@@ -1,15 +1,17 @@
 // Decode-sized matmuls (batch 1 and 16) of a real model's linear shapes, straight from the bit-plane
-// code store (quant::bit_plane_linear: the r-bit slice reads r + 1 bits per weight), against bf16
-// cuBLAS (at::linear on the bf16 weight, what a bf16 model runs) and against the fake-quant path of
+// code store (quant::bit_plane_linear: the r-bit slice reads r + 1 bits per weight) and from the
+// slice's own pack (quant::slice_pack_linear: 2, 4 or 8 bits per weight), against bf16 cuBLAS
+// (at::linear on the bf16 weight, what a bf16 model runs) and against the fake-quant path of
 // today's evaluation (dequantize the slice, then at::linear), in one process.
 //
 // Times are device times: each path's calls are captured in a CUDA graph and replayed, so host launch
 // overhead does not hide a kernel shorter than it. Each call uses the next of enough weight copies to
 // exceed the L2 cache several times over, so every byte comes from HBM. GB/s counts the bytes the call
-// must read (code planes of the slice, scales and zero points, activations) and write.
+// must read (code planes or packed levels of the slice, scales and zero points, activations) and write.
 //   matquant_bench_bit_planes --shape mistral-7b-shape,gemma2-9b-shape --batch 1,16
 #include "bench/bench_common.h"
 #include "quant/bit_planes.h"
+#include "quant/slice_pack.h"
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -91,8 +93,9 @@ int run(int argc, char** argv) {
              "time per call from CUDA graphs of {} calls; weights cycled over >= {} x {} MiB; HBM peak {} GB/s\n",
              group_size > 0 ? fmt::format("{}-column group", group_size) : std::string("channel"), calls, l2_multiple,
              l2_mib, bandwidth_gbps);
-  fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10}{:>10}{:>9}{:>7}{:>10}{:>10}{:>10}{:>10}\n", "shape", "linear",
-             "[out, in]", "batch", "r", "us", "bf16 us", "vs bf16", "%HBM", "GB/s", "bf16 %HBM", "deq us", "max|d|");
+  fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10}{:>9}{:>7}{:>10}{:>9}{:>7}{:>10}{:>10}{:>10}{:>10}\n", "shape", "linear",
+             "[out, in]", "batch", "r", "planes us", "vs bf16", "%HBM", "pack us", "vs bf16", "%HBM", "bf16 us",
+             "bf16 %HBM", "deq us", "max|d|");
   nlohmann::json rows = nlohmann::json::array();
   for (const std::string& shape : split(shapes)) {
     const model::ModelConfig c = model::parse_config(bench::shape_config(shape, 1), shape);
@@ -124,24 +127,39 @@ int run(int argc, char** argv) {
           const auto mode = quant::SliceMode::kClamped;
           const double us = device_us([&](int64_t i) { quant::bit_plane_linear(stores[size_t(i)], x, r, mode); },
                                       copies, calls);
+          const quant::SlicePack pack = quant::pack_slice(codes.to(dev), r, mode);
+          const int64_t pack_copies =
+              std::max<int64_t>(2, int64_t(l2_multiple * l2_mib * 1048576.0 / double(pack.level_bytes())) + 1);
+          std::vector<quant::SlicePack> packs(size_t(pack_copies), pack);
+          for (auto& p : packs) p.words = pack.words.clone();
+          const double pack_us =
+              device_us([&](int64_t i) { quant::slice_pack_linear(packs[size_t(i)], x); }, pack_copies, calls);
+          packs.clear();
           const double deq_us = device_us(
               [&](int64_t i) {
                 at::linear(x, quant::dequantize_bit_planes(stores[size_t(i)], r, mode, at::kBFloat16));
               },
               std::min<int64_t>(copies, 8), std::min<int64_t>(calls, 40));
-          const at::Tensor ours = quant::bit_plane_linear(planes, x, r, mode).to(at::kFloat);
           const at::Tensor fake = at::linear(x, codes.to(dev).dequantize(r, mode, at::kBFloat16)).to(at::kFloat);
-          const double diff = ((ours - fake).abs().max() / fake.abs().max()).item<double>();
-          const double bytes = double(planes.code_bytes_read(r)) + 8.0 * double(planes.scale.numel()) +
-                               2.0 * double(batch * (l.columns + l.rows));
-          const double gbps = bytes / (us * 1e-6) / 1e9;
+          auto relative_diff = [&](const at::Tensor& ours) {
+            return ((ours.to(at::kFloat) - fake).abs().max() / fake.abs().max()).item<double>();
+          };
+          const double diff = std::max(relative_diff(quant::bit_plane_linear(planes, x, r, mode)),
+                                       relative_diff(quant::slice_pack_linear(pack, x)));
+          const double other_bytes = 8.0 * double(planes.scale.numel()) + 2.0 * double(batch * (l.columns + l.rows));
+          const double gbps = (double(planes.code_bytes_read(r)) + other_bytes) / (us * 1e-6) / 1e9;
+          const double pack_gbps = (double(pack.level_bytes()) + other_bytes) / (pack_us * 1e-6) / 1e9;
           const double bf16_gbps = (bf16_bytes + 2.0 * double(batch * (l.columns + l.rows))) / (bf16_us * 1e-6) / 1e9;
-          fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10.2f}{:>10.2f}{:>8.2f}x{:>6.1f}%{:>10.0f}{:>9.1f}%{:>10.2f}{:>10.1e}\n",
-                     shape, l.name, fmt::format("[{}, {}]", l.rows, l.columns), batch, r, us, bf16_us, bf16_us / us,
-                     100.0 * gbps / bandwidth_gbps, gbps, 100.0 * bf16_gbps / bandwidth_gbps, deq_us, diff);
+          fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10.2f}{:>8.2f}x{:>6.1f}%{:>10.2f}{:>8.2f}x{:>6.1f}%{:>10.2f}{:>9.1f}%"
+                     "{:>10.2f}{:>10.1e}\n",
+                     shape, l.name, fmt::format("[{}, {}]", l.rows, l.columns), batch, r, us, bf16_us / us,
+                     100.0 * gbps / bandwidth_gbps, pack_us, bf16_us / pack_us, 100.0 * pack_gbps / bandwidth_gbps,
+                     bf16_us, 100.0 * bf16_gbps / bandwidth_gbps, deq_us, diff);
           rows.push_back({{"shape", shape}, {"linear", l.name}, {"rows", l.rows}, {"columns", l.columns},
                           {"batch", batch}, {"bits", r}, {"us", us}, {"bf16_us", bf16_us}, {"speedup", bf16_us / us},
-                          {"gbps", gbps}, {"bf16_gbps", bf16_gbps}, {"dequantize_linear_us", deq_us}, {"max_rel_diff", diff}});
+                          {"gbps", gbps}, {"pack_us", pack_us}, {"pack_speedup", bf16_us / pack_us},
+                          {"pack_gbps", pack_gbps}, {"pack_width", pack.width}, {"bf16_gbps", bf16_gbps},
+                          {"dequantize_linear_us", deq_us}, {"max_rel_diff", diff}});
         }
       }
     }

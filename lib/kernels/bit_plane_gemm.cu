@@ -69,14 +69,6 @@ __device__ __forceinline__ uint32_t decode(const uint32_t (&p)[planes_read<kMode
   return v;
 }
 
-__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                         uint2 b) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b.x), "r"(b.y));
-}
-
 // Chunk columns held in shared memory at once for this batch (a multiple of 2048).
 int64_t chunk_columns(int64_t padded_columns, int batch) {
   const int64_t per_column = int64_t(batch) * (2 * kSlotColumns + 4) / kSlotColumns + 1;

@@ -68,3 +68,13 @@ at::Tensor quantized_master_linear(const at::Tensor&, const at::Tensor&, int64_t
 at::Tensor master_embedding(const at::Tensor&, const at::Tensor&) { return unavailable("master_embedding"); }
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight) { return at::linear(x, weight); }
 }  // namespace matquant::kernels
+
+#include "kernels/slice_pack_ops.h"
+
+namespace matquant::kernels {
+int64_t slice_pack_matmul_max_rows() { return 0; }
+at::Tensor slice_pack_matmul(const SlicePackOperand&, const at::Tensor&, const at::Tensor&) {
+  return unavailable("slice_pack_matmul");
+}
+at::Tensor slice_pack_dequantize(const SlicePackOperand&) { return unavailable("slice_pack_dequantize"); }
+}  // namespace matquant::kernels

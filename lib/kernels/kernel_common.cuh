@@ -57,6 +57,16 @@ __device__ __forceinline__ void add_value(MaxSum& acc, float x) {
   }
 }
 
+// c += a b for one mma.m16n8k16 (bf16 in, fp32 accumulate): a = 16 x 16 (four bf16x2 registers per
+// thread), b = 16 x 8 (two), c = 16 x 8 (four floats), in the PTX ISA's fragment layouts.
+__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint2 b) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b.x), "r"(b.y));
+}
+
 __device__ __forceinline__ float shuffle_down(float v, int offset) { return __shfl_down_sync(0xffffffff, v, offset); }
 __device__ __forceinline__ MaxSum shuffle_down(MaxSum v, int offset) {
   return {__shfl_down_sync(0xffffffff, v.m, offset), __shfl_down_sync(0xffffffff, v.s, offset)};

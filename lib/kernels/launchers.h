@@ -152,3 +152,32 @@ int launch_bit_plane_gemm(const BitPlaneGemm& args, void* stream);
 // values are identical); x, batch, bias and y of `args` are unused.
 int launch_bit_plane_dequantize(const BitPlaneGemm& args, void* out, void* stream);
 }  // namespace matquant::kernels
+
+namespace matquant::kernels {
+// The r-bit slice as a slice pack (quant/slice_pack.h: levels S(q, r) / 2^(c-r) at `width` bits, in
+// mma.m16n8k16 fragment order) applied to activations: y[b, o] = sum_i x[b, i] w_r[o, i] (+ bias[o]),
+// w_r = s (step level - z) (lib/kernels/slice_pack_gemm.cu).
+// words: int32 [row_tiles, chunks, width / 2, 32, 4]; scale, zero: fp32 [rows, groups] with
+// group_size 0 (per channel) or a multiple of 128; x: bf16 [batch, chunks x 128] contiguous and
+// 16-byte aligned (zero past the weight's columns); y: bf16 [batch, rows].
+struct SlicePackGemm {
+  const int32_t* words = nullptr;
+  int64_t rows = 0;
+  int64_t chunks = 0;  // 128-column chunks
+  int width = 4;       // 2, 4 or 8 bits per level
+  float step = 1.0f;   // 2^(c-r)
+  const float* scale = nullptr;
+  const float* zero = nullptr;
+  int64_t groups = 1;
+  int64_t group_size = 0;
+  const void* x = nullptr;
+  int batch = 1;  // 1..16
+  const void* bias = nullptr;  // bf16 [rows] or null
+  void* y = nullptr;
+};
+constexpr int kSlicePackGemmMaxBatch = 16;
+int launch_slice_pack_gemm(const SlicePackGemm& args, void* stream);
+// w_r itself, bf16 [rows, columns] (columns <= chunks x 128), with NestedCodes::dequantize's fp32
+// arithmetic; x, batch, bias and y of `args` are unused.
+int launch_slice_pack_dequantize(const SlicePackGemm& args, int64_t columns, void* out, void* stream);
+}  // namespace matquant::kernels

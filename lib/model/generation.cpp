@@ -33,10 +33,37 @@ int64_t Generator::bit_plane_bytes() const {
   return bytes;
 }
 
+void Generator::pack_slices() {
+  c10::NoGradGuard no_grad;
+  for (auto& [name, layer_index, linear] : model_->quantized_linears()) {
+    if (!linear->precision() || !linear->quantizer()) continue;  // full precision: nothing to pack
+    if (linear->mx_codes()) throw_invalid("slice packs serve affine codes; " + name + " holds MXINT codes");
+    if (!linear->codes()) throw_invalid("slice packs need a frozen code store; " + name + " has none");
+    const int bits = *linear->precision();
+    const quant::SliceMode mode = linear->quantizer()->slice_mode;
+    const auto key = std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()), bits, mode);
+    if (slices_.count(key) > 0) continue;
+    slices_.emplace(key, quant::slice_pack_to(quant::pack_slice(*linear->codes(), bits, mode), linear->weight.device()));
+  }
+}
+
+int64_t Generator::slice_pack_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [key, p] : slices_) {
+    bytes += p.level_bytes() + (p.scale.numel() + p.zero_point.numel()) * int64_t(p.scale.element_size());
+  }
+  return bytes;
+}
+
 at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
+  if (!linear->precision() || !linear->quantizer()) return linear(x);
+  const int bits = *linear->precision();
+  const quant::SliceMode mode = linear->quantizer()->slice_mode;
+  const auto slice = slices_.find(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()), bits, mode));
+  if (slice != slices_.end()) return quant::slice_pack_linear(slice->second, x, linear->bias);
   const auto it = planes_.find(linear.get());
-  if (it == planes_.end() || !linear->precision() || !linear->quantizer()) return linear(x);
-  return quant::bit_plane_linear(it->second, x, *linear->precision(), linear->quantizer()->slice_mode, linear->bias);
+  if (it == planes_.end()) return linear(x);
+  return quant::bit_plane_linear(it->second, x, bits, mode, linear->bias);
 }
 
 // DecoderLayerImpl::attention over the cached keys and values plus the new ones.

@@ -2,13 +2,16 @@
 // Token-by-token decoding with a key/value cache (`matquant generate`). A step runs new tokens
 // after the cached ones: the same layers as DecoderModelImpl::forward (families, Gemma-2's
 // softcapping, sliding windows and sandwich norms), with each layer's keys and values kept. The
-// quantized projections can be served from bit planes (quant::bit_plane_linear): every precision
-// from one packed store, switched per request without reloading.
+// quantized projections can be served from bit planes (quant::bit_plane_linear: every precision
+// from one packed store) or from slice packs (quant::slice_pack_linear: each precision a server
+// offers packed at its own width), switched per request without reloading.
 #include "model/decoder.h"
 #include "quant/bit_planes.h"
+#include "quant/slice_pack.h"
 
 #include <map>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 namespace matquant::model {
@@ -35,6 +38,14 @@ class Generator {
   // Bytes the packed planes and their scales hold on the device.
   int64_t bit_plane_bytes() const;
 
+  // Packs every frozen quantized linear's slice at the precision it serves now (call once per
+  // precision offered, after model().set_precision); from then on a linear whose current precision
+  // has a pack runs through quant::slice_pack_linear (before bit planes, if both exist).
+  void pack_slices();
+  bool serves_slice_packs() const { return !slices_.empty(); }
+  // Bytes the slice packs and their scales hold on the device.
+  int64_t slice_pack_bytes() const;
+
   // Logits [B, vocab] (fp32) of the last of `tokens` [B, T], run after the cache's contents; the
   // cache grows by T.
   at::Tensor step(const at::Tensor& tokens, KvCache& cache);
@@ -52,6 +63,7 @@ class Generator {
   DecoderModel model_;
   at::Tensor inverse_frequencies_;
   std::map<const QuantizedLinearImpl*, quant::BitPlanes> planes_;
+  std::map<std::tuple<const QuantizedLinearImpl*, int, quant::SliceMode>, quant::SlicePack> slices_;
 };
 
 }  // namespace matquant::model

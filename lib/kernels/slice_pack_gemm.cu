@@ -1,0 +1,337 @@
+// Decode-sized matmuls (1..16 activation rows) straight from a slice pack (quant/slice_pack.h):
+// the r-bit slice's levels stored at 2, 4 or 8 bits in the order the tensor cores take them, so a
+// call reads `width` bits per weight and decodes each pair of levels with one shift and one LOP3.
+//
+// Work split. A block owns a run of consecutive tiles of 16 weight rows (as many as keep the grid
+// resident in one wave: one tile for most shapes, several for tall ones such as gate/up); its 8
+// warps take each tile's 128-column chunks round-robin, walking the tiles one after the other
+// without a barrier, and add their partial sums in shared memory once at the end. Each lane keeps
+// the next kDepth chunks of its weight words in flight (128 bytes) across tile boundaries.
+//
+// Decoding. A lane's word holds, per mma.m16n8k16 step, the levels of its A fragment: register i of
+// the fragment takes the fields at bit offsets f(i) and f(i) + 16, and ((word >> f(i)) & mask) | 0x4300
+// 4300 is a bf16x2 of 128 + level (exponent 2^7, level in the mantissa). Width 8 runs as two nibble
+// words (high and low) and two MMAs. The activations (B) are read per step from global memory
+// (they stay in L1; every block of the SM reads the same rows), 4 consecutive columns per lane.
+//
+// Products. bf16 products are exact in fp32, so C = sum x (base + level) with base = 128 (17 x 128
+// for width 8, whose C is 16 C_high + C_low). A second MMA with A = 1 gives sum x in the same
+// fragment layout, and per quantization group (a chunk lies in one)
+//   sum x w = s (step (C - base sum x) - z sum x) = (s step) C - s (step base + z) sum x.
+#include "kernels/kernel_common.cuh"
+
+#include <algorithm>
+
+namespace matquant::kernels {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kRowTile = 16;
+constexpr int kChunkColumns = 128;
+constexpr int kSteps = kChunkColumns / 16;  // MMA steps per chunk
+constexpr uint32_t kMagic = 0x43004300u;    // bf16x2 (128, 128); OR-ing a level < 128 into a half adds it
+constexpr uint32_t kOnes = 0x3F803F80u;     // bf16x2 (1, 1)
+
+template <int kWidth>
+struct Pack {
+  static constexpr int kLoads = kWidth / 2;        // 16-byte loads per lane and chunk
+  static constexpr int kWords = 4 * kLoads;        // words per lane and chunk
+  static constexpr int kDepth = 8 / kLoads;        // chunks in flight: 128 bytes per lane
+  static constexpr float kBase = kWidth == 8 ? 17.0f * 128.0f : 128.0f;
+};
+
+// Register i (0..3) of step s's A fragment from a lane's chunk words: levels at offset f and f + 16.
+template <int kWidth>
+__device__ __forceinline__ uint32_t fragment_register(const uint32_t (&w)[Pack<kWidth>::kWords], int s, int i,
+                                                      bool low_nibbles) {
+  if constexpr (kWidth == 2) {
+    return ((w[s / 2] >> (2 * (4 * (s % 2) + i))) & 0x00030003u) | kMagic;
+  } else if constexpr (kWidth == 4) {
+    return ((w[s] >> (4 * i)) & 0x000F000Fu) | kMagic;
+  } else {
+    return ((w[2 * s + (low_nibbles ? 1 : 0)] >> (4 * i)) & 0x000F000Fu) | kMagic;
+  }
+}
+
+// Weights are read once: keep them out of L1, which holds the activations.
+__device__ __forceinline__ uint4 load_streaming(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+template <int kWidth>
+struct ChunkWords {
+  uint4 v[Pack<kWidth>::kLoads];
+};
+
+template <int kWidth, int kTiles>
+struct Accumulators {
+  float c[kTiles][4];                      // sum x (base + level), high nibbles for width 8
+  float low[kWidth == 8 ? kTiles : 1][4];  // width 8: sum x (128 + low nibble)
+  float sum_x[kTiles][4];                  // sum x, in the same fragment layout
+  __device__ __forceinline__ void clear() {
+#pragma unroll
+    for (int nt = 0; nt < kTiles; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) c[nt][e] = 0.0f, sum_x[nt][e] = 0.0f, low[kWidth == 8 ? nt : 0][e] = 0.0f;
+    }
+  }
+  __device__ __forceinline__ float products(int nt, int e) const {
+    return kWidth == 8 ? 16.0f * c[nt][e] + low[kWidth == 8 ? nt : 0][e] : c[nt][e];
+  }
+};
+
+// One chunk's MMAs: 8 steps of 16 columns. Lane (g, t) holds columns 32 t + 4 s .. + 3 of step s
+// (the pack's order), so its B registers are one 8-byte load per batch row.
+template <int kWidth, int kTiles>
+__device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth>& words, const __nv_bfloat16* (&x_rows)[kTiles],
+                                               int64_t column0, Accumulators<kWidth, kTiles>& acc) {
+  uint32_t w[Pack<kWidth>::kWords];
+#pragma unroll
+  for (int j = 0; j < Pack<kWidth>::kLoads; ++j) {
+    w[4 * j] = words.v[j].x, w[4 * j + 1] = words.v[j].y, w[4 * j + 2] = words.v[j].z, w[4 * j + 3] = words.v[j].w;
+  }
+  uint2 b[kTiles][kSteps];
+#pragma unroll
+  for (int nt = 0; nt < kTiles; ++nt) {
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+      b[nt][s] = x_rows[nt] != nullptr ? __ldg(reinterpret_cast<const uint2*>(x_rows[nt] + column0 + 4 * s))
+                                       : make_uint2(0u, 0u);
+    }
+  }
+#pragma unroll
+  for (int s = 0; s < kSteps; ++s) {
+    const uint32_t a0 = fragment_register<kWidth>(w, s, 0, false), a1 = fragment_register<kWidth>(w, s, 1, false);
+    const uint32_t a2 = fragment_register<kWidth>(w, s, 2, false), a3 = fragment_register<kWidth>(w, s, 3, false);
+#pragma unroll
+    for (int nt = 0; nt < kTiles; ++nt) {
+      mma_bf16(acc.c[nt], a0, a1, a2, a3, b[nt][s]);
+      mma_bf16(acc.sum_x[nt], kOnes, kOnes, kOnes, kOnes, b[nt][s]);
+    }
+    if constexpr (kWidth == 8) {
+      const uint32_t l0 = fragment_register<kWidth>(w, s, 0, true), l1 = fragment_register<kWidth>(w, s, 1, true);
+      const uint32_t l2 = fragment_register<kWidth>(w, s, 2, true), l3 = fragment_register<kWidth>(w, s, 3, true);
+#pragma unroll
+      for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.low[nt], l0, l1, l2, l3, b[nt][s]);
+    }
+  }
+}
+
+// Floats of shared memory: each tile's partial sums per warp, batch row and row.
+int64_t partial_floats(int64_t tiles_per_block, int batch) { return tiles_per_block * kWarps * batch * kRowTile; }
+
+// At most 128 registers (2 blocks of 8 warps per SM).
+template <int kWidth, int kTiles, bool kGrouped>
+__global__ void __launch_bounds__(kWarps * 32, 2) slice_pack_gemm_kernel(SlicePackGemm a, int tiles_per_block) {
+  using P = Pack<kWidth>;
+  extern __shared__ __align__(16) float partials[];  // [tile][warp][n][16]
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int64_t row_tiles = (a.rows + kRowTile - 1) / kRowTile;
+  const int64_t first_tile = int64_t(blockIdx.x) * tiles_per_block;
+  const int my_tiles = int(min(int64_t(tiles_per_block), row_tiles - first_tile));
+  const int64_t slots = (a.chunks - warp + kWarps - 1) / kWarps;  // this warp's chunks per tile
+  const int64_t items = my_tiles * slots;
+  const int64_t columns = a.chunks * kChunkColumns;
+  const uint4* words = reinterpret_cast<const uint4*>(a.words) + lane;
+  // Item k: tile first_tile + k / slots, chunk warp + 8 (k % slots).
+  ChunkWords<kWidth> ring[P::kDepth];
+  auto load = [&](ChunkWords<kWidth>& into, int64_t k) {
+    if (k >= items) return;
+    const int64_t chunk = warp + int64_t(kWarps) * (k % slots), tile = first_tile + k / slots;
+    const uint4* from = words + (tile * a.chunks + chunk) * P::kLoads * 32;
+#pragma unroll
+    for (int j = 0; j < P::kLoads; ++j) into.v[j] = load_streaming(from + j * 32);
+  };
+#pragma unroll
+  for (int d = 0; d < P::kDepth; ++d) load(ring[d], d);
+
+  // The batch row of this lane's B fragment (n = 8 nt + g); lanes past the batch multiply zeros.
+  const __nv_bfloat16* x_rows[kTiles];
+#pragma unroll
+  for (int nt = 0; nt < kTiles; ++nt) {
+    const int n = nt * 8 + g;
+    x_rows[nt] = n < a.batch ? static_cast<const __nv_bfloat16*>(a.x) + n * columns + 32 * t : nullptr;
+  }
+  Accumulators<kWidth, kTiles> acc;
+  acc.clear();
+  float out[kTiles][4] = {};
+  // out += (s step) C - s (step base + z) sum x, per row (c2, c3: row g + 8) and batch column.
+  auto fold = [&](int64_t tile, int64_t group) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t row = tile * kRowTile + g + 8 * h;
+      const float s = row < a.rows ? __ldg(a.scale + row * a.groups + group) : 0.0f;
+      const float z = row < a.rows ? __ldg(a.zero + row * a.groups + group) : 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < kTiles; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          out[nt][2 * h + e] += s * a.step * acc.products(nt, 2 * h + e) - s * (a.step * P::kBase + z) * acc.sum_x[nt][2 * h + e];
+        }
+      }
+    }
+    acc.clear();
+  };
+  for (int64_t i = 0; i < items; i += P::kDepth) {
+#pragma unroll
+    for (int d = 0; d < P::kDepth; ++d) {
+      const int64_t k = i + d;
+      if (k >= items) break;
+      const int64_t chunk = warp + int64_t(kWarps) * (k % slots), tile = first_tile + k / slots;
+      multiply_chunk<kWidth, kTiles>(ring[d], x_rows, chunk * kChunkColumns, acc);
+      load(ring[d], k + P::kDepth);
+      if (kGrouped) fold(tile, chunk * kChunkColumns / a.group_size);
+      if (k % slots != slots - 1) continue;
+      // This warp's last chunk of the tile: park its partial sums.
+      if (!kGrouped) fold(tile, 0);
+      float* parked = partials + (tile - first_tile) * kWarps * a.batch * kRowTile;
+#pragma unroll
+      for (int nt = 0; nt < kTiles; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int n = nt * 8 + 2 * t + e % 2;
+          if (n < a.batch) parked[(warp * a.batch + n) * kRowTile + g + 8 * (e / 2)] = out[nt][e];
+          out[nt][e] = 0.0f;
+        }
+      }
+    }
+  }
+  if (slots == 0) {  // more warps than chunks: this warp holds nothing
+    for (int tile = 0; tile < my_tiles; ++tile) {
+      for (int o = lane; o < a.batch * kRowTile; o += 32) partials[(tile * kWarps + warp) * a.batch * kRowTile + o] = 0.0f;
+    }
+  }
+  __syncthreads();
+  for (int o = threadIdx.x; o < my_tiles * a.batch * kRowTile; o += blockDim.x) {
+    const int tile = o / (a.batch * kRowTile), n = o / kRowTile % a.batch, r = o % kRowTile;
+    const int64_t row = (first_tile + tile) * kRowTile + r;
+    if (row >= a.rows) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += partials[((tile * kWarps + w) * a.batch + n) * kRowTile + r];
+    if (a.bias != nullptr) sum += __bfloat162float(static_cast<const __nv_bfloat16*>(a.bias)[row]);
+    static_cast<__nv_bfloat16*>(a.y)[int64_t(n) * a.rows + row] = __float2bfloat16_rn(sum);
+  }
+}
+
+int resident_blocks() {
+  static const int blocks = [] {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+      return 264;
+    }
+    return 2 * sms;
+  }();
+  return blocks;
+}
+
+template <int kWidth, int kTiles, bool kGrouped>
+int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
+  const int64_t row_tiles = (a.rows + kRowTile - 1) / kRowTile;
+  // As few tiles per block as keep every block resident, spread evenly.
+  int64_t per_block = (row_tiles + resident_blocks() - 1) / resident_blocks();
+  // Shared memory for the partial sums stays under 96 KB (very tall weights take several waves).
+  per_block = std::max<int64_t>(1, std::min<int64_t>(per_block, 96 * 1024 / (4 * partial_floats(1, a.batch))));
+  const unsigned blocks = unsigned((row_tiles + per_block - 1) / per_block);
+  const size_t bytes = size_t(partial_floats(per_block, a.batch)) * sizeof(float);
+  auto kernel = slice_pack_gemm_kernel<kWidth, kTiles, kGrouped>;
+  static size_t opted_in = 48 * 1024;  // per instantiation; more shared memory needs an opt-in
+  if (bytes > opted_in) {
+    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes))) return int(e);
+    opted_in = bytes;
+  }
+  kernel<<<blocks, kWarps * 32, bytes, stream>>>(a, int(per_block));
+  return int(cudaGetLastError());
+}
+
+template <int kWidth>
+int launch_width(const SlicePackGemm& a, cudaStream_t stream) {
+  const bool grouped = a.group_size > 0;
+  if (a.batch <= 8) return grouped ? launch_instance<kWidth, 1, true>(a, stream) : launch_instance<kWidth, 1, false>(a, stream);
+  return grouped ? launch_instance<kWidth, 2, true>(a, stream) : launch_instance<kWidth, 2, false>(a, stream);
+}
+
+// Level of the field at (step s, register i, half e) of a lane's chunk words (the matmul's decode
+// without the bf16 trick).
+template <int kWidth>
+__device__ __forceinline__ uint32_t level_at(const uint32_t (&w)[Pack<kWidth>::kWords], int s, int i, int e) {
+  if constexpr (kWidth == 2) return (w[s / 2] >> (2 * (4 * (s % 2) + i) + 16 * e)) & 3u;
+  if constexpr (kWidth == 4) return (w[s] >> (4 * i + 16 * e)) & 15u;
+  return 16u * ((w[2 * s] >> (4 * i + 16 * e)) & 15u) + ((w[2 * s + 1] >> (4 * i + 16 * e)) & 15u);
+}
+
+// The slice as bf16 weights (the prefill path): one thread per lane of a (row tile, chunk), writing
+// the 64 levels its words hold. Values are (step level - z) s rounded as ATen's fp32 ops round them.
+template <int kWidth>
+__global__ void __launch_bounds__(256) slice_pack_dequantize_kernel(SlicePackGemm a, int64_t columns, __nv_bfloat16* out) {
+  using P = Pack<kWidth>;
+  const int64_t task = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;  // (tile, chunk, lane)
+  if (task >= (a.rows + kRowTile - 1) / kRowTile * a.chunks * 32) return;
+  const int lane = int(task % 32), g = lane / 4, t = lane % 4;
+  const int64_t chunk = task / 32 % a.chunks, tile = task / 32 / a.chunks;
+  const uint4* words = reinterpret_cast<const uint4*>(a.words) + (tile * a.chunks + chunk) * P::kLoads * 32 + lane;
+  uint32_t w[P::kWords];
+#pragma unroll
+  for (int j = 0; j < P::kLoads; ++j) {
+    const uint4 v = __ldg(words + j * 32);
+    w[4 * j] = v.x, w[4 * j + 1] = v.y, w[4 * j + 2] = v.z, w[4 * j + 3] = v.w;
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t row = tile * kRowTile + g + 8 * (i % 2);
+    if (row >= a.rows) continue;
+    const int64_t column_base = chunk * kChunkColumns + 32 * t + 2 * (i / 2);
+    const int64_t group = a.group_size > 0 ? column_base / a.group_size : 0;
+    const float s = __ldg(a.scale + row * a.groups + group), z = __ldg(a.zero + row * a.groups + group);
+#pragma unroll
+    for (int step = 0; step < kSteps; ++step) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int64_t column = column_base + 4 * step + e;
+        if (column >= columns) continue;
+        const float level = float(level_at<kWidth>(w, step, i, e));
+        out[row * columns + column] = __float2bfloat16_rn(__fmul_rn(__fsub_rn(__fmul_rn(level, a.step), z), s));
+      }
+    }
+  }
+}
+
+bool valid(const SlicePackGemm& a) {
+  return (a.width == 2 || a.width == 4 || a.width == 8) && a.rows > 0 && a.chunks > 0 &&
+         (a.group_size == 0 || a.group_size % kChunkColumns == 0) && a.groups >= 1;
+}
+
+}  // namespace
+
+int launch_slice_pack_gemm(const SlicePackGemm& a, void* stream_ptr) {
+  if (!valid(a) || a.batch < 1 || a.batch > kSlicePackGemmMaxBatch ||
+      reinterpret_cast<uintptr_t>(a.x) % 16 != 0) {
+    return int(cudaErrorInvalidValue);
+  }
+  const auto stream = static_cast<cudaStream_t>(stream_ptr);
+  switch (a.width) {
+    case 2: return launch_width<2>(a, stream);
+    case 4: return launch_width<4>(a, stream);
+    default: return launch_width<8>(a, stream);
+  }
+}
+
+int launch_slice_pack_dequantize(const SlicePackGemm& a, int64_t columns, void* out, void* stream_ptr) {
+  if (!valid(a) || columns > a.chunks * kChunkColumns) return int(cudaErrorInvalidValue);
+  const auto stream = static_cast<cudaStream_t>(stream_ptr);
+  const int64_t threads = (a.rows + kRowTile - 1) / kRowTile * a.chunks * 32;
+  const unsigned blocks = unsigned((threads + 255) / 256);
+  auto* y = static_cast<__nv_bfloat16*>(out);
+  switch (a.width) {
+    case 2: slice_pack_dequantize_kernel<2><<<blocks, 256, 0, stream>>>(a, columns, y); break;
+    case 4: slice_pack_dequantize_kernel<4><<<blocks, 256, 0, stream>>>(a, columns, y); break;
+    default: slice_pack_dequantize_kernel<8><<<blocks, 256, 0, stream>>>(a, columns, y); break;
+  }
+  return int(cudaGetLastError());
+}
+
+}  // namespace matquant::kernels

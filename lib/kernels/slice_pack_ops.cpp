@@ -1,0 +1,80 @@
+#include "kernels/slice_pack_ops.h"
+
+#include "kernels/aten_launch.h"
+
+#include <c10/cuda/CUDAGuard.h>
+
+namespace matquant::kernels {
+
+namespace {
+
+constexpr int64_t kChunkColumns = 128;
+
+SlicePackGemm arguments(const SlicePackOperand& w, const char* caller) {
+  const at::Tensor& p = w.words;
+  if (!p.defined() || !p.is_cuda() || p.scalar_type() != at::kInt || p.dim() != 5 || !p.is_contiguous() ||
+      p.size(2) != w.width / 2 || p.size(3) != 32 || p.size(4) != 4 || w.columns > p.size(1) * kChunkColumns) {
+    throw Error(ErrorCode::kInternal,
+                std::string(caller) + ": words must be contiguous int32 [row_tiles, chunks, width / 2, 32, 4] on CUDA");
+  }
+  const int64_t groups = w.scale.dim() == 2 ? w.scale.size(1) : 0;
+  for (const at::Tensor* t : {&w.scale, &w.zero_point}) {
+    if (!t->is_cuda() || t->scalar_type() != at::kFloat || !t->is_contiguous() || t->dim() != 2 ||
+        t->size(0) > p.size(0) * 16 || t->size(0) <= (p.size(0) - 1) * 16 || t->size(1) != groups) {
+      throw Error(ErrorCode::kInternal, std::string(caller) + ": scale and zero point must be contiguous fp32 [rows, groups]");
+    }
+  }
+  if (w.group_size % kChunkColumns != 0) {
+    throw Error(ErrorCode::kInvalidInput, std::string(caller) +
+                                              ": the slice-pack kernels take per-channel scales or groups of a multiple of "
+                                              "128 columns, got " + std::to_string(w.group_size));
+  }
+  SlicePackGemm a;
+  a.words = p.data_ptr<int32_t>();
+  a.rows = w.scale.size(0);
+  a.chunks = p.size(1);
+  a.width = w.width;
+  a.step = float(w.step);
+  a.scale = w.scale.data_ptr<float>();
+  a.zero = w.zero_point.data_ptr<float>();
+  a.groups = groups;
+  a.group_size = w.group_size;
+  return a;
+}
+
+}  // namespace
+
+int64_t slice_pack_matmul_max_rows() { return kSlicePackGemmMaxBatch; }
+
+at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, const at::Tensor& bias) {
+  SlicePackGemm a = arguments(w, "slice_pack_matmul");
+  if (x.scalar_type() != at::kBFloat16 || x.dim() != 2 || x.size(1) != w.columns || x.size(0) < 1 ||
+      x.size(0) > kSlicePackGemmMaxBatch || x.device() != w.words.device()) {
+    throw Error(ErrorCode::kInternal, "slice_pack_matmul: x must be bf16 [1..16, columns] on the pack's device");
+  }
+  const c10::cuda::CUDAGuard guard(x.device());
+  // The kernel reads whole 128-column chunks with 8-byte loads: pad the activations with zeros
+  // where the weight's columns stop short of a chunk (real models' widths are multiples of 128).
+  const int64_t padded = a.chunks * kChunkColumns;
+  at::Tensor xc = padded == w.columns ? x.contiguous() : at::constant_pad_nd(x, {0, padded - w.columns}, 0);
+  if (reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 != 0) xc = xc.clone();
+  at::Tensor b;
+  if (bias.defined()) b = bias.to(at::kBFloat16).contiguous();
+  at::Tensor y = at::empty({x.size(0), a.rows}, x.options());
+  a.x = xc.data_ptr();
+  a.batch = int(x.size(0));
+  a.bias = b.defined() ? b.data_ptr() : nullptr;
+  a.y = y.data_ptr();
+  check_launch(launch_slice_pack_gemm(a, stream_of(x)), "slice_pack_matmul");
+  return y;
+}
+
+at::Tensor slice_pack_dequantize(const SlicePackOperand& w) {
+  const SlicePackGemm a = arguments(w, "slice_pack_dequantize");
+  const c10::cuda::CUDAGuard guard(w.words.device());
+  at::Tensor out = at::empty({a.rows, w.columns}, w.words.options().dtype(at::kBFloat16));
+  check_launch(launch_slice_pack_dequantize(a, w.columns, out.data_ptr(), stream_of(w.words)), "slice_pack_dequantize");
+  return out;
+}
+
+}  // namespace matquant::kernels

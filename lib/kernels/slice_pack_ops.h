@@ -1,0 +1,29 @@
+#pragma once
+// ATen entry points of the slice-pack kernels (lib/kernels/slice_pack_gemm.cu). quant::slice_pack_linear
+// is the caller that picks them; these check shapes and launch. The stand-in build without CUDA
+// kernels throws from both.
+#include <ATen/ATen.h>
+
+namespace matquant::kernels {
+
+// One weight's slice pack, as tensors on one CUDA device (quant::SlicePack's fields).
+struct SlicePackOperand {
+  at::Tensor words;       // int32 [row_tiles, chunks, width / 2, 32, 4]
+  at::Tensor scale;       // float32 [rows, groups]
+  at::Tensor zero_point;  // float32 [rows, groups]
+  int width = 4;
+  double step = 1.0;      // 2^(c-r)
+  int64_t group_size = 0;
+  int64_t columns = 0;
+};
+
+// Most activation rows the matmul kernel takes; more rows go through the dequantized weight.
+int64_t slice_pack_matmul_max_rows();
+
+// y = x w_r^T (+ bias), x bf16 [batch <= 16, columns], y bf16 [batch, rows].
+at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, const at::Tensor& bias);
+
+// w_r as bf16 [rows, columns].
+at::Tensor slice_pack_dequantize(const SlicePackOperand& w);
+
+}  // namespace matquant::kernels

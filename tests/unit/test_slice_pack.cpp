@@ -1,0 +1,147 @@
+// Slice packs (quant/slice_pack.h): the r-bit slice's levels at 2, 4 or 8 bits in MMA fragment order.
+// Format: for every code of c = 8, 6 and 4, every r and both equations, the stored levels equal
+// lib/quant's slicing (NestedCodes::sliced_codes / 2^(c-r)), and a slice reads its width in bits
+// per weight. Values: the dequantized pack equals NestedCodes::dequantize (on CPU through ATen, on
+// CUDA through the dequantize kernel, bit for bit). Kernel (CUDA only): the decode matmul equals
+// x w_r^T in fp32 up to its bf16 output rounding, and the bf16 fake-quant matmul within bf16 rounding.
+#include "quant/slice_pack.h"
+
+#include "common/error.h"
+#include "test_device.h"
+
+#include <gtest/gtest.h>
+
+using namespace matquant::quant;
+
+namespace {
+
+// Codes that hold every value of 0 .. 2^c - 1 (a shuffled ramp), with random scales and zero points.
+NestedCodes every_code(int64_t rows, int64_t columns, int bits, int64_t group_size, const at::Device& device) {
+  const int64_t groups = group_size > 0 ? (columns + group_size - 1) / group_size : 1;
+  NestedCodes codes;
+  const at::Tensor ramp = at::remainder(at::arange(rows * columns, at::kLong), int64_t(1) << bits);
+  codes.codes = ramp.index_select(0, at::randperm(rows * columns, at::kLong)).view({rows, columns}).to(at::kByte);
+  codes.scale = at::rand({rows, groups}) * 0.02 + 0.001;
+  codes.zero_point = at::randint(0, int64_t(1) << bits, {rows, groups}, at::kLong).to(at::kFloat);
+  codes.bits = bits;
+  codes.group_size = group_size;
+  return codes.to(device);
+}
+
+const char* name(SliceMode mode) { return mode == SliceMode::kClamped ? "Eq. 6" : "Eq. 8"; }
+
+}  // namespace
+
+TEST(SlicePack, WidthIsTheSmallestThatHoldsTheTopLevel) {
+  EXPECT_EQ(slice_pack_width(8, 2, SliceMode::kClamped), 2);
+  EXPECT_EQ(slice_pack_width(8, 1, SliceMode::kClamped), 2);
+  EXPECT_EQ(slice_pack_width(8, 3, SliceMode::kClamped), 4);
+  EXPECT_EQ(slice_pack_width(8, 4, SliceMode::kClamped), 4);
+  EXPECT_EQ(slice_pack_width(8, 6, SliceMode::kClamped), 8);
+  EXPECT_EQ(slice_pack_width(8, 8, SliceMode::kClamped), 8);
+  EXPECT_EQ(slice_pack_width(8, 2, SliceMode::kExtraPrecision), 4);  // levels 0..4
+  EXPECT_EQ(slice_pack_width(8, 4, SliceMode::kExtraPrecision), 8);  // levels 0..16
+  EXPECT_EQ(slice_pack_width(8, 8, SliceMode::kExtraPrecision), 8);  // r = c: the codes themselves
+}
+
+TEST(SlicePack, StoredLevelsAreTheSlicesOfEveryCode) {
+  const at::Device device = matquant::testing::test_device();
+  for (int c : {8, 6, 4}) {
+    // 37 rows and 300 columns: a partial row tile and a partial chunk; 11,100 codes hold every value.
+    const NestedCodes codes = every_code(37, 300, c, 0, device);
+    for (auto mode : {SliceMode::kClamped, SliceMode::kExtraPrecision}) {
+      for (int r = 1; r <= c; ++r) {
+        const SlicePack pack = pack_slice(codes, r, mode);
+        const at::Tensor expected = at::bitwise_right_shift(codes.sliced_codes(r, mode).to(at::kLong), c - r);
+        EXPECT_TRUE(at::equal(slice_pack_levels(pack), expected)) << "c " << c << " r " << r << " " << name(mode);
+        EXPECT_EQ(pack.level_bytes(), pack.row_tiles() * 16 * pack.chunks() * 128 * pack.width / 8);
+        EXPECT_EQ(pack.words.sizes(), (std::vector<int64_t>{3, 3, pack.width / 2, 32, 4}));
+      }
+    }
+  }
+}
+
+TEST(SlicePack, DequantizedPackEqualsTheNestedCodesWeight) {
+  const at::Device device = matquant::testing::test_device();
+  for (int64_t group : {int64_t(0), int64_t(128), int64_t(64)}) {
+    const NestedCodes codes = every_code(24, 384, 8, group, device);
+    for (auto mode : {SliceMode::kClamped, SliceMode::kExtraPrecision}) {
+      for (int r = 1; r <= 8; ++r) {
+        const SlicePack pack = pack_slice(codes, r, mode);
+        for (auto dtype : {at::kFloat, at::kBFloat16}) {
+          EXPECT_TRUE(at::equal(dequantize_slice_pack(pack, dtype), codes.dequantize(r, mode, dtype)))
+              << "r " << r << " group " << group << " " << name(mode) << " " << dtype;
+        }
+      }
+    }
+  }
+}
+
+TEST(SlicePack, PrefillPathIsTheLinearOfTheDequantizedSlice) {
+  const at::Device device = matquant::testing::test_device();
+  const NestedCodes codes = every_code(40, 256, 8, 128, device);
+  const at::Tensor x = at::randn({3, 7, 256}).to(device);  // 21 rows: past the decode kernel's 16
+  const at::Tensor bias = at::randn({40}).to(device);
+  for (int r : {2, 4, 8}) {
+    const at::Tensor ours = slice_pack_linear(pack_slice(codes, r, SliceMode::kClamped), x, bias);
+    EXPECT_EQ(ours.sizes(), (std::vector<int64_t>{3, 7, 40}));
+    EXPECT_TRUE(at::allclose(ours, at::linear(x, codes.dequantize(r, SliceMode::kClamped, at::kFloat), bias), 1e-5, 1e-5))
+        << "r " << r;
+  }
+}
+
+// The decode kernel (CUDA only): every width (r = 1..8, both equations), per-channel and grouped
+// scales, batch 1, 5 (with bias), 9 and 16, rows not a multiple of 16, columns not a multiple of 128,
+// fewer chunks than warps, and enough rows that a block walks several tiles.
+TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
+  const at::Device device = matquant::testing::test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
+  struct Shape {
+    int64_t rows, columns;
+    std::vector<int64_t> groups;
+  };
+  int checked = 0;
+  for (const Shape& shape : {Shape{40, 1000, {0}}, Shape{48, 1152, {0, 128}}, Shape{72, 4352, {0, 128, 256}},
+                             Shape{8200, 384, {0, 128}}}) {
+    for (int64_t group : shape.groups) {
+      const NestedCodes codes = every_code(shape.rows, shape.columns, 8, group, device);
+      for (auto mode : {SliceMode::kClamped, SliceMode::kExtraPrecision}) {
+        for (int r = 1; r <= 8; ++r) {
+          const SlicePack pack = pack_slice(codes, r, mode);
+          const at::Tensor w = codes.dequantize(r, mode, at::kFloat);
+          const at::Tensor w_bf16 = codes.dequantize(r, mode, at::kBFloat16);
+          for (int64_t batch : {1, 5, 9, 16}) {
+            const at::Tensor x = at::randn({batch, shape.columns}, at::TensorOptions(device)).to(at::kBFloat16);
+            const at::Tensor bias =
+                batch == 5 ? at::randn({shape.rows}, at::TensorOptions(device)).to(at::kBFloat16) : at::Tensor();
+            const at::Tensor ours = slice_pack_linear(pack, x, bias).to(at::kFloat);
+            const at::Tensor xf = x.to(at::kFloat);
+            at::Tensor exact = at::matmul(xf, w.t());
+            if (bias.defined()) exact = exact + bias.to(at::kFloat);
+            const at::Tensor magnitude = at::matmul(xf.abs(), w.abs().t());
+            // Output rounding to bf16 (2^-9 relative) plus fp32 summation of the offset levels.
+            const at::Tensor to_exact = (ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4);
+            EXPECT_LE(to_exact.max().item<double>(), 0.0) << "r " << r << " " << name(mode) << " group " << group
+                                                          << " batch " << batch << " columns " << shape.columns;
+            const at::Tensor fake = at::linear(x, w_bf16, bias).to(at::kFloat);
+            const at::Tensor to_fake = (ours - fake).abs() - (exact.abs() * (2.0 / 256) + magnitude * (1.0 / 256));
+            EXPECT_LE(to_fake.max().item<double>(), 0.0) << "r " << r << " batch " << batch;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, (1 + 2 + 3 + 2) * 2 * 8 * 4);
+}
+
+TEST(SlicePack, RefusesInputOfTheWrongWidth) {
+  const SlicePack pack = pack_slice(every_code(8, 64, 8, 0, at::kCPU), 4, SliceMode::kClamped);
+  try {
+    slice_pack_linear(pack, at::randn({2, 63}));
+    FAIL() << "a 63-feature input was accepted by a 64-column weight";
+  } catch (const matquant::Error& error) {
+    EXPECT_EQ(error.code(), matquant::ErrorCode::kInvalidInput);
+    EXPECT_NE(std::string(error.what()).find("63"), std::string::npos) << error.what();
+  }
+}
