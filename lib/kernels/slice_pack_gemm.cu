@@ -2,8 +2,8 @@
 // the r-bit slice's levels stored at 2, 4 or 8 bits in the order the tensor cores take them, so a
 // call reads `width` bits per weight and decodes each pair of levels with one shift and one LOP3.
 //
-// Work split. A block owns a run of consecutive tiles of 16 weight rows (as many as keep the grid
-// resident in one wave: one tile for most shapes, several for tall ones such as gate/up); its 8
+// Work split. A block owns a run of consecutive tiles of 16 weight rows (one tile for real models'
+// projections; several for very tall weights, keeping the grid within about 4 waves); its 8
 // warps take each tile's 128-column chunks round-robin, walking the tiles one after the other
 // without a barrier, and add their partial sums in shared memory once at the end. Each lane keeps
 // the next kDepth chunks of its weight words in flight (128 bytes) across tile boundaries.
@@ -21,6 +21,7 @@
 #include "kernels/kernel_common.cuh"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace matquant::kernels {
 namespace {
@@ -97,11 +98,9 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth>& words, 
   uint2 b[kTiles][kSteps];
 #pragma unroll
   for (int nt = 0; nt < kTiles; ++nt) {
+    const uint2* x = reinterpret_cast<const uint2*>(x_rows[nt] + column0);
 #pragma unroll
-    for (int s = 0; s < kSteps; ++s) {
-      b[nt][s] = x_rows[nt] != nullptr ? __ldg(reinterpret_cast<const uint2*>(x_rows[nt] + column0 + 4 * s))
-                                       : make_uint2(0u, 0u);
-    }
+    for (int s = 0; s < kSteps; ++s) b[nt][s] = __ldg(x + s);
   }
 #pragma unroll
   for (int s = 0; s < kSteps; ++s) {
@@ -124,7 +123,8 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth>& words, 
 // Floats of shared memory: each tile's partial sums per warp, batch row and row.
 int64_t partial_floats(int64_t tiles_per_block, int batch) { return tiles_per_block * kWarps * batch * kRowTile; }
 
-// At most 128 registers (2 blocks of 8 warps per SM).
+// At most 128 registers: 2 blocks of 8 warps per SM (3 blocks, 80 registers, measured faster on
+// gate/up at int4 and int2 but slower on every other shape, H200).
 template <int kWidth, int kTiles, bool kGrouped>
 __global__ void __launch_bounds__(kWarps * 32, 2) slice_pack_gemm_kernel(SlicePackGemm a, int tiles_per_block) {
   using P = Pack<kWidth>;
@@ -133,61 +133,89 @@ __global__ void __launch_bounds__(kWarps * 32, 2) slice_pack_gemm_kernel(SlicePa
   const int64_t row_tiles = (a.rows + kRowTile - 1) / kRowTile;
   const int64_t first_tile = int64_t(blockIdx.x) * tiles_per_block;
   const int my_tiles = int(min(int64_t(tiles_per_block), row_tiles - first_tile));
-  const int64_t slots = (a.chunks - warp + kWarps - 1) / kWarps;  // this warp's chunks per tile
-  const int64_t items = my_tiles * slots;
+  const int slots = int((a.chunks - warp + kWarps - 1) / kWarps);  // this warp's chunks per tile
   const int64_t columns = a.chunks * kChunkColumns;
   const uint4* words = reinterpret_cast<const uint4*>(a.words) + lane;
-  // Item k: tile first_tile + k / slots, chunk warp + 8 (k % slots).
+  // The warp walks (tile, j) pairs: tile first_tile + tile, chunk warp + 8 j. Cursors advance by
+  // one pair per chunk (no divisions in the loop): `next` is what the ring loads next.
+  struct Cursor {
+    int tile = 0, j = 0;
+    __device__ void advance(int slots) {
+      if (++j == slots) j = 0, ++tile;
+    }
+  };
+  Cursor next;
   ChunkWords<kWidth> ring[P::kDepth];
-  auto load = [&](ChunkWords<kWidth>& into, int64_t k) {
-    if (k >= items) return;
-    const int64_t chunk = warp + int64_t(kWarps) * (k % slots), tile = first_tile + k / slots;
-    const uint4* from = words + (tile * a.chunks + chunk) * P::kLoads * 32;
+  auto load = [&](ChunkWords<kWidth>& into) {
+    if (next.tile >= my_tiles || slots == 0) return;
+    const int64_t chunk = warp + int64_t(kWarps) * next.j;
+    const uint4* from = words + ((first_tile + next.tile) * a.chunks + chunk) * P::kLoads * 32;
 #pragma unroll
     for (int j = 0; j < P::kLoads; ++j) into.v[j] = load_streaming(from + j * 32);
+    next.advance(slots);
   };
 #pragma unroll
-  for (int d = 0; d < P::kDepth; ++d) load(ring[d], d);
+  for (int d = 0; d < P::kDepth; ++d) load(ring[d]);
 
-  // The batch row of this lane's B fragment (n = 8 nt + g); lanes past the batch multiply zeros.
+  // The batch row of this lane's B fragment (n = 8 nt + g). Lanes past the batch repeat the last
+  // row (no predicate on the loads; a warp's lanes of one t read one address): their output
+  // columns are never used.
   const __nv_bfloat16* x_rows[kTiles];
 #pragma unroll
   for (int nt = 0; nt < kTiles; ++nt) {
-    const int n = nt * 8 + g;
-    x_rows[nt] = n < a.batch ? static_cast<const __nv_bfloat16*>(a.x) + n * columns + 32 * t : nullptr;
+    const int n = min(nt * 8 + g, a.batch - 1);
+    x_rows[nt] = static_cast<const __nv_bfloat16*>(a.x) + n * columns + 32 * t;
   }
   Accumulators<kWidth, kTiles> acc;
   acc.clear();
   float out[kTiles][4] = {};
-  // out += (s step) C - s (step base + z) sum x, per row (c2, c3: row g + 8) and batch column.
-  auto fold = [&](int64_t tile, int64_t group) {
+  // Scales of rows g and g + 8 of a tile (per channel: loaded a tile ahead, so the fold at the
+  // tile's end does not wait on them).
+  float s_row[2], z_row[2];
+  auto load_scales = [&](int64_t tile, int64_t group) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int64_t row = tile * kRowTile + g + 8 * h;
-      const float s = row < a.rows ? __ldg(a.scale + row * a.groups + group) : 0.0f;
-      const float z = row < a.rows ? __ldg(a.zero + row * a.groups + group) : 0.0f;
+      s_row[h] = row < a.rows ? __ldg(a.scale + row * a.groups + group) : 0.0f;
+      z_row[h] = row < a.rows ? __ldg(a.zero + row * a.groups + group) : 0.0f;
+    }
+  };
+  if (!kGrouped) load_scales(first_tile, 0);
+  // out += (s step) C - s (step base + z) sum x, per row (c2, c3: row g + 8) and batch column.
+  auto fold = [&]() {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
 #pragma unroll
       for (int nt = 0; nt < kTiles; ++nt) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          out[nt][2 * h + e] += s * a.step * acc.products(nt, 2 * h + e) - s * (a.step * P::kBase + z) * acc.sum_x[nt][2 * h + e];
+          out[nt][2 * h + e] += s_row[h] * a.step * acc.products(nt, 2 * h + e) -
+                                s_row[h] * (a.step * P::kBase + z_row[h]) * acc.sum_x[nt][2 * h + e];
         }
       }
     }
     acc.clear();
   };
-  for (int64_t i = 0; i < items; i += P::kDepth) {
+  const int items = my_tiles * slots;
+  const int chunks_per_group = kGrouped ? int(a.group_size / kChunkColumns) : 1;
+  Cursor at;
+  for (int i = 0; i < items; i += P::kDepth) {
 #pragma unroll
     for (int d = 0; d < P::kDepth; ++d) {
-      const int64_t k = i + d;
-      if (k >= items) break;
-      const int64_t chunk = warp + int64_t(kWarps) * (k % slots), tile = first_tile + k / slots;
+      if (i + d >= items) break;
+      const int64_t chunk = warp + int64_t(kWarps) * at.j, tile = first_tile + at.tile;
+      if (kGrouped) load_scales(tile, int(chunk) / chunks_per_group);
       multiply_chunk<kWidth, kTiles>(ring[d], x_rows, chunk * kChunkColumns, acc);
-      load(ring[d], k + P::kDepth);
-      if (kGrouped) fold(tile, chunk * kChunkColumns / a.group_size);
-      if (k % slots != slots - 1) continue;
+      load(ring[d]);
+      if (kGrouped) fold();
+      const bool last_of_tile = at.j == slots - 1;
+      at.advance(slots);
+      if (!last_of_tile) continue;
       // This warp's last chunk of the tile: park its partial sums.
-      if (!kGrouped) fold(tile, 0);
+      if (!kGrouped) {
+        fold();
+        if (tile + 1 < first_tile + my_tiles) load_scales(tile + 1, 0);
+      }
       float* parked = partials + (tile - first_tile) * kWarps * a.batch * kRowTile;
 #pragma unroll
       for (int nt = 0; nt < kTiles; ++nt) {
@@ -233,7 +261,14 @@ template <int kWidth, int kTiles, bool kGrouped>
 int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   const int64_t row_tiles = (a.rows + kRowTile - 1) / kRowTile;
   // As few tiles per block as keep every block resident, spread evenly.
-  int64_t per_block = (row_tiles + resident_blocks() - 1) / resident_blocks();
+  // MATQUANT_SLICE_PACK_TILES_PER_BLOCK overrides the choice (for tuning on a new GPU).
+  static const int forced = [] {
+    const char* v = std::getenv("MATQUANT_SLICE_PACK_TILES_PER_BLOCK");
+    return v == nullptr ? 0 : std::atoi(v);
+  }();
+  // One tile per block measured as fast as longer runs up to gate/up's 4 waves (H200); very tall
+  // weights (an LM head) take runs, so the grid stays within about 4 waves.
+  int64_t per_block = forced > 0 ? forced : (row_tiles + 4 * resident_blocks() - 1) / (4 * resident_blocks());
   // Shared memory for the partial sums stays under 96 KB (very tall weights take several waves).
   per_block = std::max<int64_t>(1, std::min<int64_t>(per_block, 96 * 1024 / (4 * partial_floats(1, a.batch))));
   const unsigned blocks = unsigned((row_tiles + per_block - 1) / per_block);
