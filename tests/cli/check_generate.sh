@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `matquant generate` as a user runs it: a short QAT checkpoint decoded greedily at int8, int4, int2
 # and a per-layer plan in one process (one JSON request each, the requested token count), the same tokens
-# through --bit-planes, a seeded sampled run that repeats exactly, and bad input refused with exit 2
+# through --bit-planes and through --slice-packs, a seeded sampled run that repeats exactly, and bad input refused with exit 2
 # (or 3, 4 for invalid or missing input) and one line.
 # Usage: check_generate.sh MATQUANT SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -17,16 +17,20 @@ json() { grep '^JSON ' "$1" | sed 's/^JSON //'; }
   --max-new-tokens 6 >greedy.out 2>err || fail "greedy: $(cat err)"
 "$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 4,2 \
   --max-new-tokens 6 --bit-planes >planes.out 2>err || fail "bit planes: $(cat err)"
-python3 - greedy.out planes.out <<'PY' || fail "requests or bit-plane tokens"
+"$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 4,2 \
+  --max-new-tokens 6 --slice-packs >packs.out 2>err || fail "slice packs: $(cat err)"
+grep -q "slice packs: .* GB on the device" packs.out || fail "slice packs: no memory line"
+python3 - greedy.out planes.out packs.out <<'PY' || fail "requests, bit-plane or slice-pack tokens"
 import json, sys
 def requests(path):
     line = next(l for l in open(path) if l.startswith("JSON "))
     return json.loads(line[5:])["requests"]
-greedy, planes = requests(sys.argv[1]), requests(sys.argv[2])
+greedy, planes, packs = requests(sys.argv[1]), requests(sys.argv[2]), requests(sys.argv[3])
 assert [r["precision"] for r in greedy] == ["8", "4", "2", "4,2"], greedy
 for r in greedy:
     assert 1 <= len(r["tokens"]) <= 6 and r["tokens_per_s"] >= 0, r
 assert [r["tokens"] for r in greedy] == [r["tokens"] for r in planes], (greedy, planes)
+assert [r["tokens"] for r in greedy] == [r["tokens"] for r in packs], (greedy, packs)
 PY
 sampled() {  # the sampled tokens only (the JSON line also holds timings)
   "$matquant" generate --model "$model" --prompt-ids 1,5,9,13 --precision 4 --scope ffn+attn \

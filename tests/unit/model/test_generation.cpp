@@ -1,7 +1,8 @@
 // Cached decoding (model/generation.h): for every family fixture, a prompt run in one step and then
 // token by token gives at each position the logits of the full forward pass over the whole sequence
 // (ours, and transformers' reference logits of the fixture), with Gemma-2's and Mistral's
-// 4-token sliding windows exceeded; the bit-plane serving path gives the frozen layers' logits.
+// 4-token sliding windows exceeded; the bit-plane and slice-pack serving paths give the frozen
+// layers' logits.
 #include "model/generation.h"
 #include "model/pretrained.h"
 #include "model/safetensors.h"
@@ -77,6 +78,33 @@ TEST_P(CachedDecoding, BitPlaneServingGivesTheFrozenLayersLogits) {
     ASSERT_TRUE(planes.serves_bit_planes());
     EXPECT_GT(planes.bit_plane_bytes(), 0);
     EXPECT_LT(max_abs_diff(cached_logits(planes, ids), expected), 1e-5) << GetParam() << " int" << r;
+  }
+}
+
+// One generator holds slice packs for int8, int4, int2 and a per-layer plan, and serves each of
+// them in turn (no reload) with the logits of the dequantized frozen layers.
+TEST_P(CachedDecoding, SlicePackServingSwitchesPrecisionsWithoutReloading) {
+  c10::NoGradGuard no_grad;
+  DecoderModel model = load_pretrained(fixture(GetParam()));
+  model->eval();
+  model->enable_quantization(QuantScope::kFfnAndAttention, QuantizerConfig{});
+  for (auto& [name, layer, linear] : model->quantized_linears()) linear->freeze_codes();
+  const int layers = int(model->layers.size());
+  std::string plan;
+  for (int l = 0; l < layers; ++l) plan += (l == 0 ? "" : ",") + std::string(l % 2 == 0 ? "4" : "2");
+  const std::vector<std::string> precisions = {"8", "4", "2", plan};
+  const at::Tensor ids = at::arange(1, 12, at::kLong).view({1, -1});
+  Generator packed(model);
+  for (const std::string& p : precisions) {
+    model->set_precision(quant::plan_from_text(p, layers));
+    packed.pack_slices();
+  }
+  ASSERT_TRUE(packed.serves_slice_packs());
+  EXPECT_GT(packed.slice_pack_bytes(), 0);
+  for (const std::string& p : precisions) {
+    model->set_precision(quant::plan_from_text(p, layers));
+    Generator dequantized(model);
+    EXPECT_LT(max_abs_diff(cached_logits(packed, ids), cached_logits(dequantized, ids)), 1e-5) << GetParam() << " " << p;
   }
 }
 
