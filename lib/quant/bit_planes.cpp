@@ -4,6 +4,7 @@
 #include "kernels/bit_plane_ops.h"
 #include "kernels/fused_ops.h"
 #include "quant/minmax.h"
+#include "quant/packed_linear.h"
 
 #include <c10/core/GradMode.h>
 
@@ -119,21 +120,11 @@ at::Tensor dequantize_bit_planes(const BitPlanes& p, int to_bits, SliceMode mode
 
 at::Tensor bit_plane_linear(const BitPlanes& p, const at::Tensor& x, int to_bits, SliceMode mode,
                             const at::Tensor& bias) {
-  c10::NoGradGuard no_grad;
-  if (x.size(-1) != p.columns) {
-    throw_invalid(fmt::format("bit_plane_linear: input has {} features, the weight {}", x.size(-1), p.columns));
-  }
-  const int64_t rows = x.numel() / p.columns;
-  if (kernels_apply(p) && x.device() == p.planes.device() && x.scalar_type() == at::kBFloat16 && rows >= 1 &&
-      rows <= kernels::bit_plane_matmul_max_rows()) {
-    std::vector<int64_t> shape = x.sizes().vec();
-    shape.back() = p.rows;
-    const at::Tensor y = kernels::bit_plane_matmul(operand(p), to_bits, mode == SliceMode::kExtraPrecision,
-                                                   x.reshape({rows, p.columns}), bias);
-    return y.view(shape);
-  }
-  const at::Tensor w = dequantize_bit_planes(p, to_bits, mode, x.scalar_type());
-  return at::linear(x, w, bias.defined() ? bias.to(x.scalar_type()) : bias);
+  const bool extra = mode == SliceMode::kExtraPrecision;
+  return packed_linear(
+      "bit_plane_linear", x, p.rows, p.columns, kernels_apply(p), p.planes.device(), kernels::bit_plane_matmul_max_rows(),
+      [&](const at::Tensor& x2d, const at::Tensor& b) { return kernels::bit_plane_matmul(operand(p), to_bits, extra, x2d, b); },
+      [&](at::ScalarType dtype) { return dequantize_bit_planes(p, to_bits, mode, dtype); }, bias);
 }
 
 }  // namespace matquant::quant

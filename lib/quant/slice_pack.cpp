@@ -4,6 +4,7 @@
 #include "kernels/fused_ops.h"
 #include "kernels/slice_pack_ops.h"
 #include "quant/minmax.h"
+#include "quant/packed_linear.h"
 
 #include <c10/core/GradMode.h>
 
@@ -146,19 +147,10 @@ at::Tensor dequantize_slice_pack(const SlicePack& p, at::ScalarType dtype) {
 }
 
 at::Tensor slice_pack_linear(const SlicePack& p, const at::Tensor& x, const at::Tensor& bias) {
-  c10::NoGradGuard no_grad;
-  if (x.size(-1) != p.columns) {
-    throw_invalid(fmt::format("slice_pack_linear: input has {} features, the weight {}", x.size(-1), p.columns));
-  }
-  const int64_t rows = x.numel() / p.columns;
-  if (kernels_apply(p) && x.device() == p.words.device() && x.scalar_type() == at::kBFloat16 && rows >= 1 &&
-      rows <= kernels::slice_pack_matmul_max_rows()) {
-    std::vector<int64_t> shape = x.sizes().vec();
-    shape.back() = p.rows;
-    return kernels::slice_pack_matmul(operand(p), x.reshape({rows, p.columns}), bias).view(shape);
-  }
-  const at::Tensor w = dequantize_slice_pack(p, x.scalar_type());
-  return at::linear(x, w, bias.defined() ? bias.to(x.scalar_type()) : bias);
+  return packed_linear(
+      "slice_pack_linear", x, p.rows, p.columns, kernels_apply(p), p.words.device(), kernels::slice_pack_matmul_max_rows(),
+      [&](const at::Tensor& x2d, const at::Tensor& b) { return kernels::slice_pack_matmul(operand(p), x2d, b); },
+      [&](at::ScalarType dtype) { return dequantize_slice_pack(p, dtype); }, bias);
 }
 
 }  // namespace matquant::quant
