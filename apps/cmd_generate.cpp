@@ -108,6 +108,7 @@ int run_generate(const Args& args) {
   if (model_arg.empty() == checkpoint.empty()) throw_usage("give one of --model and --checkpoint");
   if (prompt.empty() == prompt_ids.empty()) throw_usage("give one of --prompt and --prompt-ids");
   if (max_new_tokens < 1) throw_usage("--max-new-tokens must be at least 1");
+  if (vm.count("bit-planes") && vm.count("slice-packs")) throw_usage("give at most one of --bit-planes and --slice-packs");
   if (precisions.empty()) precisions.push_back(checkpoint.empty() ? "none" : "8");
   const bool quantize = std::any_of(precisions.begin(), precisions.end(), [](const std::string& p) { return p != "none"; });
 
@@ -118,6 +119,11 @@ int run_generate(const Args& args) {
   LoadedModel loaded = load_model(model_arg, checkpoint, scope, quantize, parse_dtype(dtype), dev);
   loaded.model->eval();
   model::Generator generator(loaded.model);
+  if ((vm.count("bit-planes") || vm.count("slice-packs")) && (!dev.is_cuda() || dtype != "bf16")) {
+    // Correct everywhere (the CLI tests compare its tokens on CPU), fast only with the kernels.
+    fmt::print("note: the packed kernels run on CUDA with bf16; on {} with {} every packed projection is "
+               "dequantized per call (a reference path, slower than without the flag)\n", device, dtype);
+  }
   if (vm.count("bit-planes")) generator.pack_bit_planes();
   if (vm.count("slice-packs")) {
     const int layers = int(loaded.model->layers.size());

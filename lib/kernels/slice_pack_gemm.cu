@@ -246,15 +246,13 @@ __global__ void __launch_bounds__(kWarps * 32, 2) slice_pack_gemm_kernel(SlicePa
   }
 }
 
+// Blocks resident at once on the current device (2 per SM).
 int resident_blocks() {
-  static const int blocks = [] {
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      return 264;
-    }
-    return 2 * sms;
-  }();
-  return blocks;
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    return 264;
+  }
+  return 2 * sms;
 }
 
 template <int kWidth, int kTiles, bool kGrouped>
@@ -274,10 +272,10 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   const unsigned blocks = unsigned((row_tiles + per_block - 1) / per_block);
   const size_t bytes = size_t(partial_floats(per_block, a.batch)) * sizeof(float);
   auto kernel = slice_pack_gemm_kernel<kWidth, kTiles, kGrouped>;
-  static size_t opted_in = 48 * 1024;  // per instantiation; more shared memory needs an opt-in
-  if (bytes > opted_in) {
+  // Above 48 KB the kernel needs an opt-in, which is per device: set it on every such call (a
+  // host-side attribute write, only for very tall weights at large batches).
+  if (bytes > 48 * 1024) {
     if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes))) return int(e);
-    opted_in = bytes;
   }
   kernel<<<blocks, kWarps * 32, bytes, stream>>>(a, int(per_block));
   return int(cudaGetLastError());

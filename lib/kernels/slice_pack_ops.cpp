@@ -59,7 +59,13 @@ at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, con
   at::Tensor xc = padded == w.columns ? x.contiguous() : at::constant_pad_nd(x, {0, padded - w.columns}, 0);
   if (reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 != 0) xc = xc.clone();
   at::Tensor b;
-  if (bias.defined()) b = bias.to(at::kBFloat16).contiguous();
+  if (bias.defined()) {
+    if (bias.numel() != a.rows) {
+      throw Error(ErrorCode::kInvalidInput, "slice_pack_matmul: bias has " + std::to_string(bias.numel()) +
+                                                " values, the weight " + std::to_string(a.rows) + " rows");
+    }
+    b = bias.to(x.device(), at::kBFloat16).contiguous();
+  }
   at::Tensor y = at::empty({x.size(0), a.rows}, x.options());
   a.x = xc.data_ptr();
   a.batch = int(x.size(0));

@@ -7,6 +7,7 @@
 #include <c10/core/GradMode.h>
 
 #include <limits>
+#include <set>
 
 namespace matquant::model {
 
@@ -49,8 +50,12 @@ void Generator::pack_slices() {
 
 int64_t Generator::slice_pack_bytes() const {
   int64_t bytes = 0;
+  std::set<const void*> counted;  // every precision's pack of a linear shares its scales
   for (const auto& [key, p] : slices_) {
-    bytes += p.level_bytes() + (p.scale.numel() + p.zero_point.numel()) * int64_t(p.scale.element_size());
+    bytes += p.level_bytes();
+    for (const at::Tensor* t : {&p.scale, &p.zero_point}) {
+      if (counted.insert(t->data_ptr()).second) bytes += t->numel() * int64_t(t->element_size());
+    }
   }
   return bytes;
 }
@@ -60,7 +65,10 @@ at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
   const int bits = *linear->precision();
   const quant::SliceMode mode = linear->quantizer()->slice_mode;
   const auto slice = slices_.find(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()), bits, mode));
-  if (slice != slices_.end()) return quant::slice_pack_linear(slice->second, x, linear->bias);
+  if (slice != slices_.end()) {
+    ++slice_pack_calls_;
+    return quant::slice_pack_linear(slice->second, x, linear->bias);
+  }
   const auto it = planes_.find(linear.get());
   if (it == planes_.end()) return linear(x);
   return quant::bit_plane_linear(it->second, x, bits, mode, linear->bias);

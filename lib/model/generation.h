@@ -43,8 +43,11 @@ class Generator {
   // has a pack runs through quant::slice_pack_linear (before bit planes, if both exist).
   void pack_slices();
   bool serves_slice_packs() const { return !slices_.empty(); }
-  // Bytes the slice packs and their scales hold on the device.
+  // Bytes the slice packs and their scales hold on the device (scales shared by several packs
+  // counted once).
   int64_t slice_pack_bytes() const;
+  // Projections served from a slice pack so far (each call of a packed linear counts one).
+  int64_t slice_pack_calls() const { return slice_pack_calls_; }
 
   // Logits [B, vocab] (fp32) of the last of `tokens` [B, T], run after the cache's contents; the
   // cache grows by T.
@@ -64,6 +67,7 @@ class Generator {
   at::Tensor inverse_frequencies_;
   std::map<const QuantizedLinearImpl*, quant::BitPlanes> planes_;
   std::map<std::tuple<const QuantizedLinearImpl*, int, quant::SliceMode>, quant::SlicePack> slices_;
+  int64_t slice_pack_calls_ = 0;
 };
 
 }  // namespace matquant::model

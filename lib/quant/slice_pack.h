@@ -8,7 +8,8 @@
 // with one shift and one LOP3 (lib/kernels/slice_pack_gemm.cu).
 //
 // Width: the smallest of 2, 4, 8 that holds the slice's top level (2^r - 1 for Eq. 6, 2^r for
-// Eq. 8 below c): int2 and int1 take 2, int3, int4 and E.P. int2 take 4, int6, int8 and E.P. int4 8.
+// Eq. 8 below c): int1, int2 and E.P. int1 take 2; int3, int4, E.P. int2 and E.P. int3 take 4;
+// int6, int8, E.P. int4 and E.P. int6 take 8.
 //
 // Layout: int32 [row_tiles, chunks, width / 2, 32, 4]. Rows are padded to tiles of 16 and columns
 // to chunks of 128, with level 0. For row tile T and chunk C, lane L = 4 g + t of a warp reads the

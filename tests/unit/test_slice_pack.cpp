@@ -61,6 +61,44 @@ TEST(SlicePack, StoredLevelsAreTheSlicesOfEveryCode) {
   }
 }
 
+// The layout as quant/slice_pack.h writes it down, independently of the packing code: one nonzero
+// level at a known row and column must land in the documented word and bit field.
+TEST(SlicePack, OneLevelLandsWhereTheHeaderSaysItDoes) {
+  struct Case {
+    int to_bits;  // width 2 (r = 2), 4 (r = 4) or 8 (r = 8); c = 8, Eq. 6
+    int width;
+  };
+  for (const Case& c : {Case{2, 2}, Case{4, 4}, Case{8, 8}}) {
+    for (const auto& [row, column] : std::vector<std::pair<int64_t, int64_t>>{{0, 0}, {27, 183}, {9, 255}, {30, 130}}) {
+      NestedCodes codes;
+      codes.codes = at::zeros({32, 256}, at::kByte);
+      const int64_t level = (int64_t(1) << c.to_bits) - 1;  // all ones: every bit of the field set
+      codes.codes[row][column] = uint8_t(level << (8 - c.to_bits));
+      codes.scale = at::ones({32, 1});
+      codes.zero_point = at::zeros({32, 1});
+      codes.bits = 8;
+      const SlicePack pack = pack_slice(codes, c.to_bits, SliceMode::kClamped);
+      ASSERT_EQ(pack.width, c.width);
+      // Row 16 T + 8 h + g, column 128 C + 32 t + 4 s + q; register i = h + 2 (q / 2), half e = q % 2.
+      const int64_t tile = row / 16, h = row % 16 / 8, g = row % 8, chunk = column / 128, t = column % 128 / 32;
+      const int64_t s = column % 32 / 4, q = column % 4, i = h + 2 * (q / 2), e = q % 2, lane = 4 * g + t;
+      std::vector<std::pair<int64_t, int64_t>> fields;  // (word k, bit offset) holding the level
+      if (c.width == 2) fields = {{s / 2, 2 * (4 * (s % 2) + i) + 16 * e}};
+      if (c.width == 4) fields = {{s, 4 * i + 16 * e}};
+      if (c.width == 8) fields = {{2 * s, 4 * i + 16 * e}, {2 * s + 1, 4 * i + 16 * e}};  // high, low nibble
+      const at::Tensor words = pack.words.to(at::kLong).bitwise_and(int64_t(0xFFFFFFFF));
+      int64_t nonzero_words = 0;
+      for (const auto& [k, offset] : fields) {
+        const int64_t word = words[tile][chunk][k / 4][lane][k % 4].item<int64_t>();
+        const int64_t field = c.width == 2 ? 3 : 15;
+        EXPECT_EQ(word, field << offset) << "width " << c.width << " row " << row << " column " << column;
+        ++nonzero_words;
+      }
+      EXPECT_EQ(words.ne(0).sum().item<int64_t>(), nonzero_words) << "width " << c.width << " row " << row;
+    }
+  }
+}
+
 TEST(SlicePack, DequantizedPackEqualsTheNestedCodesWeight) {
   const at::Device device = matquant::testing::test_device();
   for (int64_t group : {int64_t(0), int64_t(128), int64_t(64)}) {
@@ -92,7 +130,8 @@ TEST(SlicePack, PrefillPathIsTheLinearOfTheDequantizedSlice) {
 
 // The decode kernel (CUDA only): every width (r = 1..8, both equations), per-channel and grouped
 // scales, batch 1, 5 (with bias), 9 and 16, rows not a multiple of 16, columns not a multiple of 128,
-// fewer chunks than warps, and enough rows that a block walks several tiles.
+// fewer chunks than warps, and enough rows that a block walks several tiles (17,000 rows: with 9
+// chunks, warp 0 crosses from tile to tile in the middle of its prefetch ring).
 TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
   const at::Device device = matquant::testing::test_device();
   if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
@@ -102,7 +141,7 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
   };
   int checked = 0;
   for (const Shape& shape : {Shape{40, 1000, {0}}, Shape{48, 1152, {0, 128}}, Shape{72, 4352, {0, 128, 256}},
-                             Shape{17000, 256, {0, 128}}}) {
+                             Shape{17000, 256, {0, 128}}, Shape{17000, 1152, {0}}}) {
     for (int64_t group : shape.groups) {
       const NestedCodes codes = every_code(shape.rows, shape.columns, 8, group, device);
       for (auto mode : {SliceMode::kClamped, SliceMode::kExtraPrecision}) {
@@ -132,7 +171,22 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
       }
     }
   }
-  EXPECT_EQ(checked, (1 + 2 + 3 + 2) * 2 * 8 * 4);
+  EXPECT_EQ(checked, (1 + 2 + 3 + 2 + 1) * 2 * 8 * 4);
+}
+
+// Weights tall enough that a block's partial sums at batch 16 need more than 48 KB of shared
+// memory (the opt-in path; 12 tiles of 16 rows per block on a 132-SM GPU).
+TEST(SlicePack, DecodeKernelTakesVeryTallWeightsAtBatch16) {
+  const at::Device device = matquant::testing::test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
+  const NestedCodes codes = every_code(200000, 128, 8, 0, device);
+  const SlicePack pack = pack_slice(codes, 4, SliceMode::kClamped);
+  const at::Tensor x = at::randn({16, 128}, at::TensorOptions(device)).to(at::kBFloat16);
+  const at::Tensor w = codes.dequantize(4, SliceMode::kClamped, at::kFloat);
+  const at::Tensor exact = at::matmul(x.to(at::kFloat), w.t());
+  const at::Tensor magnitude = at::matmul(x.to(at::kFloat).abs(), w.abs().t());
+  const at::Tensor ours = slice_pack_linear(pack, x).to(at::kFloat);
+  EXPECT_LE(((ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4)).max().item<double>(), 0.0);
 }
 
 TEST(SlicePack, RefusesInputOfTheWrongWidth) {

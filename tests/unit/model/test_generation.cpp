@@ -104,7 +104,12 @@ TEST_P(CachedDecoding, SlicePackServingSwitchesPrecisionsWithoutReloading) {
   for (const std::string& p : precisions) {
     model->set_precision(quant::plan_from_text(p, layers));
     Generator dequantized(model);
+    const int64_t calls = packed.slice_pack_calls();
     EXPECT_LT(max_abs_diff(cached_logits(packed, ids), cached_logits(dequantized, ids)), 1e-5) << GetParam() << " " << p;
+    // Every projection of every step came from a pack (11 tokens: 3 prefills of 1..3, then 8 steps).
+    const int64_t projections = int64_t(model->quantized_linears().size());
+    EXPECT_EQ(packed.slice_pack_calls() - calls, projections * (3 + 8)) << GetParam() << " " << p;
+    EXPECT_EQ(dequantized.slice_pack_calls(), 0);
   }
 }
 
