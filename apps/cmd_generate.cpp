@@ -188,10 +188,14 @@ int run_generate(const Args& args) {
     } else {
       for (int64_t id : generated) text += (text.empty() ? "" : ",") + std::to_string(id);
     }
-    fmt::print("[{}] prefill {:.1f} ms, {} tokens decoded at {:.1f} tokens/s\n{}\n", precision, prefill_s * 1e3,
-               decoded, tokens_per_s, text);
+    // With slice packs, what this precision alone would keep on the device.
+    const int64_t pack_bytes = generator.serves_slice_packs() ? generator.served_slice_pack_bytes() : 0;
+    fmt::print("[{}] prefill {:.1f} ms, {} tokens decoded at {:.1f} tokens/s{}\n{}\n", precision, prefill_s * 1e3,
+               decoded, tokens_per_s, pack_bytes > 0 ? fmt::format(" (packs read: {:.2f} GB)", pack_bytes / 1e9) : "",
+               text);
     requests.push_back({{"precision", precision}, {"prefill_ms", prefill_s * 1e3}, {"decoded_tokens", decoded},
                         {"tokens_per_s", tokens_per_s}, {"tokens", generated}});
+    if (pack_bytes > 0) requests.back()["slice_pack_gb"] = pack_bytes / 1e9;
   }
   nlohmann::json summary = {{"command", "generate"}, {"bit_planes", generator.serves_bit_planes()},
                             {"slice_packs", generator.serves_slice_packs()},

@@ -60,6 +60,19 @@ int64_t Generator::slice_pack_bytes() const {
   return bytes;
 }
 
+int64_t Generator::served_slice_pack_bytes() {
+  int64_t bytes = 0;
+  for (auto& [name, layer_index, linear] : model_->quantized_linears()) {
+    if (!linear->precision() || !linear->quantizer()) continue;
+    const auto it = slices_.find(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()),
+                                                 *linear->precision(), linear->quantizer()->slice_mode));
+    if (it == slices_.end()) continue;
+    const quant::SlicePack& p = it->second;
+    bytes += p.level_bytes() + (p.scale.numel() + p.zero_point.numel()) * int64_t(p.scale.element_size());
+  }
+  return bytes;
+}
+
 at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
   if (!linear->precision() || !linear->quantizer()) return linear(x);
   const int bits = *linear->precision();

@@ -46,6 +46,9 @@ class Generator {
   // Bytes the slice packs and their scales hold on the device (scales shared by several packs
   // counted once).
   int64_t slice_pack_bytes() const;
+  // Bytes of the packs (with their scales) that the model's current precision reads: what serving
+  // only this precision would keep on the device.
+  int64_t served_slice_pack_bytes();
   // Projections served from a slice pack so far (each call of a packed linear counts one).
   int64_t slice_pack_calls() const { return slice_pack_calls_; }
 

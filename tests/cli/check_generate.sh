@@ -31,6 +31,9 @@ for r in greedy:
     assert 1 <= len(r["tokens"]) <= 6 and r["tokens_per_s"] >= 0, r
 assert [r["tokens"] for r in greedy] == [r["tokens"] for r in planes], (greedy, planes)
 assert [r["tokens"] for r in greedy] == [r["tokens"] for r in packs], (greedy, packs)
+# What each precision alone reads: int8 packs twice the bytes of int4 and four times int2 (scales aside).
+gb = {r["precision"]: r["slice_pack_gb"] for r in packs}
+assert gb["8"] > gb["4"] > gb["2"] > 0 and gb["4,2"] < gb["4"], gb
 PY
 sampled() {  # the sampled tokens only (the JSON line also holds timings)
   "$matquant" generate --model "$model" --prompt-ids 1,5,9,13 --precision 4 --scope ffn+attn \
