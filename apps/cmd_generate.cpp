@@ -24,6 +24,7 @@
 
 #include <boost/filesystem.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -76,6 +77,11 @@ LoadedModel load_model(const std::string& model_arg, const std::string& checkpoi
   return out;
 }
 
+// GB for model-sized stores, MB for the small fixtures.
+std::string size_text(int64_t bytes) {
+  return bytes >= 100000000 ? fmt::format("{:.2f} GB", bytes / 1e9) : fmt::format("{:.1f} MB", bytes / 1e6);
+}
+
 int run_generate(const Args& args) {
   std::string model_arg, checkpoint, prompt, prompt_ids, scope = "ffn", dtype = "fp32", device = "cpu";
   std::vector<std::string> precisions;
@@ -125,6 +131,7 @@ int run_generate(const Args& args) {
                "dequantized per call (a reference path, slower than without the flag)\n", device, dtype);
   }
   if (vm.count("bit-planes")) generator.pack_bit_planes();
+  int64_t released_bytes = 0;
   if (vm.count("slice-packs")) {
     const int layers = int(loaded.model->layers.size());
     for (const std::string& precision : precisions) {
@@ -132,6 +139,9 @@ int run_generate(const Args& args) {
       loaded.model->set_precision(quant::plan_from_text(precision, layers));
       generator.pack_slices();
     }
+    // Every request is served from packs: the dense projections and the codes are not needed again.
+    const bool full_precision_requested = std::find(precisions.begin(), precisions.end(), "none") != precisions.end();
+    if (!full_precision_requested) released_bytes = generator.release_packed_projections();
   }
   sync();
   const double load_s = seconds_since(start);
@@ -152,9 +162,10 @@ int run_generate(const Args& args) {
   if (dev.is_cuda()) reset_peak_device_memory(dev);
   std::string serving = "dequantized weights";
   if (generator.serves_slice_packs()) {
-    serving = fmt::format("slice packs: {:.2f} GB on the device", generator.slice_pack_bytes() / 1e9);
+    serving = "slice packs: " + size_text(generator.slice_pack_bytes()) + " on the device";
+    if (released_bytes > 0) serving += " (dense projections and codes freed: " + size_text(released_bytes) + ")";
   } else if (generator.serves_bit_planes()) {
-    serving = fmt::format("bit planes: {:.2f} GB on the device", generator.bit_plane_bytes() / 1e9);
+    serving = "bit planes: " + size_text(generator.bit_plane_bytes()) + " on the device";
   }
   fmt::print("model loaded in {:.1f} s; {} prompt tokens; {}\n", load_s, ids.size(), serving);
   nlohmann::json requests = nlohmann::json::array();
@@ -191,14 +202,14 @@ int run_generate(const Args& args) {
     // With slice packs, what this precision alone would keep on the device.
     const int64_t pack_bytes = generator.serves_slice_packs() ? generator.served_slice_pack_bytes() : 0;
     fmt::print("[{}] prefill {:.1f} ms, {} tokens decoded at {:.1f} tokens/s{}\n{}\n", precision, prefill_s * 1e3,
-               decoded, tokens_per_s, pack_bytes > 0 ? fmt::format(" (packs read: {:.2f} GB)", pack_bytes / 1e9) : "",
+               decoded, tokens_per_s, pack_bytes > 0 ? " (packs read: " + size_text(pack_bytes) + ")" : "",
                text);
     requests.push_back({{"precision", precision}, {"prefill_ms", prefill_s * 1e3}, {"decoded_tokens", decoded},
                         {"tokens_per_s", tokens_per_s}, {"tokens", generated}});
     if (pack_bytes > 0) requests.back()["slice_pack_gb"] = pack_bytes / 1e9;
   }
   nlohmann::json summary = {{"command", "generate"}, {"bit_planes", generator.serves_bit_planes()},
-                            {"slice_packs", generator.serves_slice_packs()},
+                            {"slice_packs", generator.serves_slice_packs()}, {"released_dense_gb", released_bytes / 1e9},
                             {"device", device}, {"dtype", dtype}, {"requests", requests}};
   if (dev.is_cuda()) summary["peak_memory_gib"] = peak_device_memory(dev) / double(int64_t(1) << 30);
   fmt::print("JSON {}\n", summary.dump());

@@ -73,7 +73,22 @@ int64_t Generator::served_slice_pack_bytes() {
   return bytes;
 }
 
+int64_t Generator::release_packed_projections() {
+  std::set<const QuantizedLinearImpl*> packed;
+  for (const auto& [key, p] : slices_) packed.insert(std::get<0>(key));
+  int64_t bytes = 0;
+  for (auto& [name, layer_index, linear] : model_->quantized_linears()) {
+    if (packed.count(linear.get()) > 0 && !linear->released()) bytes += linear->release_for_packed_serving();
+  }
+  return bytes;
+}
+
 at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
+  if (linear->released() && (!linear->precision() || !linear->quantizer() ||
+                             slices_.count(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()),
+                                                           *linear->precision(), linear->quantizer()->slice_mode)) == 0)) {
+    throw Error(ErrorCode::kInternal, "a projection released for packed serving has no pack at this precision");
+  }
   if (!linear->precision() || !linear->quantizer()) return linear(x);
   const int bits = *linear->precision();
   const quant::SliceMode mode = linear->quantizer()->slice_mode;

@@ -49,6 +49,10 @@ class Generator {
   // Bytes of the packs (with their scales) that the model's current precision reads: what serving
   // only this precision would keep on the device.
   int64_t served_slice_pack_bytes();
+  // Frees the dense weight and codes of every projection that has slice packs, once every
+  // precision to be served is packed (a projection then has no other way to run); returns the
+  // bytes freed. Serving a precision without a pack afterwards is an internal error.
+  int64_t release_packed_projections();
   // Projections served from a slice pack so far (each call of a packed linear counts one).
   int64_t slice_pack_calls() const { return slice_pack_calls_; }
 

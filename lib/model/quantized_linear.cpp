@@ -49,7 +49,23 @@ void QuantizedLinearImpl::clear_weight_override() {
   bias_override_ = at::Tensor();
 }
 
+int64_t QuantizedLinearImpl::release_for_packed_serving() {
+  int64_t bytes = weight.numel() * int64_t(weight.element_size());
+  if (codes_) bytes += codes_->codes.numel() * int64_t(codes_->codes.element_size());
+  for (const auto& [r, w] : dequantized_cache_) bytes += w.numel() * int64_t(w.element_size());
+  {
+    c10::NoGradGuard no_grad;
+    weight.set_data(at::empty({0}, weight.options()));
+  }
+  codes_.reset();
+  mx_codes_.reset();
+  dequantized_cache_.clear();
+  released_ = true;
+  return bytes;
+}
+
 at::Tensor QuantizedLinearImpl::effective_weight() {
+  if (released_) throw Error(ErrorCode::kInternal, "this projection's weight was released for packed serving");
   const at::Tensor& source = weight_override_.defined() ? weight_override_ : weight;
   if (!quantizer_ || !precision_) return source;
   const int r = *precision_;

@@ -52,6 +52,11 @@ class QuantizedLinearImpl : public torch::nn::Module {
   void load_mx_codes(quant::MxCodes codes);
   const std::optional<quant::MxCodes>& mx_codes() const { return mx_codes_; }
   bool frozen() const { return codes_.has_value() || mx_codes_.has_value(); }
+  // Frees the weight's storage, the codes and the dequantized cache once packed copies serve this
+  // layer (model::Generator's slice packs); returns the bytes freed. A forward pass afterwards is
+  // an internal error.
+  int64_t release_for_packed_serving();
+  bool released() const { return released_; }
   // Inputs are fake-quantized by `quantizer` before the matmul while set; input observers and
   // absmax recording still see the unquantized input (they calibrate it).
   void set_activation_quantizer(std::optional<quant::ActivationQuantizer> quantizer);
@@ -82,6 +87,7 @@ class QuantizedLinearImpl : public torch::nn::Module {
   std::map<int, at::Tensor> dequantized_cache_;
   at::Tensor weight_override_, bias_override_;
   bool recording_input_ = false;
+  bool released_ = false;
   at::Tensor input_absmax_;
   std::function<void(const at::Tensor&)> input_observer_;
 };

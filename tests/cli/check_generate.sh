@@ -19,7 +19,7 @@ json() { grep '^JSON ' "$1" | sed 's/^JSON //'; }
   --max-new-tokens 6 --bit-planes >planes.out 2>err || fail "bit planes: $(cat err)"
 "$matquant" generate --checkpoint ckpt.safetensors --prompt "The capital of France is" --precision 8 4 2 4,2 \
   --max-new-tokens 6 --slice-packs >packs.out 2>err || fail "slice packs: $(cat err)"
-grep -q "slice packs: .* GB on the device" packs.out || fail "slice packs: no memory line"
+grep -q "slice packs: .* [GM]B on the device" packs.out || fail "slice packs: no memory line"
 python3 - greedy.out planes.out packs.out <<'PY' || fail "requests, bit-plane or slice-pack tokens"
 import json, sys
 def requests(path):
@@ -34,6 +34,9 @@ assert [r["tokens"] for r in greedy] == [r["tokens"] for r in packs], (greedy, p
 # What each precision alone reads: int8 packs twice the bytes of int4 and four times int2 (scales aside).
 gb = {r["precision"]: r["slice_pack_gb"] for r in packs}
 assert gb["8"] > gb["4"] > gb["2"] > 0 and gb["4,2"] < gb["4"], gb
+# No full-precision request: the dense projections and codes were freed after packing.
+line = next(l for l in open(sys.argv[3]) if l.startswith("JSON "))
+assert json.loads(line[5:])["released_dense_gb"] > 0, line
 PY
 sampled() {  # the sampled tokens only (the JSON line also holds timings)
   "$matquant" generate --model "$model" --prompt-ids 1,5,9,13 --precision 4 --scope ffn+attn \

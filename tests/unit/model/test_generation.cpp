@@ -3,6 +3,7 @@
 // (ours, and transformers' reference logits of the fixture), with Gemma-2's and Mistral's
 // 4-token sliding windows exceeded; the bit-plane and slice-pack serving paths give the frozen
 // layers' logits.
+#include "common/error.h"
 #include "model/generation.h"
 #include "model/pretrained.h"
 #include "model/safetensors.h"
@@ -82,7 +83,8 @@ TEST_P(CachedDecoding, BitPlaneServingGivesTheFrozenLayersLogits) {
 }
 
 // One generator holds slice packs for int8, int4, int2 and a per-layer plan, and serves each of
-// them in turn (no reload) with the logits of the dequantized frozen layers.
+// them in turn (no reload) with the logits of the dequantized frozen layers, also after the dense
+// weights and codes are released.
 TEST_P(CachedDecoding, SlicePackServingSwitchesPrecisionsWithoutReloading) {
   c10::NoGradGuard no_grad;
   DecoderModel model = load_pretrained(fixture(GetParam()));
@@ -94,22 +96,37 @@ TEST_P(CachedDecoding, SlicePackServingSwitchesPrecisionsWithoutReloading) {
   for (int l = 0; l < layers; ++l) plan += (l == 0 ? "" : ",") + std::string(l % 2 == 0 ? "4" : "2");
   const std::vector<std::string> precisions = {"8", "4", "2", plan};
   const at::Tensor ids = at::arange(1, 12, at::kLong).view({1, -1});
+  std::vector<at::Tensor> expected;
   Generator packed(model);
   for (const std::string& p : precisions) {
     model->set_precision(quant::plan_from_text(p, layers));
+    Generator dequantized(model);
+    expected.push_back(cached_logits(dequantized, ids));
+    EXPECT_EQ(dequantized.slice_pack_calls(), 0);
     packed.pack_slices();
   }
   ASSERT_TRUE(packed.serves_slice_packs());
   EXPECT_GT(packed.slice_pack_bytes(), 0);
-  for (const std::string& p : precisions) {
-    model->set_precision(quant::plan_from_text(p, layers));
-    Generator dequantized(model);
-    const int64_t calls = packed.slice_pack_calls();
-    EXPECT_LT(max_abs_diff(cached_logits(packed, ids), cached_logits(dequantized, ids)), 1e-5) << GetParam() << " " << p;
-    // Every projection of every step came from a pack (11 tokens: 3 prefills of 1..3, then 8 steps).
-    const int64_t projections = int64_t(model->quantized_linears().size());
-    EXPECT_EQ(packed.slice_pack_calls() - calls, projections * (3 + 8)) << GetParam() << " " << p;
-    EXPECT_EQ(dequantized.slice_pack_calls(), 0);
+  const int64_t projections = int64_t(model->quantized_linears().size());
+  for (bool released : {false, true}) {
+    if (released) EXPECT_GT(packed.release_packed_projections(), 0);
+    for (size_t i = 0; i < precisions.size(); ++i) {
+      model->set_precision(quant::plan_from_text(precisions[i], layers));
+      const int64_t calls = packed.slice_pack_calls();
+      EXPECT_LT(max_abs_diff(cached_logits(packed, ids), expected[i]), 1e-5) << GetParam() << " " << precisions[i];
+      // Every projection of every step came from a pack (11 tokens: 3 prefills of 1..3, then 8 steps).
+      EXPECT_EQ(packed.slice_pack_calls() - calls, projections * (3 + 8)) << GetParam() << " " << precisions[i];
+    }
+  }
+  for (auto& [name, layer, linear] : model->quantized_linears()) EXPECT_EQ(linear->weight.numel(), 0) << name;
+  // Full precision has no pack, and its weights are gone: one internal error, not a crash.
+  model->set_precision(std::nullopt);
+  KvCache cache;
+  try {
+    packed.step(ids.slice(1, 0, 2), cache);
+    FAIL() << "a released model served full precision";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kInternal);
   }
 }
 
