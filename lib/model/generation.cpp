@@ -40,11 +40,11 @@ void Generator::pack_slices() {
     if (!linear->precision() || !linear->quantizer()) continue;  // full precision: nothing to pack
     if (linear->mx_codes()) throw_invalid("slice packs serve affine codes; " + name + " holds MXINT codes");
     if (!linear->codes()) throw_invalid("slice packs need a frozen code store; " + name + " has none");
+    if (slice_for(linear) != nullptr) continue;
     const int bits = *linear->precision();
     const quant::SliceMode mode = linear->quantizer()->slice_mode;
-    const auto key = std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()), bits, mode);
-    if (slices_.count(key) > 0) continue;
-    slices_.emplace(key, quant::slice_pack_to(quant::pack_slice(*linear->codes(), bits, mode), linear->weight.device()));
+    slices_.emplace(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()), bits, mode),
+                    quant::slice_pack_to(quant::pack_slice(*linear->codes(), bits, mode), linear->weight.device()));
   }
 }
 
@@ -60,15 +60,19 @@ int64_t Generator::slice_pack_bytes() const {
   return bytes;
 }
 
+const quant::SlicePack* Generator::slice_for(const QuantizedLinear& linear) const {
+  if (!linear->precision() || !linear->quantizer()) return nullptr;
+  const auto it = slices_.find(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()),
+                                               *linear->precision(), linear->quantizer()->slice_mode));
+  return it == slices_.end() ? nullptr : &it->second;
+}
+
 int64_t Generator::served_slice_pack_bytes() {
   int64_t bytes = 0;
   for (auto& [name, layer_index, linear] : model_->quantized_linears()) {
-    if (!linear->precision() || !linear->quantizer()) continue;
-    const auto it = slices_.find(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()),
-                                                 *linear->precision(), linear->quantizer()->slice_mode));
-    if (it == slices_.end()) continue;
-    const quant::SlicePack& p = it->second;
-    bytes += p.level_bytes() + (p.scale.numel() + p.zero_point.numel()) * int64_t(p.scale.element_size());
+    if (const quant::SlicePack* p = slice_for(linear)) {
+      bytes += p->level_bytes() + (p->scale.numel() + p->zero_point.numel()) * int64_t(p->scale.element_size());
+    }
   }
   return bytes;
 }
@@ -84,22 +88,17 @@ int64_t Generator::release_packed_projections() {
 }
 
 at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
-  if (linear->released() && (!linear->precision() || !linear->quantizer() ||
-                             slices_.count(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()),
-                                                           *linear->precision(), linear->quantizer()->slice_mode)) == 0)) {
+  if (const quant::SlicePack* pack = slice_for(linear)) {
+    ++slice_pack_calls_;
+    return quant::slice_pack_linear(*pack, x, linear->bias);
+  }
+  if (linear->released()) {
     throw Error(ErrorCode::kInternal, "a projection released for packed serving has no pack at this precision");
   }
   if (!linear->precision() || !linear->quantizer()) return linear(x);
-  const int bits = *linear->precision();
-  const quant::SliceMode mode = linear->quantizer()->slice_mode;
-  const auto slice = slices_.find(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()), bits, mode));
-  if (slice != slices_.end()) {
-    ++slice_pack_calls_;
-    return quant::slice_pack_linear(slice->second, x, linear->bias);
-  }
   const auto it = planes_.find(linear.get());
   if (it == planes_.end()) return linear(x);
-  return quant::bit_plane_linear(it->second, x, bits, mode, linear->bias);
+  return quant::bit_plane_linear(it->second, x, *linear->precision(), linear->quantizer()->slice_mode, linear->bias);
 }
 
 // DecoderLayerImpl::attention over the cached keys and values plus the new ones.

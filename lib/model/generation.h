@@ -67,6 +67,8 @@ class Generator {
 
  private:
   at::Tensor project(QuantizedLinear& linear, const at::Tensor& x);
+  // The pack of `linear` at its current precision, or null.
+  const quant::SlicePack* slice_for(const QuantizedLinear& linear) const;
   at::Tensor attention(DecoderLayerImpl& layer, const at::Tensor& x, KvCache& cache, const at::Tensor& cos,
                        const at::Tensor& sin, const at::Tensor& mask);
 
