@@ -131,7 +131,8 @@ TEST(SlicePack, PrefillPathIsTheLinearOfTheDequantizedSlice) {
 // The decode kernel (CUDA only): every width (r = 1..8, both equations), per-channel and grouped
 // scales, batch 1, 5 (with bias), 9 and 16, rows not a multiple of 16, columns not a multiple of 128,
 // fewer chunks than warps, and enough rows that a block walks several tiles (17,000 rows: with 9
-// chunks, warp 0 crosses from tile to tile in the middle of its prefetch ring).
+// chunks, warp 0 crosses from tile to tile in the middle of its prefetch ring), and 40,000 columns
+// (a long walk of each warp's ring).
 TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
   const at::Device device = matquant::testing::test_device();
   if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
@@ -141,7 +142,7 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
   };
   int checked = 0;
   for (const Shape& shape : {Shape{40, 1000, {0}}, Shape{48, 1152, {0, 128}}, Shape{72, 4352, {0, 128, 256}},
-                             Shape{17000, 256, {0, 128}}, Shape{17000, 1152, {0}}}) {
+                             Shape{17000, 256, {0, 128}}, Shape{17000, 1152, {0}}, Shape{24, 40000, {0}}}) {
     for (int64_t group : shape.groups) {
       const NestedCodes codes = every_code(shape.rows, shape.columns, 8, group, device);
       for (auto mode : {SliceMode::kClamped, SliceMode::kExtraPrecision}) {
@@ -171,7 +172,7 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
       }
     }
   }
-  EXPECT_EQ(checked, (1 + 2 + 3 + 2 + 1) * 2 * 8 * 4);
+  EXPECT_EQ(checked, (1 + 2 + 3 + 2 + 1 + 1) * 2 * 8 * 4);
 }
 
 // Weights tall enough that a block's partial sums at batch 16 need more than 48 KB of shared
