@@ -4,11 +4,13 @@
 //   matquant generate --checkpoint CKPT --prompt "..." --precision 8 --precision 4 --precision 2
 //   matquant generate --model builtin:gemma2-9b-shape --precision 4 --bit-planes --device cuda --dtype bf16
 //   matquant generate --model builtin:gemma2-9b-shape --precision 8 4 2 --slice-packs --device cuda --dtype bf16
+//   matquant generate --model builtin:gemma2-9b-shape --precision 8 4 2 --slice-packs --cuda-graph --device cuda --dtype bf16
 #include "command_registry.h"
 #include "model_options.h"
 
 #include "common/device_memory.h"
 #include "common/error.h"
+#include "model/captured_decoder.h"
 #include "model/generation.h"
 #include "model/initialization.h"
 #include "model/pretrained.h"
@@ -104,6 +106,8 @@ int run_generate(const Args& args) {
       ("bit-planes", "serve the quantized projections from bit planes (on CUDA the decode kernel; docs/serving.md)")
       ("slice-packs", "pack each requested precision's slice at its own width once, before the requests, and serve "
                       "from the packs (on CUDA the slice-pack kernel; docs/serving.md)")
+      ("cuda-graph", "decode each request from a CUDA graph of one step over a static cache (CUDA only; "
+                     "docs/serving.md)")
       ("dtype", po::value(&dtype)->default_value(dtype), "fp32, bf16 or fp16")
       ("device", po::value(&device)->default_value(device), "cpu or cuda");
   po::variables_map vm;
@@ -115,6 +119,8 @@ int run_generate(const Args& args) {
   if (prompt.empty() == prompt_ids.empty()) throw_usage("give one of --prompt and --prompt-ids");
   if (max_new_tokens < 1) throw_usage("--max-new-tokens must be at least 1");
   if (vm.count("bit-planes") && vm.count("slice-packs")) throw_usage("give at most one of --bit-planes and --slice-packs");
+  const bool cuda_graph = vm.count("cuda-graph") > 0;
+  if (cuda_graph && at::Device(device).type() != at::kCUDA) throw_usage("--cuda-graph needs --device cuda");
   if (precisions.empty()) precisions.push_back(checkpoint.empty() ? "none" : "8");
   const bool quantize = std::any_of(precisions.begin(), precisions.end(), [](const std::string& p) { return p != "none"; });
 
@@ -182,10 +188,14 @@ int run_generate(const Args& args) {
     sync();
     const double prefill_s = seconds_since(start);
     std::vector<int64_t> generated{next.item<int64_t>()};
+    // With --cuda-graph, one step over a static cache holding the prompt is captured (timed apart
+    // from decoding) and replayed per token.
+    std::optional<model::CapturedDecoder> captured;
+    if (cuda_graph && max_new_tokens > 1) captured.emplace(generator, cache, cache.length + max_new_tokens - 1);
     start = std::chrono::steady_clock::now();
     while (int64_t(generated.size()) < max_new_tokens) {
       if (tokenizer && generated.back() == tokenizer->eos_id()) break;
-      logits = generator.step(next.view({1, 1}), cache);
+      logits = captured ? captured->step(next.view({1, 1})) : generator.step(next.view({1, 1}), cache);
       next = generator.sample(logits, {temperature, top_k, seed}, rng);
       generated.push_back(next.item<int64_t>());  // the host needs each token before the next step
     }
@@ -201,14 +211,17 @@ int run_generate(const Args& args) {
     }
     // With slice packs, what this precision alone would keep on the device.
     const int64_t pack_bytes = generator.serves_slice_packs() ? generator.served_slice_pack_bytes() : 0;
-    fmt::print("[{}] prefill {:.1f} ms, {} tokens decoded at {:.1f} tokens/s{}\n{}\n", precision, prefill_s * 1e3,
-               decoded, tokens_per_s, pack_bytes > 0 ? " (packs read: " + size_text(pack_bytes) + ")" : "",
-               text);
+    const std::string capture_text =
+        captured ? fmt::format(", graph captured in {:.1f} ms", captured->capture_seconds() * 1e3) : "";
+    fmt::print("[{}] prefill {:.1f} ms{}, {} tokens decoded at {:.1f} tokens/s{}\n{}\n", precision, prefill_s * 1e3,
+               capture_text, decoded, tokens_per_s,
+               pack_bytes > 0 ? " (packs read: " + size_text(pack_bytes) + ")" : "", text);
     requests.push_back({{"precision", precision}, {"prefill_ms", prefill_s * 1e3}, {"decoded_tokens", decoded},
                         {"tokens_per_s", tokens_per_s}, {"tokens", generated}});
+    if (captured) requests.back()["graph_capture_ms"] = captured->capture_seconds() * 1e3;
     if (pack_bytes > 0) requests.back()["slice_pack_gb"] = pack_bytes / 1e9;
   }
-  nlohmann::json summary = {{"command", "generate"}, {"bit_planes", generator.serves_bit_planes()},
+  nlohmann::json summary = {{"command", "generate"}, {"bit_planes", generator.serves_bit_planes()}, {"cuda_graph", cuda_graph},
                             {"slice_packs", generator.serves_slice_packs()}, {"released_dense_gb", released_bytes / 1e9},
                             {"device", device}, {"dtype", dtype}, {"requests", requests}};
   if (dev.is_cuda()) summary["peak_memory_gib"] = peak_device_memory(dev) / double(int64_t(1) << 30);

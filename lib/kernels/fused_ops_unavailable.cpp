@@ -1,5 +1,6 @@
 // The build without fused CUDA kernels (MATQUANT_CUDA_KERNELS off, or a CPU-only LibTorch):
 // callers always take their ATen path; reaching a kernel is a programming error.
+#include "kernels/captured_work.h"
 #include "kernels/fused_ops.h"
 
 #include "common/error.h"
@@ -77,4 +78,16 @@ at::Tensor slice_pack_matmul(const SlicePackOperand&, const at::Tensor&, const a
   return unavailable("slice_pack_matmul");
 }
 at::Tensor slice_pack_dequantize(const SlicePackOperand&) { return unavailable("slice_pack_dequantize"); }
+// CUDA graphs: none without the CUDA build.
+bool captured_work_available() { return false; }
+struct CapturedWork::Impl {};
+CapturedWork::CapturedWork() = default;
+CapturedWork::~CapturedWork() = default;
+void CapturedWork::capture(const std::function<void()>&) {
+  throw Error(ErrorCode::kInternal, "CapturedWork: built without CUDA kernels (MATQUANT_CUDA_KERNELS)");
+}
+void CapturedWork::replay() {
+  throw Error(ErrorCode::kInternal, "CapturedWork: built without CUDA kernels (MATQUANT_CUDA_KERNELS)");
+}
+
 }  // namespace matquant::kernels

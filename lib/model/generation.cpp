@@ -101,26 +101,42 @@ at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
   return quant::bit_plane_linear(it->second, x, *linear->precision(), linear->quantizer()->slice_mode, linear->bias);
 }
 
-// DecoderLayerImpl::attention over the cached keys and values plus the new ones.
-at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, KvCache& cache, const at::Tensor& cos,
-                                const at::Tensor& sin, const at::Tensor& mask) {
+// DecoderLayerImpl::attention over the stored keys and values.
+at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, const KvStore& store,
+                                const RopeTables& rope, const at::Tensor& mask) {
   const ModelConfig& c = *layer.config;
   const int64_t b = x.size(0), t = x.size(1), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
   const int64_t d = c.head_dim;
-  const RopeTables tables{cos, sin};
-  const at::Tensor q = apply_rope(project(layer.q_proj, x).view({b, t, heads, d}).transpose(1, 2), tables);
-  at::Tensor k = apply_rope(project(layer.k_proj, x).view({b, t, kv_heads, d}).transpose(1, 2), tables);
-  at::Tensor v = project(layer.v_proj, x).view({b, t, kv_heads, d}).transpose(1, 2);
-  at::Tensor& cached_k = cache.keys[size_t(layer.index)];
-  at::Tensor& cached_v = cache.values[size_t(layer.index)];
-  if (cached_k.defined()) {
-    k = at::cat({cached_k, k}, 2);
-    v = at::cat({cached_v, v}, 2);
-  }
-  cached_k = k;
-  cached_v = v;
-  const at::Tensor out = attend(q, k, v, mask, c);
+  const at::Tensor q = apply_rope(project(layer.q_proj, x).view({b, t, heads, d}).transpose(1, 2), rope);
+  const at::Tensor k = apply_rope(project(layer.k_proj, x).view({b, t, kv_heads, d}).transpose(1, 2), rope);
+  const at::Tensor v = project(layer.v_proj, x).view({b, t, kv_heads, d}).transpose(1, 2);
+  const auto [keys, values] = store(layer.index, k, v);
+  const at::Tensor out = attend(q, keys, values, mask, c);
   return project(layer.o_proj, out.transpose(1, 2).reshape({b, t, heads * d}));
+}
+
+at::Tensor Generator::run_layers(at::Tensor h, const KvStore& store, const at::Tensor& positions,
+                                 const at::Tensor& causal, const at::Tensor& sliding) {
+  const ModelConfig& c = model_->config();
+  const RopeTables rope = rope_tables(inverse_frequencies_, positions, h.scalar_type());
+  for (auto& layer : model_->layers) {
+    DecoderLayerImpl& l = *layer;
+    const at::Tensor& mask = c.layer_uses_sliding_window.at(size_t(l.index)) ? sliding : causal;
+    const auto mlp = [&](const at::Tensor& x) {
+      const at::Tensor gate = project(l.gate_proj, x);
+      const at::Tensor activated = c.activation == Activation::kGeluTanh ? at::gelu(gate, "tanh") : at::silu(gate);
+      return project(l.down_proj, activated * project(l.up_proj, x));
+    };
+    if (c.sandwich_norms) {
+      h = h + l.norm(attention(l, l.norm(h, l.input_layernorm), store, rope, mask), l.post_attention_layernorm);
+      h = h + l.norm(mlp(l.norm(h, l.pre_feedforward_layernorm)), l.post_feedforward_layernorm);
+    } else {
+      h = h + attention(l, l.norm(h, l.input_layernorm), store, rope, mask);
+      h = h + mlp(l.norm(h, l.post_attention_layernorm));
+    }
+  }
+  const at::Tensor last = model_->layers.front()->norm(h.select(1, h.size(1) - 1), model_->final_norm);
+  return model_->logits_from_hidden(last).to(at::kFloat);
 }
 
 at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
@@ -133,34 +149,69 @@ at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
     cache.values.resize(model_->layers.size());
   }
   const int64_t t = tokens.size(1), start = cache.length, total = start + t;
-  at::Tensor h = model_->embed(tokens.to(device));
+  const at::Tensor h = model_->embed(tokens.to(device));
   const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
   const at::Tensor positions = at::arange(start, total, long_options).view({1, t});
-  const RopeTables rope = rope_tables(inverse_frequencies_, positions, h.scalar_type());
   // Query position p sees key positions <= p (and within the sliding window on sliding layers).
   const at::Tensor query = positions.view({t, 1}), key = at::arange(total, long_options).view({1, total});
   const at::Tensor causal = key.le(query).view({1, 1, t, total});
   const at::Tensor sliding =
       c.sliding_window ? causal.logical_and((query - key).lt(*c.sliding_window).view({1, 1, t, total})) : causal;
-  for (auto& layer : model_->layers) {
-    DecoderLayerImpl& l = *layer;
-    const at::Tensor& mask = c.layer_uses_sliding_window.at(size_t(l.index)) ? sliding : causal;
-    const auto mlp = [&](const at::Tensor& x) {
-      const at::Tensor gate = project(l.gate_proj, x);
-      const at::Tensor activated = c.activation == Activation::kGeluTanh ? at::gelu(gate, "tanh") : at::silu(gate);
-      return project(l.down_proj, activated * project(l.up_proj, x));
-    };
-    if (c.sandwich_norms) {
-      h = h + l.norm(attention(l, l.norm(h, l.input_layernorm), cache, rope.cos, rope.sin, mask), l.post_attention_layernorm);
-      h = h + l.norm(mlp(l.norm(h, l.pre_feedforward_layernorm)), l.post_feedforward_layernorm);
-    } else {
-      h = h + attention(l, l.norm(h, l.input_layernorm), cache, rope.cos, rope.sin, mask);
-      h = h + mlp(l.norm(h, l.post_attention_layernorm));
+  // The new keys and values go after the cached ones.
+  const KvStore store = [&](int64_t layer, const at::Tensor& k, const at::Tensor& v) {
+    at::Tensor& cached_k = cache.keys[size_t(layer)];
+    at::Tensor& cached_v = cache.values[size_t(layer)];
+    cached_k = cached_k.defined() ? at::cat({cached_k, k}, 2) : k;
+    cached_v = cached_v.defined() ? at::cat({cached_v, v}, 2) : v;
+    return std::make_pair(cached_k, cached_v);
+  };
+  const at::Tensor logits = run_layers(h, store, positions, causal, sliding);
+  cache.length = total;
+  return logits;
+}
+
+StaticKvCache Generator::static_cache(const KvCache& cache, int64_t capacity) const {
+  c10::NoGradGuard no_grad;
+  if (cache.keys.empty() || cache.length < 1) throw_invalid("a static cache starts from a prompt already run");
+  if (capacity <= cache.length) throw_invalid("a static cache needs room past the prompt");
+  const at::Device device = model_->embed_tokens.device();
+  StaticKvCache out;
+  out.capacity = capacity;
+  for (size_t l = 0; l < cache.keys.size(); ++l) {
+    for (auto [from, to] : {std::make_pair(&cache.keys[l], &out.keys), std::make_pair(&cache.values[l], &out.values)}) {
+      std::vector<int64_t> shape = from->sizes().vec();
+      shape[2] = capacity;
+      to->push_back(at::zeros(shape, from->options()));
+      to->back().narrow(2, 0, cache.length).copy_(*from);
     }
   }
-  cache.length = total;
-  const at::Tensor last = model_->layers.front()->norm(h.select(1, t - 1), model_->final_norm);
-  return model_->logits_from_hidden(last).to(at::kFloat);
+  const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
+  out.position = at::full({1}, cache.length, long_options);
+  out.key_positions = at::arange(capacity, long_options).view({1, capacity});
+  return out;
+}
+
+at::Tensor Generator::step_static(const at::Tensor& token, StaticKvCache& cache) {
+  c10::NoGradGuard no_grad;
+  if (token.dim() != 2 || token.size(1) != 1) throw_invalid("static steps take one token per row: [batch, 1]");
+  const ModelConfig& c = model_->config();
+  const at::Tensor h = model_->embed(token);
+  const at::Tensor query = cache.position.view({1, 1});
+  const int64_t keys = cache.capacity;
+  const at::Tensor causal = cache.key_positions.le(query).view({1, 1, 1, keys});
+  const at::Tensor sliding =
+      c.sliding_window
+          ? causal.logical_and((query - cache.key_positions).lt(*c.sliding_window).view({1, 1, 1, keys}))
+          : causal;
+  // The new key and value are written at the position; attention reads the whole cache.
+  const KvStore store = [&](int64_t layer, const at::Tensor& k, const at::Tensor& v) {
+    cache.keys[size_t(layer)].index_copy_(2, cache.position, k);
+    cache.values[size_t(layer)].index_copy_(2, cache.position, v);
+    return std::make_pair(cache.keys[size_t(layer)], cache.values[size_t(layer)]);
+  };
+  const at::Tensor logits = run_layers(h, store, query, causal, sliding);
+  cache.position.add_(1);
+  return logits;
 }
 
 at::Tensor Generator::sample(const at::Tensor& logits, const SamplingOptions& options, at::Generator& generator) const {

@@ -6,12 +6,15 @@
 // from one packed store) or from slice packs (quant::slice_pack_linear: each precision a server
 // offers packed at its own width), switched per request without reloading.
 #include "model/decoder.h"
+#include "model/rope.h"
 #include "quant/bit_planes.h"
 #include "quant/slice_pack.h"
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace matquant::model {
@@ -19,6 +22,17 @@ namespace matquant::model {
 struct KvCache {
   std::vector<at::Tensor> keys, values;  // per layer [B, kv_heads, length, head_dim]
   int64_t length = 0;
+};
+
+// A cache of fixed capacity for one-token steps with static shapes, which a CUDA graph can replay
+// (model/captured_decoder.h): per layer [B, kv_heads, capacity, head_dim], zeros past the filled
+// positions (masked, and finite so a zero probability times them stays zero), and the position
+// the next token takes as a device tensor that the step itself advances.
+struct StaticKvCache {
+  std::vector<at::Tensor> keys, values;
+  at::Tensor position;       // long [1]
+  at::Tensor key_positions;  // long [1, capacity]: 0 .. capacity - 1
+  int64_t capacity = 0;
 };
 
 struct SamplingOptions {
@@ -60,6 +74,14 @@ class Generator {
   // cache grows by T.
   at::Tensor step(const at::Tensor& tokens, KvCache& cache);
 
+  // A static cache of `capacity` positions holding `cache`'s contents (a prompt run by step()).
+  StaticKvCache static_cache(const KvCache& cache, int64_t capacity) const;
+  // Logits [B, vocab] (fp32) of `token` [B, 1] at the cache's position, which then advances by one:
+  // step()'s layers with static shapes and no host reads of device values, so a CUDA graph can
+  // capture it. Attention spans all `capacity` keys, the unfilled ones masked. The caller keeps
+  // the position below the capacity.
+  at::Tensor step_static(const at::Tensor& token, StaticKvCache& cache);
+
   // Picks the next token [B] from logits [B, vocab].
   at::Tensor sample(const at::Tensor& logits, const SamplingOptions& options, at::Generator& generator) const;
 
@@ -69,8 +91,15 @@ class Generator {
   at::Tensor project(QuantizedLinear& linear, const at::Tensor& x);
   // The pack of `linear` at its current precision, or null.
   const quant::SlicePack* slice_for(const QuantizedLinear& linear) const;
-  at::Tensor attention(DecoderLayerImpl& layer, const at::Tensor& x, KvCache& cache, const at::Tensor& cos,
-                       const at::Tensor& sin, const at::Tensor& mask);
+  // Attention of one layer given its keys and values (the new ones stored by `store`, which
+  // returns the keys and values to attend over).
+  using KvStore = std::function<std::pair<at::Tensor, at::Tensor>(int64_t layer, const at::Tensor& k, const at::Tensor& v)>;
+  at::Tensor attention(DecoderLayerImpl& layer, const at::Tensor& x, const KvStore& store, const RopeTables& rope,
+                       const at::Tensor& mask);
+  // The decoder layers and final norm over hidden states h [B, T, H] at `positions` [1, T] (T = 1
+  // for static steps), with causal and sliding masks [1, 1, T, keys]; logits of the last position.
+  at::Tensor run_layers(at::Tensor h, const KvStore& store, const at::Tensor& positions, const at::Tensor& causal,
+                        const at::Tensor& sliding);
 
   DecoderModel model_;
   at::Tensor inverse_frequencies_;

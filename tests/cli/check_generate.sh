@@ -59,4 +59,5 @@ refuse 2 --model "$model" --prompt-ids 1 --max-new-tokens 0
 refuse 4 --checkpoint missing.safetensors --prompt-ids 1                # not found
 refuse 3 --model "$model" --prompt-ids 1 --precision 9                  # wider than the codes
 refuse 2 --model "$model" --prompt-ids 1 --precision 4 --bit-planes --slice-packs  # two packed stores
+refuse 2 --model "$model" --prompt-ids 1 --cuda-graph --device cpu    # graphs are CUDA only
 echo "ok"

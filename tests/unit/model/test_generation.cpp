@@ -2,8 +2,10 @@
 // token by token gives at each position the logits of the full forward pass over the whole sequence
 // (ours, and transformers' reference logits of the fixture), with Gemma-2's and Mistral's
 // 4-token sliding windows exceeded; the bit-plane and slice-pack serving paths give the frozen
-// layers' logits.
+// layers' logits; static steps, and their CUDA-graph replays, give the cached steps' logits.
 #include "common/error.h"
+#include "kernels/captured_work.h"
+#include "model/captured_decoder.h"
 #include "model/generation.h"
 #include "model/pretrained.h"
 #include "model/safetensors.h"
@@ -127,6 +129,71 @@ TEST_P(CachedDecoding, SlicePackServingSwitchesPrecisionsWithoutReloading) {
     FAIL() << "a released model served full precision";
   } catch (const Error& error) {
     EXPECT_EQ(error.code(), ErrorCode::kInternal);
+  }
+}
+
+// Static steps (what a CUDA graph replays) give the cached steps' logits: a 3-token prompt, then
+// one token per step over a cache with room to spare, its unfilled slots masked.
+TEST_P(CachedDecoding, StaticStepsMatchTheCachedSteps) {
+  c10::NoGradGuard no_grad;
+  DecoderModel model = load_pretrained(fixture(GetParam()));
+  model->eval();
+  const at::Tensor ids = at::arange(1, 12, at::kLong).view({1, -1});
+  Generator generator(model);
+  const at::Tensor expected = cached_logits(generator, ids);
+  KvCache prompt;
+  generator.step(ids.slice(1, 0, 3), prompt);
+  StaticKvCache cache = generator.static_cache(prompt, ids.size(1) + 5);
+  for (int64_t p = 3; p < ids.size(1); ++p) {
+    const at::Tensor logits = generator.step_static(ids.slice(1, p, p + 1), cache);
+    EXPECT_LT(max_abs_diff(logits.squeeze(0), expected[p]), 1e-5) << GetParam() << " position " << p;
+  }
+  EXPECT_EQ(cache.position.item<int64_t>(), ids.size(1));
+  try {
+    generator.static_cache(KvCache{}, 8);
+    FAIL() << "a static cache without a prompt";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kInvalidInput);
+  }
+}
+
+// CUDA graphs (CUDA only): the captured step's replays give the eager cached steps' logits, in fp32
+// at full precision and in bf16 served from int4 slice packs (the slice-pack kernel in the graph).
+TEST_P(CachedDecoding, CapturedDecodingReplaysTheCachedSteps) {
+  if (!at::hasCUDA() || !kernels::captured_work_available()) GTEST_SKIP() << "needs a GPU and the CUDA kernels";
+  c10::NoGradGuard no_grad;
+  for (bool packed : {false, true}) {
+    LoadOptions options;
+    options.device = at::Device(at::kCUDA);
+    options.dtype = packed ? at::kBFloat16 : at::kFloat;
+    DecoderModel model = load_pretrained(fixture(GetParam()), options);
+    model->eval();
+    Generator generator(model);
+    if (packed) {
+      model->enable_quantization(QuantScope::kFfnAndAttention, QuantizerConfig{});
+      for (auto& [name, layer, linear] : model->quantized_linears()) linear->freeze_codes();
+      model->set_precision(quant::plan_from_text("4", int(model->layers.size())));
+      generator.pack_slices();
+    }
+    const at::Tensor ids = at::arange(1, 12, at::TensorOptions().dtype(at::kLong).device(at::kCUDA)).view({1, -1});
+    KvCache eager, prompt;
+    generator.step(ids.slice(1, 0, 3), eager);
+    generator.step(ids.slice(1, 0, 3), prompt);
+    CapturedDecoder decoder(generator, prompt, ids.size(1));
+    for (int64_t p = 3; p < ids.size(1); ++p) {
+      const at::Tensor expected = generator.step(ids.slice(1, p, p + 1), eager);
+      const at::Tensor captured = decoder.step(ids.slice(1, p, p + 1)).clone();
+      const double tolerance = packed ? 0.02 * expected.abs().max().item<double>() : 1e-4;
+      EXPECT_LT(max_abs_diff(captured, expected), tolerance) << GetParam() << (packed ? " int4 packs" : " fp32") << " position " << p;
+      if (!packed) EXPECT_TRUE(at::equal(captured.argmax(-1), expected.argmax(-1))) << GetParam() << " position " << p;
+    }
+    EXPECT_EQ(decoder.length(), ids.size(1));
+    try {
+      decoder.step(ids.slice(1, 0, 1));
+      FAIL() << "a step past the captured capacity";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.code(), ErrorCode::kInternal);
+    }
   }
 }
 

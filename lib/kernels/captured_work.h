@@ -1,0 +1,32 @@
+#pragma once
+// CUDA-graph capture of a piece of host code's device work (at::cuda::CUDAGraph), for code whose
+// shapes and tensor addresses stay the same from call to call: captured once, each replay is one
+// graph launch instead of the host issuing every kernel again. The build without CUDA kernels
+// reports it unavailable and throws from capture.
+#include <functional>
+#include <memory>
+
+namespace matquant::kernels {
+
+bool captured_work_available();
+
+class CapturedWork {
+ public:
+  CapturedWork();
+  ~CapturedWork();
+  CapturedWork(const CapturedWork&) = delete;
+  CapturedWork& operator=(const CapturedWork&) = delete;
+
+  // Runs `work` once on a side stream (lazy initialisation: library handles, kernel attributes,
+  // caches), then captures a second call without running it. `work` must not read device values
+  // on the host. Its first call's effects stay: the caller undoes what must not happen twice.
+  void capture(const std::function<void()>& warm_up_then_capture);
+  // Runs the captured work on the current stream.
+  void replay();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace matquant::kernels
