@@ -191,7 +191,10 @@ int run_generate(const Args& args) {
     // With --cuda-graph, one step over a static cache holding the prompt is captured (timed apart
     // from decoding) and replayed per token.
     std::optional<model::CapturedDecoder> captured;
-    if (cuda_graph && max_new_tokens > 1) captured.emplace(generator, cache, cache.length + max_new_tokens - 1);
+    if (cuda_graph && max_new_tokens > 1) {
+      captured.emplace(generator, cache, cache.length + max_new_tokens - 1);
+      cache = model::KvCache{};  // the static cache holds the prompt now
+    }
     start = std::chrono::steady_clock::now();
     while (int64_t(generated.size()) < max_new_tokens) {
       if (tokenizer && generated.back() == tokenizer->eos_id()) break;

@@ -12,15 +12,17 @@ namespace matquant::kernels {
 bool captured_work_available() { return true; }
 
 struct CapturedWork::Impl {
+  int device = 0;
   at::cuda::CUDAGraph graph;
   bool captured = false;
 };
 
-CapturedWork::CapturedWork() : impl_(std::make_unique<Impl>()) {}
+CapturedWork::CapturedWork(int device_index) : impl_(std::make_unique<Impl>()) { impl_->device = device_index; }
 CapturedWork::~CapturedWork() = default;
 
 void CapturedWork::capture(const std::function<void()>& work) {
   if (impl_->captured) throw Error(ErrorCode::kInternal, "CapturedWork::capture called twice");
+  const c10::cuda::CUDAGuard device(static_cast<c10::DeviceIndex>(impl_->device));
   // Capture needs a stream other than the legacy default one; the warm-up runs there too, so the
   // allocations it makes are on the stream the graph will use.
   const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
@@ -34,7 +36,15 @@ void CapturedWork::capture(const std::function<void()>& work) {
     work();
     side.synchronize();
     impl_->graph.capture_begin();
-    work();
+    try {
+      work();
+    } catch (...) {
+      try {
+        impl_->graph.capture_end();  // leaves capture mode; the graph is never replayed
+      } catch (...) {
+      }
+      throw;
+    }
     impl_->graph.capture_end();
   }
   at::cuda::CUDAEvent side_done;
@@ -45,6 +55,7 @@ void CapturedWork::capture(const std::function<void()>& work) {
 
 void CapturedWork::replay() {
   if (!impl_->captured) throw Error(ErrorCode::kInternal, "CapturedWork::replay before capture");
+  const c10::cuda::CUDAGuard device(static_cast<c10::DeviceIndex>(impl_->device));
   impl_->graph.replay();
 }
 

@@ -12,14 +12,17 @@ bool captured_work_available();
 
 class CapturedWork {
  public:
-  CapturedWork();
+  // Captures and replays on CUDA device `device_index` (made current for both).
+  explicit CapturedWork(int device_index = 0);
   ~CapturedWork();
   CapturedWork(const CapturedWork&) = delete;
   CapturedWork& operator=(const CapturedWork&) = delete;
 
   // Runs `work` once on a side stream (lazy initialisation: library handles, kernel attributes,
   // caches), then captures a second call without running it. `work` must not read device values
-  // on the host. Its first call's effects stay: the caller undoes what must not happen twice.
+  // on the host. Its first call's effects stay: the caller undoes what must not happen twice. If
+  // the captured call throws, the capture is ended and discarded before the error propagates, so
+  // the stream and the allocator are left as they were.
   void capture(const std::function<void()>& warm_up_then_capture);
   // Runs the captured work on the current stream.
   void replay();

@@ -81,7 +81,7 @@ at::Tensor slice_pack_dequantize(const SlicePackOperand&) { return unavailable("
 // CUDA graphs: none without the CUDA build.
 bool captured_work_available() { return false; }
 struct CapturedWork::Impl {};
-CapturedWork::CapturedWork() = default;
+CapturedWork::CapturedWork(int) {}
 CapturedWork::~CapturedWork() = default;
 void CapturedWork::capture(const std::function<void()>&) {
   throw Error(ErrorCode::kInternal, "CapturedWork: built without CUDA kernels (MATQUANT_CUDA_KERNELS)");

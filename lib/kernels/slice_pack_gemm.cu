@@ -3,7 +3,8 @@
 // call reads `width` bits per weight and decodes each pair of levels with one shift and one LOP3.
 //
 // Work split. A block owns a run of consecutive tiles of 16 weight rows (as many as keep the grid
-// to one wave of resident blocks: one tile for most projections, 4 for 14336-row ones); its 8
+// to one wave of resident blocks: on a 132-SM H200 one tile for 4096-row projections, 4 for
+// 14336-row ones); its 8
 // warps take each tile's 128-column chunks round-robin, walking the tiles one after the other
 // without a barrier, and add their partial sums in shared memory once at the end. Each lane keeps
 // the next kDepth chunks of its weight words in flight (128 bytes) across tile boundaries.
@@ -83,7 +84,7 @@ struct ChunkWords {
 // chains per product instead of one, so a warp's 8 steps per chunk do not wait on each other's MMA
 // latency (two batch tiles are two chains already, and more registers would spill).
 // kOneRow (batch 1): sum x comes from the lanes' own adds (lane_x_sum, summed over the warp at
-// each fold) instead of the ones-MMA, which at batch 1 was half of the tensor-core work.
+// each fold) instead of the ones-MMA, which was half of the MMAs at widths 2 and 4 (a third at 8).
 template <int kWidth, int kTiles, bool kOneRow>
 struct Accumulators {
   static constexpr int kChains = kTiles == 1 ? 2 : 1;

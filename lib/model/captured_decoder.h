@@ -8,6 +8,10 @@
 
 namespace matquant::model {
 
+// The graph holds the addresses of everything the step touched: the weights, the packs and the
+// precision served when it was captured. Changing the generator (set_precision, pack_slices,
+// release_packed_projections) while a CapturedDecoder lives leaves it replaying the old state; make
+// a new one per request, as `matquant generate` does.
 class CapturedDecoder {
  public:
   // `prompt`: the cache of the prompt run by generator.step; `capacity`: the most positions the

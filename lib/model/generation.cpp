@@ -195,7 +195,7 @@ at::Tensor Generator::step_static(const at::Tensor& token, StaticKvCache& cache)
   c10::NoGradGuard no_grad;
   if (token.dim() != 2 || token.size(1) != 1) throw_invalid("static steps take one token per row: [batch, 1]");
   const ModelConfig& c = model_->config();
-  const at::Tensor h = model_->embed(token);
+  const at::Tensor h = model_->embed(token.to(model_->embed_tokens.device()));
   const at::Tensor query = cache.position.view({1, 1});
   const int64_t keys = cache.capacity;
   const at::Tensor causal = cache.key_positions.le(query).view({1, 1, 1, keys});

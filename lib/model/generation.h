@@ -67,7 +67,8 @@ class Generator {
   // precision to be served is packed (a projection then has no other way to run); returns the
   // bytes freed. Serving a precision without a pack afterwards is an internal error.
   int64_t release_packed_projections();
-  // Projections served from a slice pack so far (each call of a packed linear counts one).
+  // Projections served from a slice pack so far (each call of a packed linear counts one; counted
+  // on the host, so CUDA-graph replays of a captured step are not counted).
   int64_t slice_pack_calls() const { return slice_pack_calls_; }
 
   // Logits [B, vocab] (fp32) of the last of `tokens` [B, T], run after the cache's contents; the
@@ -79,7 +80,8 @@ class Generator {
   // Logits [B, vocab] (fp32) of `token` [B, 1] at the cache's position, which then advances by one:
   // step()'s layers with static shapes and no host reads of device values, so a CUDA graph can
   // capture it. Attention spans all `capacity` keys, the unfilled ones masked. The caller keeps
-  // the position below the capacity.
+  // the position below the capacity. `token` is moved to the model's device (a no-op when it is
+  // there, as a captured step's input must be).
   at::Tensor step_static(const at::Tensor& token, StaticKvCache& cache);
 
   // Picks the next token [B] from logits [B, vocab].

@@ -133,7 +133,7 @@ TEST_P(CachedDecoding, SlicePackServingSwitchesPrecisionsWithoutReloading) {
 }
 
 // Static steps (what a CUDA graph replays) give the cached steps' logits: a 3-token prompt, then
-// one token per step over a cache with room to spare, its unfilled slots masked.
+// one token per step over a cache with room to spare, its unfilled slots masked; and at batch 2.
 TEST_P(CachedDecoding, StaticStepsMatchTheCachedSteps) {
   c10::NoGradGuard no_grad;
   DecoderModel model = load_pretrained(fixture(GetParam()));
@@ -149,6 +149,17 @@ TEST_P(CachedDecoding, StaticStepsMatchTheCachedSteps) {
     EXPECT_LT(max_abs_diff(logits.squeeze(0), expected[p]), 1e-5) << GetParam() << " position " << p;
   }
   EXPECT_EQ(cache.position.item<int64_t>(), ids.size(1));
+  // Two sequences at once: each row's static steps give that row's cached steps.
+  const at::Tensor rows = at::cat({ids, ids.flip(1)});
+  KvCache eager, prompt2;
+  generator.step(rows.slice(1, 0, 3), eager);
+  generator.step(rows.slice(1, 0, 3), prompt2);
+  StaticKvCache cache2 = generator.static_cache(prompt2, rows.size(1));
+  for (int64_t p = 3; p < rows.size(1); ++p) {
+    const at::Tensor expected2 = generator.step(rows.slice(1, p, p + 1), eager);
+    EXPECT_LT(max_abs_diff(generator.step_static(rows.slice(1, p, p + 1), cache2), expected2), 1e-5)
+        << GetParam() << " batch 2, position " << p;
+  }
   try {
     generator.static_cache(KvCache{}, 8);
     FAIL() << "a static cache without a prompt";
