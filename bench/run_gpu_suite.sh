@@ -23,12 +23,14 @@ run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device c
 # OmniQuant against its own loop in PyTorch (bench/reference/omniquant_block.py), same arguments.
 run omniquant_mistral bench/run_omniquant_block.sh --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda
 run omniquant_gemma2_9b bench/run_omniquant_block.sh --shape gemma2-9b-shape --layers 2 --samples 128 --seq 2048 --device cuda
-# Serving (issue 19): bit-plane matmuls against bf16 cuBLAS, and cached decoding at the 9B shape.
+# Serving (issue 19): bit-plane and slice-pack matmuls against bf16 cuBLAS, and cached decoding at
+# the 9B shape: dequantized weights, bit planes, slice packs, and slice packs from a CUDA graph.
 run bit_planes "$B/matquant_bench_bit_planes" --shape mistral-7b-shape,gemma2-9b-shape --batch 1,16
-for planes in "" --bit-planes; do
-  run "generate_gemma2_9b${planes//-/_}" "${BUILD:-build-device}/apps/matquant" generate --model builtin:gemma2-9b-shape \
-    --prompt-ids 2,651,6037,576,9784,576 --precision none 8 4 2 --scope ffn+attn --dtype bf16 --device cuda \
-    --max-new-tokens 48 $planes
+for serving in "" "--bit-planes" "--slice-packs" "--slice-packs --cuda-graph"; do
+  # shellcheck disable=SC2086  # $serving is zero, one or two flags
+  run "generate_gemma2_9b$(echo "$serving" | tr ' -' '__')" "${BUILD:-build-device}/apps/matquant" generate \
+    --model builtin:gemma2-9b-shape --prompt-ids 2,651,6037,576,9784,576 --precision none 8 4 2 --scope ffn+attn \
+    --dtype bf16 --device cuda --max-new-tokens 48 $serving
 done
 # PROFILE=1: also the kernel-time profiles of both sides and our ATen path (MATQUANT_FUSED_KERNELS=0)
 # for comparison, as in docs/performance.md "Profiles".
