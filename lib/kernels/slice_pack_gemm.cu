@@ -166,7 +166,7 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth>& words, 
 }
 
 // Floats of shared memory: each tile's partial sums per warp, batch row and row.
-__host__ __device__ inline int64_t partial_floats(int64_t tiles_per_block, int batch) { return tiles_per_block * kWarps * batch * kRowTile; }
+int64_t partial_floats(int64_t tiles_per_block, int batch) { return tiles_per_block * kWarps * batch * kRowTile; }
 
 // At most 128 registers: 2 blocks of 8 warps per SM (3 blocks, 80 registers, measured faster on
 // gate/up at int4 and int2 but slower on every other shape, H200).

@@ -11,7 +11,7 @@ namespace matquant::model {
 CapturedDecoder::CapturedDecoder(Generator& generator, const KvCache& prompt, int64_t capacity)
     : cache_(generator.static_cache(prompt, capacity)),
       length_(prompt.length),
-      graph_(generator.model()->embed_tokens.device().index() < 0 ? 0 : generator.model()->embed_tokens.device().index()) {
+      graph_(cache_.position.get_device()) {  // the cache's concrete device (cache_ is built first)
   c10::NoGradGuard no_grad;
   const at::Device device = generator.model()->embed_tokens.device();
   if (!device.is_cuda()) throw Error(ErrorCode::kUsage, "CUDA-graph decoding needs the model on a CUDA device");
