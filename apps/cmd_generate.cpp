@@ -214,14 +214,23 @@ int run_generate(const Args& args) {
     }
     // With slice packs, what this precision alone would keep on the device.
     const int64_t pack_bytes = generator.serves_slice_packs() ? generator.served_slice_pack_bytes() : 0;
+    int graph_kernels = 0;
+    if (captured) {
+      for (const auto& [name, count] : captured->kernel_census()) graph_kernels += count;
+    }
     const std::string capture_text =
-        captured ? fmt::format(", graph captured in {:.1f} ms", captured->capture_seconds() * 1e3) : "";
+        captured ? fmt::format(", graph of {} kernels captured in {:.1f} ms", graph_kernels, captured->capture_seconds() * 1e3)
+                 : "";
     fmt::print("[{}] prefill {:.1f} ms{}, {} tokens decoded at {:.1f} tokens/s{}\n{}\n", precision, prefill_s * 1e3,
                capture_text, decoded, tokens_per_s,
                pack_bytes > 0 ? " (packs read: " + size_text(pack_bytes) + ")" : "", text);
     requests.push_back({{"precision", precision}, {"prefill_ms", prefill_s * 1e3}, {"decoded_tokens", decoded},
                         {"tokens_per_s", tokens_per_s}, {"tokens", generated}});
-    if (captured) requests.back()["graph_capture_ms"] = captured->capture_seconds() * 1e3;
+    if (captured) {
+      requests.back()["graph_capture_ms"] = captured->capture_seconds() * 1e3;
+      requests.back()["graph_kernels"] = graph_kernels;
+      requests.back()["graph_kernel_census"] = captured->kernel_census();
+    }
     if (pack_bytes > 0) requests.back()["slice_pack_gb"] = pack_bytes / 1e9;
   }
   nlohmann::json summary = {{"command", "generate"}, {"bit_planes", generator.serves_bit_planes()}, {"cuda_graph", cuda_graph},

@@ -6,6 +6,11 @@
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <vector>
 
 namespace matquant::kernels {
 
@@ -13,9 +18,64 @@ bool captured_work_available() { return true; }
 
 struct CapturedWork::Impl {
   int device = 0;
-  at::cuda::CUDAGraph graph;
+  at::cuda::CUDAGraph graph{/*keep_graph=*/true};  // kept until the census is taken
   bool captured = false;
+  std::map<std::string, int> census;
 };
+
+namespace {
+
+// "void at::native::(anonymous namespace)::foo_kernel<float, 4>(...)" -> "foo_kernel<float, 4>",
+// at most 120 characters.
+std::string short_kernel_name(const char* mangled) {
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled != nullptr ? demangled : mangled;
+  std::free(demangled);
+  // Its parentheses would read as the parameter list.
+  for (size_t at = name.find("(anonymous namespace)"); at != std::string::npos; at = name.find("(anonymous namespace)")) {
+    name.replace(at, 21, "anonymous");
+  }
+  // Drop the parameter list, then the return type and namespaces before the function's own name.
+  int depth = 0;
+  size_t cut = std::string::npos, start = 0;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char ch = name[i];
+    if (ch == '<') ++depth;
+    if (ch == '>') --depth;
+    if (depth == 0 && ch == '(' && cut == std::string::npos && i > 0) cut = i;
+    if (depth == 0 && cut == std::string::npos && (ch == ' ' || (ch == ':' && i + 1 < name.size() && name[i + 1] == ':'))) {
+      start = ch == ' ' ? i + 1 : i + 2;
+    }
+  }
+  name = name.substr(start, cut == std::string::npos ? std::string::npos : cut - start);
+  return name.size() > 120 ? name.substr(0, 117) + "..." : name;
+}
+
+std::map<std::string, int> census_of(cudaGraph_t graph) {
+  std::map<std::string, int> census;
+  size_t count = 0;
+  if (graph == nullptr || cudaGraphGetNodes(graph, nullptr, &count) != cudaSuccess) return census;
+  std::vector<cudaGraphNode_t> nodes(count);
+  if (cudaGraphGetNodes(graph, nodes.data(), &count) != cudaSuccess) return census;
+  for (cudaGraphNode_t node : nodes) {
+    cudaGraphNodeType type;
+    if (cudaGraphNodeGetType(node, &type) != cudaSuccess || type != cudaGraphNodeTypeKernel) continue;
+    cudaKernelNodeParams params = {};
+    const char* name = nullptr;
+    // Kernels launched through the driver API (some libraries') may have no runtime name.
+    if (cudaGraphKernelNodeGetParams(node, &params) != cudaSuccess ||
+        cudaFuncGetName(&name, params.func) != cudaSuccess || name == nullptr) {
+      cudaGetLastError();
+      ++census["(unnamed)"];
+      continue;
+    }
+    ++census[short_kernel_name(name)];
+  }
+  return census;
+}
+
+}  // namespace
 
 CapturedWork::CapturedWork(int device_index) : impl_(std::make_unique<Impl>()) { impl_->device = device_index; }
 CapturedWork::~CapturedWork() = default;
@@ -46,12 +106,16 @@ void CapturedWork::capture(const std::function<void()>& work) {
       throw;
     }
     impl_->graph.capture_end();
+    impl_->census = census_of(impl_->graph.raw_cuda_graph());
+    impl_->graph.instantiate();
   }
   at::cuda::CUDAEvent side_done;
   side_done.record(side);
   side_done.block(caller);
   impl_->captured = true;
 }
+
+const std::map<std::string, int>& CapturedWork::kernel_census() const { return impl_->census; }
 
 void CapturedWork::replay() {
   if (!impl_->captured) throw Error(ErrorCode::kInternal, "CapturedWork::replay before capture");

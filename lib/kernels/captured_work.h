@@ -4,7 +4,9 @@
 // graph launch instead of the host issuing every kernel again. The build without CUDA kernels
 // reports it unavailable and throws from capture.
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 
 namespace matquant::kernels {
 
@@ -26,6 +28,9 @@ class CapturedWork {
   void capture(const std::function<void()>& warm_up_then_capture);
   // Runs the captured work on the current stream.
   void replay();
+  // The captured graph's kernels by (shortened, demangled) name, with how many times each runs per
+  // replay: where a replay's time can go. Empty before capture.
+  const std::map<std::string, int>& kernel_census() const;
 
  private:
   struct Impl;

@@ -73,6 +73,8 @@ at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight) { retu
 #include "kernels/slice_pack_ops.h"
 
 namespace matquant::kernels {
+void set_slice_pack_chained_launch(bool) {}
+bool slice_pack_chained_launch() { return false; }
 int64_t slice_pack_matmul_max_rows() { return 0; }
 at::Tensor slice_pack_matmul(const SlicePackOperand&, const at::Tensor&, const at::Tensor&) {
   return unavailable("slice_pack_matmul");
@@ -85,6 +87,10 @@ CapturedWork::CapturedWork(int) {}
 CapturedWork::~CapturedWork() = default;
 void CapturedWork::capture(const std::function<void()>&) {
   throw Error(ErrorCode::kInternal, "CapturedWork: built without CUDA kernels (MATQUANT_CUDA_KERNELS)");
+}
+const std::map<std::string, int>& CapturedWork::kernel_census() const {
+  static const std::map<std::string, int> none;
+  return none;
 }
 void CapturedWork::replay() {
   throw Error(ErrorCode::kInternal, "CapturedWork: built without CUDA kernels (MATQUANT_CUDA_KERNELS)");

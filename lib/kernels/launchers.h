@@ -174,6 +174,9 @@ struct SlicePackGemm {
   int batch = 1;  // 1..16
   const void* bias = nullptr;  // bf16 [rows] or null
   void* y = nullptr;
+  // Programmatic dependent launch (sm_90 and later): the kernel may start while the stream's
+  // previous kernel finishes, reads its weights, and waits for that kernel before reading x.
+  bool chained = true;
 };
 constexpr int kSlicePackGemmMaxBatch = 16;
 int launch_slice_pack_gemm(const SlicePackGemm& args, void* stream);

@@ -42,7 +42,6 @@ template <int kWidth>
 struct Pack {
   static constexpr int kLoads = kWidth / 2;        // 16-byte loads per lane and chunk
   static constexpr int kWords = 4 * kLoads;        // words per lane and chunk
-  static constexpr int kDepth = 8 / kLoads;        // chunks in flight: 128 bytes per lane
   static constexpr float kBase = kWidth == 8 ? 17.0f * 128.0f : 128.0f;
 };
 
@@ -66,6 +65,21 @@ __device__ __forceinline__ uint32_t fragment_register(const uint32_t (&w)[Pack<k
   }
 }
 
+// Programmatic dependent launch (sm_90+; both are no-ops in a grid launched without it). The
+// weights, scales and zero points are constants of the model, so a kernel may read them while the
+// stream's previous kernel still runs; only x (that kernel's output, perhaps) and y (a buffer it may
+// still read) wait for it.
+__device__ __forceinline__ void let_next_grid_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 // Weights are read once: keep them out of L1, which holds the activations.
 __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
   uint4 v;
@@ -75,24 +89,27 @@ __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
   return v;
 }
 
-template <int kWidth>
+// A lane's words of one chunk of kRowTiles row tiles.
+template <int kWidth, int kRowTiles>
 struct ChunkWords {
-  uint4 v[Pack<kWidth>::kLoads];
+  uint4 v[kRowTiles][Pack<kWidth>::kLoads];
 };
 
-// With one batch tile, two of each accumulator, taken by even and odd steps: two independent MMA
-// chains per product instead of one, so a warp's 8 steps per chunk do not wait on each other's MMA
-// latency (two batch tiles are two chains already, and more registers would spill).
+// With one batch tile and one row tile, two of each accumulator, taken by even and odd steps: two
+// independent MMA chains per product instead of one, so a warp's 8 steps per chunk do not wait on
+// each other's MMA latency (two batch tiles or two row tiles are two chains already, and more
+// registers would spill).
 // kOneRow (batch 1): sum x comes from the lanes' own adds (lane_x_sum, summed over the warp at
 // each fold) instead of the ones-MMA, which was half of the MMAs at widths 2 and 4 (a third at 8).
-template <int kWidth, int kTiles, bool kOneRow>
+// sum x does not depend on the weight row: row tiles share it.
+template <int kWidth, int kTiles, bool kOneRow, int kRowTiles>
 struct Accumulators {
-  static constexpr int kChains = kTiles == 1 ? 2 : 1;
+  static constexpr int kChains = kTiles == 1 && kRowTiles == 1 ? 2 : 1;
   static constexpr int kLow = kWidth == 8 ? kTiles : 1;
-  float c[kChains][kTiles][4];      // sum x (base + level), high nibbles for width 8
-  float low[kChains][kLow][4];      // width 8: sum x (128 + low nibble)
-  float sum_x[kChains][kTiles][4];  // sum x, in the same fragment layout
-  float lane_x_sum;                 // kOneRow: this lane's share of sum x (4 columns per chunk)
+  float c[kChains][kRowTiles][kTiles][4];    // sum x (base + level), high nibbles for width 8
+  float low[kChains][kRowTiles][kLow][4];    // width 8: sum x (128 + low nibble)
+  float sum_x[kChains][kTiles][4];           // sum x, in the same fragment layout
+  float lane_x_sum;                          // kOneRow: this lane's share of sum x (4 columns per chunk)
   __device__ __forceinline__ void clear() {
     lane_x_sum = 0.0f;
 #pragma unroll
@@ -100,14 +117,18 @@ struct Accumulators {
 #pragma unroll
       for (int nt = 0; nt < kTiles; ++nt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) c[k][nt][e] = 0.0f, sum_x[k][nt][e] = 0.0f, low[k][kWidth == 8 ? nt : 0][e] = 0.0f;
+        for (int e = 0; e < 4; ++e) {
+          sum_x[k][nt][e] = 0.0f;
+#pragma unroll
+          for (int rt = 0; rt < kRowTiles; ++rt) c[k][rt][nt][e] = 0.0f, low[k][rt][kWidth == 8 ? nt : 0][e] = 0.0f;
+        }
       }
     }
   }
-  __device__ __forceinline__ float products(int nt, int e) const {
+  __device__ __forceinline__ float products(int rt, int nt, int e) const {
     float high = 0.0f, low_sum = 0.0f;
 #pragma unroll
-    for (int k = 0; k < kChains; ++k) high += c[k][nt][e], low_sum += low[k][kWidth == 8 ? nt : 0][e];
+    for (int k = 0; k < kChains; ++k) high += c[k][rt][nt][e], low_sum += low[k][rt][kWidth == 8 ? nt : 0][e];
     return kWidth == 8 ? 16.0f * high + low_sum : high;
   }
   __device__ __forceinline__ float sums(int nt, int e) const {
@@ -118,13 +139,13 @@ struct Accumulators {
   }
 };
 
-// One chunk's MMAs: 8 steps of 16 columns. Lane (g, t) holds columns 32 t + 4 s .. + 3 of step s
-// (the pack's order): its B registers of a chunk are 64 contiguous bytes per batch row, four
-// 16-byte loads.
-template <int kWidth, int kTiles, bool kOneRow>
-__device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth>& words, const __nv_bfloat16* (&x_rows)[kTiles],
-                                               const __nv_bfloat16* x_sum_row, int64_t column0,
-                                               Accumulators<kWidth, kTiles, kOneRow>& acc) {
+// One chunk's MMAs: 8 steps of 16 columns, for each of kRowTiles row tiles. Lane (g, t) holds
+// columns 32 t + 4 s .. + 3 of step s (the pack's order): its B registers of a chunk are 64
+// contiguous bytes per batch row, four 16-byte loads, shared by the row tiles.
+template <int kWidth, int kTiles, bool kOneRow, int kRowTiles>
+__device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth, kRowTiles>& words,
+                                               const __nv_bfloat16* (&x_rows)[kTiles], const __nv_bfloat16* x_sum_row,
+                                               int64_t column0, Accumulators<kWidth, kTiles, kOneRow, kRowTiles>& acc) {
   if constexpr (kOneRow) {
     // Lane (g, t) adds columns 32 t + 4 g .. + 3: the warp's lanes cover the chunk once. A bf16 is
     // the top half of its fp32.
@@ -132,10 +153,14 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth>& words, 
     acc.lane_x_sum += (__uint_as_float(v.x << 16) + __uint_as_float(v.x & 0xFFFF0000u)) +
                       (__uint_as_float(v.y << 16) + __uint_as_float(v.y & 0xFFFF0000u));
   }
-  uint32_t w[Pack<kWidth>::kWords];
+  uint32_t w[kRowTiles][Pack<kWidth>::kWords];
 #pragma unroll
-  for (int j = 0; j < Pack<kWidth>::kLoads; ++j) {
-    w[4 * j] = words.v[j].x, w[4 * j + 1] = words.v[j].y, w[4 * j + 2] = words.v[j].z, w[4 * j + 3] = words.v[j].w;
+  for (int rt = 0; rt < kRowTiles; ++rt) {
+#pragma unroll
+    for (int j = 0; j < Pack<kWidth>::kLoads; ++j) {
+      const uint4 v = words.v[rt][j];
+      w[rt][4 * j] = v.x, w[rt][4 * j + 1] = v.y, w[rt][4 * j + 2] = v.z, w[rt][4 * j + 3] = v.w;
+    }
   }
   uint2 b[kTiles][kSteps];
 #pragma unroll
@@ -149,52 +174,69 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth>& words, 
   }
 #pragma unroll
   for (int s = 0; s < kSteps; ++s) {
-    const uint32_t a0 = fragment_register<kWidth>(w, s, 0, false), a1 = fragment_register<kWidth>(w, s, 1, false);
-    const uint32_t a2 = fragment_register<kWidth>(w, s, 2, false), a3 = fragment_register<kWidth>(w, s, 3, false);
+    constexpr int kChains = Accumulators<kWidth, kTiles, kOneRow, kRowTiles>::kChains;
 #pragma unroll
-    for (int nt = 0; nt < kTiles; ++nt) {
-      mma_bf16(acc.c[s % acc.kChains][nt], a0, a1, a2, a3, b[nt][s]);
-      if constexpr (!kOneRow) mma_bf16(acc.sum_x[s % acc.kChains][nt], kOnes, kOnes, kOnes, kOnes, b[nt][s]);
+    for (int rt = 0; rt < kRowTiles; ++rt) {
+      const uint32_t a0 = fragment_register<kWidth>(w[rt], s, 0, false), a1 = fragment_register<kWidth>(w[rt], s, 1, false);
+      const uint32_t a2 = fragment_register<kWidth>(w[rt], s, 2, false), a3 = fragment_register<kWidth>(w[rt], s, 3, false);
+#pragma unroll
+      for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.c[s % kChains][rt][nt], a0, a1, a2, a3, b[nt][s]);
+      if constexpr (kWidth == 8) {
+        const uint32_t l0 = fragment_register<kWidth>(w[rt], s, 0, true), l1 = fragment_register<kWidth>(w[rt], s, 1, true);
+        const uint32_t l2 = fragment_register<kWidth>(w[rt], s, 2, true), l3 = fragment_register<kWidth>(w[rt], s, 3, true);
+#pragma unroll
+        for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.low[s % kChains][rt][nt], l0, l1, l2, l3, b[nt][s]);
+      }
     }
-    if constexpr (kWidth == 8) {
-      const uint32_t l0 = fragment_register<kWidth>(w, s, 0, true), l1 = fragment_register<kWidth>(w, s, 1, true);
-      const uint32_t l2 = fragment_register<kWidth>(w, s, 2, true), l3 = fragment_register<kWidth>(w, s, 3, true);
+    if constexpr (!kOneRow) {
 #pragma unroll
-      for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.low[s % acc.kChains][nt], l0, l1, l2, l3, b[nt][s]);
+      for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.sum_x[s % kChains][nt], kOnes, kOnes, kOnes, kOnes, b[nt][s]);
     }
   }
 }
 
-// Floats of shared memory: each tile's partial sums per warp, batch row and row.
-int64_t partial_floats(int64_t tiles_per_block, int batch) { return tiles_per_block * kWarps * batch * kRowTile; }
+// Floats of shared memory: each row tile's partial sums per warp, batch row and row.
+int64_t partial_floats(int64_t row_tiles_per_block, int warps, int batch) {
+  return row_tiles_per_block * warps * batch * kRowTile;
+}
 
-// At most 128 registers: 2 blocks of 8 warps per SM (3 blocks, 80 registers, measured faster on
-// gate/up at int4 and int2 but slower on every other shape, H200).
-template <int kWidth, int kTiles, bool kOneRow, bool kGrouped>
-__global__ void __launch_bounds__(kWarps * 32, 2) slice_pack_gemm_kernel(SlicePackGemm a, int tiles_per_block) {
+// A block of 8 kRowTiles warps owns a run of units (kRowTiles consecutive row tiles); its warps take
+// each unit's chunks round-robin. At most 128 registers: 16 warps per SM (with 8-warp blocks, 3
+// blocks of 80 registers measured faster on gate/up at int4 and int2 but slower on every other
+// shape, H200). early_trigger: let the next chained kernel launch at this one's start (the grid
+// fills the GPU, so its blocks only take SMs this grid leaves) rather than after the main loop.
+template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
+__global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
+    slice_pack_gemm_kernel(SlicePackGemm a, int units_per_block, bool early_trigger) {
   using P = Pack<kWidth>;
-  constexpr int kDepth = P::kDepth;
-  extern __shared__ __align__(16) float partials[];  // [tile][warp][n][16]
+  constexpr int kBlockWarps = kWarps * kRowTiles;
+  constexpr int kDepth = P::kLoads * kRowTiles >= 8 ? 1 : 8 / (P::kLoads * kRowTiles);  // 128 bytes per lane
+  extern __shared__ __align__(16) float partials[];  // [row tile][warp][n][16]
+  if (early_trigger) let_next_grid_launch();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int64_t row_tiles = (a.rows + kRowTile - 1) / kRowTile;
-  const int64_t first_tile = int64_t(blockIdx.x) * tiles_per_block;
-  const int my_tiles = int(min(int64_t(tiles_per_block), row_tiles - first_tile));
-  const int slots = int((a.chunks - warp + kWarps - 1) / kWarps);  // this warp's chunks per tile
+  const int64_t units = (row_tiles + kRowTiles - 1) / kRowTiles;
+  const int64_t first_unit = int64_t(blockIdx.x) * units_per_block;
+  const int my_units = int(min(int64_t(units_per_block), units - first_unit));
+  const int slots = int((a.chunks - warp + kBlockWarps - 1) / kBlockWarps);  // this warp's chunks per unit
   const int64_t columns = a.chunks * kChunkColumns;
   const uint4* words = reinterpret_cast<const uint4*>(a.words) + lane;
-  // The warp walks (tile, j) pairs: tile first_tile + tile, chunk warp + 8 j. Cursors advance by
-  // one pair per chunk (no divisions in the loop): `next` is what the ring loads next, and `from`
-  // its words (one 64-bit add per chunk: 8 chunks on within a tile, or on to the next tile's first).
+  // The warp walks (unit, j) pairs: unit first_unit + unit, chunk warp + kBlockWarps j. Cursors
+  // advance by one pair per chunk (no divisions in the loop): `next` is what the ring loads next,
+  // and `from` its first row tile's words (one 64-bit add per chunk: on within the unit, or on to
+  // the next unit's first chunk); a unit's next row tile is tile_words further.
   struct Cursor {
-    int tile = 0, j = 0;
+    int unit = 0, j = 0;
     __device__ void advance(int slots) {
-      if (++j == slots) j = 0, ++tile;
+      if (++j == slots) j = 0, ++unit;
     }
   };
   Cursor next;
   constexpr int64_t kChunkWords = P::kLoads * 32;  // uint4 per chunk
-  const uint4* from = words + (first_tile * a.chunks + warp) * kChunkWords;
-  const int64_t within_tile = kWarps * kChunkWords, to_next_tile = (a.chunks - int64_t(kWarps) * (slots - 1)) * kChunkWords;
+  const int64_t tile_words = a.chunks * kChunkWords;
+  const uint4* from = words + (first_unit * kRowTiles * a.chunks + warp) * kChunkWords;
+  const int64_t within_unit = kBlockWarps * kChunkWords;
+  const int64_t to_next_unit = (kRowTiles * a.chunks - int64_t(kBlockWarps) * (slots - 1)) * kChunkWords;
   // The batch row of this lane's B fragment (n = 8 nt + g). Lanes past the batch repeat the last
   // row (no predicate on the loads; a warp's lanes of one t read one address): their output
   // columns are never used.
@@ -204,35 +246,45 @@ __global__ void __launch_bounds__(kWarps * 32, 2) slice_pack_gemm_kernel(SlicePa
     const int n = min(nt * 8 + g, a.batch - 1);
     x_rows[nt] = static_cast<const __nv_bfloat16*>(a.x) + n * columns + 32 * t;
   }
-  // Loads the next chunk's words into ring slot d. (Prefetching its activations into L1 here
+  // Loads the next chunk's words into ring slot d. A unit's missing last row tile (odd row tiles)
+  // reads its first again; those rows are never written. (Prefetching the activations into L1 here
   // measured no faster at batch 1 and slower at 16: H200, 2026-11-30.)
-  ChunkWords<kWidth> ring[kDepth];
+  ChunkWords<kWidth, kRowTiles> ring[kDepth];
   auto load = [&](int d) {
-    if (next.tile >= my_tiles || slots == 0) return;
+    if (next.unit >= my_units || slots == 0) return;
 #pragma unroll
-    for (int j = 0; j < P::kLoads; ++j) ring[d].v[j] = load_streaming(from + j * 32);
-    from += next.j == slots - 1 ? to_next_tile : within_tile;
+    for (int rt = 0; rt < kRowTiles; ++rt) {
+      const bool present = rt == 0 || (first_unit + next.unit) * kRowTiles + rt < row_tiles;
+      const uint4* p = from + (present ? rt * tile_words : 0);
+#pragma unroll
+      for (int j = 0; j < P::kLoads; ++j) ring[d].v[rt][j] = load_streaming(p + j * 32);
+    }
+    from += next.j == slots - 1 ? to_next_unit : within_unit;
     next.advance(slots);
   };
 #pragma unroll
   for (int d = 0; d < kDepth; ++d) load(d);
 
   const __nv_bfloat16* x_sum_row = static_cast<const __nv_bfloat16*>(a.x) + 32 * t + 4 * g;
-  Accumulators<kWidth, kTiles, kOneRow> acc;
+  Accumulators<kWidth, kTiles, kOneRow, kRowTiles> acc;
   acc.clear();
-  float out[kTiles][4] = {};
-  // Scales of rows g and g + 8 of a tile (per channel: loaded a tile ahead, so the fold at the
-  // tile's end does not wait on them).
-  float s_row[2], z_row[2];
-  auto load_scales = [&](int64_t tile, int64_t group) {
+  float out[kRowTiles][kTiles][4] = {};
+  // Scales of rows g and g + 8 of a unit's row tiles (per channel: loaded a unit ahead, so the fold
+  // at the unit's end does not wait on them).
+  float s_row[kRowTiles][2], z_row[kRowTiles][2];
+  auto load_scales = [&](int64_t unit, int64_t group) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int64_t row = tile * kRowTile + g + 8 * h;
-      s_row[h] = row < a.rows ? __ldg(a.scale + row * a.groups + group) : 0.0f;
-      z_row[h] = row < a.rows ? __ldg(a.zero + row * a.groups + group) : 0.0f;
+    for (int rt = 0; rt < kRowTiles; ++rt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t row = (unit * kRowTiles + rt) * kRowTile + g + 8 * h;
+        s_row[rt][h] = row < a.rows ? __ldg(a.scale + row * a.groups + group) : 0.0f;
+        z_row[rt][h] = row < a.rows ? __ldg(a.zero + row * a.groups + group) : 0.0f;
+      }
     }
   };
-  if (!kGrouped) load_scales(first_tile, 0);
+  if (!kGrouped) load_scales(first_unit, 0);
+  wait_for_previous_grid();  // everything above reads constants; x and y are the previous kernel's
   // out += (s step) C - s (step base + z) sum x, per row (c2, c3: row g + 8) and batch column.
   auto fold = [&]() {
     float x_total = acc.lane_x_sum;
@@ -241,81 +293,107 @@ __global__ void __launch_bounds__(kWarps * 32, 2) slice_pack_gemm_kernel(SlicePa
       for (int o = 16; o > 0; o /= 2) x_total += __shfl_xor_sync(0xFFFFFFFFu, x_total, o);
     }
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int rt = 0; rt < kRowTiles; ++rt) {
 #pragma unroll
-      for (int nt = 0; nt < kTiles; ++nt) {
+      for (int h = 0; h < 2; ++h) {
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          out[nt][2 * h + e] += s_row[h] * a.step * acc.products(nt, 2 * h + e) -
-                                s_row[h] * (a.step * P::kBase + z_row[h]) * (kOneRow ? x_total : acc.sums(nt, 2 * h + e));
+        for (int nt = 0; nt < kTiles; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            out[rt][nt][2 * h + e] +=
+                s_row[rt][h] * a.step * acc.products(rt, nt, 2 * h + e) -
+                s_row[rt][h] * (a.step * P::kBase + z_row[rt][h]) * (kOneRow ? x_total : acc.sums(nt, 2 * h + e));
+          }
         }
       }
     }
     acc.clear();
   };
-  const int items = my_tiles * slots;
+  const int items = my_units * slots;
   const int chunks_per_group = kGrouped ? int(a.group_size / kChunkColumns) : 1;
   Cursor at;
   for (int i = 0; i < items; i += kDepth) {
 #pragma unroll
     for (int d = 0; d < kDepth; ++d) {
       if (i + d >= items) break;
-      const int64_t chunk = warp + int64_t(kWarps) * at.j, tile = first_tile + at.tile;
-      if (kGrouped) load_scales(tile, int(chunk) / chunks_per_group);
-      multiply_chunk<kWidth, kTiles, kOneRow>(ring[d], x_rows, x_sum_row, chunk * kChunkColumns, acc);
+      const int64_t chunk = warp + int64_t(kBlockWarps) * at.j, unit = first_unit + at.unit;
+      if (kGrouped) load_scales(unit, int(chunk) / chunks_per_group);
+      multiply_chunk<kWidth, kTiles, kOneRow, kRowTiles>(ring[d], x_rows, x_sum_row, chunk * kChunkColumns, acc);
       load(d);
       if (kGrouped) fold();
-      const bool last_of_tile = at.j == slots - 1;
+      const bool last_of_unit = at.j == slots - 1;
       at.advance(slots);
-      if (!last_of_tile) continue;
-      // This warp's last chunk of the tile: park its partial sums.
+      if (!last_of_unit) continue;
+      // This warp's last chunk of the unit: park its partial sums.
       if (!kGrouped) {
         fold();
-        if (tile + 1 < first_tile + my_tiles) load_scales(tile + 1, 0);
+        if (unit + 1 < first_unit + my_units) load_scales(unit + 1, 0);
       }
-      float* parked = partials + (tile - first_tile) * kWarps * a.batch * kRowTile;
 #pragma unroll
-      for (int nt = 0; nt < kTiles; ++nt) {
+      for (int rt = 0; rt < kRowTiles; ++rt) {
+        float* parked = partials + ((unit - first_unit) * kRowTiles + rt) * kBlockWarps * a.batch * kRowTile;
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int n = nt * 8 + 2 * t + e % 2;
-          if (n < a.batch) parked[(warp * a.batch + n) * kRowTile + g + 8 * (e / 2)] = out[nt][e];
-          out[nt][e] = 0.0f;
+        for (int nt = 0; nt < kTiles; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int n = nt * 8 + 2 * t + e % 2;
+            if (n < a.batch) parked[(warp * a.batch + n) * kRowTile + g + 8 * (e / 2)] = out[rt][nt][e];
+            out[rt][nt][e] = 0.0f;
+          }
         }
       }
     }
   }
+  if (!early_trigger) let_next_grid_launch();
+  const int my_tiles = my_units * kRowTiles;
   if (slots == 0) {  // more warps than chunks: this warp holds nothing
     for (int tile = 0; tile < my_tiles; ++tile) {
-      for (int o = lane; o < a.batch * kRowTile; o += 32) partials[(tile * kWarps + warp) * a.batch * kRowTile + o] = 0.0f;
+      for (int o = lane; o < a.batch * kRowTile; o += 32) {
+        partials[(tile * kBlockWarps + warp) * a.batch * kRowTile + o] = 0.0f;
+      }
     }
   }
   __syncthreads();
   for (int o = threadIdx.x; o < my_tiles * a.batch * kRowTile; o += blockDim.x) {
     const int tile = o / (a.batch * kRowTile), n = o / kRowTile % a.batch, r = o % kRowTile;
-    const int64_t row = (first_tile + tile) * kRowTile + r;
+    const int64_t row = (first_unit * kRowTiles + tile) * kRowTile + r;
     if (row >= a.rows) continue;
     float sum = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) sum += partials[((tile * kWarps + w) * a.batch + n) * kRowTile + r];
+    for (int w = 0; w < kBlockWarps; ++w) sum += partials[((tile * kBlockWarps + w) * a.batch + n) * kRowTile + r];
     if (a.bias != nullptr) sum += __bfloat162float(static_cast<const __nv_bfloat16*>(a.bias)[row]);
     static_cast<__nv_bfloat16*>(a.y)[int64_t(n) * a.rows + row] = __float2bfloat16_rn(sum);
   }
 }
 
-// Blocks resident at once on the current device (2 per SM).
-int resident_blocks() {
+// Blocks of blocks_per_sm resident at once on the current device.
+int resident_blocks(int blocks_per_sm) {
   int device = 0, sms = 0;
   if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    return 264;
+    sms = 132;
   }
-  return 2 * sms;
+  return blocks_per_sm * sms;
 }
 
-template <int kWidth, int kTiles, bool kOneRow, bool kGrouped>
+// Programmatic dependent launch needs compute capability 9.0 (remembered per device).
+bool chaining_supported() {
+  static std::atomic<int> major[kMaxDevices];
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return false;
+  int known = major[device].load();
+  if (known == 0) {
+    if (cudaDeviceGetAttribute(&known, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) return false;
+    major[device].store(known);
+  }
+  return known >= 9;
+}
+
+template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
 int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
-  const int64_t row_tiles = (a.rows + kRowTile - 1) / kRowTile;
-  // As few tiles per block as keep every block resident, spread evenly.
+  constexpr int kBlockWarps = kWarps * kRowTiles;
+  const int64_t units = ((a.rows + kRowTile - 1) / kRowTile + kRowTiles - 1) / kRowTiles;
+  const int resident = resident_blocks(2 / kRowTiles);
+  // As few units per block as keep every block resident, spread evenly.
   // MATQUANT_SLICE_PACK_TILES_PER_BLOCK overrides the choice (for tuning on a new GPU).
   static const int forced = [] {
     const char* v = std::getenv("MATQUANT_SLICE_PACK_TILES_PER_BLOCK");
@@ -323,12 +401,13 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   }();
   // One wave: gate/up's 896 tiles as 224 runs of 4 measured 5-10% faster than 896 blocks of one
   // tile at batch 1 (H200); real models' other projections keep one tile per block.
-  int64_t per_block = forced > 0 ? forced : (row_tiles + resident_blocks() - 1) / resident_blocks();
+  int64_t per_block = forced > 0 ? forced : (units + resident - 1) / resident;
   // Shared memory for the partial sums stays under 96 KB (very tall weights take several waves).
-  per_block = std::max<int64_t>(1, std::min<int64_t>(per_block, 96 * 1024 / (4 * partial_floats(1, a.batch))));
-  const unsigned blocks = unsigned((row_tiles + per_block - 1) / per_block);
-  const size_t bytes = size_t(partial_floats(per_block, a.batch)) * sizeof(float);
-  auto kernel = slice_pack_gemm_kernel<kWidth, kTiles, kOneRow, kGrouped>;
+  per_block = std::max<int64_t>(
+      1, std::min<int64_t>(per_block, 96 * 1024 / (4 * partial_floats(kRowTiles, kBlockWarps, a.batch))));
+  const unsigned blocks = unsigned((units + per_block - 1) / per_block);
+  const size_t bytes = size_t(partial_floats(per_block * kRowTiles, kBlockWarps, a.batch)) * sizeof(float);
+  auto kernel = slice_pack_gemm_kernel<kWidth, kTiles, kOneRow, kGrouped, kRowTiles>;
   // Above 48 KB the kernel needs an opt-in, which is per device: granted[device] remembers the
   // largest size this instance was allowed there.
   static std::atomic<size_t> granted[kMaxDevices];
@@ -340,16 +419,51 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
       if (device < kMaxDevices) granted[device].store(bytes);
     }
   }
-  kernel<<<blocks, kWarps * 32, bytes, stream>>>(a, int(per_block));
+  // A grid of fewer blocks than half the resident ones lets the next kernel launch only after its
+  // main loop: triggered at the start, a chain of small grids piled up waiting on one another and
+  // k/v at batch 16 took 21% longer (H200, 2026-11-30).
+  const bool early_trigger = 2 * int64_t(blocks) >= resident;
+  if (a.chained && chaining_supported()) {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(blocks);
+    config.blockDim = dim3(kBlockWarps * 32);
+    config.dynamicSmemBytes = bytes;
+    config.stream = stream;
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[0].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attribute;
+    config.numAttrs = 1;
+    return int(cudaLaunchKernelEx(&config, kernel, a, int(per_block), early_trigger));
+  }
+  kernel<<<blocks, kBlockWarps * 32, bytes, stream>>>(a, int(per_block), early_trigger);
   return int(cudaGetLastError());
+}
+
+// Row tiles per warp at batch 1, widths 2 and 4: MATQUANT_SLICE_PACK_ROW_TILES (1 or 2).
+int batch1_row_tiles() {
+  static const int chosen = [] {
+    const char* v = std::getenv("MATQUANT_SLICE_PACK_ROW_TILES");
+    return v != nullptr && std::atoi(v) == 1 ? 1 : 2;
+  }();
+  return chosen;
 }
 
 template <int kWidth>
 int launch_width(const SlicePackGemm& a, cudaStream_t stream) {
   const bool grouped = a.group_size > 0;
-  if (a.batch == 1) return grouped ? launch_instance<kWidth, 1, true, true>(a, stream) : launch_instance<kWidth, 1, true, false>(a, stream);
-  if (a.batch <= 8) return grouped ? launch_instance<kWidth, 1, false, true>(a, stream) : launch_instance<kWidth, 1, false, false>(a, stream);
-  return grouped ? launch_instance<kWidth, 2, false, true>(a, stream) : launch_instance<kWidth, 2, false, false>(a, stream);
+  if (a.batch == 1) {
+    if constexpr (kWidth != 8) {  // width 8 would keep one chunk in flight per lane
+      if (batch1_row_tiles() == 2) {
+        return grouped ? launch_instance<kWidth, 1, true, true, 2>(a, stream) : launch_instance<kWidth, 1, true, false, 2>(a, stream);
+      }
+    }
+    return grouped ? launch_instance<kWidth, 1, true, true, 1>(a, stream) : launch_instance<kWidth, 1, true, false, 1>(a, stream);
+  }
+  if (a.batch <= 8) {
+    return grouped ? launch_instance<kWidth, 1, false, true, 1>(a, stream) : launch_instance<kWidth, 1, false, false, 1>(a, stream);
+  }
+  return grouped ? launch_instance<kWidth, 2, false, true, 1>(a, stream) : launch_instance<kWidth, 2, false, false, 1>(a, stream);
 }
 
 // Level of the field at (step s, register i, half e) of a lane's chunk words (the matmul's decode

@@ -4,11 +4,21 @@
 
 #include <c10/cuda/CUDAGuard.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
 namespace matquant::kernels {
 
 namespace {
 
 constexpr int64_t kChunkColumns = 128;
+// MATQUANT_SLICE_PACK_CHAINED=0 starts with chained launches off (a switch for drivers or tools
+// that mishandle programmatic dependent launch).
+std::atomic<bool> chained_launch{[] {
+  const char* v = std::getenv("MATQUANT_SLICE_PACK_CHAINED");
+  return v == nullptr || std::string(v) != "0";
+}()};
 
 SlicePackGemm arguments(const SlicePackOperand& w, const char* caller) {
   const at::Tensor& p = w.words;
@@ -44,6 +54,9 @@ SlicePackGemm arguments(const SlicePackOperand& w, const char* caller) {
 
 }  // namespace
 
+void set_slice_pack_chained_launch(bool on) { chained_launch.store(on); }
+bool slice_pack_chained_launch() { return chained_launch.load(); }
+
 int64_t slice_pack_matmul_max_rows() { return kSlicePackGemmMaxBatch; }
 
 at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, const at::Tensor& bias) {
@@ -71,6 +84,7 @@ at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, con
   a.batch = int(x.size(0));
   a.bias = b.defined() ? b.data_ptr() : nullptr;
   a.y = y.data_ptr();
+  a.chained = chained_launch.load();
   check_launch(launch_slice_pack_gemm(a, stream_of(x)), "slice_pack_matmul");
   return y;
 }

@@ -17,6 +17,13 @@ struct SlicePackOperand {
   int64_t columns = 0;
 };
 
+// Whether slice_pack_matmul launches chained to the stream's previous kernel (on by default; a
+// no-op before sm_90): its weight loads overlap that kernel's last blocks, and it waits for that
+// kernel only before reading the activations. Off measures each call in isolation
+// (matquant_bench_bit_planes prints both).
+void set_slice_pack_chained_launch(bool on);
+bool slice_pack_chained_launch();
+
 // Most activation rows the matmul kernel takes; more rows go through the dequantized weight.
 int64_t slice_pack_matmul_max_rows();
 

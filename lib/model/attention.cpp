@@ -11,9 +11,9 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const int64_t b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3);
   const int64_t kv_heads = k.size(1), keys = k.size(2);
   const int64_t repeat = heads / kv_heads;
-  // The fused kernel has been validated on square scores (the full forward pass); cached steps
-  // (Tq < Tk) take the eager form until it is checked there on a GPU.
-  if (config.attn_logit_softcapping && kernels::fused_kernels_enabled(q) && t == keys) {
+  // Square scores (a full forward pass) and cached steps (Tq < Tk, the mask's key axis offset) alike:
+  // tests/unit/model/test_fused_kernels.cpp checks both against the eager form below on a GPU.
+  if (config.attn_logit_softcapping && kernels::fused_kernels_enabled(q)) {
     // Query heads grouped under their key/value head ([b, kv, repeat * t, d]) so one batched matmul
     // serves grouped-query attention without repeating K and V; scale, cap, mask and softmax in
     // one kernel.

@@ -24,6 +24,8 @@ class CapturedDecoder {
 
   int64_t length() const { return length_; }  // positions the cache holds
   double capture_seconds() const { return capture_seconds_; }
+  // The kernels one step launches, by name (kernels::CapturedWork::kernel_census).
+  const std::map<std::string, int>& kernel_census() const { return graph_.kernel_census(); }
 
  private:
   StaticKvCache cache_;

@@ -73,14 +73,18 @@ at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tenso
   return o_proj(out.transpose(1, 2).reshape({b, t, heads * d}));
 }
 
+at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, const ModelConfig& config) {
+  const bool gelu = config.activation == Activation::kGeluTanh;
+  if (kernels::fused_kernels_enabled(gate) && gate.scalar_type() == up.scalar_type() && gate.sizes() == up.sizes()) {
+    return kernels::gated_activation(gate, up, gelu);
+  }
+  return (gelu ? at::gelu(gate, "tanh") : at::silu(gate)) * up;
+}
+
 at::Tensor DecoderLayerImpl::mlp(const at::Tensor& hidden) {
   const at::Tensor gate = gate_proj(hidden);
-  const bool gelu = config->activation == Activation::kGeluTanh;
   const at::Tensor up = up_proj(hidden);
-  if (kernels::fused_kernels_enabled(gate) && gate.scalar_type() == up.scalar_type() && gate.sizes() == up.sizes()) {
-    return down_proj(kernels::gated_activation(gate, up, gelu));
-  }
-  return down_proj((gelu ? at::gelu(gate, "tanh") : at::silu(gate)) * up);
+  return down_proj(gated_activation(gate, up, *config));
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask,

@@ -19,6 +19,9 @@ enum class QuantScope { kFfn, kFfnAndAttention };
 QuantScope parse_quant_scope(const std::string& text);  // "ffn" | "ffn+attn"
 std::string to_string(QuantScope scope);
 
+// act(gate) * up of the gated FFN (config.activation), in one fused kernel where it applies.
+at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, const ModelConfig& config);
+
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const ModelConfig& config, int64_t layer_index);

@@ -107,9 +107,12 @@ at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, co
   const ModelConfig& c = *layer.config;
   const int64_t b = x.size(0), t = x.size(1), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
   const int64_t d = c.head_dim;
-  const at::Tensor q = apply_rope(project(layer.q_proj, x).view({b, t, heads, d}).transpose(1, 2), rope);
-  const at::Tensor k = apply_rope(project(layer.k_proj, x).view({b, t, kv_heads, d}).transpose(1, 2), rope);
+  // The three projections of x run back to back (then the rotations), so chained slice-pack
+  // launches can overlap one projection's start with the previous one's end.
+  const at::Tensor q_projected = project(layer.q_proj, x), k_projected = project(layer.k_proj, x);
   const at::Tensor v = project(layer.v_proj, x).view({b, t, kv_heads, d}).transpose(1, 2);
+  const at::Tensor q = apply_rope(q_projected.view({b, t, heads, d}).transpose(1, 2), rope);
+  const at::Tensor k = apply_rope(k_projected.view({b, t, kv_heads, d}).transpose(1, 2), rope);
   const auto [keys, values] = store(layer.index, k, v);
   const at::Tensor out = attend(q, keys, values, mask, c);
   return project(layer.o_proj, out.transpose(1, 2).reshape({b, t, heads * d}));
@@ -123,9 +126,8 @@ at::Tensor Generator::run_layers(at::Tensor h, const KvStore& store, const at::T
     DecoderLayerImpl& l = *layer;
     const at::Tensor& mask = c.layer_uses_sliding_window.at(size_t(l.index)) ? sliding : causal;
     const auto mlp = [&](const at::Tensor& x) {
-      const at::Tensor gate = project(l.gate_proj, x);
-      const at::Tensor activated = c.activation == Activation::kGeluTanh ? at::gelu(gate, "tanh") : at::silu(gate);
-      return project(l.down_proj, activated * project(l.up_proj, x));
+      const at::Tensor gate = project(l.gate_proj, x), up = project(l.up_proj, x);  // back to back, as above
+      return project(l.down_proj, gated_activation(gate, up, c));
     };
     if (c.sandwich_norms) {
       h = h + l.norm(attention(l, l.norm(h, l.input_layernorm), store, rope, mask), l.post_attention_layernorm);

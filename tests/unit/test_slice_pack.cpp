@@ -7,6 +7,7 @@
 #include "quant/slice_pack.h"
 
 #include "common/error.h"
+#include "kernels/slice_pack_ops.h"
 #include "test_device.h"
 
 #include <gtest/gtest.h>
@@ -188,6 +189,36 @@ TEST(SlicePack, DecodeKernelTakesVeryTallWeightsAtBatch16) {
   const at::Tensor magnitude = at::matmul(x.to(at::kFloat).abs(), w.abs().t());
   const at::Tensor ours = slice_pack_linear(pack, x).to(at::kFloat);
   EXPECT_LE(((ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4)).max().item<double>(), 0.0);
+}
+
+// Chained launches (programmatic dependent launch on sm_90) let a call start while the previous one
+// runs; each call here reads the previous call's output, so a read of x before the previous kernel
+// finished would show as a difference from the same chain launched one call after another.
+TEST(SlicePack, ChainedCallsReadThePreviousCallsOutput) {
+  const at::Device device = matquant::testing::test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
+  std::vector<SlicePack> packs;
+  for (int r : {8, 4, 2, 4, 8, 2}) {
+    NestedCodes codes = every_code(4096, 4096, 8, 0, device);
+    codes.scale = codes.scale * (1.0 / 64);  // keeps the chain's values in a moderate range
+    packs.push_back(pack_slice(codes, r, SliceMode::kClamped));
+  }
+  for (int64_t batch : {1, 16}) {
+    const at::Tensor x = at::randn({batch, 4096}, at::TensorOptions(device)).to(at::kBFloat16);
+    auto chain = [&](bool chained) {
+      matquant::kernels::set_slice_pack_chained_launch(chained);
+      at::Tensor y = x;
+      for (const SlicePack& pack : packs) y = slice_pack_linear(pack, y);
+      matquant::kernels::set_slice_pack_chained_launch(true);
+      return y.to(at::kFloat);
+    };
+    const at::Tensor one_after_another = chain(false);
+    ASSERT_TRUE(at::isfinite(one_after_another).all().item<bool>());
+    ASSERT_GT(one_after_another.abs().max().item<double>(), 0.0);
+    for (int repeat = 0; repeat < 3; ++repeat) {
+      EXPECT_TRUE(at::equal(chain(true), one_after_another)) << "batch " << batch << " repeat " << repeat;
+    }
+  }
 }
 
 TEST(SlicePack, RefusesInputOfTheWrongWidth) {
