@@ -10,6 +10,7 @@
 
 #include "common/device_memory.h"
 #include "common/error.h"
+#include "kernels/slice_pack_ops.h"
 #include "model/captured_decoder.h"
 #include "model/generation.h"
 #include "model/initialization.h"
@@ -28,6 +29,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -148,6 +150,12 @@ int run_generate(const Args& args) {
     // Every request is served from packs: the dense projections and the codes are not needed again.
     const bool full_precision_requested = std::find(precisions.begin(), precisions.end(), "none") != precisions.end();
     if (!full_precision_requested) released_bytes = generator.release_packed_projections();
+  }
+  if (generator.serves_slice_packs()) {
+    // The packs are made and nothing writes them again: the slice-pack calls may start chained to the
+    // kernel before them (kernels/slice_pack_ops.h). MATQUANT_SLICE_PACK_CHAINED=0 keeps them apart.
+    const char* chained = std::getenv("MATQUANT_SLICE_PACK_CHAINED");
+    if (chained == nullptr || std::string(chained) != "0") kernels::set_slice_pack_chained_launch(true);
   }
   sync();
   const double load_s = seconds_since(start);

@@ -8,9 +8,10 @@
 // overhead does not hide a kernel shorter than it. Each call uses the next of enough weight copies to
 // exceed the L2 cache several times over, so every byte comes from HBM. GB/s counts the bytes the call
 // must read (code planes or packed levels of the slice, scales and zero points, activations) and write.
-// The slice pack is timed twice: chained (its default launch, which may overlap the previous call's
-// last blocks, as a decode step's consecutive projections do) and isolated (each call starts after
-// the previous ends). cuBLAS's launches are its own: they are timed as they come.
+// The slice pack is timed twice: chained (as `matquant generate` launches it: a call may start while
+// the previous one ends, as a decode step's back-to-back projections do; two row tiles per warp at
+// batch 1) and isolated (each call starts after the previous ends; one row tile). cuBLAS's launches
+// are its own: they are timed as they come.
 //   matquant_bench_bit_planes --shape mistral-7b-shape,gemma2-9b-shape --batch 1,16
 #include "bench/bench_common.h"
 #include "quant/bit_planes.h"
@@ -143,12 +144,14 @@ int run(int argc, char** argv) {
           for (auto& p : packs) p.words = pack.words.clone();
           // Chained (the default): each call may start while the previous one finishes, as consecutive
           // projections of a decode step do. Isolated: each call starts after the previous one ends.
+          const bool chained_before = kernels::slice_pack_chained_launch();
+          kernels::set_slice_pack_chained_launch(true);
           const double pack_us =
               device_us([&](int64_t i) { quant::slice_pack_linear(packs[size_t(i)], x); }, pack_copies, calls);
           kernels::set_slice_pack_chained_launch(false);
           const double isolated_us =
               device_us([&](int64_t i) { quant::slice_pack_linear(packs[size_t(i)], x); }, pack_copies, calls);
-          kernels::set_slice_pack_chained_launch(true);
+          kernels::set_slice_pack_chained_launch(chained_before);
           packs.clear();
           const double deq_us = device_us(
               [&](int64_t i) {

@@ -175,8 +175,9 @@ struct SlicePackGemm {
   const void* bias = nullptr;  // bf16 [rows] or null
   void* y = nullptr;
   // Programmatic dependent launch (sm_90 and later): the kernel may start while the stream's
-  // previous kernel finishes, reads its weights, and waits for that kernel before reading x.
-  bool chained = true;
+  // previous kernel finishes, reads its weights, and waits for that kernel before reading x
+  // (kernels::set_slice_pack_chained_launch says when that is safe).
+  bool chained = false;
 };
 constexpr int kSlicePackGemmMaxBatch = 16;
 int launch_slice_pack_gemm(const SlicePackGemm& args, void* stream);

@@ -2,12 +2,17 @@
 // the r-bit slice's levels stored at 2, 4 or 8 bits in the order the tensor cores take them, so a
 // call reads `width` bits per weight and decodes each pair of levels with one shift and one LOP3.
 //
-// Work split. A block owns a run of consecutive tiles of 16 weight rows (as many as keep the grid
-// to one wave of resident blocks: on a 132-SM H200 one tile for 4096-row projections, 4 for
-// 14336-row ones); its 8
-// warps take each tile's 128-column chunks round-robin, walking the tiles one after the other
-// without a barrier, and add their partial sums in shared memory once at the end. Each lane keeps
-// the next kDepth chunks of its weight words in flight (128 bytes) across tile boundaries.
+// Work split. A unit is one row tile of 16 weight rows, or two at batch 1 when the call is chained
+// (batch1_row_tiles). A block of 8 warps per row tile owns a run of consecutive units (as many as keep
+// the grid to one wave of resident blocks: on a 132-SM H200 one unit for 4096-row projections, 4
+// tiles' worth for 14336-row ones); its warps take each unit's 128-column chunks round-robin, walking
+// the units one after the other without a barrier, and add their partial sums in shared memory once
+// at the end. Each lane keeps the next chunks of its weight words in flight (128 bytes) across unit
+// boundaries. Two row tiles share each chunk's activation loads and give two independent MMA chains.
+//
+// Chaining. Launched with programmatic stream serialization (SlicePackGemm::chained, sm_90), a grid
+// reads its weights and scales before griddepcontrol.wait and its activations after it, so its start
+// overlaps the previous kernel's end; a grid that fills the GPU lets the next one launch at once.
 //
 // Decoding. A lane's word holds, per mma.m16n8k16 step, the levels of its A fragment: register i of
 // the fragment takes the fields at bit offsets f(i) and f(i) + 16, and ((word >> f(i)) & mask) | 0x4300
@@ -440,13 +445,17 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   return int(cudaGetLastError());
 }
 
-// Row tiles per warp at batch 1, widths 2 and 4: MATQUANT_SLICE_PACK_ROW_TILES (1 or 2).
-int batch1_row_tiles() {
-  static const int chosen = [] {
+// Row tiles per warp at batch 1, widths 2 and 4. Two (16-warp blocks, one per SM) measured faster
+// when calls run back to back chained (their longer start overlaps the previous call) and slower
+// alone, than one (H200, 2026-11-30: docs/performance.md). MATQUANT_SLICE_PACK_ROW_TILES=1 or 2
+// overrides the choice.
+int batch1_row_tiles(bool chained) {
+  static const int forced = [] {
     const char* v = std::getenv("MATQUANT_SLICE_PACK_ROW_TILES");
-    return v != nullptr && std::atoi(v) == 1 ? 1 : 2;
+    const int n = v == nullptr ? 0 : std::atoi(v);
+    return n == 1 || n == 2 ? n : 0;
   }();
-  return chosen;
+  return forced > 0 ? forced : chained ? 2 : 1;
 }
 
 template <int kWidth>
@@ -454,7 +463,7 @@ int launch_width(const SlicePackGemm& a, cudaStream_t stream) {
   const bool grouped = a.group_size > 0;
   if (a.batch == 1) {
     if constexpr (kWidth != 8) {  // width 8 would keep one chunk in flight per lane
-      if (batch1_row_tiles() == 2) {
+      if (batch1_row_tiles(a.chained && chaining_supported()) == 2) {
         return grouped ? launch_instance<kWidth, 1, true, true, 2>(a, stream) : launch_instance<kWidth, 1, true, false, 2>(a, stream);
       }
     }

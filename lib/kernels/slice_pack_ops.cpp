@@ -13,11 +13,10 @@ namespace matquant::kernels {
 namespace {
 
 constexpr int64_t kChunkColumns = 128;
-// MATQUANT_SLICE_PACK_CHAINED=0 starts with chained launches off (a switch for drivers or tools
-// that mishandle programmatic dependent launch).
+// Off unless MATQUANT_SLICE_PACK_CHAINED=1 (slice_pack_ops.h says when chaining is safe).
 std::atomic<bool> chained_launch{[] {
   const char* v = std::getenv("MATQUANT_SLICE_PACK_CHAINED");
-  return v == nullptr || std::string(v) != "0";
+  return v != nullptr && std::string(v) == "1";
 }()};
 
 SlicePackGemm arguments(const SlicePackOperand& w, const char* caller) {

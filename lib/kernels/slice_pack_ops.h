@@ -17,10 +17,14 @@ struct SlicePackOperand {
   int64_t columns = 0;
 };
 
-// Whether slice_pack_matmul launches chained to the stream's previous kernel (on by default; a
-// no-op before sm_90): its weight loads overlap that kernel's last blocks, and it waits for that
-// kernel only before reading the activations. Off measures each call in isolation
-// (matquant_bench_bit_planes prints both).
+// Whether slice_pack_matmul launches chained to the stream's previous kernel (programmatic
+// dependent launch, sm_90 and later; elsewhere a plain launch): the call may start while that kernel
+// finishes, reading its weights, scales and zero points meanwhile, and waits for it only before it
+// reads x and writes y. So a chained call's pack must not be written by the kernel just before it
+// (a pack made earlier, with any other kernel between, is safe). Off by default; `matquant generate`
+// turns it on once its packs are made; MATQUANT_SLICE_PACK_CHAINED=0 or 1 sets the starting value.
+// At batch 1 a chained call also takes two row tiles per warp (MATQUANT_SLICE_PACK_ROW_TILES=1 or
+// 2 overrides): faster back to back, slower alone (docs/performance.md).
 void set_slice_pack_chained_launch(bool on);
 bool slice_pack_chained_launch();
 

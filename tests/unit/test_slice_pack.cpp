@@ -3,7 +3,8 @@
 // lib/quant's slicing (NestedCodes::sliced_codes / 2^(c-r)), and a slice reads its width in bits
 // per weight. Values: the dequantized pack equals NestedCodes::dequantize (on CPU through ATen, on
 // CUDA through the dequantize kernel, bit for bit). Kernel (CUDA only): the decode matmul equals
-// x w_r^T in fp32 up to its bf16 output rounding, and the bf16 fake-quant matmul within bf16 rounding.
+// x w_r^T in fp32 up to its bf16 output rounding, and the bf16 fake-quant matmul within bf16 rounding,
+// launched alone or chained to the kernel before it.
 #include "quant/slice_pack.h"
 
 #include "common/error.h"
@@ -155,7 +156,12 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
             const at::Tensor x = at::randn({batch, shape.columns}, at::TensorOptions(device)).to(at::kBFloat16);
             const at::Tensor bias =
                 batch == 5 ? at::randn({shape.rows}, at::TensorOptions(device)).to(at::kBFloat16) : at::Tensor();
+            // Batch 1 runs chained too: on sm_90, two row tiles per warp instead of one.
+            const bool chained = batch == 1 && r % 2 == 0;
+            const bool before = matquant::kernels::slice_pack_chained_launch();
+            matquant::kernels::set_slice_pack_chained_launch(chained);
             const at::Tensor ours = slice_pack_linear(pack, x, bias).to(at::kFloat);
+            matquant::kernels::set_slice_pack_chained_launch(before);
             const at::Tensor xf = x.to(at::kFloat);
             at::Tensor exact = at::matmul(xf, w.t());
             if (bias.defined()) exact = exact + bias.to(at::kFloat);
@@ -206,10 +212,11 @@ TEST(SlicePack, ChainedCallsReadThePreviousCallsOutput) {
   for (int64_t batch : {1, 16}) {
     const at::Tensor x = at::randn({batch, 4096}, at::TensorOptions(device)).to(at::kBFloat16);
     auto chain = [&](bool chained) {
+      const bool before = matquant::kernels::slice_pack_chained_launch();
       matquant::kernels::set_slice_pack_chained_launch(chained);
       at::Tensor y = x;
       for (const SlicePack& pack : packs) y = slice_pack_linear(pack, y);
-      matquant::kernels::set_slice_pack_chained_launch(true);
+      matquant::kernels::set_slice_pack_chained_launch(before);
       return y.to(at::kFloat);
     };
     const at::Tensor one_after_another = chain(false);
