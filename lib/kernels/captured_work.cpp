@@ -52,21 +52,31 @@ std::string short_kernel_name(const char* mangled) {
   return name.size() > 120 ? name.substr(0, 117) + "..." : name;
 }
 
+// A failed query leaves its error as the runtime's last one; clear it, so that the next launch
+// check does not blame an innocent kernel (the census is diagnostic only).
+bool queried(cudaError_t result) {
+  if (result == cudaSuccess) return true;
+  cudaGetLastError();
+  return false;
+}
+
 std::map<std::string, int> census_of(cudaGraph_t graph) {
   std::map<std::string, int> census;
   size_t count = 0;
-  if (graph == nullptr || cudaGraphGetNodes(graph, nullptr, &count) != cudaSuccess) return census;
+  // An error pending from before is someone else's to report: take no census rather than clear it.
+  if (graph == nullptr || cudaPeekAtLastError() != cudaSuccess || !queried(cudaGraphGetNodes(graph, nullptr, &count))) {
+    return census;
+  }
   std::vector<cudaGraphNode_t> nodes(count);
-  if (cudaGraphGetNodes(graph, nodes.data(), &count) != cudaSuccess) return census;
+  if (!queried(cudaGraphGetNodes(graph, nodes.data(), &count))) return census;
   for (cudaGraphNode_t node : nodes) {
     cudaGraphNodeType type;
-    if (cudaGraphNodeGetType(node, &type) != cudaSuccess || type != cudaGraphNodeTypeKernel) continue;
+    if (!queried(cudaGraphNodeGetType(node, &type)) || type != cudaGraphNodeTypeKernel) continue;
     cudaKernelNodeParams params = {};
     const char* name = nullptr;
     // Kernels launched through the driver API (some libraries') may have no runtime name.
-    if (cudaGraphKernelNodeGetParams(node, &params) != cudaSuccess ||
-        cudaFuncGetName(&name, params.func) != cudaSuccess || name == nullptr) {
-      cudaGetLastError();
+    if (!queried(cudaGraphKernelNodeGetParams(node, &params)) || !queried(cudaFuncGetName(&name, params.func)) ||
+        name == nullptr) {
       ++census["(unnamed)"];
       continue;
     }

@@ -178,6 +178,8 @@ struct SlicePackGemm {
   // previous kernel finishes, reads its weights, and waits for that kernel before reading x
   // (kernels::set_slice_pack_chained_launch says when that is safe).
   bool chained = false;
+  // Row tiles per warp at batch 1 (widths 2 and 4): 0 picks two for chained calls and one otherwise.
+  int row_tiles = 0;
 };
 constexpr int kSlicePackGemmMaxBatch = 16;
 int launch_slice_pack_gemm(const SlicePackGemm& args, void* stream);

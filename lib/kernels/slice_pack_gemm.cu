@@ -4,8 +4,8 @@
 //
 // Work split. A unit is one row tile of 16 weight rows, or two at batch 1 when the call is chained
 // (batch1_row_tiles). A block of 8 warps per row tile owns a run of consecutive units (as many as keep
-// the grid to one wave of resident blocks: on a 132-SM H200 one unit for 4096-row projections, 4
-// tiles' worth for 14336-row ones); its warps take each unit's 128-column chunks round-robin, walking
+// the grid to one wave of resident blocks: on a 132-SM H200 one unit for 4096-row projections, 4 for
+// 14336-row ones); its warps take each unit's 128-column chunks round-robin, walking
 // the units one after the other without a barrier, and add their partial sums in shared memory once
 // at the end. Each lane keeps the next chunks of its weight words in flight (128 bytes) across unit
 // boundaries. Two row tiles share each chunk's activation loads and give two independent MMA chains.
@@ -70,10 +70,11 @@ __device__ __forceinline__ uint32_t fragment_register(const uint32_t (&w)[Pack<k
   }
 }
 
-// Programmatic dependent launch (sm_90+; both are no-ops in a grid launched without it). The
-// weights, scales and zero points are constants of the model, so a kernel may read them while the
-// stream's previous kernel still runs; only x (that kernel's output, perhaps) and y (a buffer it may
-// still read) wait for it.
+// Programmatic dependent launch (code for sm_90+ only). The weights, scales and zero points are
+// constants of the model, so a kernel may read them while the stream's previous kernel still runs;
+// only x (that kernel's output, perhaps) and y (a buffer it may still read) wait for it. The wait
+// returns at once in a grid launched without the attribute; the trigger releases a successor
+// launched with it (the first thread of a block to trigger does so for the whole block).
 __device__ __forceinline__ void let_next_grid_launch() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -349,7 +350,6 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
       }
     }
   }
-  if (!early_trigger) let_next_grid_launch();
   const int my_tiles = my_units * kRowTiles;
   if (slots == 0) {  // more warps than chunks: this warp holds nothing
     for (int tile = 0; tile < my_tiles; ++tile) {
@@ -359,6 +359,9 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
     }
   }
   __syncthreads();
+  // Past the barrier every warp of the block has finished its main loop (a trigger counts for the
+  // whole block from its first thread).
+  if (!early_trigger) let_next_grid_launch();
   for (int o = threadIdx.x; o < my_tiles * a.batch * kRowTile; o += blockDim.x) {
     const int tile = o / (a.batch * kRowTile), n = o / kRowTile % a.batch, r = o % kRowTile;
     const int64_t row = (first_unit * kRowTiles + tile) * kRowTile + r;
@@ -380,17 +383,25 @@ int resident_blocks(int blocks_per_sm) {
   return blocks_per_sm * sms;
 }
 
-// Programmatic dependent launch needs compute capability 9.0 (remembered per device).
-bool chaining_supported() {
-  static std::atomic<int> major[kMaxDevices];
+// Whether `kernel` as it runs on the current device was built from sm_90 or later code, the only
+// code that waits at griddepcontrol.wait (a build for sm_80 alone runs its PTX on an H100 without
+// the wait, so it must not be launched chained). Remembered per device and kernel instance.
+template <typename Kernel>
+bool chaining_supported(Kernel kernel) {
+  static std::atomic<int> ptx[kMaxDevices];  // 0: not asked yet, else the version + 1
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return false;
-  int known = major[device].load();
+  int known = ptx[device].load();
   if (known == 0) {
-    if (cudaDeviceGetAttribute(&known, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) return false;
-    major[device].store(known);
+    cudaFuncAttributes attributes = {};
+    if (cudaFuncGetAttributes(&attributes, kernel) != cudaSuccess) {
+      cudaGetLastError();  // the failed query's error, not a kernel's
+      return false;
+    }
+    known = attributes.ptxVersion + 1;
+    ptx[device].store(known);
   }
-  return known >= 9;
+  return known - 1 >= 90;
 }
 
 template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
@@ -399,7 +410,8 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   const int64_t units = ((a.rows + kRowTile - 1) / kRowTile + kRowTiles - 1) / kRowTiles;
   const int resident = resident_blocks(2 / kRowTiles);
   // As few units per block as keep every block resident, spread evenly.
-  // MATQUANT_SLICE_PACK_TILES_PER_BLOCK overrides the choice (for tuning on a new GPU).
+  // MATQUANT_SLICE_PACK_TILES_PER_BLOCK overrides the choice (for tuning on a new GPU; it counts
+  // units, two tiles each for two-tile instances).
   static const int forced = [] {
     const char* v = std::getenv("MATQUANT_SLICE_PACK_TILES_PER_BLOCK");
     return v == nullptr ? 0 : std::atoi(v);
@@ -428,7 +440,7 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   // main loop: triggered at the start, a chain of small grids piled up waiting on one another and
   // k/v at batch 16 took 21% longer (H200, 2026-11-30).
   const bool early_trigger = 2 * int64_t(blocks) >= resident;
-  if (a.chained && chaining_supported()) {
+  if (a.chained && chaining_supported(kernel)) {
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(blocks);
     config.blockDim = dim3(kBlockWarps * 32);
@@ -447,15 +459,10 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
 
 // Row tiles per warp at batch 1, widths 2 and 4. Two (16-warp blocks, one per SM) measured faster
 // when calls run back to back chained (their longer start overlaps the previous call) and slower
-// alone, than one (H200, 2026-11-30: docs/performance.md). MATQUANT_SLICE_PACK_ROW_TILES=1 or 2
-// overrides the choice.
-int batch1_row_tiles(bool chained) {
-  static const int forced = [] {
-    const char* v = std::getenv("MATQUANT_SLICE_PACK_ROW_TILES");
-    const int n = v == nullptr ? 0 : std::atoi(v);
-    return n == 1 || n == 2 ? n : 0;
-  }();
-  return forced > 0 ? forced : chained ? 2 : 1;
+// alone, than one (H200, 2026-11-30: docs/performance.md). SlicePackGemm::row_tiles overrides.
+int batch1_row_tiles(const SlicePackGemm& a, bool chains) {
+  if (a.row_tiles == 1 || a.row_tiles == 2) return a.row_tiles;
+  return chains ? 2 : 1;
 }
 
 template <int kWidth>
@@ -463,7 +470,8 @@ int launch_width(const SlicePackGemm& a, cudaStream_t stream) {
   const bool grouped = a.group_size > 0;
   if (a.batch == 1) {
     if constexpr (kWidth != 8) {  // width 8 would keep one chunk in flight per lane
-      if (batch1_row_tiles(a.chained && chaining_supported()) == 2) {
+      const bool chains = a.chained && chaining_supported(slice_pack_gemm_kernel<kWidth, 1, true, false, 2>);
+      if (batch1_row_tiles(a, chains) == 2) {
         return grouped ? launch_instance<kWidth, 1, true, true, 2>(a, stream) : launch_instance<kWidth, 1, true, false, 2>(a, stream);
       }
     }

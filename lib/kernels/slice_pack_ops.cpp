@@ -18,6 +18,11 @@ std::atomic<bool> chained_launch{[] {
   const char* v = std::getenv("MATQUANT_SLICE_PACK_CHAINED");
   return v != nullptr && std::string(v) == "1";
 }()};
+std::atomic<int> batch1_row_tiles{[] {
+  const char* v = std::getenv("MATQUANT_SLICE_PACK_ROW_TILES");
+  const int n = v == nullptr ? 0 : std::atoi(v);
+  return n == 1 || n == 2 ? n : 0;
+}()};
 
 SlicePackGemm arguments(const SlicePackOperand& w, const char* caller) {
   const at::Tensor& p = w.words;
@@ -56,6 +61,9 @@ SlicePackGemm arguments(const SlicePackOperand& w, const char* caller) {
 void set_slice_pack_chained_launch(bool on) { chained_launch.store(on); }
 bool slice_pack_chained_launch() { return chained_launch.load(); }
 
+void set_slice_pack_row_tiles(int row_tiles) { batch1_row_tiles.store(row_tiles == 1 || row_tiles == 2 ? row_tiles : 0); }
+int slice_pack_row_tiles() { return batch1_row_tiles.load(); }
+
 int64_t slice_pack_matmul_max_rows() { return kSlicePackGemmMaxBatch; }
 
 at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, const at::Tensor& bias) {
@@ -84,6 +92,7 @@ at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, con
   a.bias = b.defined() ? b.data_ptr() : nullptr;
   a.y = y.data_ptr();
   a.chained = chained_launch.load();
+  a.row_tiles = batch1_row_tiles.load();
   check_launch(launch_slice_pack_gemm(a, stream_of(x)), "slice_pack_matmul");
   return y;
 }

@@ -23,10 +23,13 @@ struct SlicePackOperand {
 // reads x and writes y. So a chained call's pack must not be written by the kernel just before it
 // (a pack made earlier, with any other kernel between, is safe). Off by default; `matquant generate`
 // turns it on once its packs are made; MATQUANT_SLICE_PACK_CHAINED=0 or 1 sets the starting value.
-// At batch 1 a chained call also takes two row tiles per warp (MATQUANT_SLICE_PACK_ROW_TILES=1 or
-// 2 overrides): faster back to back, slower alone (docs/performance.md).
 void set_slice_pack_chained_launch(bool on);
 bool slice_pack_chained_launch();
+// Row tiles per warp at batch 1, widths 2 and 4: 0 (the default) takes two for chained calls, which
+// measured faster back to back and slower alone (docs/performance.md), and one otherwise; 1 or 2
+// forces that many. MATQUANT_SLICE_PACK_ROW_TILES sets the starting value.
+void set_slice_pack_row_tiles(int row_tiles);
+int slice_pack_row_tiles();
 
 // Most activation rows the matmul kernel takes; more rows go through the dequantized weight.
 int64_t slice_pack_matmul_max_rows();

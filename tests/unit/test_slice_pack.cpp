@@ -32,6 +32,20 @@ NestedCodes every_code(int64_t rows, int64_t columns, int bits, int64_t group_si
 
 const char* name(SliceMode mode) { return mode == SliceMode::kClamped ? "Eq. 6" : "Eq. 8"; }
 
+// Sets the slice-pack launch mode for a scope and restores the previous one.
+struct LaunchMode {
+  bool chained_before = matquant::kernels::slice_pack_chained_launch();
+  int row_tiles_before = matquant::kernels::slice_pack_row_tiles();
+  LaunchMode(bool chained, int row_tiles) {
+    matquant::kernels::set_slice_pack_chained_launch(chained);
+    matquant::kernels::set_slice_pack_row_tiles(row_tiles);
+  }
+  ~LaunchMode() {
+    matquant::kernels::set_slice_pack_chained_launch(chained_before);
+    matquant::kernels::set_slice_pack_row_tiles(row_tiles_before);
+  }
+};
+
 }  // namespace
 
 TEST(SlicePack, WidthIsTheSmallestThatHoldsTheTopLevel) {
@@ -157,11 +171,11 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
             const at::Tensor bias =
                 batch == 5 ? at::randn({shape.rows}, at::TensorOptions(device)).to(at::kBFloat16) : at::Tensor();
             // Batch 1 runs chained too: on sm_90, two row tiles per warp instead of one.
-            const bool chained = batch == 1 && r % 2 == 0;
-            const bool before = matquant::kernels::slice_pack_chained_launch();
-            matquant::kernels::set_slice_pack_chained_launch(chained);
-            const at::Tensor ours = slice_pack_linear(pack, x, bias).to(at::kFloat);
-            matquant::kernels::set_slice_pack_chained_launch(before);
+            at::Tensor ours;
+            {
+              const LaunchMode mode(/*chained=*/batch == 1 && r % 2 == 0, /*row_tiles=*/0);
+              ours = slice_pack_linear(pack, x, bias).to(at::kFloat);
+            }
             const at::Tensor xf = x.to(at::kFloat);
             at::Tensor exact = at::matmul(xf, w.t());
             if (bias.defined()) exact = exact + bias.to(at::kFloat);
@@ -199,31 +213,40 @@ TEST(SlicePack, DecodeKernelTakesVeryTallWeightsAtBatch16) {
 
 // Chained launches (programmatic dependent launch on sm_90) let a call start while the previous one
 // runs; each call here reads the previous call's output, so a read of x before the previous kernel
-// finished would show as a difference from the same chain launched one call after another.
+// finished would show as a difference from the same chain launched one call after another, with the
+// same kernels (one or two row tiles per warp at batch 1). The chain mixes grids that fill the GPU
+// (4096 rows: the next launch is released at the start) with small ones (1024 and 1040 rows, an odd
+// count of row tiles: released after the main loop).
 TEST(SlicePack, ChainedCallsReadThePreviousCallsOutput) {
   const at::Device device = matquant::testing::test_device();
   if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
+  struct Layer {
+    int64_t rows, columns;
+    int r;
+  };
   std::vector<SlicePack> packs;
-  for (int r : {8, 4, 2, 4, 8, 2}) {
-    NestedCodes codes = every_code(4096, 4096, 8, 0, device);
+  for (const Layer& layer : {Layer{4096, 4096, 8}, Layer{1040, 4096, 4}, Layer{4096, 1040, 2}, Layer{1024, 4096, 2},
+                             Layer{4096, 1024, 4}, Layer{4096, 4096, 8}}) {
+    NestedCodes codes = every_code(layer.rows, layer.columns, 8, 0, device);
     codes.scale = codes.scale * (1.0 / 64);  // keeps the chain's values in a moderate range
-    packs.push_back(pack_slice(codes, r, SliceMode::kClamped));
+    packs.push_back(pack_slice(codes, layer.r, SliceMode::kClamped));
   }
   for (int64_t batch : {1, 16}) {
     const at::Tensor x = at::randn({batch, 4096}, at::TensorOptions(device)).to(at::kBFloat16);
-    auto chain = [&](bool chained) {
-      const bool before = matquant::kernels::slice_pack_chained_launch();
-      matquant::kernels::set_slice_pack_chained_launch(chained);
-      at::Tensor y = x;
-      for (const SlicePack& pack : packs) y = slice_pack_linear(pack, y);
-      matquant::kernels::set_slice_pack_chained_launch(before);
-      return y.to(at::kFloat);
-    };
-    const at::Tensor one_after_another = chain(false);
-    ASSERT_TRUE(at::isfinite(one_after_another).all().item<bool>());
-    ASSERT_GT(one_after_another.abs().max().item<double>(), 0.0);
-    for (int repeat = 0; repeat < 3; ++repeat) {
-      EXPECT_TRUE(at::equal(chain(true), one_after_another)) << "batch " << batch << " repeat " << repeat;
+    for (int row_tiles : {1, 2}) {
+      auto chain = [&](bool chained) {
+        const LaunchMode mode(chained, row_tiles);
+        at::Tensor y = x;
+        for (const SlicePack& pack : packs) y = slice_pack_linear(pack, y);
+        return y.to(at::kFloat);
+      };
+      const at::Tensor one_after_another = chain(false);
+      ASSERT_TRUE(at::isfinite(one_after_another).all().item<bool>());
+      ASSERT_GT(one_after_another.abs().max().item<double>(), 0.0);
+      for (int repeat = 0; repeat < 3; ++repeat) {
+        EXPECT_TRUE(at::equal(chain(true), one_after_another))
+            << "batch " << batch << " row tiles " << row_tiles << " repeat " << repeat;
+      }
     }
   }
 }

@@ -253,6 +253,13 @@ TEST_F(FusedKernels, SoftcappedAttentionOverACacheMatchesTheEagerForm) {
         const at::Tensor exact = model::attend(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), mask, config);
         kernels::set_fused_kernels(true);
         ASSERT_EQ(out[1].sizes(), out[0].sizes());
+        // The fused route was taken: grouped heads, one kernel for scale, cap, mask and softmax.
+        const int64_t repeat = heads / kv_heads;
+        const at::Tensor scores = at::matmul(q.reshape({b, kv_heads, repeat * t, d}), k.transpose(-1, -2));
+        const at::Tensor probs = kernels::softcapped_softmax(scores.view({b, heads, t, keys}), mask,
+                                                             config.attention_scale, *config.attn_logit_softcapping);
+        const at::Tensor fused_route = at::matmul(probs.view({b, kv_heads, repeat * t, keys}), v).view({b, heads, t, d});
+        EXPECT_TRUE(at::equal(out[1], fused_route.to(at::kFloat))) << "Tq " << t;
         if (dtype == at::kFloat) {
           EXPECT_LT(max_abs_diff(out[1], out[0]), 1e-5) << "Tq " << t;
         } else {

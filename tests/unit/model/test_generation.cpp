@@ -5,6 +5,7 @@
 // layers' logits; static steps, and their CUDA-graph replays, give the cached steps' logits.
 #include "common/error.h"
 #include "kernels/captured_work.h"
+#include "kernels/slice_pack_ops.h"
 #include "model/captured_decoder.h"
 #include "model/generation.h"
 #include "model/pretrained.h"
@@ -173,7 +174,16 @@ TEST_P(CachedDecoding, StaticStepsMatchTheCachedSteps) {
 TEST_P(CachedDecoding, CapturedDecodingReplaysTheCachedSteps) {
   if (!at::hasCUDA() || !kernels::captured_work_available()) GTEST_SKIP() << "needs a GPU and the CUDA kernels";
   c10::NoGradGuard no_grad;
-  for (bool packed : {false, true}) {
+  // fp32; int4 slice packs launched alone; the same launched chained, as `matquant generate` runs them
+  // (on sm_90 the graph then holds programmatic dependencies).
+  for (int mode : {0, 1, 2}) {
+    const bool packed = mode > 0;
+    const bool chained_before = kernels::slice_pack_chained_launch();
+    kernels::set_slice_pack_chained_launch(mode == 2);
+    struct Restore {
+      bool chained;
+      ~Restore() { kernels::set_slice_pack_chained_launch(chained); }
+    } restore{chained_before};
     LoadOptions options;
     options.device = at::Device(at::kCUDA);
     options.dtype = packed ? at::kBFloat16 : at::kFloat;
@@ -195,7 +205,8 @@ TEST_P(CachedDecoding, CapturedDecodingReplaysTheCachedSteps) {
       const at::Tensor expected = generator.step(ids.slice(1, p, p + 1), eager);
       const at::Tensor captured = decoder.step(ids.slice(1, p, p + 1)).clone();
       const double tolerance = packed ? 0.02 * expected.abs().max().item<double>() : 1e-4;
-      EXPECT_LT(max_abs_diff(captured, expected), tolerance) << GetParam() << (packed ? " int4 packs" : " fp32") << " position " << p;
+      EXPECT_LT(max_abs_diff(captured, expected), tolerance)
+          << GetParam() << (packed ? " int4 packs" : " fp32") << (mode == 2 ? " chained" : "") << " position " << p;
       if (!packed) EXPECT_TRUE(at::equal(captured.argmax(-1), expected.argmax(-1))) << GetParam() << " position " << p;
     }
     EXPECT_EQ(decoder.length(), ids.size(1));
