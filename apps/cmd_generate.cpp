@@ -109,7 +109,7 @@ int run_generate(const Args& args) {
       ("slice-packs", "pack each requested precision's slice at its own width once, before the requests, and serve "
                       "from the packs (on CUDA the slice-pack kernel; docs/serving.md)")
       ("cuda-graph", "decode each request from a CUDA graph of one step over a static cache (CUDA only; "
-                     "docs/serving.md)")
+                     "prints the graph's kernel count, and its kernels by name in the JSON line; docs/serving.md)")
       ("dtype", po::value(&dtype)->default_value(dtype), "fp32, bf16 or fp16")
       ("device", po::value(&device)->default_value(device), "cpu or cuda");
   po::variables_map vm;

@@ -32,6 +32,10 @@ for serving in "" "--bit-planes" "--slice-packs" "--slice-packs --cuda-graph"; d
     --model builtin:gemma2-9b-shape --prompt-ids 2,651,6037,576,9784,576 --precision none 8 4 2 --scope ffn+attn \
     --dtype bf16 --device cuda --max-new-tokens 48 $serving
 done
+# Without a `none` request the dense weights are freed after packing (docs/serving.md's 9B figures).
+run generate_gemma2_9b_slice_packs_cuda_graph_released "${BUILD:-build-device}/apps/matquant" generate \
+  --model builtin:gemma2-9b-shape --prompt-ids 2,651,6037,576,9784,576 --precision 8 4 2 --scope ffn+attn \
+  --dtype bf16 --device cuda --max-new-tokens 48 --slice-packs --cuda-graph
 # PROFILE=1: also the kernel-time profiles of both sides and our ATen path (MATQUANT_FUSED_KERNELS=0)
 # for comparison, as in docs/performance.md "Profiles".
 if [ "${PROFILE:-0}" = 1 ]; then

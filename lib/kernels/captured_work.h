@@ -12,6 +12,11 @@ namespace matquant::kernels {
 
 bool captured_work_available();
 
+// A kernel's mangled name as a census shows it: demangled, without its return type, namespaces and
+// parameter list ("void at::native::(anonymous namespace)::foo<float, 4>(int)" -> "foo<float, 4>"),
+// at most 120 characters.
+std::string kernel_display_name(const char* mangled);
+
 class CapturedWork {
  public:
   // Captures and replays on CUDA device `device_index` (made current for both).
