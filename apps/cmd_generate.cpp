@@ -153,9 +153,9 @@ int run_generate(const Args& args) {
   }
   if (generator.serves_slice_packs()) {
     // The packs are made and nothing writes them again: the slice-pack calls may start chained to the
-    // kernel before them (kernels/slice_pack_ops.h). MATQUANT_SLICE_PACK_CHAINED=0 keeps them apart.
-    const char* chained = std::getenv("MATQUANT_SLICE_PACK_CHAINED");
-    if (chained == nullptr || std::string(chained) != "0") kernels::set_slice_pack_chained_launch(true);
+    // kernel before them (kernels/slice_pack_ops.h). MATQUANT_SLICE_PACK_CHAINED, when set, decides
+    // instead (the library has read it: 0 keeps the calls apart).
+    if (std::getenv("MATQUANT_SLICE_PACK_CHAINED") == nullptr) kernels::set_slice_pack_chained_launch(true);
   }
   sync();
   const double load_s = seconds_since(start);

@@ -142,8 +142,8 @@ int run(int argc, char** argv) {
               std::max<int64_t>(2, int64_t(l2_multiple * l2_mib * 1048576.0 / double(pack.level_bytes())) + 1);
           std::vector<quant::SlicePack> packs(size_t(pack_copies), pack);
           for (auto& p : packs) p.words = pack.words.clone();
-          // Chained (the default): each call may start while the previous one finishes, as consecutive
-          // projections of a decode step do. Isolated: each call starts after the previous one ends.
+          // Chained, as generate launches it: each call may start while the previous one finishes.
+          // Isolated: each call starts after the previous one ends.
           const bool chained_before = kernels::slice_pack_chained_launch();
           kernels::set_slice_pack_chained_launch(true);
           const double pack_us =

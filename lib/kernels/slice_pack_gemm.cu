@@ -210,7 +210,8 @@ int64_t partial_floats(int64_t row_tiles_per_block, int warps, int batch) {
 // each unit's chunks round-robin. At most 128 registers: 16 warps per SM (with 8-warp blocks, 3
 // blocks of 80 registers measured faster on gate/up at int4 and int2 but slower on every other
 // shape, H200). early_trigger: let the next chained kernel launch at this one's start (the grid
-// fills the GPU, so its blocks only take SMs this grid leaves) rather than after the main loop.
+// fills the GPU, so its blocks only take SMs this grid leaves) rather than after the block's barrier
+// that follows the main loop.
 template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
 __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
     slice_pack_gemm_kernel(SlicePackGemm a, int units_per_block, bool early_trigger) {
