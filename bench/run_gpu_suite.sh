@@ -19,6 +19,10 @@ run qat_step_full_checkpointing bench/run_qat_step.sh --shape gemma2-2b-shape --
 # The same step with the master-gradient ops off (kernels/master_weight_ops.h): what they buy.
 run qat_step_full_master_off env MATQUANT_MASTER_GRADIENTS=0 "$B/matquant_bench_qat_step" --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda
 run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
+# The same with the one-kernel attention off (the matmul + fused-softmax route), and the attention
+# layer alone: kernel, matmul route, eager, and PyTorch's uncapped SDPA as a speed ceiling.
+run eval_attention_kernel_off env MATQUANT_ATTENTION_KERNEL=0 "$B/matquant_bench_eval_throughput" --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
+run attention "$B/matquant_bench_attention" --shape gemma2-2b-shape,gemma2-9b-shape --batch 4 --seq 2048
 run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device cuda --bandwidth-gbps 4800
 # OmniQuant against its own loop in PyTorch (bench/reference/omniquant_block.py), same arguments.
 run omniquant_mistral bench/run_omniquant_block.sh --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda

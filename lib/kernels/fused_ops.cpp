@@ -48,6 +48,32 @@ struct MaskArgument {
   at::Tensor mask;
 };
 
+// A bool attention mask as the kernels read it: [B or 1, H or 1, Tq, Tk] with unit key stride,
+// broadcast axes given stride 0. Undefined in, undefined out (no mask).
+struct KernelMask {
+  at::Tensor mask;
+  int64_t batch_stride = 0, head_stride = 0, query_stride = 0;
+  const bool* data() const { return mask.defined() ? mask.data_ptr<bool>() : nullptr; }
+};
+KernelMask kernel_mask(const at::Tensor& mask_in, int64_t batch, int64_t heads, int64_t query, int64_t key,
+                       const char* op) {
+  KernelMask out;
+  if (!mask_in.defined()) return out;
+  at::Tensor mask = mask_in.to(at::kBool);
+  if (mask.dim() != 4) throw Error(ErrorCode::kInternal, std::string(op) + ": mask must be 4-D");
+  if (mask.stride(3) != 1 || mask.size(3) != key) mask = mask.expand({mask.size(0), mask.size(1), query, key}).contiguous();
+  auto stride = [&](int d, int64_t full) {
+    if (mask.size(d) == 1) return int64_t(0);
+    if (mask.size(d) != full) throw Error(ErrorCode::kInternal, std::string(op) + ": mask does not broadcast");
+    return mask.stride(d);
+  };
+  out.batch_stride = stride(0, batch);
+  out.head_stride = stride(1, heads);
+  out.query_stride = stride(2, query);
+  out.mask = mask;
+  return out;
+}
+
 struct SoftcappedSoftmax : public torch::autograd::Function<SoftcappedSoftmax> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& scores_in, const MaskArgument& mask_argument,
                             double scale, double cap) {
@@ -56,25 +82,12 @@ struct SoftcappedSoftmax : public torch::autograd::Function<SoftcappedSoftmax> {
     const at::Tensor scores = scores_in.contiguous();
     const int64_t key = scores.size(-1), query = scores.size(-2), heads = scores.size(-3);
     const int64_t batch = scores.numel() / (key * query * heads);
-    SoftmaxShape shape{batch, heads, query, key, 0, 0, 0};
-    at::Tensor mask;
-    if (mask_in.defined()) {
-      mask = mask_in.to(at::kBool);
-      if (mask.dim() != 4) throw Error(ErrorCode::kInternal, "softcapped_softmax: mask must be 4-D");
-      if (mask.stride(3) != 1 || mask.size(3) != key) mask = mask.expand({mask.size(0), mask.size(1), query, key}).contiguous();
-      auto stride = [&](int d, int64_t full) {
-        if (mask.size(d) == 1) return int64_t(0);
-        if (mask.size(d) != full) throw Error(ErrorCode::kInternal, "softcapped_softmax: mask does not broadcast");
-        return mask.stride(d);
-      };
-      shape.mask_batch_stride = stride(0, batch);
-      shape.mask_head_stride = stride(1, heads);
-      shape.mask_query_stride = stride(2, query);
-    }
+    const KernelMask mask = kernel_mask(mask_in, batch, heads, query, key, "softcapped_softmax");
+    const SoftmaxShape shape{batch, heads, query, key, mask.batch_stride, mask.head_stride, mask.query_stride};
     at::Tensor probs = at::empty_like(scores);
     at::Tensor lse = at::empty({batch * heads * query}, scores.options().dtype(at::kFloat));
     check_launch(launch_softcapped_softmax_forward(dtype_of(scores), scores.data_ptr(),
-                                                   mask.defined() ? mask.data_ptr<bool>() : nullptr, probs.data_ptr(),
+                                                   mask.data(), probs.data_ptr(),
                                                    f32(lse), shape, float(scale), float(cap), stream_of(scores)),
                  "softcapped_softmax");
     ctx->save_for_backward({probs, lse});
@@ -264,6 +277,52 @@ struct GatedActivation : public torch::autograd::Function<GatedActivation> {
 at::Tensor softcapped_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap) {
   if (scores.dim() != 4) throw Error(ErrorCode::kInternal, "softcapped_softmax: scores must be [B, H, Tq, Tk]");
   return SoftcappedSoftmax::apply(scores, MaskArgument{mask}, scale, cap);
+}
+
+namespace {
+std::atomic<bool>& attention_kernel_on() {
+  static std::atomic<bool> on(on_unless_zero("MATQUANT_ATTENTION_KERNEL"));
+  return on;
+}
+bool rows_aligned(const at::Tensor& t) {
+  return t.stride(3) == 1 && t.stride(0) % 8 == 0 && t.stride(1) % 8 == 0 && t.stride(2) % 8 == 0 &&
+         reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
+}
+}  // namespace
+
+bool set_softcapped_attention_kernel(bool on) { return attention_kernel_on().exchange(on); }
+
+bool softcapped_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  if (!attention_kernel_on().load() || !fused_kernels_enabled(q)) return false;
+  if (q.requires_grad() || k.requires_grad() || v.requires_grad()) return false;  // forward only
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4 || k.sizes() != v.sizes()) return false;
+  for (const at::Tensor* t : {&q, &k, &v}) {
+    if (t->scalar_type() != at::kBFloat16 || t->device() != q.device() || !rows_aligned(*t)) return false;
+  }
+  return q.size(0) == k.size(0) && q.size(3) == k.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0 &&
+         softcapped_attention_head_dim_supported(q.size(3));
+}
+
+at::Tensor softcapped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask_in,
+                                double scale, double cap) {
+  if (!softcapped_attention_applies(q, k, v)) {
+    throw Error(ErrorCode::kInternal, "softcapped_attention: operands the kernel does not take");
+  }
+  const c10::cuda::CUDAGuard guard(q.device());
+  const int64_t batch = q.size(0), heads = q.size(1), query = q.size(2), d = q.size(3), key = k.size(2);
+  const KernelMask mask = kernel_mask(mask_in, batch, heads, query, key, "softcapped_attention");
+  // Tokens-major output: the caller's transpose back to [B, T, H * D] is then free.
+  const at::Tensor out = at::empty({batch, query, heads, d}, q.options()).transpose(1, 2);
+  const AttentionShape shape{batch, heads, k.size(1), query, key, d,
+                             q.stride(0), q.stride(1), q.stride(2),
+                             k.stride(0), k.stride(1), k.stride(2),
+                             v.stride(0), v.stride(1), v.stride(2),
+                             out.stride(0), out.stride(1), out.stride(2),
+                             mask.batch_stride, mask.head_stride, mask.query_stride};
+  check_launch(launch_softcapped_attention_forward(q.data_ptr(), k.data_ptr(), v.data_ptr(), mask.data(),
+                                                   out.data_ptr(), shape, float(scale), float(cap), stream_of(q)),
+               "softcapped_attention");
+  return out;
 }
 
 at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& targets, double cap,

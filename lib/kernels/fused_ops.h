@@ -21,6 +21,19 @@ bool set_fused_kernels(bool on);
 // undefined. Output in the scores' dtype; maths in fp32.
 at::Tensor softcapped_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap);
 
+// softmax(mask(cap * tanh(scale * q k^T / cap))) v in one kernel, forward only and without the
+// [Tq, Tk] scores in memory (lib/kernels/softcapped_attention.cu): q [B, H, Tq, D], k and v
+// [B, KVH, Tk, D] (grouped heads: query head h reads h / (H / KVH)), mask as softcapped_softmax's.
+// Returns [B, H, Tq, D] as a view of a [B, Tq, H, D] buffer. Only for operands
+// softcapped_attention_applies accepts.
+at::Tensor softcapped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                                double scale, double cap);
+// Fused kernels enabled for q, bf16 operands on one device with unit last stride and 16-byte aligned
+// rows, D in {64, 128, 256}, no operand requiring grad, and MATQUANT_ATTENTION_KERNEL not "0".
+bool softcapped_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+// Overrides MATQUANT_ATTENTION_KERNEL for this process; returns the previous setting.
+bool set_softcapped_attention_kernel(bool on);
+
 // Per-row cross-entropy (fp32, [rows]) of the softcapped logits [rows, vocab] (cap <= 0: none)
 // against targets [rows]; rows with target == ignore_index give 0.
 at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& targets, double cap,

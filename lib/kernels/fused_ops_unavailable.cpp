@@ -17,6 +17,12 @@ static at::Tensor unavailable(const char* name) {
 at::Tensor softcapped_softmax(const at::Tensor&, const at::Tensor&, double, double) {
   return unavailable("softcapped_softmax");
 }
+bool softcapped_attention_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
+bool set_softcapped_attention_kernel(bool) { return false; }
+at::Tensor softcapped_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                                double) {
+  return unavailable("softcapped_attention");
+}
 at::Tensor softcapped_cross_entropy(const at::Tensor&, const at::Tensor&, double, int64_t) {
   return unavailable("softcapped_cross_entropy");
 }

@@ -25,6 +25,25 @@ int launch_softcapped_softmax_backward(Dtype dtype, const void* grad_probs, cons
                                        const float* lse, void* grad_scores, int64_t rows, int64_t cols,
                                        float scale, float cap, void* stream);
 
+// Softcapped attention forward without the scores in memory (lib/kernels/softcapped_attention.cu):
+// out = softmax(mask(cap * tanh(scale * q k^T / cap))) v per (batch, head), bf16 only; cap <= 0
+// means no cap. q [batch, heads, query, head_dim], k and v [batch, kv_heads, key, head_dim] and out
+// [batch, heads, query, head_dim] are given by element strides (last stride 1, every stride and
+// base 16-byte aligned); query head h reads key/value head h / (heads / kv_heads). mask: bool
+// [B or 1, H or 1, query, key] by strides (key stride 1; 0 for a broadcast axis) or null (all
+// allowed). Rows with no allowed key give 0. head_dim must pass the check below.
+struct AttentionShape {
+  int64_t batch, heads, kv_heads, query, key, head_dim;
+  int64_t q_batch, q_head, q_token;
+  int64_t k_batch, k_head, k_token;
+  int64_t v_batch, v_head, v_token;
+  int64_t o_batch, o_head, o_token;
+  int64_t mask_batch, mask_head, mask_query;
+};
+bool softcapped_attention_head_dim_supported(int64_t head_dim);
+int launch_softcapped_attention_forward(const void* q, const void* k, const void* v, const bool* mask, void* out,
+                                        const AttentionShape& shape, float scale, float cap, void* stream);
+
 // Per-row cross-entropy of softcapped logits [rows, vocab] (contiguous): x = cap * tanh(l / cap)
 // (cap > 0) or x = l; loss = logsumexp(x) - x[target]; rows whose target is `ignore_index` (or out
 // of range) get loss 0. Writes loss and log-sum-exp (fp32, [rows]).

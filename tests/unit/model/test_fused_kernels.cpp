@@ -12,7 +12,9 @@
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
 
+#include <cmath>
 #include <limits>
+#include <string>
 
 using namespace matquant;
 
@@ -270,6 +272,56 @@ TEST_F(FusedKernels, SoftcappedAttentionOverACacheMatchesTheEagerForm) {
           EXPECT_LE(fused_error, eager_error + 0.02) << "Tq " << t << ": eager error " << eager_error;
         }
       }
+    }
+  }
+}
+
+// The one-kernel softcapped attention (scoring and prefill) against the fp32 eager form: head
+// sizes 64 / 128 / 256, grouped and plain heads, query counts off the 128-row tile, keys past the
+// queries (a cache), causal, sliding-window, left-padded and absent masks, the projections' strided
+// layouts. Rows with no allowed key must come out 0.
+TEST_F(FusedKernels, SoftcappedAttentionKernelMatchesTheEagerForm) {
+  model::ModelConfig config = model::parse_config(model::builtin_config("tiny-gemma2"), "tiny-gemma2");
+  const int64_t b = 2, heads = 8;
+  struct Case {
+    int64_t d, kv_heads, t, cached;
+  };
+  for (const Case& c : {Case{256, 2, 200, 0}, Case{256, 8, 64, 37}, Case{128, 4, 130, 0}, Case{64, 1, 300, 5}}) {
+    config.attention_scale = 1.0 / std::sqrt(double(c.d));
+    const int64_t keys = c.t + c.cached;
+    const at::Tensor q = at::randn({b, c.t, heads, c.d}, cuda(at::kBFloat16)).transpose(1, 2) * 4.0;
+    const at::Tensor k = at::randn({b, c.kv_heads, keys, c.d}, cuda(at::kBFloat16)) * 4.0;
+    const at::Tensor v = at::randn({b, keys, c.kv_heads, c.d}, cuda(at::kBFloat16)).transpose(1, 2);
+    const at::Tensor query = at::arange(c.cached, keys, cuda(at::kLong)).view({c.t, 1});
+    const at::Tensor key = at::arange(keys, cuda(at::kLong)).view({1, keys});
+    const at::Tensor causal = key.le(query).view({1, 1, c.t, keys});
+    const at::Tensor sliding = causal.logical_and((query - key).lt(50).view({1, 1, c.t, keys}));
+    // Batch row 1 left-padded by 70 keys: its first queries see nothing.
+    const at::Tensor padded =
+        causal.logical_and(at::stack({key.ge(0), key.ge(70)}).view({b, 1, 1, keys}));
+    ASSERT_TRUE(kernels::softcapped_attention_applies(q, k, v));
+    int mask_index = 0;
+    for (const at::Tensor& mask : {causal, sliding, padded, at::Tensor()}) {
+      const std::string where = "d " + std::to_string(c.d) + " kv " + std::to_string(c.kv_heads) + " t " +
+                                std::to_string(c.t) + " mask " + std::to_string(mask_index++);
+      const at::Tensor out =
+          kernels::softcapped_attention(q, k, v, mask, config.attention_scale, *config.attn_logit_softcapping);
+      // An undefined mask allows every key; the eager form wants one spelled out.
+      const at::Tensor full = mask.defined() ? mask : at::ones({1, 1, c.t, keys}, cuda(at::kBool));
+      if (mask.defined()) EXPECT_TRUE(at::equal(out, model::attend(q, k, v, mask, config))) << where << ": route";
+      kernels::set_fused_kernels(false);
+      const at::Tensor eager = model::attend(q, k, v, full, config).to(at::kFloat);
+      const at::Tensor exact = model::attend(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), full, config);
+      kernels::set_fused_kernels(true);
+      // Rows without any allowed key: 0 from the kernel (the eager softmax gives NaN there).
+      const at::Tensor empty_rows = full.expand({b, heads, c.t, keys}).any(-1).logical_not();
+      const at::Tensor kept = empty_rows.logical_not().unsqueeze(-1);
+      EXPECT_EQ(out.to(at::kFloat).masked_select(empty_rows.unsqueeze(-1)).abs().sum().item<double>(), 0.0) << where;
+      const double kernel_error = max_abs_diff(out.to(at::kFloat).masked_select(kept), exact.masked_select(kept));
+      const double eager_error = max_abs_diff(eager.masked_select(kept), exact.masked_select(kept));
+      // The kernel keeps fp32 scores and rounds P once to bf16; the eager form rounds the scores three times.
+      EXPECT_LE(kernel_error, eager_error + 0.01) << where << ": eager error " << eager_error;
+      EXPECT_LT(kernel_error, 0.05) << where;
     }
   }
 }
