@@ -16,9 +16,9 @@
 // S's accumulator registers as the A operand (the m16n8 C layout of two key tiles is the m16k16 A
 // layout) and takes V through ldmatrix.trans.
 //
-// Numerics: fp32 scores from bf16 operands, the cap and exp in fp32 (cap_score below); P is
-// rounded to bf16 for the P V product while the row sums keep fp32, as FlashAttention does. Rows
-// with no allowed key give 0.
+// Numerics: fp32 scores from bf16 operands, the cap (MUFU.TANH) and exp in fp32 (cap_unit below);
+// P is rounded to bf16 for the P V product while the row sums keep fp32, as FlashAttention does.
+// Rows with no allowed key give 0.
 #include "kernels/kernel_common.cuh"
 
 #include <algorithm>
@@ -61,29 +61,30 @@ __device__ __forceinline__ float exp2_approx(float x) {
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
-__device__ __forceinline__ float reciprocal_approx(float x) {
-  float y;
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
 
-// The capped score in base-2 units, log2(e) * cap * tanh(scale * s / cap), with tanh(y) =
-// 1 - 2 / (2^(2 y log2 e) + 1) from two MUFU operations (relative error near 1e-7, as
-// kernel_common's softcap<bf16>; the IEEE divisions there cost a branchy slow path per score).
+// Capping in two steps: cap_unit(s) = tanh(scale * s / cap) (or scale * s without a cap), and the
+// score in base-2 units = log2(e) * cap * cap_unit, folded into the exponent's FMA. tanh is one
+// MUFU.TANH (relative error about 5e-4 of the capped score, below the 4e-3 of a bf16 score): 5 %
+// faster at the Gemma-2 shapes on the H200 than 1 - 2 / (2^(2 y log2 e) + 1) from two MUFU
+// operations (docs/performance.md), and as close to the fp32 result in the kernel tests.
 struct CapArguments {
-  float input_scale;   // scale / cap * 2 log2(e), or scale * log2(e) without a cap
-  float output_scale;  // cap * log2(e)
+  float input_scale;   // scale / cap, or scale * log2(e) without a cap
+  float output_scale;  // cap * log2(e), or 1 without a cap
   bool capped;
 };
 __device__ __forceinline__ CapArguments cap_arguments(float scale, float cap) {
   constexpr float kLog2e = 1.4426950408889634f;
-  if (cap <= 0.0f) return {scale * kLog2e, 0.0f, false};
-  return {scale / cap * 2.0f * kLog2e, cap * kLog2e, true};
+  if (cap <= 0.0f) return {scale * kLog2e, 1.0f, false};
+  return {scale / cap, cap * kLog2e, true};
 }
-__device__ __forceinline__ float cap_score(float s, const CapArguments& a) {
+__device__ __forceinline__ float tanh_approx(float x) {
+  float y;
+  asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ float cap_unit(float s, const CapArguments& a) {
   const float y = s * a.input_scale;
-  if (!a.capped) return y;
-  return a.output_scale * (1.0f - 2.0f * reciprocal_approx(exp2_approx(y) + 1.0f));
+  return a.capped ? tanh_approx(y) : y;
 }
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile of D bf16 per row.
@@ -230,15 +231,17 @@ softcapped_attention_forward(const __nv_bfloat16* __restrict__ q, const __nv_bfl
     __syncthreads();  // every warp is done with K(tile)
     if (following < key_tiles) load_key_tile(k_tile, k_head, s.k_token, following);
 
-    // Scale, cap, mask (read only for tiles some row sees in part); online softmax per row, in
-    // base-2 units.
+    // Scale, cap, mask (read only for tiles some row sees in part); online softmax per row. Scores
+    // stay in cap units (output_scale > 0 keeps their order) until the exponent's FMA; the row
+    // statistics are in base-2 units.
     float tile_max[2] = {-INFINITY, -INFINITY};
-    if (all_allowed[tile]) {
+    const bool whole_tile = all_allowed[tile];
+    if (whole_tile) {
 #pragma unroll
       for (int n = 0; n < kKeyTiles; ++n) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          scores[n][e] = cap_score(scores[n][e], cap_args);
+          scores[n][e] = cap_unit(scores[n][e], cap_args);
           tile_max[e >> 1] = fmaxf(tile_max[e >> 1], scores[n][e]);
         }
       }
@@ -252,18 +255,19 @@ softcapped_attention_forward(const __nv_bfloat16* __restrict__ q, const __nv_bfl
           const int64_t key = key0 + n * 8 + quad * 2 + (e & 1);
           bool allowed = key < s.key && my_rows[r] < q_rows;
           if (allowed && mask_rows[r]) allowed = mask_rows[r][key];
-          scores[n][e] = allowed ? cap_score(scores[n][e], cap_args) : -INFINITY;
+          scores[n][e] = allowed ? cap_unit(scores[n][e], cap_args) : -INFINITY;
           tile_max[r] = fmaxf(tile_max[r], scores[n][e]);
         }
       }
     }
-    float rescale[2];
+    float rescale[2], shift[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 1));
       tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 2));
-      const float new_max = fmaxf(row_max[r], tile_max[r]);
+      const float new_max = fmaxf(row_max[r], tile_max[r] * cap_args.output_scale);
       rescale[r] = new_max == -INFINITY ? 1.0f : exp2_approx(row_max[r] - new_max);  // 2^-inf = 0
+      shift[r] = new_max == -INFINITY ? 0.0f : -new_max;  // a row with nothing allowed yet: p = 2^-inf
       row_max[r] = new_max;
       row_sum[r] *= rescale[r];
     }
@@ -272,7 +276,7 @@ softcapped_attention_forward(const __nv_bfloat16* __restrict__ q, const __nv_bfl
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = e >> 1;
-        const float p = scores[n][e] == -INFINITY ? 0.0f : exp2_approx(scores[n][e] - row_max[r]);
+        const float p = exp2_approx(fmaf(scores[n][e], cap_args.output_scale, shift[r]));
         scores[n][e] = p;
         row_sum[r] += p;
       }
