@@ -71,9 +71,10 @@ int run(int argc, char** argv) {
     const at::Tensor v = at::randn({batch, seq, kvh, d}, options_bf16).transpose(1, 2);
     const at::Tensor positions = at::arange(seq, at::TensorOptions().device(dev).dtype(at::kLong));
     const at::Tensor mask = positions.view({1, seq}).le(positions.view({seq, 1})).view({1, 1, seq, seq});
-    if (!kernels::softcapped_attention_applies(q, k, v)) throw std::runtime_error("the attention kernel is not built");
-
     const bool previous = kernels::set_softcapped_attention_kernel(true);
+    if (!kernels::softcapped_attention_applies(q, k, v)) {
+      throw std::runtime_error("the attention kernel does not take these operands (not built, or not this GPU)");
+    }
     const at::Tensor out_kernel = model::attend(q, k, v, mask, c);
     const double kernel_ms = time_ms([&] { return model::attend(q, k, v, mask, c); }, iterations, dev);
     kernels::set_softcapped_attention_kernel(false);

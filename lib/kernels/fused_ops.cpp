@@ -55,11 +55,11 @@ struct KernelMask {
   int64_t batch_stride = 0, head_stride = 0, query_stride = 0;
   const bool* data() const { return mask.defined() ? mask.data_ptr<bool>() : nullptr; }
 };
-KernelMask kernel_mask(const at::Tensor& mask_in, int64_t batch, int64_t heads, int64_t query, int64_t key,
-                       const char* op) {
+KernelMask kernel_mask(const at::Tensor& mask_in, const at::Device& device, int64_t batch, int64_t heads, int64_t query,
+                       int64_t key, const char* op) {
   KernelMask out;
   if (!mask_in.defined()) return out;
-  at::Tensor mask = mask_in.to(at::kBool);
+  at::Tensor mask = mask_in.to(device, at::kBool);
   if (mask.dim() != 4) throw Error(ErrorCode::kInternal, std::string(op) + ": mask must be 4-D");
   if (mask.stride(3) != 1 || mask.size(3) != key) mask = mask.expand({mask.size(0), mask.size(1), query, key}).contiguous();
   auto stride = [&](int d, int64_t full) {
@@ -82,7 +82,7 @@ struct SoftcappedSoftmax : public torch::autograd::Function<SoftcappedSoftmax> {
     const at::Tensor scores = scores_in.contiguous();
     const int64_t key = scores.size(-1), query = scores.size(-2), heads = scores.size(-3);
     const int64_t batch = scores.numel() / (key * query * heads);
-    const KernelMask mask = kernel_mask(mask_in, batch, heads, query, key, "softcapped_softmax");
+    const KernelMask mask = kernel_mask(mask_in, scores.device(), batch, heads, query, key, "softcapped_softmax");
     const SoftmaxShape shape{batch, heads, query, key, mask.batch_stride, mask.head_stride, mask.query_stride};
     at::Tensor probs = at::empty_like(scores);
     at::Tensor lse = at::empty({batch * heads * query}, scores.options().dtype(at::kFloat));
@@ -300,7 +300,7 @@ bool softcapped_attention_applies(const at::Tensor& q, const at::Tensor& k, cons
     if (t->scalar_type() != at::kBFloat16 || t->device() != q.device() || !rows_aligned(*t)) return false;
   }
   return q.size(0) == k.size(0) && q.size(3) == k.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0 &&
-         softcapped_attention_head_dim_supported(q.size(3));
+         softcapped_attention_supported(q.size(0), q.size(1), k.size(2), q.size(3), q.get_device());
 }
 
 at::Tensor softcapped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask_in,
@@ -310,7 +310,7 @@ at::Tensor softcapped_attention(const at::Tensor& q, const at::Tensor& k, const 
   }
   const c10::cuda::CUDAGuard guard(q.device());
   const int64_t batch = q.size(0), heads = q.size(1), query = q.size(2), d = q.size(3), key = k.size(2);
-  const KernelMask mask = kernel_mask(mask_in, batch, heads, query, key, "softcapped_attention");
+  const KernelMask mask = kernel_mask(mask_in, q.device(), batch, heads, query, key, "softcapped_attention");
   // Tokens-major output: the caller's transpose back to [B, T, H * D] is then free.
   const at::Tensor out = at::empty({batch, query, heads, d}, q.options()).transpose(1, 2);
   const AttentionShape shape{batch, heads, k.size(1), query, key, d,

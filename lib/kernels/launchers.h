@@ -31,7 +31,7 @@ int launch_softcapped_softmax_backward(Dtype dtype, const void* grad_probs, cons
 // [batch, heads, query, head_dim] are given by element strides (last stride 1, every stride and
 // base 16-byte aligned); query head h reads key/value head h / (heads / kv_heads). mask: bool
 // [B or 1, H or 1, query, key] by strides (key stride 1; 0 for a broadcast axis) or null (all
-// allowed). Rows with no allowed key give 0. head_dim must pass the check below.
+// allowed). Rows with no allowed key give 0. The shape must pass the check below.
 struct AttentionShape {
   int64_t batch, heads, kv_heads, query, key, head_dim;
   int64_t q_batch, q_head, q_token;
@@ -40,7 +40,9 @@ struct AttentionShape {
   int64_t o_batch, o_head, o_token;
   int64_t mask_batch, mask_head, mask_query;
 };
-bool softcapped_attention_head_dim_supported(int64_t head_dim);
+// head_dim 64, 128 or 256, batch and heads within the grid's y / z limits, at most 65,536 keys, and
+// a device of compute capability 8.0 or later.
+bool softcapped_attention_supported(int64_t batch, int64_t heads, int64_t key, int64_t head_dim, int device);
 int launch_softcapped_attention_forward(const void* q, const void* k, const void* v, const bool* mask, void* out,
                                         const AttentionShape& shape, float scale, float cap, void* stream);
 

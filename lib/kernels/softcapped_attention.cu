@@ -22,6 +22,7 @@
 #include "kernels/kernel_common.cuh"
 
 #include <algorithm>
+#include <atomic>
 
 namespace matquant::kernels {
 namespace {
@@ -336,27 +337,41 @@ softcapped_attention_forward(const __nv_bfloat16* __restrict__ q, const __nv_bfl
   }
 }
 
+// Key tiles whose flags fit in shared memory: the dynamic size is set once per device and kernel
+// for this many, so concurrent launches never race on the attribute.
+constexpr int64_t kMaxKeys = int64_t(1) << 16;
+
 template <int D, int kWarps, int kBlockK>
 int launch(const void* q, const void* k, const void* v, const bool* mask, void* out, const AttentionShape& s,
            float scale, float cap, cudaStream_t stream) {
   constexpr int kBlockQ = 16 * kWarps;
-  const int key_tiles = int((s.key + kBlockK - 1) / kBlockK);
-  const size_t bytes = size_t(kBlockQ) * D * 2 + 2 * size_t(kBlockK) * D * 2 + 2 * size_t(key_tiles);
+  constexpr size_t kBytes = size_t(kBlockQ) * D * 2 + 2 * size_t(kBlockK) * D * 2 + 2 * size_t(kMaxKeys / kBlockK);
   auto* kernel = softcapped_attention_forward<D, kWarps, kBlockK>;
-  cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  static std::atomic<uint64_t> configured_devices{0};
+  int device = 0;
+  cudaError_t status = cudaGetDevice(&device);
   if (status != cudaSuccess) return status;
+  const uint64_t bit = uint64_t(1) << (device % 64);
+  if (!(configured_devices.load() & bit)) {
+    status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBytes));
+    if (status != cudaSuccess) return status;
+    configured_devices.fetch_or(bit);
+  }
   const dim3 grid(unsigned((s.query + kBlockQ - 1) / kBlockQ), unsigned(s.heads), unsigned(s.batch));
-  kernel<<<grid, kWarps * 32, bytes, stream>>>(static_cast<const __nv_bfloat16*>(q),
-                                               static_cast<const __nv_bfloat16*>(k),
-                                               static_cast<const __nv_bfloat16*>(v), mask,
-                                               static_cast<__nv_bfloat16*>(out), s, scale, cap);
+  kernel<<<grid, kWarps * 32, kBytes, stream>>>(static_cast<const __nv_bfloat16*>(q),
+                                                static_cast<const __nv_bfloat16*>(k),
+                                                static_cast<const __nv_bfloat16*>(v), mask,
+                                                static_cast<__nv_bfloat16*>(out), s, scale, cap);
   return cudaGetLastError();
 }
 
 }  // namespace
 
-bool softcapped_attention_head_dim_supported(int64_t head_dim) {
-  return head_dim == 64 || head_dim == 128 || head_dim == 256;
+bool softcapped_attention_supported(int64_t batch, int64_t heads, int64_t key, int64_t head_dim, int device) {
+  if (head_dim != 64 && head_dim != 128 && head_dim != 256) return false;
+  if (batch > 65535 || heads > 65535 || key > kMaxKeys) return false;  // grid y / z, the flags' space
+  int major = 0;  // cp.async, ldmatrix and bf16 mma.sync need sm_80
+  return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8;
 }
 
 int launch_softcapped_attention_forward(const void* q, const void* k, const void* v, const bool* mask, void* out,
@@ -365,6 +380,7 @@ int launch_softcapped_attention_forward(const void* q, const void* k, const void
   if (shape.query == 0 || shape.batch == 0 || shape.heads == 0) return cudaSuccess;
   // Four warps (64 query rows) per block, two blocks per SM, 64-key tiles: on the H200 at the Gemma-2
   // shapes, 0.427 ms against 0.500 for eight warps and 0.488 for 32-key tiles (docs/performance.md).
+  if (shape.key > kMaxKeys) return cudaErrorInvalidValue;
   switch (shape.head_dim) {
     case 64: return launch<64, 4, 64>(q, k, v, mask, out, shape, scale, cap, cuda_stream);
     case 128: return launch<128, 4, 64>(q, k, v, mask, out, shape, scale, cap, cuda_stream);

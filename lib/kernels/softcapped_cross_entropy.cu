@@ -48,9 +48,10 @@ cross_entropy_backward(const T* __restrict__ logits, const int64_t* __restrict__
     const float x = capped_logit(value, cap);
     float d = __expf(x - row_lse) - (j == target ? 1.0f : 0.0f);
     if (cap > 0.0f) {
-      // tanh; for bf16 logits the fast division, as softcap<bf16> (kernel_common.cuh) takes.
+      // tanh; for bf16 logits the fast division, as softcap<bf16> (kernel_common.cuh) takes, whose
+      // 2 ulp could put |t| a hair above 1.
       const float t = std::is_same_v<T, __nv_bfloat16> ? __fdividef(x, cap) : x / cap;
-      d *= 1.0f - t * t;
+      d *= fmaxf(0.0f, 1.0f - t * t);
     }
     return d * g;
   });

@@ -277,8 +277,9 @@ TEST_F(FusedKernels, SoftcappedAttentionOverACacheMatchesTheEagerForm) {
 }
 
 // The one-kernel softcapped attention (scoring and prefill) against the fp32 eager form: head
-// sizes 64 / 128 / 256, grouped and plain heads, query counts off the 128-row tile, keys past the
-// queries (a cache), causal, sliding-window, left-padded and absent masks, the projections' strided
+// sizes 64 / 128 / 256, grouped and plain heads, query counts off the 64-row tile, keys past the
+// queries (a cache), key counts off and on 16 (the mask prepass's byte and 16-byte loads), causal,
+// sliding-window, left-padded, per-head, query-broadcast and absent masks, the projections' strided
 // layouts. Rows with no allowed key must come out 0.
 TEST_F(FusedKernels, SoftcappedAttentionKernelMatchesTheEagerForm) {
   model::ModelConfig config = model::parse_config(model::builtin_config("tiny-gemma2"), "tiny-gemma2");
@@ -286,7 +287,8 @@ TEST_F(FusedKernels, SoftcappedAttentionKernelMatchesTheEagerForm) {
   struct Case {
     int64_t d, kv_heads, t, cached;
   };
-  for (const Case& c : {Case{256, 2, 200, 0}, Case{256, 8, 64, 37}, Case{128, 4, 130, 0}, Case{64, 1, 300, 5}}) {
+  for (const Case& c : {Case{256, 2, 200, 0}, Case{256, 8, 64, 37}, Case{128, 4, 130, 0}, Case{64, 1, 300, 5},
+                        Case{128, 4, 256, 0}, Case{256, 2, 192, 64}}) {
     config.attention_scale = 1.0 / std::sqrt(double(c.d));
     const int64_t keys = c.t + c.cached;
     const at::Tensor q = at::randn({b, c.t, heads, c.d}, cuda(at::kBFloat16)).transpose(1, 2) * 4.0;
@@ -299,9 +301,13 @@ TEST_F(FusedKernels, SoftcappedAttentionKernelMatchesTheEagerForm) {
     // Batch row 1 left-padded by 70 keys: its first queries see nothing.
     const at::Tensor padded =
         causal.logical_and(at::stack({key.ge(0), key.ge(70)}).view({b, 1, 1, keys}));
+    // A window per head ([1, H, Tq, Tk]) and key padding alone ([B, 1, 1, Tk], broadcast over queries).
+    const at::Tensor window = (at::arange(heads, cuda(at::kLong)) * 15 + 10).view({1, heads, 1, 1});
+    const at::Tensor per_head = causal.logical_and((query - key).view({1, 1, c.t, keys}).lt(window));
+    const at::Tensor key_padding = at::stack({key.ge(0), key.ge(70)}).view({b, 1, 1, keys});
     ASSERT_TRUE(kernels::softcapped_attention_applies(q, k, v));
     int mask_index = 0;
-    for (const at::Tensor& mask : {causal, sliding, padded, at::Tensor()}) {
+    for (const at::Tensor& mask : {causal, sliding, padded, per_head, key_padding, at::Tensor()}) {
       const std::string where = "d " + std::to_string(c.d) + " kv " + std::to_string(c.kv_heads) + " t " +
                                 std::to_string(c.t) + " mask " + std::to_string(mask_index++);
       const at::Tensor out =
