@@ -17,22 +17,11 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <functional>
 
 namespace po = boost::program_options;
 using namespace matquant;
 
 namespace {
-
-double time_ms(const std::function<at::Tensor()>& fn, int64_t iterations, const at::Device& device) {
-  fn();
-  fn();
-  bench::sync(device);
-  const double start = bench::now_seconds();
-  for (int64_t i = 0; i < iterations; ++i) fn();
-  bench::sync(device);
-  return (bench::now_seconds() - start) * 1e3 / double(iterations);
-}
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kFloat) - b.to(at::kFloat)).abs().max().item<double>();
@@ -76,15 +65,15 @@ int run(int argc, char** argv) {
       throw std::runtime_error("the attention kernel does not take these operands (not built, or not this GPU)");
     }
     const at::Tensor out_kernel = model::attend(q, k, v, mask, c);
-    const double kernel_ms = time_ms([&] { return model::attend(q, k, v, mask, c); }, iterations, dev);
+    const double kernel_ms = bench::mean_ms_per_call([&] { return model::attend(q, k, v, mask, c); }, iterations, dev);
     kernels::set_softcapped_attention_kernel(false);
     const at::Tensor out_matmul = model::attend(q, k, v, mask, c);
-    const double matmul_ms = time_ms([&] { return model::attend(q, k, v, mask, c); }, iterations, dev);
+    const double matmul_ms = bench::mean_ms_per_call([&] { return model::attend(q, k, v, mask, c); }, iterations, dev);
     kernels::set_softcapped_attention_kernel(previous);
     const bool fused = kernels::set_fused_kernels(false);
-    const double eager_ms = time_ms([&] { return model::attend(q, k, v, mask, c); }, iterations, dev);
+    const double eager_ms = bench::mean_ms_per_call([&] { return model::attend(q, k, v, mask, c); }, iterations, dev);
     kernels::set_fused_kernels(fused);
-    const double sdpa_ms = time_ms(
+    const double sdpa_ms = bench::mean_ms_per_call(
         [&] {
           return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, c.attention_scale,
                                                   /*enable_gqa=*/kvh != h);

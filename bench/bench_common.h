@@ -81,6 +81,19 @@ inline double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Mean milliseconds per call of fn over `iterations` calls after two warm-up calls, the device
+// synchronised before and after (wall time of the whole loop, so kernels queue as in real use).
+template <typename Fn>
+double mean_ms_per_call(Fn&& fn, int64_t iterations, const at::Device& device) {
+  fn();
+  fn();
+  sync(device);
+  const double start = now_seconds();
+  for (int64_t i = 0; i < iterations; ++i) fn();
+  sync(device);
+  return (now_seconds() - start) * 1e3 / double(iterations);
+}
+
 inline void print_json_line(const std::string& bench, const nlohmann::json& config, const nlohmann::json& figures) {
   nlohmann::json line = {{"bench", bench}, {"config", config}, {"figures", figures}};
   std::cout << line.dump() << std::endl;

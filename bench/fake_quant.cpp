@@ -16,7 +16,6 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
-#include <functional>
 
 namespace po = boost::program_options;
 using namespace matquant;
@@ -42,16 +41,6 @@ at::Tensor plain_fake_quant(const at::Tensor& weight, int bits) {
     codes = (sliced - codes).detach() + codes;
   }
   return ((codes - zero) * scale).to(weight.scalar_type());
-}
-
-double time_ms(const std::function<void()>& fn, int64_t iterations, const at::Device& device) {
-  fn();
-  fn();
-  bench::sync(device);
-  const double start = bench::now_seconds();
-  for (int64_t i = 0; i < iterations; ++i) fn();
-  bench::sync(device);
-  return (bench::now_seconds() - start) * 1e3 / double(iterations);
 }
 
 }  // namespace
@@ -103,12 +92,12 @@ int run(int argc, char** argv) {
         diff = (linear->effective_weight().to(at::kFloat) - plain_fake_quant(plain_w, r).to(at::kFloat))
                    .abs().max().item<double>();
       }
-      const double fwd = time_ms([&] { at::NoGradGuard g; linear->effective_weight(); }, iterations, dev);
-      const double fwd_plain = time_ms([&] { at::NoGradGuard g; plain_fake_quant(plain_w, r); }, iterations, dev);
-      const double fb = time_ms([&] {
+      const double fwd = bench::mean_ms_per_call([&] { at::NoGradGuard g; linear->effective_weight(); }, iterations, dev);
+      const double fwd_plain = bench::mean_ms_per_call([&] { at::NoGradGuard g; plain_fake_quant(plain_w, r); }, iterations, dev);
+      const double fb = bench::mean_ms_per_call([&] {
         torch::autograd::grad({linear->effective_weight()}, {linear->weight}, {grad});
       }, iterations, dev);
-      const double fb_plain = time_ms([&] {
+      const double fb_plain = bench::mean_ms_per_call([&] {
         torch::autograd::grad({plain_fake_quant(plain_w, r)}, {plain_w}, {grad});
       }, iterations, dev);
       const double n = double(out * in);
