@@ -11,14 +11,14 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const int64_t b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3);
   const int64_t kv_heads = k.size(1), keys = k.size(2);
   const int64_t repeat = heads / kv_heads;
-  // Square scores (a full forward pass) and cached steps (Tq < Tk, the mask's key axis offset) alike:
-  // tests/unit/model/test_fused_kernels.cpp checks both against the eager form below on a GPU.
   // Scoring, evaluation and prefill (no gradient, at least one query tile): one kernel, no scores in
   // memory. A decode step (a handful of queries) stays on the batched matmuls, which spread its few
   // rows over the whole GPU.
   if (config.attn_logit_softcapping && t >= 64 && kernels::softcapped_attention_applies(q, k, v)) {
     return kernels::softcapped_attention(q, k, v, mask, config.attention_scale, *config.attn_logit_softcapping);
   }
+  // Square scores (a full forward pass) and cached steps (Tq < Tk, the mask's key axis offset) alike:
+  // tests/unit/model/test_fused_kernels.cpp checks both against the eager form below on a GPU.
   if (config.attn_logit_softcapping && kernels::fused_kernels_enabled(q)) {
     // Query heads grouped under their key/value head ([b, kv, repeat * t, d]) so one batched matmul
     // serves grouped-query attention without repeating K and V; scale, cap, mask and softmax in
