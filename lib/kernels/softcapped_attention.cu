@@ -210,7 +210,7 @@ softcapped_attention_forward(const __nv_bfloat16* __restrict__ q, const __nv_bfl
     copy_async_wait<1>();  // Q and K(tile); V(tile) may be in flight
     __syncthreads();
 
-    // S = Q K^T for the warp's 16 rows and the tile's 64 keys (8 n tiles).
+    // S = Q K^T for the warp's 16 rows and the tile's kBlockK keys (kBlockK / 8 n tiles).
     constexpr int kKeyTiles = kBlockK / 8;  // n tiles of S
     float scores[kKeyTiles][4];
 #pragma unroll
@@ -370,8 +370,18 @@ int launch(const void* q, const void* k, const void* v, const bool* mask, void* 
 bool softcapped_attention_supported(int64_t batch, int64_t heads, int64_t key, int64_t head_dim, int device) {
   if (head_dim != 64 && head_dim != 128 && head_dim != 256) return false;
   if (batch > 65535 || heads > 65535 || key > kMaxKeys) return false;  // grid y / z, the flags' space
-  int major = 0;  // cp.async, ldmatrix and bf16 mma.sync need sm_80
-  return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8;
+  // cp.async, ldmatrix and bf16 mma.sync need sm_80. Asked once per device: the check runs per layer.
+  static std::atomic<int> majors[64] = {};  // 0: not asked yet; -1: the query failed
+  if (device < 0 || device >= 64) return false;
+  int major = majors[device].load();
+  if (major == 0) {
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      cudaGetLastError();  // leave no stray error for the next launch check
+      major = -1;
+    }
+    majors[device].store(major);
+  }
+  return major >= 8;
 }
 
 int launch_softcapped_attention_forward(const void* q, const void* k, const void* v, const bool* mask, void* out,
