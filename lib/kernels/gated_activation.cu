@@ -110,8 +110,6 @@ gated_backward(const T* __restrict__ grad_out, const T* __restrict__ gate, const
   }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 int64_t grid_for(int64_t n, int pack) {
   const int64_t threads = (n + pack - 1) / pack;
   return std::max<int64_t>(1, std::min<int64_t>((threads + kThreads - 1) / kThreads, 132 * 16));

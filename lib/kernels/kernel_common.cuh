@@ -145,6 +145,40 @@ __device__ __forceinline__ void map_row(const T* __restrict__ in, T* __restrict_
   }
 }
 
+// N consecutive elements from 16-byte aligned p as floats, in 16-byte loads (N * sizeof(T) must be a
+// multiple of 16), and the same for stores: the packed paths of the row kernels.
+template <int N, typename T>
+__device__ __forceinline__ void load_aligned(const T* __restrict__ p, float (&v)[N]) {
+  constexpr int kPerLoad = 16 / sizeof(T);
+  static_assert(N % kPerLoad == 0, "whole 16-byte loads only");
+#pragma unroll
+  for (int i = 0; i < N / kPerLoad; ++i) {
+    const uint4 raw = reinterpret_cast<const uint4*>(p)[i];
+    const T* values = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int k = 0; k < kPerLoad; ++k) v[i * kPerLoad + k] = to_float(values[k]);
+  }
+}
+template <int N, typename T>
+__device__ __forceinline__ void store_aligned(T* __restrict__ p, const float (&v)[N]) {
+  constexpr int kPerStore = 16 / sizeof(T);
+  static_assert(N % kPerStore == 0, "whole 16-byte stores only");
+#pragma unroll
+  for (int i = 0; i < N / kPerStore; ++i) {
+    uint4 raw;
+    T* values = reinterpret_cast<T*>(&raw);
+#pragma unroll
+    for (int k = 0; k < kPerStore; ++k) values[k] = from_float<T>(v[i * kPerStore + k]);
+    reinterpret_cast<uint4*>(p)[i] = raw;
+  }
+}
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffff, v, offset);
+  return v;
+}
+
 // Dispatch on the runtime dtype to a kernel body templated on the element type.
 template <typename Body>
 int dispatch(Dtype dtype, Body body) {

@@ -78,14 +78,18 @@ TEST_F(FusedKernels, FakeQuantizeIsBitIdenticalToTheAtenPathForEveryWidth) {
 TEST_F(FusedKernels, RotaryEmbeddingMatchesTheComposedForm) {
   // q as the decoder makes it (a transposed view of the projection), tables as rope_tables makes them:
   // bf16 activations with fp32 tables (training under autocast), all bf16 (evaluation), all fp32.
-  const int64_t b = 2, t = 19, heads = 3, d = 64;
-  const at::Tensor inverse = model::rope_inverse_frequencies(model::RopeConfig{}, d, at::kCUDA);
+  // d = 64 takes the kernel's 16-byte path (8 pairs per thread), d = 36 its one-pair path.
+  const int64_t b = 2, t = 19, heads = 3;
   struct Case {
     at::ScalarType x, table;
     bool per_batch_positions;
+    int64_t d;
   };
-  for (const Case& c : {Case{at::kBFloat16, at::kFloat, false}, Case{at::kBFloat16, at::kBFloat16, true},
-                        Case{at::kFloat, at::kFloat, false}}) {
+  for (const Case& c : {Case{at::kBFloat16, at::kFloat, false, 64}, Case{at::kBFloat16, at::kBFloat16, true, 64},
+                        Case{at::kFloat, at::kFloat, false, 64}, Case{at::kBFloat16, at::kFloat, true, 36},
+                        Case{at::kFloat, at::kFloat, false, 36}}) {
+    const int64_t d = c.d;
+    const at::Tensor inverse = model::rope_inverse_frequencies(model::RopeConfig{}, d, at::kCUDA);
     const at::Tensor positions = c.per_batch_positions ? at::arange(b * t, cuda(at::kLong)).view({b, t}) + 5
                                                        : at::arange(t, cuda(at::kLong)).view({1, t});
     const model::RopeTables tables = model::rope_tables(inverse, positions, c.table);
@@ -106,11 +110,11 @@ TEST_F(FusedKernels, RotaryEmbeddingMatchesTheComposedForm) {
     const auto rel = [](const at::Tensor& a, const at::Tensor& r) {
       return max_abs_diff(a, r) / std::max(1e-6, r.to(at::kDouble).abs().max().item<double>());
     };
-    EXPECT_LT(rel(out[1], out[0]), tolerance) << c.x << " " << c.table;
-    EXPECT_LT(rel(grad[1], grad[0]), tolerance) << c.x << " " << c.table;
+    EXPECT_LT(rel(out[1], out[0]), tolerance) << c.x << " " << c.table << " d=" << d;
+    EXPECT_LT(rel(grad[1], grad[0]), tolerance) << c.x << " " << c.table << " d=" << d;
     // Same roundings as the composed kernels: equal value for value.
-    EXPECT_TRUE(at::equal(out[1], out[0].contiguous())) << c.x << " " << c.table;
-    EXPECT_TRUE(at::equal(grad[1], grad[0])) << c.x << " " << c.table;
+    EXPECT_TRUE(at::equal(out[1], out[0].contiguous())) << c.x << " " << c.table << " d=" << d;
+    EXPECT_TRUE(at::equal(grad[1], grad[0])) << c.x << " " << c.table << " d=" << d;
   }
 }
 
@@ -228,6 +232,32 @@ TEST_F(FusedKernels, RmsNormMatchesLlamaAndGemmaForms) {
     EXPECT_LT(max_abs_diff(fused, plain), 1e-5) << adds_one;
     EXPECT_LT(max_abs_diff(fused_grads[0], plain_grads[0]), 1e-4) << adds_one;
     EXPECT_LT(max_abs_diff(fused_grads[1], plain_grads[1]), 1e-3) << adds_one;
+  }
+}
+
+TEST_F(FusedKernels, RmsNormForwardOfBf16RowsMatchesTheFp32Form) {
+  // bf16 rows as evaluation runs them: 2304 and 3584 columns (Gemma-2 2B and 9B) take the
+  // warp-per-row kernel, 264 its smallest bucket, 10000 the block-per-row one; fp32 and bf16 weights.
+  const double eps = 1e-6;
+  for (int64_t width : {int64_t(2304), int64_t(3584), int64_t(264), int64_t(10000)}) {
+    for (auto weight_dtype : {at::kFloat, at::kBFloat16}) {
+      for (bool adds_one : {false, true}) {
+        const at::Tensor x = (at::randn({3, 37, width}, cuda()) * 4.0).to(at::kBFloat16);
+        const at::Tensor w = (at::randn({width}, cuda()) * 0.3).to(weight_dtype);
+        const at::Tensor fused = kernels::rms_norm(x, w, eps, adds_one);
+        ASSERT_EQ(fused.scalar_type(), at::kBFloat16);
+        const at::Tensor x32 = x.to(at::kFloat), w32 = w.to(at::kFloat);
+        const at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, true) + eps);
+        // Gemma rounds n (1 + w) once; Llama rounds n to bf16 first, then w n.
+        const at::Tensor plain = adds_one ? (normed * (1.0 + w32)).to(at::kBFloat16)
+                                          : (w32 * normed.to(at::kBFloat16).to(at::kFloat)).to(at::kBFloat16);
+        // Only the order of the sum of squares differs: a rounding flip, two bf16 steps at most (Llama
+        // rounds twice).
+        const at::Tensor step = plain.to(at::kFloat).abs() * (1.0 / 128) + 1e-30;
+        EXPECT_LE(((fused.to(at::kFloat) - plain.to(at::kFloat)).abs() / step).max().item<double>(), 2.0)
+            << "width " << width << " weights " << weight_dtype << " adds_one " << adds_one;
+      }
+    }
   }
 }
 
