@@ -4,6 +4,7 @@
 #include "kernels/aten_launch.h"
 #include "kernels/launchers.h"
 
+#include <c10/core/GradMode.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/autograd.h>
@@ -338,6 +339,50 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, b
     throw Error(ErrorCode::kInternal, "rms_norm: weight must match x's last dimension (and dtype, Llama form)");
   }
   return RmsNorm::apply(x, weight, eps, adds_one);
+}
+
+bool residual_rms_norm_applies(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post_weight,
+                               const at::Tensor& next_weight, bool adds_one) {
+  if (!fused_kernels_enabled(h) || h.dim() < 1 || !h.sizes().equals(branch.sizes()) ||
+      h.scalar_type() != branch.scalar_type() || h.device() != branch.device()) {
+    return false;
+  }
+  if (c10::GradMode::is_enabled() && (h.requires_grad() || branch.requires_grad() ||
+                                      (post_weight.defined() && post_weight.requires_grad()) ||
+                                      (next_weight.defined() && next_weight.requires_grad()))) {
+    return false;
+  }
+  const int64_t width = h.size(-1);
+  const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
+  if (!h.is_contiguous() || !branch.is_contiguous() || !aligned(h) || !aligned(branch)) return false;
+  const at::Tensor& any_weight = post_weight.defined() ? post_weight : next_weight;
+  if (!any_weight.defined()) return false;  // a plain sum: at::add is as good
+  for (const at::Tensor* w : {&post_weight, &next_weight}) {
+    if (!w->defined()) continue;
+    if (w->scalar_type() != any_weight.scalar_type() || w->device() != h.device() || w->numel() != width ||
+        !w->is_contiguous() || !aligned(*w) || (!adds_one && w->scalar_type() != h.scalar_type())) {
+      return false;
+    }
+  }
+  return residual_rms_norm_supported(dtype_of(h), dtype_of(any_weight), width);
+}
+
+ResidualNormed residual_rms_norm(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post_weight,
+                                 const at::Tensor& next_weight, double eps, bool adds_one) {
+  if (!residual_rms_norm_applies(h, branch, post_weight, next_weight, adds_one)) {
+    throw Error(ErrorCode::kInternal, "residual_rms_norm: operands residual_rms_norm_applies refuses");
+  }
+  const c10::cuda::CUDAGuard guard(h.device());
+  ResidualNormed out{at::empty_like(h), next_weight.defined() ? at::empty_like(h) : at::Tensor()};
+  const int64_t width = h.size(-1);
+  const at::Tensor& any_weight = post_weight.defined() ? post_weight : next_weight;
+  check_launch(launch_residual_rms_norm(dtype_of(h), dtype_of(any_weight), h.data_ptr(), branch.data_ptr(),
+                                        post_weight.defined() ? post_weight.data_ptr() : nullptr,
+                                        next_weight.defined() ? next_weight.data_ptr() : nullptr,
+                                        out.hidden.data_ptr(), out.normed.defined() ? out.normed.data_ptr() : nullptr,
+                                        h.numel() / width, width, float(eps), adds_one, stream_of(h)),
+               "residual_rms_norm");
+  return out;
 }
 
 bool rotary_embedding_applies(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {

@@ -44,6 +44,21 @@ at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& 
 // weight in x's dtype. Widths up to 8192.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool adds_one);
 
+// A residual step and the norm after it, forward only: hidden = h + post_norm(branch) and
+// normed = next_norm(hidden), both RMSNorms as rms_norm's (post_weight undefined: h + branch;
+// next_weight undefined: normed undefined). One kernel where the composed form runs three and moves
+// twice the bytes; the same roundings, so equal to it up to the order of the sums of squares.
+struct ResidualNormed {
+  at::Tensor hidden, normed;
+};
+ResidualNormed residual_rms_norm(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post_weight,
+                                 const at::Tensor& next_weight, double eps, bool adds_one);
+// Whether residual_rms_norm takes these: fused kernels enabled, no gradient needed (grad mode off or
+// nothing requires grad), h and branch of one shape and dtype, contiguous, 16-byte aligned, a width
+// of whole 16-byte packs up to 512 of them, weights as rms_norm takes them (one dtype for both).
+bool residual_rms_norm_applies(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post_weight,
+                               const at::Tensor& next_weight, bool adds_one);
+
 // x * cos + rotate_half(x) * sin (model::apply_rope) for x [B, H, T, D] (any strides, last 1) and
 // tables [1 or B, T, D]; output contiguous in the promoted dtype, with the composed form's roundings
 // (bit-identical to it, forward and backward).

@@ -27,6 +27,14 @@ at::Tensor softcapped_cross_entropy(const at::Tensor&, const at::Tensor&, double
   return unavailable("softcapped_cross_entropy");
 }
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double, bool) { return unavailable("rms_norm"); }
+bool residual_rms_norm_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) {
+  return false;
+}
+ResidualNormed residual_rms_norm(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                                 bool) {
+  unavailable("residual_rms_norm");
+  return {};
+}
 bool rotary_embedding_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
 at::Tensor rotary_embedding(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   return unavailable("rotary_embedding");

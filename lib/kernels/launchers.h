@@ -63,6 +63,15 @@ int launch_softcapped_cross_entropy_backward(Dtype dtype, const void* logits, co
 // otherwise (Llama, same dtypes only): y = T(w * T(n)); n = x * rstd. Writes rstd [rows].
 int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, const void* weight, void* y,
                             float* rstd, int64_t rows, int64_t width, float eps, bool adds_one, void* stream);
+// A residual step with its norms (forward only), rows x width contiguous, one dtype T for h, branch
+// and the outputs: h_out = T(h + post(branch)) and normed = next(h_out), post and next being the
+// RMSNorms above with weights post_weight and next_weight (both of weight_dtype). post_weight null:
+// h_out = T(h + branch); next_weight and normed null: no normed. All pointers 16-byte aligned; only
+// for widths residual_rms_norm_supported accepts (one warp per row, up to 512 16-byte packs).
+bool residual_rms_norm_supported(Dtype dtype, Dtype weight_dtype, int64_t width);
+int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, const void* branch,
+                             const void* post_weight, const void* next_weight, void* h_out, void* normed,
+                             int64_t rows, int64_t width, float eps, bool adds_one, void* stream);
 // dx, and per-block partial sums of dw in weight_partials [blocks, width] (fp32), blocks given
 // by rms_norm_backward_blocks(rows).
 int64_t rms_norm_backward_blocks(int64_t rows);

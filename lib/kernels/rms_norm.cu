@@ -81,6 +81,109 @@ rms_norm_forward_warp_rows(const T* __restrict__ x, const W* __restrict__ weight
   if (lane == 0) rstd[row] = r;
 }
 
+// A residual step with its norms, forward only: h_out = h + post(branch), normed = next(h_out), where
+// post and next are RMSNorms whose weights may be absent (post absent: h + branch; next absent: no
+// normed). Composed, Gemma-2's "h + post_norm(attention)" then "pre_ffn_norm(h)" is three kernels
+// that read 5 and write 3 rows' worth; here one warp per row reads 2 and writes 2. Every value is
+// rounded where the composed kernels round it (norm outputs and the sum in T).
+template <typename T>
+__device__ __forceinline__ uint4 raw_pack(const float (&v)[16 / sizeof(T)]) {
+  uint4 raw;
+  T* values = reinterpret_cast<T*>(&raw);
+#pragma unroll
+  for (int k = 0; k < int(16 / sizeof(T)); ++k) values[k] = from_float<T>(v[k]);
+  return raw;
+}
+
+template <typename T, typename W, int kPacksPerLane>
+__global__ void __launch_bounds__(kThreads)
+residual_rms_norm_warp_rows(const T* __restrict__ h, const T* __restrict__ branch, const W* __restrict__ post_weight,
+                            const W* __restrict__ next_weight, T* __restrict__ h_out, T* __restrict__ normed,
+                            int64_t rows, int width, float eps, bool adds_one) {
+  constexpr int kPack = 16 / sizeof(T);
+  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int lane = threadIdx.x % 32;
+  const int packs = width / kPack;
+  const int64_t offset = row * width;
+  uint4 held[kPacksPerLane];
+  float squares = 0.0f;
+#pragma unroll
+  for (int p = 0; p < kPacksPerLane; ++p) {
+    if (p * 32 + lane < packs) {
+      held[p] = reinterpret_cast<const uint4*>(branch + offset)[p * 32 + lane];
+      const T* v = reinterpret_cast<const T*>(&held[p]);
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) squares += to_float(v[k]) * to_float(v[k]);
+    }
+  }
+  const float post_r = post_weight ? rsqrtf(warp_sum(squares) / float(width) + eps) : 0.0f;
+  squares = 0.0f;
+#pragma unroll
+  for (int p = 0; p < kPacksPerLane; ++p) {
+    const int pack = p * 32 + lane;
+    if (pack < packs) {
+      const T* b = reinterpret_cast<const T*>(&held[p]);
+      float residual[kPack], w[kPack], sum[kPack];
+      load_aligned<kPack>(h + offset + pack * kPack, residual);
+      if (post_weight) load_aligned<kPack>(post_weight + pack * kPack, w);
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) {
+        const float y = post_weight ? norm_output<T>(to_float(b[k]) * post_r, w[k], adds_one) : to_float(b[k]);
+        sum[k] = round_to<T>(residual[k] + y);
+        squares += sum[k] * sum[k];
+      }
+      held[p] = raw_pack<T>(sum);
+      reinterpret_cast<uint4*>(h_out + offset)[pack] = held[p];
+    }
+  }
+  if (!next_weight) return;
+  const float next_r = rsqrtf(warp_sum(squares) / float(width) + eps);
+#pragma unroll
+  for (int p = 0; p < kPacksPerLane; ++p) {
+    const int pack = p * 32 + lane;
+    if (pack < packs) {
+      const T* v = reinterpret_cast<const T*>(&held[p]);
+      float values[kPack], w[kPack];
+      load_aligned<kPack>(next_weight + pack * kPack, w);
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) values[k] = norm_output<T>(to_float(v[k]) * next_r, w[k], adds_one);
+      store_aligned<kPack>(normed + offset + pack * kPack, values);
+    }
+  }
+}
+
+// Packs per lane of the warp-per-row kernels for this row (4, 8, 12 or 16), or 0 where they do not
+// apply: widths not whole 16-byte packs, wider than 512 packs, or weights whose pack is not whole
+// 16-byte loads (bf16 weights of fp32 rows).
+template <typename T, typename W>
+int warp_row_packs_per_lane(int64_t width) {
+  constexpr int kPack = 16 / sizeof(T);
+  if constexpr ((kPack * sizeof(W)) % 16 != 0) {
+    return 0;
+  } else {
+    if (width % kPack != 0) return 0;
+    for (int per_lane : {4, 8, 12, 16}) {
+      if (width / kPack <= 32 * per_lane) return per_lane;
+    }
+    return 0;
+  }
+}
+
+// Calls launch(std::integral_constant<int, N>) for N = per_lane (one of warp_row_packs_per_lane's).
+template <typename Launch>
+int with_packs_per_lane(int per_lane, Launch launch) {
+  switch (per_lane) {
+    case 4: return launch(std::integral_constant<int, 4>{});
+    case 8: return launch(std::integral_constant<int, 8>{});
+    case 12: return launch(std::integral_constant<int, 12>{});
+    case 16: return launch(std::integral_constant<int, 16>{});
+    default: return int(cudaErrorInvalidValue);
+  }
+}
+
+int64_t warp_row_blocks(int64_t rows) { return (rows + kThreads / 32 - 1) / (kThreads / 32); }
+
 // Gemma: y = n (1 + w); Llama: y = w n. dn = dy * (1 + w) or dy * w; dw += dy * n;
 // dx = rstd * (dn - n * mean(dn * n)). Each block strides over rows and keeps its dw partial
 // sums for the columns it owns in registers.
@@ -130,31 +233,59 @@ int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, cons
     return dispatch(weight_dtype, [&](auto w_zero) {
       using T = decltype(x_zero);
       using W = decltype(w_zero);
-      constexpr int kPack = 16 / sizeof(T);
       const cudaStream_t s = static_cast<cudaStream_t>(stream);
-      const int64_t packs = width / kPack;
-      const int64_t blocks = (rows + kThreads / 32 - 1) / (kThreads / 32);
-      // A pack's weights must be whole 16-byte loads too (so not bf16 weights of fp32 rows).
-      constexpr bool kWeightsPack = (kPack * sizeof(W)) % 16 == 0;
-      if (kWeightsPack && width % kPack == 0 && aligned16(x) && aligned16(weight) && aligned16(y) &&
-          blocks < (int64_t(1) << 31)) {
-        const auto warp_rows = [&](auto packs_per_lane) {
-          constexpr int kPerLane = decltype(packs_per_lane)::value;
-          if constexpr (kWeightsPack) {
-            rms_norm_forward_warp_rows<T, W, kPerLane><<<blocks, kThreads, 0, s>>>(
+      const int per_lane = warp_row_packs_per_lane<T, W>(width);
+      if (per_lane && aligned16(x) && aligned16(weight) && aligned16(y) && warp_row_blocks(rows) < (int64_t(1) << 31)) {
+        return with_packs_per_lane(per_lane, [&](auto packs_per_lane) {
+          [[maybe_unused]] constexpr int kPerLane = decltype(packs_per_lane)::value;
+          if constexpr ((16 / sizeof(T) * sizeof(W)) % 16 == 0) {
+            rms_norm_forward_warp_rows<T, W, kPerLane><<<warp_row_blocks(rows), kThreads, 0, s>>>(
                 static_cast<const T*>(x), static_cast<const W*>(weight), static_cast<T*>(y), rstd, rows, int(width),
                 eps, adds_one);
           }
           return int(cudaGetLastError());
-        };
-        if (packs <= 32 * 4) return warp_rows(std::integral_constant<int, 4>{});
-        if (packs <= 32 * 8) return warp_rows(std::integral_constant<int, 8>{});
-        if (packs <= 32 * 12) return warp_rows(std::integral_constant<int, 12>{});
-        if (packs <= 32 * 16) return warp_rows(std::integral_constant<int, 16>{});
+        });
       }
       rms_norm_forward<T, W><<<rows, kThreads, 0, s>>>(
           static_cast<const T*>(x), static_cast<const W*>(weight), static_cast<T*>(y), rstd, width, eps, adds_one);
       return int(cudaGetLastError());
+    });
+  });
+}
+
+bool residual_rms_norm_supported(Dtype dtype, Dtype weight_dtype, int64_t width) {
+  return dispatch(dtype, [&](auto x_zero) {
+    return dispatch(weight_dtype, [&](auto w_zero) {
+      return int(warp_row_packs_per_lane<decltype(x_zero), decltype(w_zero)>(width) != 0);
+    });
+  }) != 0;
+}
+
+int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, const void* branch,
+                             const void* post_weight, const void* next_weight, void* h_out, void* normed,
+                             int64_t rows, int64_t width, float eps, bool adds_one, void* stream) {
+  for (const void* p : {h, branch, post_weight, next_weight, static_cast<const void*>(h_out),
+                        static_cast<const void*>(normed)}) {
+    if (!aligned16(p)) return int(cudaErrorMisalignedAddress);
+  }
+  if ((next_weight == nullptr) != (normed == nullptr) || warp_row_blocks(rows) >= (int64_t(1) << 31)) {
+    return int(cudaErrorInvalidValue);
+  }
+  return dispatch(dtype, [&](auto x_zero) {
+    return dispatch(weight_dtype, [&](auto w_zero) {
+      using T = decltype(x_zero);
+      using W = decltype(w_zero);
+      return with_packs_per_lane(warp_row_packs_per_lane<T, W>(width), [&](auto packs_per_lane) {
+        [[maybe_unused]] constexpr int kPerLane = decltype(packs_per_lane)::value;
+        if constexpr ((16 / sizeof(T) * sizeof(W)) % 16 == 0) {
+          residual_rms_norm_warp_rows<T, W, kPerLane><<<warp_row_blocks(rows), kThreads, 0,
+                                                        static_cast<cudaStream_t>(stream)>>>(
+              static_cast<const T*>(h), static_cast<const T*>(branch), static_cast<const W*>(post_weight),
+              static_cast<const W*>(next_weight), static_cast<T*>(h_out), static_cast<T*>(normed), rows, int(width),
+              eps, adds_one);
+        }
+        return int(cudaGetLastError());
+      });
     });
   });
 }

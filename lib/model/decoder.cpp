@@ -54,6 +54,17 @@ at::Tensor DecoderLayerImpl::norm(const at::Tensor& x, const at::Tensor& weight)
   return weight * normed.to(x.scalar_type());  // Llama multiplies in the weight's dtype
 }
 
+kernels::ResidualNormed DecoderLayerImpl::residual_step(const at::Tensor& h, const at::Tensor& branch,
+                                                       const at::Tensor& post, const at::Tensor& next) const {
+  if (kernels::residual_rms_norm_applies(h, branch, post, next, config->norm_adds_one)) {
+    return kernels::residual_rms_norm(h, branch, post, next, config->rms_norm_eps, config->norm_adds_one);
+  }
+  kernels::ResidualNormed out;
+  out.hidden = h + (post.defined() ? norm(branch, post) : branch);
+  if (next.defined()) out.normed = norm(out.hidden, next);
+  return out;
+}
+
 at::Tensor& DecoderLayerImpl::ffn_input_norm() {
   return config->sandwich_norms ? pre_feedforward_layernorm : post_attention_layernorm;
 }
@@ -91,15 +102,15 @@ at::Tensor DecoderLayerImpl::forward(const at::Tensor& hidden, const at::Tensor&
                                      const at::Tensor& cos, const at::Tensor& sin) {
   const at::Tensor& attention_norm =
       attention_norm_override.defined() ? attention_norm_override : input_layernorm;
+  const at::Tensor attended = attention(norm(hidden, attention_norm), mask, cos, sin);
   if (config->sandwich_norms) {
     const at::Tensor& ffn_norm = ffn_norm_override.defined() ? ffn_norm_override : pre_feedforward_layernorm;
-    at::Tensor h = hidden + norm(attention(norm(hidden, attention_norm), mask, cos, sin),
-                                 post_attention_layernorm);
-    return h + norm(mlp(norm(h, ffn_norm)), post_feedforward_layernorm);
+    const kernels::ResidualNormed h = residual_step(hidden, attended, post_attention_layernorm, ffn_norm);
+    return residual_step(h.hidden, mlp(h.normed), post_feedforward_layernorm, {}).hidden;
   }
   const at::Tensor& ffn_norm = ffn_norm_override.defined() ? ffn_norm_override : post_attention_layernorm;
-  at::Tensor h = hidden + attention(norm(hidden, attention_norm), mask, cos, sin);
-  return h + mlp(norm(h, ffn_norm));
+  const kernels::ResidualNormed h = residual_step(hidden, attended, {}, ffn_norm);
+  return h.hidden + mlp(h.normed);
 }
 
 DecoderModelImpl::DecoderModelImpl(ModelConfig config) : config_(std::move(config)) {

@@ -1,6 +1,7 @@
 #pragma once
 // The decoder-only transformer shared by every family; a family differs only in its ModelConfig
 // traits (lib/model/family_*.cpp). Weights are named as in Hugging Face checkpoints.
+#include "kernels/fused_ops.h"
 #include "model/config.h"
 #include "model/quantized_linear.h"
 #include "quant/precision_plan.h"
@@ -32,6 +33,11 @@ class DecoderLayerImpl : public torch::nn::Module {
                        const at::Tensor& sin);
   at::Tensor mlp(const at::Tensor& hidden);
   at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const;
+  // hidden = h + norm(branch, post) (post undefined: h + branch) and normed = norm(hidden, next)
+  // (next undefined: none), in one fused kernel when no gradient is needed (evaluation, prefill,
+  // checkpointing's first pass).
+  kernels::ResidualNormed residual_step(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post,
+                                        const at::Tensor& next) const;
   // The norm weights whose outputs feed q/k/v and gate/up (Gemma-2: the pre-feedforward norm).
   at::Tensor& attention_input_norm() { return input_layernorm; }
   at::Tensor& ffn_input_norm();

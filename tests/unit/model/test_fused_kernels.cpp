@@ -242,6 +242,7 @@ TEST_F(FusedKernels, RmsNormForwardOfBf16RowsMatchesTheFp32Form) {
   for (int64_t width : {int64_t(2304), int64_t(3584), int64_t(264), int64_t(10000)}) {
     for (auto weight_dtype : {at::kFloat, at::kBFloat16}) {
       for (bool adds_one : {false, true}) {
+        if (!adds_one && weight_dtype == at::kFloat) continue;  // Llama's form keeps the weight in x's dtype
         const at::Tensor x = (at::randn({3, 37, width}, cuda()) * 4.0).to(at::kBFloat16);
         const at::Tensor w = (at::randn({width}, cuda()) * 0.3).to(weight_dtype);
         const at::Tensor fused = kernels::rms_norm(x, w, eps, adds_one);
@@ -259,6 +260,51 @@ TEST_F(FusedKernels, RmsNormForwardOfBf16RowsMatchesTheFp32Form) {
       }
     }
   }
+}
+
+TEST_F(FusedKernels, ResidualNormStepEqualsItsComposedKernels) {
+  // h + post_norm(branch), then next_norm of that, as Gemma-2's decoder layer runs them (and Llama's
+  // h + branch, then norm). The fused kernel sums squares in the warp-per-row norm's order, so it
+  // equals the composed fused kernels value for value.
+  const c10::NoGradGuard no_grad;
+  const double eps = 1e-6;
+  for (int64_t width : {int64_t(2304), int64_t(264)}) {
+    for (auto dtype : {at::kBFloat16, at::kFloat}) {
+      for (bool adds_one : {true, false}) {
+        const at::Tensor h = (at::randn({2, 9, width}, cuda()) * 3.0).to(dtype);
+        const at::Tensor branch = (at::randn({2, 9, width}, cuda()) * 5.0).to(dtype);
+        const auto weight_dtype = adds_one ? at::kFloat : dtype;  // Llama's form: the weight in x's dtype
+        const at::Tensor post = (at::randn({width}, cuda()) * 0.3).to(weight_dtype).requires_grad_(true);
+        const at::Tensor next = (at::randn({width}, cuda()) * 0.3).to(weight_dtype).requires_grad_(true);
+        for (bool with_post : {true, false}) {
+          for (bool with_next : {true, false}) {
+            if (!with_post && !with_next) continue;  // a plain sum: not the kernel's
+            const at::Tensor p = with_post ? post : at::Tensor(), n = with_next ? next : at::Tensor();
+            const std::string where = "width " + std::to_string(width) + " " + std::string(c10::toString(dtype)) +
+                                      (adds_one ? " gemma" : " llama") + (with_post ? " post" : "") +
+                                      (with_next ? " next" : "");
+            // One warp holds a row of at most 512 16-byte packs: 2304 fp32 columns are 576.
+            const bool fits = width * int64_t(c10::elementSize(dtype)) <= 512 * 16;
+            ASSERT_EQ(kernels::residual_rms_norm_applies(h, branch, p, n, adds_one), fits) << where;
+            if (!fits) continue;
+            const kernels::ResidualNormed fused = kernels::residual_rms_norm(h, branch, p, n, eps, adds_one);
+            const at::Tensor hidden = h + (with_post ? kernels::rms_norm(branch, p, eps, adds_one) : branch);
+            EXPECT_TRUE(at::equal(fused.hidden, hidden)) << where << " diff " << max_abs_diff(fused.hidden, hidden);
+            ASSERT_EQ(fused.normed.defined(), with_next) << where;
+            if (with_next) {
+              const at::Tensor normed = kernels::rms_norm(hidden, next, eps, adds_one);
+              EXPECT_TRUE(at::equal(fused.normed, normed)) << where << " diff " << max_abs_diff(fused.normed, normed);
+            }
+          }
+        }
+      }
+    }
+  }
+  // Training needs the autograd path: the fused step is refused while a gradient is wanted.
+  const c10::AutoGradMode grad_on(true);
+  const at::Tensor h = at::randn({4, 264}, cuda()).requires_grad_(true);
+  const at::Tensor w = at::ones({264}, cuda()).requires_grad_(true);
+  EXPECT_FALSE(kernels::residual_rms_norm_applies(h, at::randn({4, 264}, cuda()), w, w, true));
 }
 
 // Cached decoding steps: Tq new queries over Tk >= Tq cached keys, grouped-query heads, a causal
