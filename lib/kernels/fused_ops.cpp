@@ -10,6 +10,8 @@
 #include <torch/autograd.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <string>
 
 namespace matquant::kernels {
@@ -145,6 +147,23 @@ struct SoftcappedCrossEntropy : public torch::autograd::Function<SoftcappedCross
   }
 };
 
+// Sums of the columns of an fp32 [blocks, width] tensor as one cuBLAS matrix-vector product with a
+// ones vector kept per device: ATen's column reduction took 11 us for the norms' 528 x 2304 weight
+// partials, a norm backward's worth, 315 times per QAT step (3.6 ms of 261).
+at::Tensor column_sums(const at::Tensor& partials) {
+  static std::mutex mutex;
+  // Never destroyed: CUDA memory must not be freed by static destructors after CUDA shut down.
+  static auto* ones_by_device = new std::map<c10::DeviceIndex, at::Tensor>;
+  at::Tensor ones;
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    at::Tensor& kept = (*ones_by_device)[partials.device().index()];
+    if (!kept.defined() || kept.numel() < partials.size(0)) kept = at::ones({partials.size(0)}, partials.options());
+    ones = kept;
+  }
+  return at::mv(partials.t(), ones.slice(0, 0, partials.size(0)));
+}
+
 struct RmsNorm : public torch::autograd::Function<RmsNorm> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& weight_in, double eps,
                             bool adds_one) {
@@ -174,7 +193,7 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
                                           grad_x.data_ptr(), f32(partials), rows, width,
                                           ctx->saved_data["adds_one"].toBool(), stream_of(x)),
                  "rms_norm backward");
-    return {grad_x, partials.sum(0).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+    return {grad_x, column_sums(partials).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
   }
 };
 

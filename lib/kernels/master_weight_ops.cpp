@@ -10,7 +10,9 @@
 #include <torch/autograd.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace matquant::kernels {
 
@@ -51,15 +53,46 @@ void add_matmul_to_master_grad(const at::Tensor& weight, const at::Tensor& grad_
 
 at::Tensor to_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t : t.to(at::kBFloat16); }
 
-// dX = dY @ W16 in x's dtype (autocast's cast adjoint), when autograd wants it.
+// The bf16 copy of a projection input, made once for all the projections that read it: q, k and v
+// read one norm output, gate and up another, and autocast casts it again for each (a quarter of a
+// step's launches were such casts, 7.4 ms per 2B step with their adjoints). The last cast is kept
+// with a weak reference to its source, so a freed tensor's address cannot alias it, and the source's
+// version counter, so an in-place change invalidates it. Forward passes only (one thread).
+at::Tensor shared_bf16_input(const at::Tensor& x) {
+  if (x.scalar_type() == at::kBFloat16) return x;
+  if (x.is_inference()) return x.to(at::kBFloat16);  // no version counter to check
+  using WeakImpl = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  struct LastCast {
+    std::optional<WeakImpl> source;
+    uint32_t version = 0;
+    at::Tensor cast;
+  };
+  // Never destroyed: a CUDA tensor must not be freed by thread-exit destructors after CUDA shut down.
+  thread_local LastCast* last = new LastCast;
+  if (last->source && last->source->lock().get() == x.unsafeGetTensorImpl() && last->version == x._version()) {
+    return last->cast;
+  }
+  last->cast = x.to(at::kBFloat16);
+  last->source.emplace(x.getIntrusivePtr());
+  last->version = x._version();
+  return last->cast;
+}
+
+// dX = dY @ W16 when autograd wants it. For fp32 inputs (autocast over fp32 activations) the matmul
+// writes fp32 directly: no bf16 rounding and no separate cast kernel (autocast's adjoint rounds to
+// bf16 and then casts), so the gradient is closer to exact than the composed path's.
 at::Tensor input_gradient(AutogradContext* ctx, const at::Tensor& grad_y, const at::Tensor& w16) {
   if (!ctx->needs_input_grad(0)) return at::Tensor();
-  return at::matmul(grad_y, w16).to(ctx->saved_data["x_dtype"].toScalarType());
+  const auto x_dtype = ctx->saved_data["x_dtype"].toScalarType();
+  if (x_dtype != at::kFloat) return at::matmul(grad_y, w16).to(x_dtype);
+  std::vector<int64_t> sizes = grad_y.sizes().vec();
+  sizes.back() = w16.size(1);
+  return at::mm(as_rows(grad_y), w16, at::kFloat).view(sizes);
 }
 
 struct MasterLinear : public torch::autograd::Function<MasterLinear> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
-    const at::Tensor x16 = to_bf16(x);
+    const at::Tensor x16 = shared_bf16_input(x);
     // Through autocast's weight cache, as at::linear would: the step's autocast scope spans the three
     // precisions, so each plain weight is cast once per step. Recorded with gradients on, so the
     // cached copy is the one a composed at::linear in the same scope would have made.
@@ -81,22 +114,37 @@ struct MasterLinear : public torch::autograd::Function<MasterLinear> {
   }
 };
 
+// Q(weight) written directly in bf16 by the fake-quant kernel (fp32 maths, one rounding to bf16:
+// what fake_quantize_minmax's fp32 output cast by autocast gives), with its per-row scale and zero.
+struct Bf16FakeQuant {
+  at::Tensor w16, scale, zero;
+  int64_t cols = 0;
+};
+Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size, int64_t source_bits,
+                                    int64_t target_bits, bool extra_precision) {
+  Bf16FakeQuant out;
+  out.cols = group_size > 0 ? group_size : weight.size(1);
+  const int64_t rows = weight.numel() / out.cols;
+  out.w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
+  out.scale = at::empty({rows}, weight.options());
+  out.zero = at::empty({rows}, weight.options());
+  check_launch(launch_fake_quantize_forward(Dtype::kFloat32, Dtype::kBFloat16, weight.data_ptr(), out.w16.data_ptr(),
+                                            out.scale.data_ptr<float>(), out.zero.data_ptr<float>(), rows, out.cols,
+                                            int(source_bits), int(target_bits), extra_precision, stream_of(weight)),
+               "fake_quantize (bf16 out)");
+  return out;
+}
+
 struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterLinear> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight_in, int64_t group_size,
                             int64_t source_bits, int64_t target_bits, bool extra_precision) {
     const c10::cuda::CUDAGuard guard(weight_in.device());
     const at::Tensor weight = weight_in.contiguous();
-    const int64_t cols = group_size > 0 ? group_size : weight.size(1);
-    const int64_t rows = weight.numel() / cols;
-    at::Tensor w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
-    at::Tensor scale = at::empty({rows}, weight.options());
-    at::Tensor zero = at::empty({rows}, weight.options());
-    check_launch(launch_fake_quantize_forward(Dtype::kFloat32, Dtype::kBFloat16, weight.data_ptr(), w16.data_ptr(),
-                                              scale.data_ptr<float>(), zero.data_ptr<float>(), rows, cols,
-                                              int(source_bits), int(target_bits), extra_precision, stream_of(weight)),
-                 "fake_quantize (bf16 out)");
-    const at::Tensor x16 = to_bf16(x);
-    ctx->save_for_backward({x16, w16, weight_in, scale, zero});
+    const Bf16FakeQuant q = fake_quantize_to_bf16(weight, group_size, source_bits, target_bits, extra_precision);
+    const int64_t cols = q.cols;
+    const at::Tensor& w16 = q.w16;
+    const at::Tensor x16 = shared_bf16_input(x);
+    ctx->save_for_backward({x16, w16, weight_in, q.scale, q.zero});
     ctx->saved_data["x_dtype"] = x.scalar_type();
     ctx->saved_data["cols"] = cols;
     ctx->saved_data["source_bits"] = source_bits;
@@ -158,6 +206,28 @@ at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight
 
 at::Tensor master_embedding(const at::Tensor& weight, const at::Tensor& ids) {
   return MasterEmbedding::apply(weight, ids);
+}
+
+bool autocast_forward_only(const at::Tensor& weight) {
+  return switched_on().load() && fused_kernels_enabled(weight) && weight.scalar_type() == at::kFloat &&
+         !at::GradMode::is_enabled() && at::autocast::is_autocast_enabled(at::kCUDA) &&
+         at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16;
+}
+
+at::Tensor autocast_linear_forward(const at::Tensor& x, const at::Tensor& weight) {
+  // The weight through autocast's cache, as at::linear would take it.
+  return at::linear(shared_bf16_input(x), at::autocast::cached_cast(at::kBFloat16, weight, c10::DeviceType::CUDA));
+}
+
+at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
+                                             int source_bits, int target_bits, bool extra_precision) {
+  if (weight.dim() != 2 || (group_size > 0 && weight.size(1) % group_size != 0)) {
+    throw Error(ErrorCode::kInternal, "autocast_quantized_linear_forward: 2-D weight whose columns the group size divides");
+  }
+  const c10::cuda::CUDAGuard guard(weight.device());
+  const Bf16FakeQuant q =
+      fake_quantize_to_bf16(weight.contiguous(), group_size, source_bits, target_bits, extra_precision);
+  return at::linear(shared_bf16_input(x), q.w16);
 }
 
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight) {

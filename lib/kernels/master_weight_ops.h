@@ -25,19 +25,32 @@ bool master_weight_training(const at::Tensor& weight);
 // this overrides it for the process and returns the previous setting.
 bool set_master_weight_ops(bool on);
 
-// x @ weight^T in bf16 (x cast to bf16, as autocast would); the weight gradient is computed in fp32
-// straight into weight.grad.
+// x @ weight^T in bf16 (x cast to bf16, as autocast would, once for all projections reading the
+// same x); the weight gradient is computed in fp32 straight into weight.grad. For an fp32 x the
+// input gradient is computed in fp32 (autocast's is rounded to bf16, then cast).
 at::Tensor master_linear(const at::Tensor& x, const at::Tensor& weight);
 
 // x @ Q(weight)^T, Q = fake_quantize_minmax (the fused kernel, written directly in bf16); its
 // straight-through gradient goes into weight.grad in one pass from the bf16 matmul gradient.
-// Bit-identical to fake_quantize_minmax followed by autocast's at::linear.
+// Forward and weight gradient bit-identical to fake_quantize_minmax followed by autocast's
+// at::linear; the input gradient as master_linear's.
 at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
                                    int source_bits, int target_bits, bool extra_precision);
 
 // at::embedding(weight, ids) whose backward adds the looked-up rows' gradients into weight.grad
 // (index_put_ with accumulation) instead of building a dense [vocab, hidden] gradient.
 at::Tensor master_embedding(const at::Tensor& weight, const at::Tensor& ids);
+
+// The same projections in forward passes that record no gradient under bf16 autocast over fp32
+// weights (activation checkpointing's first pass, OmniQuant's targets): the input cast once for all
+// projections reading it, and Q(weight) written directly in bf16 instead of an fp32 fake-quant
+// output that autocast then casts. Bit-identical to at::linear under autocast on
+// fake_quantize_minmax's output (or the plain weight). autocast_forward_only: ops switched on, fused
+// kernels enabled for an fp32 weight, grad mode off, CUDA autocast on with bfloat16.
+bool autocast_forward_only(const at::Tensor& weight);
+at::Tensor autocast_linear_forward(const at::Tensor& x, const at::Tensor& weight);
+at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
+                                             int source_bits, int target_bits, bool extra_precision);
 
 // master_linear when master_weight_training(weight), else at::linear: the decoder's LM head.
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight);

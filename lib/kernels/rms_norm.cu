@@ -130,7 +130,7 @@ residual_rms_norm_warp_rows(const T* __restrict__ h, const T* __restrict__ branc
 #pragma unroll
       for (int k = 0; k < kPack; ++k) {
         const float y = post_weight ? norm_output<T>(to_float(b[k]) * post_r, w[k], adds_one) : to_float(b[k]);
-        sum[k] = round_to<T>(residual[k] + y);
+        sum[k] = round_to<T>(__fadd_rn(residual[k], y));  // no FMA: y is rounded first, as when stored
         squares += sum[k] * sum[k];
       }
       held[p] = raw_pack<T>(sum);

@@ -125,13 +125,20 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
   // QAT under bf16 autocast on fp32 master weights: the gradient goes straight into weight.grad
   // (kernels/master_weight_ops.h). Biases, overrides, frozen codes, learnable clipping, MX and
   // activation quantization keep the composed path below.
-  const bool master_step = !bias.defined() && !weight_override_.defined() && !activation_quantizer_ && !codes_ &&
-                           !mx_codes_ && !clipping && (!quantizer_ || quantizer_->mx_block_size == 0) &&
-                           kernels::master_weight_training(weight);
-  if (master_step) {
+  const bool plain_master_weight = !bias.defined() && !weight_override_.defined() && !activation_quantizer_ &&
+                                   !codes_ && !mx_codes_ && !clipping &&
+                                   (!quantizer_ || quantizer_->mx_block_size == 0);
+  if (plain_master_weight && kernels::master_weight_training(weight)) {
     if (!quantizer_ || !precision_) return kernels::master_linear(x, weight);
     return kernels::quantized_master_linear(x, weight, quantizer_->group_size, quantizer_->source_bits, *precision_,
                                             quantizer_->slice_mode == quant::SliceMode::kExtraPrecision);
+  }
+  // The same weights in a forward that records nothing (activation checkpointing's first pass).
+  if (plain_master_weight && kernels::autocast_forward_only(weight)) {
+    if (!quantizer_ || !precision_) return kernels::autocast_linear_forward(x, weight);
+    return kernels::autocast_quantized_linear_forward(x, weight, quantizer_->group_size, quantizer_->source_bits,
+                                                      *precision_,
+                                                      quantizer_->slice_mode == quant::SliceMode::kExtraPrecision);
   }
   const at::Tensor input = activation_quantizer_ ? activation_quantizer_->apply(x) : x;
   const at::Tensor w = effective_weight();
