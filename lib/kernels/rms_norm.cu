@@ -39,6 +39,43 @@ rms_norm_forward(const T* __restrict__ x, const W* __restrict__ weight, T* __res
   if (threadIdx.x == 0) rstd[row] = r;
 }
 
+// A warp's row in registers: lane l holds packs l, l + 32, ... (16 bytes each, raw). Loads them and
+// returns the lane's share of the sum of squares.
+template <typename T, int kPacksPerLane>
+__device__ __forceinline__ float load_row_squares(const T* __restrict__ row, uint4 (&held)[kPacksPerLane], int packs,
+                                                  int lane) {
+  float squares = 0.0f;
+#pragma unroll
+  for (int p = 0; p < kPacksPerLane; ++p) {
+    if (p * 32 + lane < packs) {
+      held[p] = reinterpret_cast<const uint4*>(row)[p * 32 + lane];
+      const T* v = reinterpret_cast<const T*>(&held[p]);
+#pragma unroll
+      for (int k = 0; k < int(16 / sizeof(T)); ++k) squares += to_float(v[k]) * to_float(v[k]);
+    }
+  }
+  return squares;
+}
+
+// Stores norm_output(held * r, weight) for the lane's packs of a held row.
+template <typename T, typename W, int kPacksPerLane>
+__device__ __forceinline__ void store_normed_row(const uint4 (&held)[kPacksPerLane], const W* __restrict__ weight,
+                                                 T* __restrict__ out, float r, int packs, int lane, bool adds_one) {
+  constexpr int kPack = 16 / sizeof(T);
+#pragma unroll
+  for (int p = 0; p < kPacksPerLane; ++p) {
+    const int pack = p * 32 + lane;
+    if (pack < packs) {
+      const T* v = reinterpret_cast<const T*>(&held[p]);
+      float values[kPack], w[kPack];
+      load_aligned<kPack>(weight + pack * kPack, w);
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) values[k] = norm_output<T>(to_float(v[k]) * r, w[k], adds_one);
+      store_aligned<kPack>(out + pack * kPack, values);
+    }
+  }
+}
+
 // The same for rows of at most 32 * kPacksPerLane packs of 16 bytes (Gemma-2 2B's 2304 and 9B's 3584
 // bf16 columns, Llama's 4096): one warp per row holds the row in registers, so x is read once, the
 // reduction is warp shuffles only, and every access is a 16-byte one. The block-per-row form above
@@ -52,32 +89,10 @@ rms_norm_forward_warp_rows(const T* __restrict__ x, const W* __restrict__ weight
   if (row >= rows) return;  // whole warps leave; nothing below synchronises the block
   const int lane = threadIdx.x % 32;
   const int packs = width / kPack;
-  const uint4* in = reinterpret_cast<const uint4*>(x + row * width);
   uint4 held[kPacksPerLane];  // kept raw: half the registers of floats for bf16 rows
-  float squares = 0.0f;
-#pragma unroll
-  for (int p = 0; p < kPacksPerLane; ++p) {
-    if (p * 32 + lane < packs) {
-      held[p] = in[p * 32 + lane];
-      const T* v = reinterpret_cast<const T*>(&held[p]);
-#pragma unroll
-      for (int k = 0; k < kPack; ++k) squares += to_float(v[k]) * to_float(v[k]);
-    }
-  }
+  const float squares = load_row_squares<T, kPacksPerLane>(x + row * width, held, packs, lane);
   const float r = rsqrtf(warp_sum(squares) / float(width) + eps);
-  T* out = y + row * width;
-#pragma unroll
-  for (int p = 0; p < kPacksPerLane; ++p) {
-    const int pack = p * 32 + lane;
-    if (pack < packs) {
-      const T* v = reinterpret_cast<const T*>(&held[p]);
-      float values[kPack], w[kPack];
-      load_aligned<kPack>(weight + pack * kPack, w);
-#pragma unroll
-      for (int k = 0; k < kPack; ++k) values[k] = norm_output<T>(to_float(v[k]) * r, w[k], adds_one);
-      store_aligned<kPack>(out + pack * kPack, values);
-    }
-  }
+  store_normed_row<T, W, kPacksPerLane>(held, weight, y + row * width, r, packs, lane, adds_one);
   if (lane == 0) rstd[row] = r;
 }
 
@@ -107,16 +122,7 @@ residual_rms_norm_warp_rows(const T* __restrict__ h, const T* __restrict__ branc
   const int packs = width / kPack;
   const int64_t offset = row * width;
   uint4 held[kPacksPerLane];
-  float squares = 0.0f;
-#pragma unroll
-  for (int p = 0; p < kPacksPerLane; ++p) {
-    if (p * 32 + lane < packs) {
-      held[p] = reinterpret_cast<const uint4*>(branch + offset)[p * 32 + lane];
-      const T* v = reinterpret_cast<const T*>(&held[p]);
-#pragma unroll
-      for (int k = 0; k < kPack; ++k) squares += to_float(v[k]) * to_float(v[k]);
-    }
-  }
+  float squares = load_row_squares<T, kPacksPerLane>(branch + offset, held, packs, lane);
   const float post_r = post_weight ? rsqrtf(warp_sum(squares) / float(width) + eps) : 0.0f;
   squares = 0.0f;
 #pragma unroll
@@ -139,18 +145,7 @@ residual_rms_norm_warp_rows(const T* __restrict__ h, const T* __restrict__ branc
   }
   if (!next_weight) return;
   const float next_r = rsqrtf(warp_sum(squares) / float(width) + eps);
-#pragma unroll
-  for (int p = 0; p < kPacksPerLane; ++p) {
-    const int pack = p * 32 + lane;
-    if (pack < packs) {
-      const T* v = reinterpret_cast<const T*>(&held[p]);
-      float values[kPack], w[kPack];
-      load_aligned<kPack>(next_weight + pack * kPack, w);
-#pragma unroll
-      for (int k = 0; k < kPack; ++k) values[k] = norm_output<T>(to_float(v[k]) * next_r, w[k], adds_one);
-      store_aligned<kPack>(normed + offset + pack * kPack, values);
-    }
-  }
+  store_normed_row<T, W, kPacksPerLane>(held, next_weight, normed + offset, next_r, packs, lane, adds_one);
 }
 
 // Packs per lane of the warp-per-row kernels for this row (4, 8, 12 or 16), or 0 where they do not

@@ -86,6 +86,17 @@ struct Row {
   int64_t x, table, out;  // element offsets of the x row, the table row and the output row
 };
 
+// The cos and sin entries of pairs j..j+7 and their partners j+half..: c1, c2, s1, s2.
+template <typename C>
+__device__ __forceinline__ void load_tables(const C* __restrict__ cos, const C* __restrict__ sin, int64_t at,
+                                            int64_t half, float (&c1)[kPairs], float (&c2)[kPairs],
+                                            float (&s1)[kPairs], float (&s2)[kPairs]) {
+  load_aligned<kPairs>(cos + at, c1);
+  load_aligned<kPairs>(cos + at + half, c2);
+  load_aligned<kPairs>(sin + at, s1);
+  load_aligned<kPairs>(sin + at + half, s2);
+}
+
 __device__ __forceinline__ Row row_of(uint32_t group, const RopeShape& s, uint32_t groups_per_row, int64_t& j) {
   const uint32_t row = group / groups_per_row;
   j = int64_t(group - row * groups_per_row) * kPairs;
@@ -109,10 +120,7 @@ rope_forward_packed(const X* __restrict__ x, const C* __restrict__ cos, const C*
     float x1[kPairs], x2[kPairs], c1[kPairs], c2[kPairs], s1[kPairs], s2[kPairs], o1[kPairs], o2[kPairs];
     load_aligned<kPairs>(x + r.x + j, x1);
     load_aligned<kPairs>(x + r.x + j + half, x2);
-    load_aligned<kPairs>(cos + r.table + j, c1);
-    load_aligned<kPairs>(cos + r.table + j + half, c2);
-    load_aligned<kPairs>(sin + r.table + j, s1);
-    load_aligned<kPairs>(sin + r.table + j + half, s2);
+    load_tables(cos, sin, r.table + j, half, c1, c2, s1, s2);
 #pragma unroll
     for (int k = 0; k < kPairs; ++k) {  // the one-pair kernel's roundings, exactly
       o1[k] = __fadd_rn(round_to<O>(__fmul_rn(x1[k], c1[k])), round_to<O>(__fmul_rn(-x2[k], s1[k])));
@@ -135,10 +143,7 @@ rope_backward_packed(const Promoted<X, C>* __restrict__ grad_out, const C* __res
     float g1[kPairs], g2[kPairs], c1[kPairs], c2[kPairs], s1[kPairs], s2[kPairs], d1[kPairs], d2[kPairs];
     load_aligned<kPairs>(grad_out + r.out + j, g1);
     load_aligned<kPairs>(grad_out + r.out + j + half, g2);
-    load_aligned<kPairs>(cos + r.table + j, c1);
-    load_aligned<kPairs>(cos + r.table + j + half, c2);
-    load_aligned<kPairs>(sin + r.table + j, s1);
-    load_aligned<kPairs>(sin + r.table + j + half, s2);
+    load_tables(cos, sin, r.table + j, half, c1, c2, s1, s2);
 #pragma unroll
     for (int k = 0; k < kPairs; ++k) {
       d1[k] = __fadd_rn(round_to<X>(__fmul_rn(g1[k], c1[k])), round_to<X>(__fmul_rn(g2[k], s2[k])));
