@@ -9,7 +9,9 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -158,7 +160,12 @@ at::Tensor column_sums(const at::Tensor& partials) {
   {
     const std::lock_guard<std::mutex> lock(mutex);
     at::Tensor& kept = (*ones_by_device)[partials.device().index()];
-    if (!kept.defined() || kept.numel() < partials.size(0)) kept = at::ones({partials.size(0)}, partials.options());
+    // Made once at the largest block count, never replaced: a freed vector could still be in use on
+    // another stream.
+    if (!kept.defined()) {
+      kept = at::ones({std::max(partials.size(0), rms_norm_backward_blocks(std::numeric_limits<int64_t>::max()))},
+                      partials.options());
+    }
     ones = kept;
   }
   return at::mv(partials.t(), ones.slice(0, 0, partials.size(0)));
@@ -372,13 +379,15 @@ bool residual_rms_norm_applies(const at::Tensor& h, const at::Tensor& branch, co
     return false;
   }
   const int64_t width = h.size(-1);
+  if (width <= 0 || h.numel() == 0) return false;
   const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
   if (!h.is_contiguous() || !branch.is_contiguous() || !aligned(h) || !aligned(branch)) return false;
   const at::Tensor& any_weight = post_weight.defined() ? post_weight : next_weight;
   if (!any_weight.defined()) return false;  // a plain sum: at::add is as good
   for (const at::Tensor* w : {&post_weight, &next_weight}) {
     if (!w->defined()) continue;
-    if (w->scalar_type() != any_weight.scalar_type() || w->device() != h.device() || w->numel() != width ||
+    if (!fused_kernels_enabled(*w) || w->scalar_type() != any_weight.scalar_type() || w->device() != h.device() ||
+        w->numel() != width ||
         !w->is_contiguous() || !aligned(*w) || (!adds_one && w->scalar_type() != h.scalar_type())) {
       return false;
     }

@@ -6,6 +6,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/autograd.h>
 
@@ -57,24 +58,30 @@ at::Tensor to_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat1
 // read one norm output, gate and up another, and autocast casts it again for each (a quarter of a
 // step's launches were such casts, 7.4 ms per 2B step with their adjoints). The last cast is kept
 // with a weak reference to its source, so a freed tensor's address cannot alias it, and the source's
-// version counter, so an in-place change invalidates it. Forward passes only (one thread).
+// version counter, data pointer and shape, so an in-place change invalidates it. One cache per thread
+// (checkpointing recomputes in the autograd thread); each keeps its last cast alive until the next.
 at::Tensor shared_bf16_input(const at::Tensor& x) {
   if (x.scalar_type() == at::kBFloat16) return x;
-  if (x.is_inference()) return x.to(at::kBFloat16);  // no version counter to check
+  // Inference tensors have no version counter, and a cast made in inference mode must not be served
+  // outside it.
+  if (x.is_inference() || c10::InferenceMode::is_enabled()) return x.to(at::kBFloat16);
   using WeakImpl = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
   struct LastCast {
     std::optional<WeakImpl> source;
     uint32_t version = 0;
+    const void* data = nullptr;
     at::Tensor cast;
   };
   // Never destroyed: a CUDA tensor must not be freed by thread-exit destructors after CUDA shut down.
   thread_local LastCast* last = new LastCast;
-  if (last->source && last->source->lock().get() == x.unsafeGetTensorImpl() && last->version == x._version()) {
+  if (last->source && last->source->lock().get() == x.unsafeGetTensorImpl() && last->version == x._version() &&
+      last->data == x.data_ptr() && last->cast.sizes() == x.sizes()) {
     return last->cast;
   }
   last->cast = x.to(at::kBFloat16);
   last->source.emplace(x.getIntrusivePtr());
   last->version = x._version();
+  last->data = x.data_ptr();
   return last->cast;
 }
 

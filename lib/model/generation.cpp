@@ -122,23 +122,28 @@ at::Tensor Generator::run_layers(at::Tensor h, const KvStore& store, const at::T
                                  const at::Tensor& causal, const at::Tensor& sliding) {
   const ModelConfig& c = model_->config();
   const RopeTables rope = rope_tables(inverse_frequencies_, positions, h.scalar_type());
-  for (auto& layer : model_->layers) {
-    DecoderLayerImpl& l = *layer;
+  // Each residual add runs with the norms around it (DecoderLayerImpl::residual_step: one kernel on
+  // CUDA), the FFN's with the next layer's input norm, or the final norm after the last layer.
+  at::Tensor x = model_->layers.front()->norm(h, model_->layers.front()->input_layernorm);
+  for (size_t i = 0; i < model_->layers.size(); ++i) {
+    DecoderLayerImpl& l = *model_->layers[i];
     const at::Tensor& mask = c.layer_uses_sliding_window.at(size_t(l.index)) ? sliding : causal;
-    const auto mlp = [&](const at::Tensor& x) {
-      const at::Tensor gate = project(l.gate_proj, x), up = project(l.up_proj, x);  // back to back, as above
-      return project(l.down_proj, gated_activation(gate, up, c));
-    };
-    if (c.sandwich_norms) {
-      h = h + l.norm(attention(l, l.norm(h, l.input_layernorm), store, rope, mask), l.post_attention_layernorm);
-      h = h + l.norm(mlp(l.norm(h, l.pre_feedforward_layernorm)), l.post_feedforward_layernorm);
-    } else {
-      h = h + attention(l, l.norm(h, l.input_layernorm), store, rope, mask);
-      h = h + mlp(l.norm(h, l.post_attention_layernorm));
-    }
+    const at::Tensor& next_norm = i + 1 < model_->layers.size() ? model_->layers[i + 1]->input_layernorm
+                                                                 : model_->final_norm;
+    const at::Tensor attended = attention(l, x, store, rope, mask);
+    const kernels::ResidualNormed after_attention =
+        l.residual_step(h, attended, c.sandwich_norms ? l.post_attention_layernorm : at::Tensor(),
+                        c.sandwich_norms ? l.pre_feedforward_layernorm : l.post_attention_layernorm);
+    const at::Tensor gate = project(l.gate_proj, after_attention.normed);
+    const at::Tensor up = project(l.up_proj, after_attention.normed);  // back to back, as above
+    const at::Tensor mlp = project(l.down_proj, gated_activation(gate, up, c));
+    const kernels::ResidualNormed after_mlp = l.residual_step(
+        after_attention.hidden, mlp, c.sandwich_norms ? l.post_feedforward_layernorm : at::Tensor(), next_norm);
+    h = after_mlp.hidden;
+    x = after_mlp.normed;
   }
-  const at::Tensor last = model_->layers.front()->norm(h.select(1, h.size(1) - 1), model_->final_norm);
-  return model_->logits_from_hidden(last).to(at::kFloat);
+  // x holds every position after the final norm; the logits are the last one's.
+  return model_->logits_from_hidden(x.select(1, x.size(1) - 1)).to(at::kFloat);
 }
 
 at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {

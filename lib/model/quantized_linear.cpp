@@ -125,8 +125,8 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
   // QAT under bf16 autocast on fp32 master weights: the gradient goes straight into weight.grad
   // (kernels/master_weight_ops.h). Biases, overrides, frozen codes, learnable clipping, MX and
   // activation quantization keep the composed path below.
-  const bool plain_master_weight = !bias.defined() && !weight_override_.defined() && !activation_quantizer_ &&
-                                   !codes_ && !mx_codes_ && !clipping &&
+  const bool plain_master_weight = !released_ && !bias.defined() && !weight_override_.defined() &&
+                                   !activation_quantizer_ && !codes_ && !mx_codes_ && !clipping &&
                                    (!quantizer_ || quantizer_->mx_block_size == 0);
   if (plain_master_weight && kernels::master_weight_training(weight)) {
     if (!quantizer_ || !precision_) return kernels::master_linear(x, weight);

@@ -300,11 +300,15 @@ TEST_F(FusedKernels, ResidualNormStepEqualsItsComposedKernels) {
       }
     }
   }
-  // Training needs the autograd path: the fused step is refused while a gradient is wanted.
+  // Training needs the autograd path: the fused step is refused while a gradient is wanted, through
+  // the activations or only through the norm weights (a forward without a no-grad guard).
   const c10::AutoGradMode grad_on(true);
-  const at::Tensor h = at::randn({4, 264}, cuda()).requires_grad_(true);
+  const at::Tensor h = at::randn({4, 264}, cuda());
   const at::Tensor w = at::ones({264}, cuda()).requires_grad_(true);
+  EXPECT_FALSE(kernels::residual_rms_norm_applies(h.clone().requires_grad_(true), at::randn({4, 264}, cuda()),
+                                                  w.detach(), w.detach(), true));
   EXPECT_FALSE(kernels::residual_rms_norm_applies(h, at::randn({4, 264}, cuda()), w, w, true));
+  EXPECT_TRUE(kernels::residual_rms_norm_applies(h, at::randn({4, 264}, cuda()), w.detach(), w.detach(), true));
 }
 
 // Cached decoding steps: Tq new queries over Tk >= Tq cached keys, grouped-query heads, a causal

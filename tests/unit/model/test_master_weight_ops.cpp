@@ -52,8 +52,6 @@ double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
 
 double max_abs(const at::Tensor& a) { return a.to(at::kDouble).abs().max().item<double>(); }
 
-}  // namespace
-
 // dX of an fp32 input: ours (fp32 straight from the bf16 operands) within fp32 accumulation error of
 // grad_y @ w16 in double, and no further from it than the composed path's bf16-rounded one.
 void expect_input_gradient_closer_to_exact(const at::Tensor& ours, const at::Tensor& composed, const at::Tensor& grad_y,
@@ -65,6 +63,8 @@ void expect_input_gradient_closer_to_exact(const at::Tensor& ours, const at::Ten
   EXPECT_LT(our_error, 1e-5 * scale);
   EXPECT_LE(our_error, composed_error);
 }
+
+}  // namespace
 
 TEST_F(MasterWeightOps, OnlyFp32LeavesUnderBf16AutocastWithGradientsTakeThem) {
   const at::Tensor w = at::randn({8, 16}, cuda()).requires_grad_(true);
