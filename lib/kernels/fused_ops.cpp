@@ -392,7 +392,7 @@ bool residual_rms_norm_applies(const at::Tensor& h, const at::Tensor& branch, co
       return false;
     }
   }
-  return residual_rms_norm_supported(dtype_of(h), dtype_of(any_weight), width);
+  return residual_rms_norm_supported(dtype_of(h), dtype_of(any_weight), width, h.numel() / width);
 }
 
 ResidualNormed residual_rms_norm(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post_weight,

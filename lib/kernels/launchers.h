@@ -67,8 +67,9 @@ int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, cons
 // and the outputs: h_out = T(h + post(branch)) and normed = next(h_out), post and next being the
 // RMSNorms above with weights post_weight and next_weight (both of weight_dtype). post_weight null:
 // h_out = T(h + branch); next_weight and normed null: no normed. All pointers 16-byte aligned; only
-// for widths residual_rms_norm_supported accepts (one warp per row, up to 512 16-byte packs).
-bool residual_rms_norm_supported(Dtype dtype, Dtype weight_dtype, int64_t width);
+// for shapes residual_rms_norm_supported accepts (one warp per row, up to 512 16-byte packs, at least
+// 128 rows).
+bool residual_rms_norm_supported(Dtype dtype, Dtype weight_dtype, int64_t width, int64_t rows);
 int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, const void* branch,
                              const void* post_weight, const void* next_weight, void* h_out, void* normed,
                              int64_t rows, int64_t width, float eps, bool adds_one, void* stream);

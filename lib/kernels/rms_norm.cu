@@ -179,6 +179,12 @@ int with_packs_per_lane(int per_lane, Launch launch) {
 
 int64_t warp_row_blocks(int64_t rows) { return (rows + kThreads / 32 - 1) / (kThreads / 32); }
 
+// Fewer rows than this keep the block-per-row kernels: one warp per row leaves the GPU nearly idle
+// on a decode step's single row. Decode with the fused residual step at one row measured 379 int2
+// tokens/s on the Gemma-2 2B shape with a CUDA graph, against 412 with the block-per-row kernels
+// (H200, different machines of the same kind; results/bench/2026-11-30-s13/).
+constexpr int64_t kWarpRowsMinRows = 128;
+
 // Gemma: y = n (1 + w); Llama: y = w n. dn = dy * (1 + w) or dy * w; dw += dy * n;
 // dx = rstd * (dn - n * mean(dn * n)). Each block strides over rows and keeps its dw partial
 // sums for the columns it owns in registers.
@@ -230,7 +236,8 @@ int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, cons
       using W = decltype(w_zero);
       const cudaStream_t s = static_cast<cudaStream_t>(stream);
       const int per_lane = warp_row_packs_per_lane<T, W>(width);
-      if (per_lane && aligned16(x) && aligned16(weight) && aligned16(y) && warp_row_blocks(rows) < (int64_t(1) << 31)) {
+      if (per_lane && rows >= kWarpRowsMinRows && aligned16(x) && aligned16(weight) && aligned16(y) &&
+          warp_row_blocks(rows) < (int64_t(1) << 31)) {
         return with_packs_per_lane(per_lane, [&](auto packs_per_lane) {
           [[maybe_unused]] constexpr int kPerLane = decltype(packs_per_lane)::value;
           if constexpr ((16 / sizeof(T) * sizeof(W)) % 16 == 0) {
@@ -248,7 +255,8 @@ int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, cons
   });
 }
 
-bool residual_rms_norm_supported(Dtype dtype, Dtype weight_dtype, int64_t width) {
+bool residual_rms_norm_supported(Dtype dtype, Dtype weight_dtype, int64_t width, int64_t rows) {
+  if (rows < kWarpRowsMinRows) return false;
   return dispatch(dtype, [&](auto x_zero) {
     return dispatch(weight_dtype, [&](auto w_zero) {
       return int(warp_row_packs_per_lane<decltype(x_zero), decltype(w_zero)>(width) != 0);

@@ -238,12 +238,13 @@ TEST_F(FusedKernels, RmsNormMatchesLlamaAndGemmaForms) {
 TEST_F(FusedKernels, RmsNormForwardOfBf16RowsMatchesTheFp32Form) {
   // bf16 rows as evaluation runs them: 2304 and 3584 columns (Gemma-2 2B and 9B) take the
   // warp-per-row kernel, 264 its smallest bucket, 10000 the block-per-row one; fp32 and bf16 weights.
+  // 150 rows: enough for the warp-per-row kernel (fewer keep the block-per-row one).
   const double eps = 1e-6;
   for (int64_t width : {int64_t(2304), int64_t(3584), int64_t(264), int64_t(10000)}) {
     for (auto weight_dtype : {at::kFloat, at::kBFloat16}) {
       for (bool adds_one : {false, true}) {
         if (!adds_one && weight_dtype == at::kFloat) continue;  // Llama's form keeps the weight in x's dtype
-        const at::Tensor x = (at::randn({3, 37, width}, cuda()) * 4.0).to(at::kBFloat16);
+        const at::Tensor x = (at::randn({3, 50, width}, cuda()) * 4.0).to(at::kBFloat16);
         const at::Tensor w = (at::randn({width}, cuda()) * 0.3).to(weight_dtype);
         const at::Tensor fused = kernels::rms_norm(x, w, eps, adds_one);
         ASSERT_EQ(fused.scalar_type(), at::kBFloat16);
@@ -271,8 +272,8 @@ TEST_F(FusedKernels, ResidualNormStepEqualsItsComposedKernels) {
   for (int64_t width : {int64_t(2304), int64_t(264)}) {
     for (auto dtype : {at::kBFloat16, at::kFloat}) {
       for (bool adds_one : {true, false}) {
-        const at::Tensor h = (at::randn({2, 9, width}, cuda()) * 3.0).to(dtype);
-        const at::Tensor branch = (at::randn({2, 9, width}, cuda()) * 5.0).to(dtype);
+        const at::Tensor h = (at::randn({2, 70, width}, cuda()) * 3.0).to(dtype);
+        const at::Tensor branch = (at::randn({2, 70, width}, cuda()) * 5.0).to(dtype);
         const auto weight_dtype = adds_one ? at::kFloat : dtype;  // Llama's form: the weight in x's dtype
         const at::Tensor post = (at::randn({width}, cuda()) * 0.3).to(weight_dtype).requires_grad_(true);
         const at::Tensor next = (at::randn({width}, cuda()) * 0.3).to(weight_dtype).requires_grad_(true);
@@ -300,15 +301,21 @@ TEST_F(FusedKernels, ResidualNormStepEqualsItsComposedKernels) {
       }
     }
   }
+  // A decode step's few rows take the composed kernels.
+  {
+    const at::Tensor w = at::ones({264}, cuda());
+    EXPECT_FALSE(kernels::residual_rms_norm_applies(at::randn({1, 1, 264}, cuda()), at::randn({1, 1, 264}, cuda()),
+                                                    w, w, true));
+  }
   // Training needs the autograd path: the fused step is refused while a gradient is wanted, through
   // the activations or only through the norm weights (a forward without a no-grad guard).
   const c10::AutoGradMode grad_on(true);
-  const at::Tensor h = at::randn({4, 264}, cuda());
+  const at::Tensor h = at::randn({140, 264}, cuda());
   const at::Tensor w = at::ones({264}, cuda()).requires_grad_(true);
-  EXPECT_FALSE(kernels::residual_rms_norm_applies(h.clone().requires_grad_(true), at::randn({4, 264}, cuda()),
+  EXPECT_FALSE(kernels::residual_rms_norm_applies(h.clone().requires_grad_(true), at::randn({140, 264}, cuda()),
                                                   w.detach(), w.detach(), true));
-  EXPECT_FALSE(kernels::residual_rms_norm_applies(h, at::randn({4, 264}, cuda()), w, w, true));
-  EXPECT_TRUE(kernels::residual_rms_norm_applies(h, at::randn({4, 264}, cuda()), w.detach(), w.detach(), true));
+  EXPECT_FALSE(kernels::residual_rms_norm_applies(h, at::randn({140, 264}, cuda()), w, w, true));
+  EXPECT_TRUE(kernels::residual_rms_norm_applies(h, at::randn({140, 264}, cuda()), w.detach(), w.detach(), true));
 }
 
 // Cached decoding steps: Tq new queries over Tk >= Tq cached keys, grouped-query heads, a causal
@@ -413,14 +420,15 @@ TEST_F(FusedKernels, SoftcappedAttentionKernelMatchesTheEagerForm) {
 }
 
 TEST_F(FusedKernels, TinyGemma2ForwardAndLossAgreeWithTheAtenPath) {
-  // Softcapped attention, sandwich norms and the final cap: the whole decoder, both paths.
+  // Softcapped attention, sandwich norms (at 140 rows, the fused residual steps) and the final cap:
+  // the whole decoder, both paths.
   model::DecoderModel net(model::parse_config(model::builtin_config("tiny-gemma2"), "tiny-gemma2"));
   model::initialize_random(net, 0.5, 3);
   net->to(at::kCUDA);
   net->eval();
   const int64_t vocab = net->config().vocab_size;
-  const at::Tensor ids = at::randint(3, vocab, {2, 17}, cuda(at::kLong));
-  const at::Tensor targets = at::randint(3, vocab, {2, 17}, cuda(at::kLong));
+  const at::Tensor ids = at::randint(3, vocab, {2, 70}, cuda(at::kLong));
+  const at::Tensor targets = at::randint(3, vocab, {2, 70}, cuda(at::kLong));
   at::Tensor logits[2], nll[2];
   for (bool fused : {false, true}) {
     kernels::set_fused_kernels(fused);
