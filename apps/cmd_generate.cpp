@@ -1,7 +1,8 @@
-// `matquant generate`: decode a prompt with a key/value cache from one model at one or several
-// precisions in a row (the same loaded store serves every request), optionally through the
-// bit-plane or slice-pack kernels, and report tokens/s.
+// `matquant generate`: decode a prompt, or several as one batch, with a key/value cache from one
+// model at one or several precisions in a row (the same loaded store serves every request),
+// optionally through the bit-plane or slice-pack kernels, and report tokens/s.
 //   matquant generate --checkpoint CKPT --prompt "..." --precision 8 --precision 4 --precision 2
+//   matquant generate --checkpoint CKPT --prompt "first prompt" "second, longer prompt" --precision 4
 //   matquant generate --model builtin:gemma2-9b-shape --precision 4 --bit-planes --device cuda --dtype bf16
 //   matquant generate --model builtin:gemma2-9b-shape --precision 8 4 2 --slice-packs --device cuda --dtype bf16
 //   matquant generate --model builtin:gemma2-9b-shape --precision 8 4 2 --slice-packs --cuda-graph --device cuda --dtype bf16
@@ -23,6 +24,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <boost/filesystem.hpp>
@@ -87,8 +89,8 @@ std::string size_text(int64_t bytes) {
 }
 
 int run_generate(const Args& args) {
-  std::string model_arg, checkpoint, prompt, prompt_ids, scope = "ffn", dtype = "fp32", device = "cpu";
-  std::vector<std::string> precisions;
+  std::string model_arg, checkpoint, scope = "ffn", dtype = "fp32", device = "cpu";
+  std::vector<std::string> precisions, prompts, prompt_ids;
   int64_t max_new_tokens = 32, top_k = 0;
   double temperature = 0.0;
   uint64_t seed = 0;
@@ -98,8 +100,10 @@ int run_generate(const Args& args) {
       ("checkpoint", po::value(&checkpoint), "nested checkpoint (.safetensors) instead of --model")
       ("precision", po::value(&precisions)->multitoken(),
        "r, a per-layer list or strategy@bits, once per request (e.g. --precision 8 4 2); none = full precision")
-      ("prompt", po::value(&prompt), "text (needs the model directory's tokenizer.model)")
-      ("prompt-ids", po::value(&prompt_ids), "comma-separated token ids instead of --prompt")
+      ("prompt", po::value(&prompts)->multitoken(),
+       "text (needs the model directory's tokenizer.model); several prompts are decoded as one batch")
+      ("prompt-ids", po::value(&prompt_ids)->multitoken(),
+       "comma-separated token ids instead of --prompt, once per prompt (e.g. --prompt-ids 2,651,6037 2,9784)")
       ("max-new-tokens", po::value(&max_new_tokens)->default_value(max_new_tokens), "tokens generated per request")
       ("temperature", po::value(&temperature)->default_value(temperature), "0 = greedy; else sampled")
       ("top-k", po::value(&top_k)->default_value(top_k), "sample among the k most likely (0 = all)")
@@ -113,12 +117,13 @@ int run_generate(const Args& args) {
       ("dtype", po::value(&dtype)->default_value(dtype), "fp32, bf16 or fp16")
       ("device", po::value(&device)->default_value(device), "cpu or cuda");
   po::variables_map vm;
-  if (!parse_command_line("generate", "(--model DIR | --checkpoint CKPT) (--prompt TEXT | --prompt-ids IDS) [options]",
+  if (!parse_command_line("generate",
+                          "(--model DIR | --checkpoint CKPT) (--prompt TEXT... | --prompt-ids IDS...) [options]",
                           options, {}, args, vm)) {
     return 0;
   }
   if (model_arg.empty() == checkpoint.empty()) throw_usage("give one of --model and --checkpoint");
-  if (prompt.empty() == prompt_ids.empty()) throw_usage("give one of --prompt and --prompt-ids");
+  if (prompts.empty() == prompt_ids.empty()) throw_usage("give one of --prompt and --prompt-ids");
   if (max_new_tokens < 1) throw_usage("--max-new-tokens must be at least 1");
   if (vm.count("bit-planes") && vm.count("slice-packs")) throw_usage("give at most one of --bit-planes and --slice-packs");
   const bool cuda_graph = vm.count("cuda-graph") > 0;
@@ -161,17 +166,32 @@ int run_generate(const Args& args) {
   const double load_s = seconds_since(start);
 
   std::optional<model::Tokenizer> tokenizer;
-  if (!prompt.empty()) {
+  if (!prompts.empty()) {
     const boost::filesystem::path file = boost::filesystem::path(loaded.tokenizer_dir) / "tokenizer.model";
     if (loaded.tokenizer_dir.empty() || !boost::filesystem::exists(file)) {
       throw_usage("--prompt needs a tokenizer.model beside the model; use --prompt-ids");
     }
     tokenizer = model::Tokenizer::load_for_model(loaded.tokenizer_dir);
   }
-  const std::vector<int64_t> ids = tokenizer ? tokenizer->encode(prompt) : parse_ids(prompt_ids);
+  std::vector<std::vector<int64_t>> batch;
+  for (const std::string& text : tokenizer ? prompts : prompt_ids) {
+    batch.push_back(tokenizer ? tokenizer->encode(text) : parse_ids(text));
+    if (batch.back().empty()) throw_usage("a prompt has no tokens");
+  }
   const int64_t vocab = loaded.model->config().vocab_size;
-  for (int64_t id : ids) {
-    if (id < 0 || id >= vocab) throw_usage(fmt::format("prompt token {} is outside the vocabulary (0..{})", id, vocab - 1));
+  for (const auto& ids : batch) {
+    for (int64_t id : ids) {
+      if (id < 0 || id >= vocab) {
+        throw_usage(fmt::format("prompt token {} is outside the vocabulary (0..{})", id, vocab - 1));
+      }
+    }
+  }
+  const int64_t rows = int64_t(batch.size());
+  std::string prompt_text = fmt::format("{} prompt tokens", batch.front().size());
+  if (rows > 1) {
+    std::vector<size_t> lengths;
+    for (const auto& ids : batch) lengths.push_back(ids.size());
+    prompt_text = fmt::format("{} prompts of {} tokens (one batch, left-padded)", rows, fmt::join(lengths, ", "));
   }
   if (dev.is_cuda()) reset_peak_device_memory(dev);
   std::string serving = "dequantized weights";
@@ -181,7 +201,7 @@ int run_generate(const Args& args) {
   } else if (generator.serves_bit_planes()) {
     serving = "bit planes: " + size_text(generator.bit_plane_bytes()) + " on the device";
   }
-  fmt::print("model loaded in {:.1f} s; {} prompt tokens; {}\n", load_s, ids.size(), serving);
+  fmt::print("model loaded in {:.1f} s; {}; {}\n", load_s, prompt_text, serving);
   nlohmann::json requests = nlohmann::json::array();
   const int layers = int(loaded.model->layers.size());
   for (const std::string& precision : precisions) {
@@ -191,11 +211,23 @@ int run_generate(const Args& args) {
     model::KvCache cache;
     sync();
     start = std::chrono::steady_clock::now();
-    at::Tensor logits = generator.step(at::tensor(ids, at::kLong).view({1, -1}), cache);
+    at::Tensor logits = generator.prefill(batch, cache);
     at::Tensor next = generator.sample(logits, {temperature, top_k, seed}, rng);
+    // Each row's tokens; a row stops keeping them after its end-of-sequence token, and decoding stops
+    // when every row has (the batch keeps stepping for the rows still going).
+    std::vector<std::vector<int64_t>> generated(size_t(rows), std::vector<int64_t>{});
+    std::vector<bool> finished(size_t(rows), false);
+    const auto keep = [&](const at::Tensor& tokens) {
+      const at::Tensor host = tokens.to(at::kCPU);  // the host needs each token before the next step
+      for (int64_t row = 0; row < rows; ++row) {
+        if (finished[size_t(row)]) continue;
+        generated[size_t(row)].push_back(host[row].item<int64_t>());
+        finished[size_t(row)] = tokenizer && generated[size_t(row)].back() == tokenizer->eos_id();
+      }
+    };
+    keep(next);
     sync();
     const double prefill_s = seconds_since(start);
-    std::vector<int64_t> generated{next.item<int64_t>()};
     // With --cuda-graph, one step over a static cache holding the prompt is captured (timed apart
     // from decoding) and replayed per token.
     std::optional<model::CapturedDecoder> captured;
@@ -204,21 +236,26 @@ int run_generate(const Args& args) {
       cache = model::KvCache{};  // the static cache holds the prompt now
     }
     start = std::chrono::steady_clock::now();
-    while (int64_t(generated.size()) < max_new_tokens) {
-      if (tokenizer && generated.back() == tokenizer->eos_id()) break;
-      logits = captured ? captured->step(next.view({1, 1})) : generator.step(next.view({1, 1}), cache);
+    int64_t steps = 1;  // tokens per row so far (the prompt step gave the first)
+    while (steps < max_new_tokens && !std::all_of(finished.begin(), finished.end(), [](bool f) { return f; })) {
+      logits = captured ? captured->step(next.view({rows, 1})) : generator.step(next.view({rows, 1}), cache);
       next = generator.sample(logits, {temperature, top_k, seed}, rng);
-      generated.push_back(next.item<int64_t>());  // the host needs each token before the next step
+      keep(next);
+      ++steps;
     }
     sync();
     const double decode_s = seconds_since(start);
-    const int64_t decoded = int64_t(generated.size()) - 1;
+    const int64_t decoded = (steps - 1) * rows;  // every row decodes at every step
     const double tokens_per_s = decoded > 0 ? double(decoded) / decode_s : 0.0;
-    std::string text;
-    if (tokenizer) {
-      text = tokenizer->decode(generated);
-    } else {
-      for (int64_t id : generated) text += (text.empty() ? "" : ",") + std::to_string(id);
+    std::vector<std::string> texts;
+    for (const auto& tokens : generated) {
+      std::string text;
+      if (tokenizer) {
+        text = tokenizer->decode(tokens);
+      } else {
+        for (int64_t id : tokens) text += (text.empty() ? "" : ",") + std::to_string(id);
+      }
+      texts.push_back(rows > 1 ? fmt::format("#{} {}", texts.size(), text) : text);
     }
     // With slice packs, what this precision alone would keep on the device.
     const int64_t pack_bytes = generator.serves_slice_packs() ? generator.served_slice_pack_bytes() : 0;
@@ -229,11 +266,14 @@ int run_generate(const Args& args) {
     const std::string capture_text =
         captured ? fmt::format(", graph of {} kernels captured in {:.1f} ms", graph_kernels, captured->capture_seconds() * 1e3)
                  : "";
-    fmt::print("[{}] prefill {:.1f} ms{}, {} tokens decoded at {:.1f} tokens/s{}\n{}\n", precision, prefill_s * 1e3,
-               capture_text, decoded, tokens_per_s,
-               pack_bytes > 0 ? " (packs read: " + size_text(pack_bytes) + ")" : "", text);
+    fmt::print("[{}] prefill {:.1f} ms{}, {} tokens decoded at {:.1f} tokens/s{}{}\n{}\n", precision,
+               prefill_s * 1e3, capture_text, decoded, tokens_per_s,
+               rows > 1 ? fmt::format(" over {} prompts", rows) : "",
+               pack_bytes > 0 ? " (packs read: " + size_text(pack_bytes) + ")" : "", fmt::join(texts, "\n"));
+    // One prompt: its tokens; several: a list per prompt.
+    const nlohmann::json tokens = rows > 1 ? nlohmann::json(generated) : nlohmann::json(generated.front());
     requests.push_back({{"precision", precision}, {"prefill_ms", prefill_s * 1e3}, {"decoded_tokens", decoded},
-                        {"tokens_per_s", tokens_per_s}, {"tokens", generated}});
+                        {"tokens_per_s", tokens_per_s}, {"prompts", rows}, {"tokens", tokens}});
     if (captured) {
       requests.back()["graph_capture_ms"] = captured->capture_seconds() * 1e3;
       requests.back()["graph_kernels"] = graph_kernels;

@@ -6,6 +6,7 @@
 
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <limits>
 #include <set>
 
@@ -155,15 +156,30 @@ at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
     cache.keys.resize(model_->layers.size());
     cache.values.resize(model_->layers.size());
   }
-  const int64_t t = tokens.size(1), start = cache.length, total = start + t;
+  const int64_t b = tokens.size(0), t = tokens.size(1), start = cache.length, total = start + t;
   const at::Tensor h = model_->embed(tokens.to(device));
   const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
-  const at::Tensor positions = at::arange(start, total, long_options).view({1, t});
-  // Query position p sees key positions <= p (and within the sliding window on sliding layers).
-  const at::Tensor query = positions.view({t, 1}), key = at::arange(total, long_options).view({1, total});
-  const at::Tensor causal = key.le(query).view({1, 1, t, total});
-  const at::Tensor sliding =
+  const at::Tensor indices = at::arange(start, total, long_options).view({1, t});
+  // Query index i sees key indices <= i (and within the sliding window on sliding layers).
+  const at::Tensor query = indices.view({t, 1}), key = at::arange(total, long_options).view({1, total});
+  at::Tensor causal = key.le(query).view({1, 1, t, total});
+  at::Tensor sliding =
       c.sliding_window ? causal.logical_and((query - key).lt(*c.sliding_window).view({1, 1, t, total})) : causal;
+  at::Tensor positions = indices;
+  if (cache.pads.defined()) {
+    if (cache.pads.size(0) != b) throw_invalid("a padded cache's steps keep its batch size");
+    // Positions count from each row's first real token; pad keys are masked, and a pad query sees
+    // itself only, so its softmax never runs over nothing (as DecoderModelImpl::attention_mask_for).
+    positions = (indices - cache.pads.view({b, 1})).clamp_min(0);
+    if (cache.key_valid.size(1) < total) {
+      cache.key_valid = at::cat({cache.key_valid, at::ones({b, total - cache.key_valid.size(1)},
+                                                           cache.key_valid.options())}, 1);
+    }
+    const at::Tensor valid = cache.key_valid.view({b, 1, 1, total});
+    const at::Tensor self = key.eq(query).view({1, 1, t, total});
+    causal = causal.logical_and(valid).logical_or(self);
+    sliding = sliding.logical_and(valid).logical_or(self);
+  }
   // The new keys and values go after the cached ones.
   const KvStore store = [&](int64_t layer, const at::Tensor& k, const at::Tensor& v) {
     at::Tensor& cached_k = cache.keys[size_t(layer)];
@@ -175,6 +191,33 @@ at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
   const at::Tensor logits = run_layers(h, store, positions, causal, sliding);
   cache.length = total;
   return logits;
+}
+
+at::Tensor Generator::prefill(const std::vector<std::vector<int64_t>>& prompts, KvCache& cache) {
+  if (prompts.empty()) throw_invalid("prefill needs at least one prompt");
+  if (cache.length != 0) throw_invalid("prefill starts from an empty cache");
+  size_t longest = 0;
+  for (const auto& prompt : prompts) {
+    if (prompt.empty()) throw_invalid("every prompt needs at least one token");
+    longest = std::max(longest, prompt.size());
+  }
+  const int64_t b = int64_t(prompts.size()), length = int64_t(longest);
+  // Pad positions hold any valid id (the first prompt's first): they are never attended to.
+  at::Tensor tokens = at::full({b, length}, prompts.front().front(), at::kLong);
+  std::vector<int64_t> pads(prompts.size());
+  for (size_t row = 0; row < prompts.size(); ++row) {
+    pads[row] = length - int64_t(prompts[row].size());
+    tokens[int64_t(row)].narrow(0, pads[row], int64_t(prompts[row].size()))
+        .copy_(at::tensor(prompts[row], at::kLong));
+  }
+  if (std::any_of(pads.begin(), pads.end(), [](int64_t pad) { return pad > 0; })) {
+    const at::Device device = model_->embed_tokens.device();
+    cache.pads = at::tensor(pads, at::kLong).to(device);
+    cache.key_valid = at::arange(length, at::TensorOptions().dtype(at::kLong).device(device))
+                          .view({1, length})
+                          .ge(cache.pads.view({b, 1}));
+  }
+  return step(tokens, cache);
 }
 
 StaticKvCache Generator::static_cache(const KvCache& cache, int64_t capacity) const {
@@ -195,6 +238,11 @@ StaticKvCache Generator::static_cache(const KvCache& cache, int64_t capacity) co
   const auto long_options = at::TensorOptions().dtype(at::kLong).device(device);
   out.position = at::full({1}, cache.length, long_options);
   out.key_positions = at::arange(capacity, long_options).view({1, capacity});
+  if (cache.pads.defined()) {
+    out.pads = cache.pads;
+    out.key_valid = at::ones({cache.pads.size(0), capacity}, cache.key_valid.options());
+    out.key_valid.narrow(1, 0, cache.length).copy_(cache.key_valid.narrow(1, 0, cache.length));
+  }
   return out;
 }
 
@@ -205,18 +253,26 @@ at::Tensor Generator::step_static(const at::Tensor& token, StaticKvCache& cache)
   const at::Tensor h = model_->embed(token.to(model_->embed_tokens.device()));
   const at::Tensor query = cache.position.view({1, 1});
   const int64_t keys = cache.capacity;
-  const at::Tensor causal = cache.key_positions.le(query).view({1, 1, 1, keys});
-  const at::Tensor sliding =
+  at::Tensor causal = cache.key_positions.le(query).view({1, 1, 1, keys});
+  at::Tensor sliding =
       c.sliding_window
           ? causal.logical_and((query - cache.key_positions).lt(*c.sliding_window).view({1, 1, 1, keys}))
           : causal;
+  at::Tensor positions = query;
+  if (cache.pads.defined()) {  // a padded batch: per-row positions, pad keys masked (the new token is real)
+    const int64_t b = cache.pads.size(0);
+    positions = (query - cache.pads.view({b, 1})).clamp_min(0);
+    const at::Tensor valid = cache.key_valid.view({b, 1, 1, keys});
+    causal = causal.logical_and(valid);
+    sliding = sliding.logical_and(valid);
+  }
   // The new key and value are written at the position; attention reads the whole cache.
   const KvStore store = [&](int64_t layer, const at::Tensor& k, const at::Tensor& v) {
     cache.keys[size_t(layer)].index_copy_(2, cache.position, k);
     cache.values[size_t(layer)].index_copy_(2, cache.position, v);
     return std::make_pair(cache.keys[size_t(layer)], cache.values[size_t(layer)]);
   };
-  const at::Tensor logits = run_layers(h, store, query, causal, sliding);
+  const at::Tensor logits = run_layers(h, store, positions, causal, sliding);
   cache.position.add_(1);
   return logits;
 }

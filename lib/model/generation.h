@@ -22,6 +22,10 @@ namespace matquant::model {
 struct KvCache {
   std::vector<at::Tensor> keys, values;  // per layer [B, kv_heads, length, head_dim]
   int64_t length = 0;
+  // Batched prompts of different lengths, left-padded (Generator::prefill): pads [B] (long) counts
+  // each row's leading pad positions, key_valid [B, length] (bool) is false at them. Undefined when
+  // no row is padded.
+  at::Tensor pads, key_valid;
 };
 
 // A cache of fixed capacity for one-token steps with static shapes, which a CUDA graph can replay
@@ -33,6 +37,7 @@ struct StaticKvCache {
   at::Tensor position;       // long [1]
   at::Tensor key_positions;  // long [1, capacity]: 0 .. capacity - 1
   int64_t capacity = 0;
+  at::Tensor pads, key_valid;  // as KvCache's, key_valid [B, capacity] (true past the prompt)
 };
 
 struct SamplingOptions {
@@ -74,6 +79,10 @@ class Generator {
   // Logits [B, vocab] (fp32) of the last of `tokens` [B, T], run after the cache's contents; the
   // cache grows by T.
   at::Tensor step(const at::Tensor& tokens, KvCache& cache);
+  // Runs prompts of any lengths as one batch into an empty cache, left-padded to the longest: each
+  // row's tokens keep positions 0, 1, ... and no token attends to another row's padding, so every
+  // row decodes as it would alone. Logits [B, vocab] (fp32) of each prompt's last token.
+  at::Tensor prefill(const std::vector<std::vector<int64_t>>& prompts, KvCache& cache);
 
   // A static cache of `capacity` positions holding `cache`'s contents (a prompt run by step()).
   StaticKvCache static_cache(const KvCache& cache, int64_t capacity) const;

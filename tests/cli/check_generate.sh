@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `matquant generate` as a user runs it: a short QAT checkpoint decoded greedily at int8, int4, int2
 # and a per-layer plan in one process (one JSON request each, the requested token count), the same tokens
-# through --bit-planes and through --slice-packs, a seeded sampled run that repeats exactly, and bad input refused with exit 2
+# through --bit-planes and through --slice-packs, a seeded sampled run that repeats exactly, three prompts
+# of different lengths decoded as one batch giving each prompt's tokens alone, and bad input refused with exit 2
 # (or 3, 4 for invalid or missing input) and one line.
 # Usage: check_generate.sh MATQUANT SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -44,6 +45,15 @@ sampled() {  # the sampled tokens only (the JSON line also holds timings)
     python3 -c "import json, sys; print(json.load(sys.stdin)['requests'][0]['tokens'])" || fail "sampled: $(cat err)"
 }
 [[ "$(sampled)" == "$(sampled)" ]] || fail "a seeded sampled run did not repeat"
+# Several prompts as one left-padded batch: each row's greedy tokens are those of its prompt alone.
+greedy_ids() {  # greedy_ids PROMPT-IDS...: the JSON tokens of the one request
+  "$matquant" generate --checkpoint ckpt.safetensors --prompt-ids "$@" --precision 4 --max-new-tokens 5 \
+    2>err | grep '^JSON ' | sed 's/^JSON //' |
+    python3 -c "import json, sys; print(json.load(sys.stdin)['requests'][0]['tokens'])" || fail "batched: $(cat err)"
+}
+batched=$(greedy_ids 1,5,9,13,17,21 2,7 30)
+expected="[$(greedy_ids 1,5,9,13,17,21), $(greedy_ids 2,7), $(greedy_ids 30)]"
+[[ "$batched" == "$expected" ]] || fail "batched prompts: $batched, alone: $expected"
 refuse() {  # refuse EXPECTED_CODE ARGS...: the command must fail with that code and one line on stderr
   local expected="$1"; shift
   set +e; "$matquant" generate "$@" >/dev/null 2>err; local code=$?; set -e
@@ -54,6 +64,7 @@ refuse 2 --model "$model"                                              # no prom
 refuse 2 --model "$model" --checkpoint ckpt.safetensors --prompt-ids 1  # two models
 refuse 2 --model "$model" --prompt-ids 1,100000                         # outside the vocabulary
 refuse 2 --model "$model" --prompt-ids 1,x                              # not an id
+refuse 2 --model "$model" --prompt-ids 1,2 ""                           # an empty prompt
 refuse 2 --model builtin:tiny-llama --prompt "text"                     # no tokenizer
 refuse 2 --model "$model" --prompt-ids 1 --max-new-tokens 0
 refuse 4 --checkpoint missing.safetensors --prompt-ids 1                # not found

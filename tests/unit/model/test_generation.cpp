@@ -169,6 +169,66 @@ TEST_P(CachedDecoding, StaticStepsMatchTheCachedSteps) {
   }
 }
 
+TEST_P(CachedDecoding, BatchedPromptsOfDifferentLengthsDecodeAsTheyWouldAlone) {
+  // Three prompts of 9, 4 and 1 tokens in one left-padded batch, then four greedy tokens each, by
+  // cached steps and by static steps: every row's logits are those of its prompt run alone, with the
+  // sliding windows (4 tokens in the Mistral and Gemma-2 fixtures) exceeded.
+  c10::NoGradGuard no_grad;
+  DecoderModel model = load_pretrained(fixture(GetParam()));
+  model->eval();
+  Generator generator(model);
+  const std::vector<std::vector<int64_t>> prompts = {{5, 17, 3, 40, 8, 21, 9, 33, 2}, {7, 12, 30, 6}, {11}};
+  const int64_t steps = 4;
+  // Alone: the logits after each prompt and after each of its greedy tokens.
+  std::vector<std::vector<at::Tensor>> alone(prompts.size());
+  std::vector<std::vector<int64_t>> greedy(prompts.size());
+  for (size_t row = 0; row < prompts.size(); ++row) {
+    KvCache cache;
+    at::Tensor logits = generator.step(at::tensor(prompts[row], at::kLong).view({1, -1}), cache);
+    for (int64_t s = 0; s <= steps; ++s) {
+      alone[row].push_back(logits.squeeze(0));
+      greedy[row].push_back(logits.argmax(-1).item<int64_t>());
+      if (s < steps) logits = generator.step(at::tensor(greedy[row].back(), at::kLong).view({1, 1}), cache);
+    }
+  }
+  const auto next_tokens = [&](int64_t s) {
+    std::vector<int64_t> ids;
+    for (size_t row = 0; row < prompts.size(); ++row) ids.push_back(greedy[row][size_t(s)]);
+    return at::tensor(ids, at::kLong).view({-1, 1});
+  };
+  const auto expect_rows = [&](const at::Tensor& logits, int64_t s, const std::string& how) {
+    ASSERT_EQ(logits.size(0), int64_t(prompts.size()));
+    for (size_t row = 0; row < prompts.size(); ++row) {
+      EXPECT_LT(max_abs_diff(logits[int64_t(row)], alone[row][size_t(s)]), 1e-4)
+          << GetParam() << " " << how << ", prompt " << row << ", step " << s;
+    }
+  };
+  KvCache batch;
+  at::Tensor logits = generator.prefill(prompts, batch);
+  EXPECT_EQ(batch.length, 9);
+  ASSERT_TRUE(batch.pads.defined());
+  expect_rows(logits, 0, "cached");
+  KvCache prompt_only;
+  generator.prefill(prompts, prompt_only);
+  StaticKvCache fixed = generator.static_cache(prompt_only, 9 + steps);
+  for (int64_t s = 1; s <= steps; ++s) {
+    expect_rows(generator.step(next_tokens(s - 1), batch), s, "cached");
+    expect_rows(generator.step_static(next_tokens(s - 1), fixed), s, "static");
+  }
+  // Prompts of one length need no padding.
+  KvCache even;
+  const at::Tensor same = generator.prefill({prompts[1], prompts[1]}, even);
+  EXPECT_FALSE(even.pads.defined());
+  for (int64_t row = 0; row < 2; ++row) EXPECT_LT(max_abs_diff(same[row], alone[1][0]), 1e-4) << GetParam();
+  try {
+    KvCache empty_prompt;
+    generator.prefill({{1, 2}, {}}, empty_prompt);
+    FAIL() << "an empty prompt";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kInvalidInput);
+  }
+}
+
 // CUDA graphs (CUDA only): the captured step's replays give the eager cached steps' logits, in fp32
 // at full precision and in bf16 served from int4 slice packs (the slice-pack kernel in the graph).
 TEST_P(CachedDecoding, CapturedDecodingReplaysTheCachedSteps) {
