@@ -23,6 +23,8 @@ run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch
 # layer alone: kernel, matmul route, eager, and PyTorch's uncapped SDPA as a speed ceiling.
 run eval_attention_kernel_off env MATQUANT_ATTENTION_KERNEL=0 "$B/matquant_bench_eval_throughput" --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
 run attention "$B/matquant_bench_attention" --shape gemma2-2b-shape,gemma2-9b-shape --batch 4 --seq 2048
+# Zero-shot (multiple-choice log-likelihood) scoring against lm-eval's HFLM loop, eager and compiled.
+run zero_shot bench/run_zero_shot_throughput.sh --shape gemma2-2b-shape --questions 512 --batch 32 --device cuda
 run fake_quant "$B/matquant_bench_fake_quant" --shape gemma2-9b-shape --device cuda --bandwidth-gbps 4800
 # OmniQuant against its own loop in PyTorch (bench/reference/omniquant_block.py), same arguments.
 run omniquant_mistral bench/run_omniquant_block.sh --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda

@@ -64,6 +64,7 @@ std::vector<LoglikelihoodResult> score_requests(model::DecoderModel& model,
                            std::any_of(config.layer_uses_sliding_window.begin(), config.layer_uses_sliding_window.end(),
                                        [](bool b) { return b; });
   const int64_t total = int64_t(rows.size());
+  std::vector<at::Tensor> batch_logprobs, batch_greedy;
   for (int64_t first = 0; first < total; first += options.batch_size) {
     const int64_t last = std::min(total, first + options.batch_size);
     const int64_t batch = last - first;
@@ -84,9 +85,23 @@ std::vector<LoglikelihoodResult> score_requests(model::DecoderModel& model,
         }
       }
     }
-    const at::Tensor token_tensor = long_tensor(tokens, {batch, length}).to(device);
-    const at::Tensor position_tensor = long_tensor(positions, {batch, length}).to(device);
-    const at::Tensor segment_tensor = long_tensor(segments, {batch, length}).to(device);
+    // One host-to-device copy per batch, from pinned memory and without waiting: a copy from pageable
+    // memory waits for the stream to drain, which left the GPU idle while the host packed each batch.
+    const int64_t cells = batch * length, gathered = int64_t(targets.size());
+    std::vector<int64_t> staged;
+    staged.reserve(size_t(3 * cells + 3 * gathered));
+    for (const auto* part : {&tokens, &positions, &segments, &gather_rows, &gather_columns, &targets}) {
+      staged.insert(staged.end(), part->begin(), part->end());
+    }
+    at::Tensor host = long_tensor(staged, {int64_t(staged.size())});
+    if (device.is_cuda()) host = host.pin_memory();
+    const at::Tensor on_device = host.to(device, /*non_blocking=*/true);
+    const at::Tensor token_tensor = on_device.narrow(0, 0, cells).view({batch, length});
+    const at::Tensor position_tensor = on_device.narrow(0, cells, cells).view({batch, length});
+    const at::Tensor segment_tensor = on_device.narrow(0, 2 * cells, cells).view({batch, length});
+    const at::Tensor row_index = on_device.narrow(0, 3 * cells, gathered);
+    const at::Tensor column_index = on_device.narrow(0, 3 * cells + gathered, gathered);
+    const at::Tensor target_tensor = on_device.narrow(0, 3 * cells + 2 * gathered, gathered).view({-1, 1});
 
     at::Tensor hidden = model->embed(token_tensor);
     const auto rope = model::rope_tables(inverse_frequencies, position_tensor, hidden.scalar_type());
@@ -98,26 +113,27 @@ std::vector<LoglikelihoodResult> score_requests(model::DecoderModel& model,
       hidden = layer->forward(hidden, sliding ? sliding_mask : global_mask, rope.cos, rope.sin);
     }
     hidden = model->layers.front()->norm(hidden, model->final_norm);
-    const at::Tensor selected = hidden.index({long_tensor(gather_rows, {-1}).to(device),
-                                              long_tensor(gather_columns, {-1}).to(device)});
-    const at::Tensor logits = model->logits_from_hidden(selected).to(at::kFloat);
-    const at::Tensor target_tensor = long_tensor(targets, {-1, 1}).to(device);
-    const at::Tensor token_logprobs = at::log_softmax(logits, -1).gather(1, target_tensor).view({-1}).to(at::kDouble).cpu();
-    const at::Tensor greedy = logits.argmax(-1).eq(target_tensor.view({-1})).cpu();
-    const double* logprob = token_logprobs.data_ptr<double>();
-    const bool* hit = greedy.data_ptr<bool>();
-    size_t at_token = 0;
-    for (int64_t b = 0; b < batch; ++b) {
-      for (const auto& span : rows[size_t(first + b)].spans) {
-        LoglikelihoodResult result{0.0, true};
-        for (size_t i = 0; i < span.targets.size(); ++i, ++at_token) {
-          result.loglikelihood += logprob[at_token];
-          result.is_greedy = result.is_greedy && hit[at_token];
-        }
-        results[span.request] = result;
-      }
-    }
+    const at::Tensor logits = model->logits_from_hidden(hidden.index({row_index, column_index})).to(at::kFloat);
+    // Kept on the device and read once after the last batch, so the host never waits for a batch.
+    batch_logprobs.push_back(at::log_softmax(logits, -1).gather(1, target_tensor).view({-1}).to(at::kDouble));
+    batch_greedy.push_back(logits.argmax(-1).eq(target_tensor.view({-1})));
     if (options.on_progress) options.on_progress(last, total);
+  }
+  if (batch_logprobs.empty()) return results;
+  const at::Tensor logprobs = at::cat(batch_logprobs).cpu();
+  const at::Tensor greedy = at::cat(batch_greedy).cpu();
+  const double* logprob = logprobs.data_ptr<double>();
+  const bool* hit = greedy.data_ptr<bool>();
+  size_t at_token = 0;  // the batches' gathered tokens, in the order they were queued
+  for (int64_t row = 0; row < total; ++row) {
+    for (const auto& span : rows[size_t(row)].spans) {
+      LoglikelihoodResult result{0.0, true};
+      for (size_t i = 0; i < span.targets.size(); ++i, ++at_token) {
+        result.loglikelihood += logprob[at_token];
+        result.is_greedy = result.is_greedy && hit[at_token];
+      }
+      results[span.request] = result;
+    }
   }
   return results;
 }

@@ -21,7 +21,8 @@ struct EngineOptions {
   int64_t batch_size = 16;
   int64_t max_length = 0;       // eval.max_length; 0 = default_max_length (resolve_max_length)
   bool share_contexts = true;   // compute a shared context once per row
-  std::function<void(int64_t done, int64_t total)> on_progress;  // rows done
+  // Rows queued on the device so far (results are read once, after the last batch).
+  std::function<void(int64_t done, int64_t total)> on_progress;
 };
 
 // The model's input length for evaluation (lm-eval's HFLM.max_length): `requested` when > 0, else
