@@ -11,8 +11,11 @@
 #include <torch/cuda.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <exception>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 using namespace matquant;
@@ -63,23 +66,36 @@ TrainedRun train_one(train::QatConfig config, const std::shared_ptr<distributed:
   return run;
 }
 
-// Runs body(rank, communicator) on `world` threads joined into one Gloo process group.
+// Runs body(rank, communicator) on `world` threads joined into one Gloo process group. A rank's
+// communicator is closed only once every rank's body has ended (or after a minute, for a rank left
+// waiting on one that failed early): a rank that leaves first, say by throwing where all ranks
+// throw, must not close its connections while another still finishes the last collective, which
+// crashed Gloo now and then under load (ShardedTraining.ResumedRunMatchesUninterruptedOne in CI).
 template <typename Body>
 void run_ranks(int world, Body body) {
   const int port = distributed::free_local_port();
   std::vector<std::exception_ptr> errors{size_t(world)};
   std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::condition_variable ended;
+  int bodies_ended = 0;
   for (int rank = 0; rank < world; ++rank) {
     threads.emplace_back([&, rank] {
+      std::shared_ptr<distributed::Communicator> communicator;
       try {
         distributed::LaunchEnvironment environment;
         environment.rank = rank;
         environment.world_size = world;
         environment.master_port = port;
-        body(rank, distributed::connect(environment, at::kCPU));
+        communicator = distributed::connect(environment, at::kCPU);
+        body(rank, communicator);
       } catch (...) {
         errors[size_t(rank)] = std::current_exception();
       }
+      std::unique_lock<std::mutex> lock(mutex);
+      ++bodies_ended;
+      ended.notify_all();
+      ended.wait_for(lock, std::chrono::minutes(1), [&] { return bodies_ended == world; });
     });
   }
   for (auto& t : threads) t.join();
