@@ -3,6 +3,7 @@
 // optionally through the bit-plane or slice-pack kernels, and report tokens/s.
 //   matquant generate --checkpoint CKPT --prompt "..." --precision 8 --precision 4 --precision 2
 //   matquant generate --checkpoint CKPT --prompt "first prompt" "second, longer prompt" --precision 4
+//   matquant generate --checkpoint CKPT --prompt-file prompts.txt --precision 4
 //   matquant generate --model builtin:gemma2-9b-shape --precision 4 --bit-planes --device cuda --dtype bf16
 //   matquant generate --model builtin:gemma2-9b-shape --precision 8 4 2 --slice-packs --device cuda --dtype bf16
 //   matquant generate --model builtin:gemma2-9b-shape --precision 8 4 2 --slice-packs --cuda-graph --device cuda --dtype bf16
@@ -32,6 +33,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -89,7 +91,7 @@ std::string size_text(int64_t bytes) {
 }
 
 int run_generate(const Args& args) {
-  std::string model_arg, checkpoint, scope = "ffn", dtype = "fp32", device = "cpu";
+  std::string model_arg, checkpoint, prompt_file, scope = "ffn", dtype = "fp32", device = "cpu";
   std::vector<std::string> precisions, prompts, prompt_ids;
   int64_t max_new_tokens = 32, top_k = 0;
   double temperature = 0.0;
@@ -104,6 +106,8 @@ int run_generate(const Args& args) {
        "text (needs the model directory's tokenizer.model); several prompts are decoded as one batch")
       ("prompt-ids", po::value(&prompt_ids)->multitoken(),
        "comma-separated token ids instead of --prompt, once per prompt (e.g. --prompt-ids 2,651,6037 2,9784)")
+      ("prompt-file", po::value(&prompt_file),
+       "a text file of prompts, one per line (blank lines skipped), decoded as one batch; adds to --prompt")
       ("max-new-tokens", po::value(&max_new_tokens)->default_value(max_new_tokens), "tokens generated per request")
       ("temperature", po::value(&temperature)->default_value(temperature), "0 = greedy; else sampled")
       ("top-k", po::value(&top_k)->default_value(top_k), "sample among the k most likely (0 = all)")
@@ -118,12 +122,23 @@ int run_generate(const Args& args) {
       ("device", po::value(&device)->default_value(device), "cpu or cuda");
   po::variables_map vm;
   if (!parse_command_line("generate",
-                          "(--model DIR | --checkpoint CKPT) (--prompt TEXT... | --prompt-ids IDS...) [options]",
+                          "(--model DIR | --checkpoint CKPT) (--prompt TEXT... | --prompt-file FILE | --prompt-ids IDS...) [options]",
                           options, {}, args, vm)) {
     return 0;
   }
   if (model_arg.empty() == checkpoint.empty()) throw_usage("give one of --model and --checkpoint");
-  if (prompts.empty() == prompt_ids.empty()) throw_usage("give one of --prompt and --prompt-ids");
+  if (!prompt_file.empty()) {
+    if (!prompt_ids.empty()) throw_usage("--prompt-file holds text prompts; give it with --prompt, not --prompt-ids");
+    std::ifstream in(prompt_file);
+    if (!in) throw Error(ErrorCode::kNotFound, "no prompt file " + prompt_file);
+    const size_t before = prompts.size();
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.find_first_not_of(" \t") != std::string::npos) prompts.push_back(line);
+    }
+    if (prompts.size() == before) throw Error(ErrorCode::kInvalidInput, prompt_file + ": no prompts (one per line)");
+  }
+  if (prompts.empty() == prompt_ids.empty()) throw_usage("give one of --prompt (or --prompt-file) and --prompt-ids");
   if (max_new_tokens < 1) throw_usage("--max-new-tokens must be at least 1");
   if (vm.count("bit-planes") && vm.count("slice-packs")) throw_usage("give at most one of --bit-planes and --slice-packs");
   const bool cuda_graph = vm.count("cuda-graph") > 0;

@@ -54,6 +54,15 @@ greedy_ids() {  # greedy_ids PROMPT-IDS...: the JSON tokens of the one request
 batched=$(greedy_ids 1,5,9,13,17,21 2,7 30)
 expected="[$(greedy_ids 1,5,9,13,17,21), $(greedy_ids 2,7), $(greedy_ids 30)]"
 [[ "$batched" == "$expected" ]] || fail "batched prompts: $batched, alone: $expected"
+# A prompt file (one prompt per line, blank lines skipped) is the same batch as the prompts given inline.
+text_tokens() {  # text_tokens ARGS...: the JSON tokens of the one request
+  "$matquant" generate --checkpoint ckpt.safetensors "$@" --precision 4 --max-new-tokens 4 2>err |
+    grep '^JSON ' | sed 's/^JSON //' |
+    python3 -c "import json, sys; print(json.load(sys.stdin)['requests'][0]['tokens'])" || fail "prompt file: $(cat err)"
+}
+printf 'The capital of France is\n\nTwo plus two is\n' > prompts.txt
+[[ "$(text_tokens --prompt-file prompts.txt)" == "$(text_tokens --prompt "The capital of France is" "Two plus two is")" ]] ||
+  fail "a prompt file decoded differently from the same prompts inline"
 refuse() {  # refuse EXPECTED_CODE ARGS...: the command must fail with that code and one line on stderr
   local expected="$1"; shift
   set +e; "$matquant" generate "$@" >/dev/null 2>err; local code=$?; set -e
@@ -65,6 +74,10 @@ refuse 2 --model "$model" --checkpoint ckpt.safetensors --prompt-ids 1  # two mo
 refuse 2 --model "$model" --prompt-ids 1,100000                         # outside the vocabulary
 refuse 2 --model "$model" --prompt-ids 1,x                              # not an id
 refuse 2 --model "$model" --prompt-ids 1,2 ""                           # an empty prompt
+refuse 4 --checkpoint ckpt.safetensors --prompt-file missing.txt        # no prompt file
+refuse 2 --checkpoint ckpt.safetensors --prompt-file prompts.txt --prompt-ids 1  # text and ids
+: > empty.txt
+refuse 3 --checkpoint ckpt.safetensors --prompt-file empty.txt          # no prompts in it
 refuse 2 --model builtin:tiny-llama --prompt "text"                     # no tokenizer
 refuse 2 --model "$model" --prompt-ids 1 --max-new-tokens 0
 refuse 4 --checkpoint missing.safetensors --prompt-ids 1                # not found
