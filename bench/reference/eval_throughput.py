@@ -36,9 +36,7 @@ def score(model, ids, batch, device):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shape", default="gemma2-2b-shape", choices=sorted(shapes.SHAPES))
-    parser.add_argument("--layers", type=int, default=0)
-    parser.add_argument("--vocab", type=int, default=0)
+    shapes.add_shape_arguments(parser)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--windows", type=int, default=32)

@@ -58,9 +58,7 @@ def quantized_forward(self, x):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shape", default="gemma2-2b-shape", choices=sorted(shapes.SHAPES))
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--vocab", type=int, default=0)
+    shapes.add_shape_arguments(parser, layers=4)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=3)

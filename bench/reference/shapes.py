@@ -27,6 +27,13 @@ SHAPES = {
 }
 
 
+def add_shape_arguments(parser, shape="gemma2-2b-shape", layers=0):
+    """--shape, --layers (0 = the preset's) and --vocab (0 = the preset's), as the C++ benchmarks take them."""
+    parser.add_argument("--shape", default=shape, choices=sorted(SHAPES))
+    parser.add_argument("--layers", type=int, default=layers)
+    parser.add_argument("--vocab", type=int, default=0)
+
+
 def make_config(shape, layers=0, vocab=0):
     config = SHAPES[shape]()
     if layers > 0:

@@ -69,9 +69,7 @@ def score(model, requests, batch, device, max_length):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shape", default="gemma2-2b-shape", choices=sorted(shapes.SHAPES))
-    parser.add_argument("--layers", type=int, default=0)
-    parser.add_argument("--vocab", type=int, default=0)
+    shapes.add_shape_arguments(parser)
     parser.add_argument("--questions", type=int, default=512)
     parser.add_argument("--choices", type=int, default=4)
     parser.add_argument("--context", type=int, default=256)

@@ -124,13 +124,14 @@ at::Tensor Generator::run_layers(at::Tensor h, const KvStore& store, const at::T
   const ModelConfig& c = model_->config();
   const RopeTables rope = rope_tables(inverse_frequencies_, positions, h.scalar_type());
   // Each residual add runs with the norms around it (DecoderLayerImpl::residual_step: one kernel on
-  // CUDA), the FFN's with the next layer's input norm, or the final norm after the last layer.
+  // CUDA for enough rows), the FFN's with the next layer's input norm. The final norm runs on the
+  // last position only, the one whose logits are returned.
   at::Tensor x = model_->layers.front()->norm(h, model_->layers.front()->input_layernorm);
   for (size_t i = 0; i < model_->layers.size(); ++i) {
     DecoderLayerImpl& l = *model_->layers[i];
     const at::Tensor& mask = c.layer_uses_sliding_window.at(size_t(l.index)) ? sliding : causal;
-    const at::Tensor& next_norm = i + 1 < model_->layers.size() ? model_->layers[i + 1]->input_layernorm
-                                                                 : model_->final_norm;
+    const bool last_layer = i + 1 == model_->layers.size();
+    const at::Tensor next_norm = last_layer ? at::Tensor() : model_->layers[i + 1]->input_layernorm;
     const at::Tensor attended = attention(l, x, store, rope, mask);
     const kernels::ResidualNormed after_attention =
         l.residual_step(h, attended, c.sandwich_norms ? l.post_attention_layernorm : at::Tensor(),
@@ -143,8 +144,8 @@ at::Tensor Generator::run_layers(at::Tensor h, const KvStore& store, const at::T
     h = after_mlp.hidden;
     x = after_mlp.normed;
   }
-  // x holds every position after the final norm; the logits are the last one's.
-  return model_->logits_from_hidden(x.select(1, x.size(1) - 1)).to(at::kFloat);
+  const at::Tensor last = model_->layers.front()->norm(h.select(1, h.size(1) - 1), model_->final_norm);
+  return model_->logits_from_hidden(last).to(at::kFloat);
 }
 
 at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
