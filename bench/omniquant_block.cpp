@@ -6,6 +6,7 @@
 #include "train/omniquant_trainer.h"
 
 #include "bench_common.h"
+#include "kernel_profile.h"
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
@@ -22,12 +23,15 @@ struct Measurement {
 };
 
 Measurement measure(const std::string& shape, int64_t layers, const at::Tensor& calibration,
-                    const train::OmniQuantConfig& config, const at::Device& device, at::ScalarType dtype) {
+                    const train::OmniQuantConfig& config, const at::Device& device, at::ScalarType dtype,
+                    bool model_on_host) {
   nlohmann::json json = model::builtin_config(shape);
   json["num_hidden_layers"] = layers;
   model::DecoderModel net(model::parse_config(json, shape));
   model::initialize_random(net, 0.02, 0);
-  net->to(dtype);
+  // Like the reference (and `sweep run`, which loads the model onto its device), the model sits on
+  // the device unless --model-on-host: then every block travels there and back in pageable copies.
+  net->to(model_on_host ? at::Device(at::kCPU) : device, dtype);
   model::QuantizerConfig quantizer;
   quantizer.learnable_clipping = true;
   net->enable_quantization(model::QuantScope::kFfn, quantizer);
@@ -44,6 +48,7 @@ Measurement measure(const std::string& shape, int64_t layers, const at::Tensor& 
 int run(int argc, char** argv) {
   std::string shape = "gemma2-9b-shape", device = "cuda", dtype = "bf16";
   int64_t layers = 2, samples = 128, seq = 2048, epochs = 1, batch = 4;
+  bool profile = false, model_on_host = false;
   po::options_description options("options");
   options.add_options()("help", "help")
       ("shape", po::value(&shape)->default_value(shape), "built-in shape name")
@@ -53,7 +58,11 @@ int run(int argc, char** argv) {
       ("epochs", po::value(&epochs)->default_value(epochs), "epochs per block")
       ("batch", po::value(&batch)->default_value(batch), "calibration batch size")
       ("device", po::value(&device)->default_value(device), "cuda or cpu")
-      ("dtype", po::value(&dtype)->default_value(dtype), "bf16 or fp32 weights and activations");
+      ("dtype", po::value(&dtype)->default_value(dtype), "bf16 or fp32 weights and activations")
+      ("model-on-host", po::bool_switch(&model_on_host),
+       "keep the model in host memory and move each block to the device and back (for models larger than it)")
+      ("profile", po::bool_switch(&profile),
+       "print a GPU kernel-time breakdown of the MatQuant run, per block (Kineto; times slightly inflated)");
   po::variables_map vm;
   if (!bench::parse_options(argc, argv, options, vm)) return 0;
   const at::Device dev(device);
@@ -64,12 +73,15 @@ int run(int argc, char** argv) {
   train::OmniQuantConfig config;
   config.epochs = epochs;
   config.batch_size = batch;
-  fmt::print("OmniQuant block calibration, {} ({} blocks), {} x {} tokens, batch {}, {} epoch(s), {} on {}\n",
-             shape, layers, samples, seq, batch, epochs, dtype, device);
+  fmt::print("OmniQuant block calibration, {} ({} blocks), {} x {} tokens, batch {}, {} epoch(s), {} on {}, model on {}\n",
+             shape, layers, samples, seq, batch, epochs, dtype, device, model_on_host ? "the host" : "the device");
   config.objective = train::Objective::plain({4});
-  const Measurement single = measure(shape, layers, calibration, config, dev, type);
+  const Measurement single = measure(shape, layers, calibration, config, dev, type, model_on_host);
   config.objective = train::Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
-  const Measurement matquant = measure(shape, layers, calibration, config, dev, type);
+  bench::KernelProfile profiler;
+  if (profile) profiler.start();
+  const Measurement matquant = measure(shape, layers, calibration, config, dev, type, model_on_host);
+  if (profile) profiler.stop_and_print(matquant.seconds_per_block * double(layers), double(layers));
   fmt::print("{:<28}{:>20}{:>16}{:>14}\n", "objective", "s / block-epoch", "s / block", "peak GiB");
   fmt::print("{:<28}{:>20.2f}{:>16.2f}{:>14.1f}\n", "single precision R={4}", single.seconds_per_block_epoch,
              single.seconds_per_block, single.peak_gib);
@@ -80,7 +92,8 @@ int run(int argc, char** argv) {
   const nlohmann::json line = {
       {"bench", "omniquant_block"},
       {"config", {{"shape", shape}, {"layers", layers}, {"samples", samples}, {"seq", seq}, {"epochs", epochs},
-                  {"batch", batch}, {"device", device}, {"dtype", dtype}}},
+                  {"batch", batch}, {"device", device}, {"dtype", dtype},
+                  {"model_on_host", model_on_host}}},
       {"figures", {{"single_seconds_per_block_epoch", single.seconds_per_block_epoch},
                    {"single_peak_gib", single.peak_gib},
                    {"matquant_seconds_per_block_epoch", matquant.seconds_per_block_epoch},

@@ -4,17 +4,12 @@
 // quant::minmax_params / quantize_codes_ste / slice_codes_ste / dequantize_codes on CUDA in the
 // same order and fp32 rounding (division by a scalar is a multiply by its reciprocal there), so
 // results are bit-identical to the ATen path.
-#include "kernels/kernel_common.cuh"
+#include "kernels/fake_quant_math.cuh"
 
 #include <algorithm>
 
 namespace matquant::kernels {
 namespace {
-
-constexpr float kMinScale = 1e-5f;  // quant/minmax.h
-constexpr float kMaxScale = 1e4f;
-
-__device__ __forceinline__ float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
 
 // Four consecutive outputs at once (8 or 16 bytes): one store per pack.
 template <typename O> struct Pack4;
@@ -47,22 +42,11 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
   });
   lo = block_reduce(lo, Min{});
   hi = block_reduce(hi, Max{});
-  const float qmax = float((1 << source_bits) - 1);
-  const float scale = clampf((hi - lo) * (1.0f / qmax), kMinScale, kMaxScale);
-  const float zero = rintf(clampf(__fdiv_rn(-lo, scale), -1e4f, 1e4f));
-  const int shift = source_bits - target_bits;
-  const float step = float(1 << shift);
-  const float inv_step = 1.0f / step;
-  const float level_max = float((1 << target_bits) - 1);
-  auto dequantized = [&](float v) {
-    float code = clampf(rintf(__fdiv_rn(v, scale)) + zero, 0.0f, qmax);
-    if (shift > 0) {
-      float level = floorf(code * inv_step + 0.5f);
-      if (!extra_precision) level = clampf(level, 0.0f, level_max);
-      code = level * step;
-    }
-    return (code - zero) * scale;
-  };
+  const CodeSlicer slicer(source_bits, target_bits, extra_precision);
+  const AffineRange range(lo, hi, slicer.qmax);
+  const float scale = range.scale;
+  const float zero = range.zero;
+  auto dequantized = [&](float v) { return slicer.dequantized(v, scale, zero); };
   O* o = out + row * cols;
   if constexpr (std::is_same_v<T, float>) {
     if (cols % 4 == 0 && reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(o) % sizeof(typename Pack4<O>::type) == 0) {

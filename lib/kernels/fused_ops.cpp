@@ -238,6 +238,51 @@ struct FakeQuantizeMinMax : public torch::autograd::Function<FakeQuantizeMinMax>
   }
 };
 
+struct FakeQuantizeClipped : public torch::autograd::Function<FakeQuantizeClipped> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& weight_in, const at::Tensor& upper_logit,
+                            const at::Tensor& lower_logit, int64_t group_size, int64_t source_bits, int64_t target_bits,
+                            bool extra_precision) {
+    const c10::cuda::CUDAGuard guard(weight_in.device());
+    const at::Tensor weight = weight_in.contiguous();
+    const int64_t cols = group_size > 0 ? group_size : weight.size(1);
+    const int64_t rows = weight.numel() / cols;
+    at::Tensor out = at::empty_like(weight);
+    at::Tensor saved = at::empty({rows, 8}, weight.options().dtype(at::kFloat));
+    check_launch(launch_clipped_fake_quantize_forward(dtype_of(weight), weight.data_ptr(), f32(upper_logit),
+                                                      f32(lower_logit), out.data_ptr(), f32(saved), rows, cols,
+                                                      int(source_bits), int(target_bits), extra_precision,
+                                                      stream_of(weight)),
+                 "clipped fake_quantize");
+    ctx->save_for_backward({weight, saved});
+    ctx->saved_data["cols"] = cols;
+    ctx->saved_data["source_bits"] = source_bits;
+    ctx->saved_data["target_bits"] = target_bits;
+    ctx->saved_data["extra_precision"] = extra_precision;
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[0];
+    const c10::cuda::CUDAGuard guard(weight.device());
+    const at::Tensor grad = grads[0].to(weight.scalar_type()).contiguous();
+    const int64_t cols = ctx->saved_data["cols"].toInt();
+    const int64_t rows = weight.numel() / cols;
+    at::Tensor grad_weight = ctx->needs_input_grad(0) ? at::empty_like(weight) : at::Tensor();
+    const auto logit_options = weight.options().dtype(at::kFloat);
+    at::Tensor grad_upper = at::empty({rows}, logit_options);
+    at::Tensor grad_lower = at::empty({rows}, logit_options);
+    check_launch(launch_clipped_fake_quantize_backward(
+                     dtype_of(weight), grad.data_ptr(), weight.data_ptr(), f32(saved[1]),
+                     grad_weight.defined() ? grad_weight.data_ptr() : nullptr, f32(grad_upper), f32(grad_lower), rows,
+                     cols, int(ctx->saved_data["source_bits"].toInt()), int(ctx->saved_data["target_bits"].toInt()),
+                     ctx->saved_data["extra_precision"].toBool(), stream_of(weight)),
+                 "clipped fake_quantize backward");
+    const int64_t groups = rows / weight.size(0);
+    return {grad_weight, grad_upper.view({weight.size(0), groups, 1}), grad_lower.view({weight.size(0), groups, 1}),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 RopeShape rope_shape(const at::Tensor& x, const at::Tensor& table) {
   return RopeShape{x.size(0),      x.size(1),      x.size(2),
                    x.size(3),      x.stride(0),    x.stride(1),
@@ -441,6 +486,29 @@ at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, in
     throw Error(ErrorCode::kInternal, "fake_quantize_minmax: 2-D weight whose columns the group size divides");
   }
   return FakeQuantizeMinMax::apply(weight, group_size, int64_t(source_bits), int64_t(target_bits), extra_precision);
+}
+
+bool fake_quantize_clipped_applies(const at::Tensor& weight, const at::Tensor& upper_logit,
+                                   const at::Tensor& lower_logit, int64_t group_size) {
+  if (!fused_kernels_enabled(weight) || weight.dim() != 2 || weight.size(0) == 0) return false;
+  const int64_t cols = group_size > 0 ? group_size : weight.size(1);
+  if (cols == 0 || weight.size(1) % cols != 0 || cols >= (int64_t(1) << 24)) return false;
+  const int64_t rows = weight.numel() / cols;
+  auto logit_fits = [&](const at::Tensor& logit) {
+    return logit.defined() && logit.scalar_type() == at::kFloat && logit.device() == weight.device() &&
+           logit.is_contiguous() && logit.numel() == rows;
+  };
+  return logit_fits(upper_logit) && logit_fits(lower_logit);
+}
+
+at::Tensor fake_quantize_clipped(const at::Tensor& weight, const at::Tensor& upper_logit,
+                                 const at::Tensor& lower_logit, int64_t group_size, int source_bits, int target_bits,
+                                 bool extra_precision) {
+  if (!fake_quantize_clipped_applies(weight, upper_logit, lower_logit, group_size)) {
+    throw Error(ErrorCode::kInternal, "fake_quantize_clipped: operands it does not take (see _applies)");
+  }
+  return FakeQuantizeClipped::apply(weight, upper_logit, lower_logit, group_size, int64_t(source_bits),
+                                    int64_t(target_bits), extra_precision);
 }
 
 at::Tensor fake_quantize_activations_static(const at::Tensor& x, const at::Tensor& inverse, const at::Tensor& scale,

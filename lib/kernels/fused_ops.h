@@ -79,6 +79,18 @@ at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, bool g
 at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, int source_bits, int target_bits,
                                 bool extra_precision);
 
+// quant::fake_quantize with learnable clipping (quant::LearnableClippingImpl::params: the range
+// [sigmoid(lower) min, sigmoid(upper) max] per output channel or group) on a 2-D weight, with the
+// composition's gradients for the logits ([out, groups, 1] fp32) and, when it requires one, the
+// weight. The forward equals the ATen composition on CUDA; gradients agree to fp32 summation order
+// (tests/unit/model/test_fused_kernels.cpp).
+at::Tensor fake_quantize_clipped(const at::Tensor& weight, const at::Tensor& upper_logit,
+                                 const at::Tensor& lower_logit, int64_t group_size, int source_bits, int target_bits,
+                                 bool extra_precision);
+// Whether fake_quantize_clipped takes these operands; callers otherwise run the composition.
+bool fake_quantize_clipped_applies(const at::Tensor& weight, const at::Tensor& upper_logit,
+                                   const at::Tensor& lower_logit, int64_t group_size);
+
 // quant::ActivationQuantizer::apply in one kernel, bit-identical to its ATen path: static INT with
 // per-channel fp32 scale / zero point (inverse = at::reciprocal(scale)) over x's last dimension, or
 // dynamic MXINT (element_bits, blocks of block_size along the last dimension). No autograd.

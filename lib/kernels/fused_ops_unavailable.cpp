@@ -41,6 +41,10 @@ at::Tensor rotary_embedding(const at::Tensor&, const at::Tensor&, const at::Tens
 }
 at::Tensor gated_activation(const at::Tensor&, const at::Tensor&, bool) { return unavailable("gated_activation"); }
 at::Tensor fake_quantize_minmax(const at::Tensor&, int64_t, int, int, bool) { return unavailable("fake_quantize_minmax"); }
+at::Tensor fake_quantize_clipped(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int, int, bool) {
+  return unavailable("fake_quantize_clipped");
+}
+bool fake_quantize_clipped_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t) { return false; }
 at::Tensor fake_quantize_activations_static(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int) {
   return unavailable("fake_quantize_activations_static");
 }

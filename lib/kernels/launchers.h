@@ -91,6 +91,18 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,
                                   int source_bits, void* stream);
+// Learnable-clipping fake-quantize-and-slice (lib/kernels/clipped_fake_quantize.cu): as above with
+// the range [sigmoid(lower_logit) min, sigmoid(upper_logit) max] per row (quant::LearnableClipping;
+// one logit pair per row, fp32). Output in the weight's dtype; `saved` ([rows, 8] fp32) is what the
+// backward reads. The backward writes the logits' gradients and, when grad_weight is not null, the
+// weight's (straight-through, plus the range's share at each row's first minimum and maximum).
+int launch_clipped_fake_quantize_forward(Dtype dtype, const void* weight, const float* upper_logit,
+                                         const float* lower_logit, void* out, float* saved, int64_t rows, int64_t cols,
+                                         int source_bits, int target_bits, bool extra_precision, void* stream);
+int launch_clipped_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* saved,
+                                          void* grad_weight, float* grad_upper, float* grad_lower, int64_t rows,
+                                          int64_t cols, int source_bits, int target_bits, bool extra_precision,
+                                          void* stream);
 // Rotary position embedding (lib/kernels/rope.cu): out = x * cos + rotate_half(x) * sin for x
 // [batch, heads, tokens, head_dim] given by element strides (last stride 1), tables [1 or batch,
 // tokens, head_dim] (table_batch = 0 when shared; last stride 1); out (and, backward, grad_out and

@@ -99,6 +99,14 @@ at::Tensor QuantizedLinearImpl::effective_weight() {
     return kernels::fake_quantize_minmax(source, quantizer_->group_size, quantizer_->source_bits, r,
                                          quantizer_->slice_mode == quant::SliceMode::kExtraPrecision);
   }
+  if (clipping && kernels::fake_quantize_clipped_applies(source, clipping->upper_logit, clipping->lower_logit,
+                                                         quantizer_->group_size)) {
+    // OmniQuant's step: the clipping logits' gradients (and the weight's, under LET) from one kernel
+    // each way instead of the composition below (tests/unit/model/test_fused_kernels.cpp).
+    return kernels::fake_quantize_clipped(source, clipping->upper_logit, clipping->lower_logit,
+                                          quantizer_->group_size, quantizer_->source_bits, r,
+                                          quantizer_->slice_mode == quant::SliceMode::kExtraPrecision);
+  }
   const quant::FakeQuantSpec spec{quantizer_->source_bits, r, quantizer_->slice_mode,
                                   quantizer_->group_size};
   // Scales and zero points are computed in fp32 even for bf16 weights.

@@ -7,6 +7,7 @@
 #include "model/initialization.h"
 #include "model/rope.h"
 #include "quant/fake_quant.h"
+#include "quant/learnable_clipping.h"
 #include "quant/minmax.h"
 
 #include <gtest/gtest.h>
@@ -70,6 +71,53 @@ TEST_F(FusedKernels, FakeQuantizeIsBitIdenticalToTheAtenPathForEveryWidth) {
         const at::Tensor plain_grad = torch::autograd::grad({plain}, {w}, {grad})[0];
         EXPECT_TRUE(at::equal(fused, plain)) << "r=" << r << " group=" << group << " diff " << max_abs_diff(fused, plain);
         EXPECT_TRUE(at::equal(fused_grad, plain_grad)) << "r=" << r << " group=" << group;
+      }
+    }
+  }
+}
+
+// OmniQuant's learnable clipping (QuantizedLinear with clipping): the forward equals the composition
+// LearnableClippingImpl::params + quant::fake_quantize; the logits' gradients (sums over a group)
+// and the weight's (trained under LET; fp32 so its minimum and maximum are unique) agree to fp32
+// summation order. bf16 weights are frozen, as in OmniQuant without LET.
+TEST_F(FusedKernels, ClippedFakeQuantizeMatchesTheComposition) {
+  for (auto dtype : {at::kFloat, at::kBFloat16}) {
+    for (int64_t group : {int64_t(0), int64_t(64)}) {
+      for (auto mode : {quant::SliceMode::kClamped, quant::SliceMode::kExtraPrecision}) {
+        for (int r : {8, 6, 4, 3, 2, 1}) {
+          const std::string where = std::string(c10::toString(dtype)) + " r=" + std::to_string(r) +
+                                    " group=" + std::to_string(group) +
+                                    (mode == quant::SliceMode::kExtraPrecision ? " E.P." : "");
+          const bool weight_trained = dtype == at::kFloat;
+          const at::Tensor w = (at::randn({96, 320}, cuda()) * 0.05).to(dtype).requires_grad_(weight_trained);
+          const int64_t groups = group > 0 ? 320 / group : 1;
+          // Logits between 0.5 and 4.5: ranges clipped from about 62% to 99% of min and max.
+          quant::LearnableClipping clipping(96, groups);
+          clipping->to(at::kCUDA);
+          {
+            torch::NoGradGuard no_grad;
+            clipping->upper_logit.copy_(at::rand({96, groups, 1}, cuda()) * 4.0 + 0.5);
+            clipping->lower_logit.copy_(at::rand({96, groups, 1}, cuda()) * 4.0 + 0.5);
+          }
+          const at::Tensor grad = at::randn({96, 320}, cuda(dtype));
+          const at::Tensor fused = kernels::fake_quantize_clipped(w, clipping->upper_logit, clipping->lower_logit, group,
+                                                                  8, r, mode == quant::SliceMode::kExtraPrecision);
+          const at::Tensor w32 = w.to(at::kFloat);
+          const quant::AffineParams params = clipping->params(quant::to_groups(w32, group), 8);
+          const at::Tensor plain =
+              quant::fake_quantize(w32, params, quant::FakeQuantSpec{8, r, mode, group}).to(dtype);
+          EXPECT_TRUE(at::equal(fused, plain)) << where << ": diff " << max_abs_diff(fused, plain);
+          std::vector<at::Tensor> inputs{clipping->upper_logit, clipping->lower_logit};
+          if (weight_trained) inputs.push_back(w);
+          const auto fused_grads = torch::autograd::grad({fused}, inputs, {grad});
+          const auto plain_grads = torch::autograd::grad({plain}, inputs, {grad});
+          for (size_t i = 0; i < inputs.size(); ++i) {
+            const double scale = plain_grads[i].abs().max().item<double>();
+            EXPECT_GT(scale, 0.0) << where << ": gradient " << i << " is all zeros";
+            EXPECT_LE(max_abs_diff(fused_grads[i], plain_grads[i]), 2e-3 * scale + 1e-6)
+                << where << ": gradient " << i << " (0 upper, 1 lower, 2 weight)";
+          }
+        }
       }
     }
   }
