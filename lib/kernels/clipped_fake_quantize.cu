@@ -12,13 +12,10 @@ namespace {
 // What the backward needs per group, written by the forward: [rows, kSaved] fp32.
 enum Saved { kScale, kZero, kMin, kMax, kGamma, kBeta, kArgMin, kArgMax, kSaved };
 
-// at::sigmoid's float formula on CUDA.
-__device__ __forceinline__ float sigmoid(float a) { return 1.0f / (1.0f + expf(-a)); }
-
 template <typename T, typename O>
 __global__ void __launch_bounds__(kThreads)
-clipped_fake_quantize_forward(const T* __restrict__ weight, const float* __restrict__ upper_logit,
-                              const float* __restrict__ lower_logit, O* __restrict__ out, float* __restrict__ saved,
+clipped_fake_quantize_forward(const T* __restrict__ weight, const float* __restrict__ gammas,
+                              const float* __restrict__ betas, O* __restrict__ out, float* __restrict__ saved,
                               int64_t cols, int source_bits, int target_bits, bool extra_precision) {
   const int64_t row = blockIdx.x;
   const T* in = weight + row * cols;
@@ -31,8 +28,8 @@ clipped_fake_quantize_forward(const T* __restrict__ weight, const float* __restr
   lo = block_reduce(lo, Min{});
   hi = block_reduce(hi, Max{});
   const CodeSlicer slicer(source_bits, target_bits, extra_precision);
-  const float gamma = sigmoid(upper_logit[row]);
-  const float beta = sigmoid(lower_logit[row]);
+  const float gamma = gammas[row];
+  const float beta = betas[row];
   const AffineRange range(beta * lo, gamma * hi, slicer.qmax);
   // at::min / at::max over a dimension send their gradient to one element; the first is taken
   // (indices below 2^24 are exact in fp32).
@@ -124,8 +121,8 @@ clipped_fake_quantize_backward(const T* __restrict__ grad_out, const T* __restri
 
 }  // namespace
 
-int launch_clipped_fake_quantize_forward(Dtype dtype, const void* weight, const float* upper_logit,
-                                         const float* lower_logit, void* out, float* saved, int64_t rows, int64_t cols,
+int launch_clipped_fake_quantize_forward(Dtype dtype, const void* weight, const float* gamma, const float* beta,
+                                         void* out, float* saved, int64_t rows, int64_t cols,
                                          int source_bits, int target_bits, bool extra_precision, void* stream) {
   if (source_bits < 1 || source_bits > 16 || target_bits < 1 || target_bits > source_bits || cols >= (1 << 24)) {
     return int(cudaErrorInvalidValue);
@@ -134,7 +131,7 @@ int launch_clipped_fake_quantize_forward(Dtype dtype, const void* weight, const 
   return dispatch(dtype, [&](auto z) {
     using T = decltype(z);
     clipped_fake_quantize_forward<T, T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(weight), upper_logit, lower_logit, static_cast<T*>(out), saved, cols, source_bits,
+        static_cast<const T*>(weight), gamma, beta, static_cast<T*>(out), saved, cols, source_bits,
         target_bits, extra_precision);
     return int(cudaGetLastError());
   });

@@ -92,12 +92,12 @@ int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void*
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,
                                   int source_bits, void* stream);
 // Learnable-clipping fake-quantize-and-slice (lib/kernels/clipped_fake_quantize.cu): as above with
-// the range [sigmoid(lower_logit) min, sigmoid(upper_logit) max] per row (quant::LearnableClipping;
-// one logit pair per row, fp32). Output in the weight's dtype; `saved` ([rows, 8] fp32) is what the
+// the range [beta min, gamma max] per row, gamma and beta (fp32, one per row) the sigmoids of
+// quant::LearnableClipping's logits. Output in the weight's dtype; `saved` ([rows, 8] fp32) is what the
 // backward reads. The backward writes the logits' gradients and, when grad_weight is not null, the
 // weight's (straight-through, plus the range's share at each row's first minimum and maximum).
-int launch_clipped_fake_quantize_forward(Dtype dtype, const void* weight, const float* upper_logit,
-                                         const float* lower_logit, void* out, float* saved, int64_t rows, int64_t cols,
+int launch_clipped_fake_quantize_forward(Dtype dtype, const void* weight, const float* gamma, const float* beta,
+                                         void* out, float* saved, int64_t rows, int64_t cols,
                                          int source_bits, int target_bits, bool extra_precision, void* stream);
 int launch_clipped_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* saved,
                                           void* grad_weight, float* grad_upper, float* grad_lower, int64_t rows,
