@@ -30,7 +30,9 @@ clipped_fake_quantize_forward(const T* __restrict__ weight, const float* __restr
   const CodeSlicer slicer(source_bits, target_bits, extra_precision);
   const float gamma = gammas[row];
   const float beta = betas[row];
-  const AffineRange range(beta * lo, gamma * hi, slicer.qmax);
+  // Rounded products (__fmul_rn): the compiler would otherwise fuse them into the range's
+  // subtraction, and the scale would differ from ATen's in the last place.
+  const AffineRange range(__fmul_rn(beta, lo), __fmul_rn(gamma, hi), slicer.qmax);
   // at::min / at::max over a dimension send their gradient to one element; the first is taken
   // (indices below 2^24 are exact in fp32).
   float first_min = INFINITY, first_max = INFINITY;
@@ -97,7 +99,7 @@ clipped_fake_quantize_backward(const T* __restrict__ grad_out, const T* __restri
   if (threadIdx.x != 0) return;
   const float grad_scale = product_sum + division_sum;
   const float gamma = s[kGamma], beta = s[kBeta], lo = s[kMin], hi = s[kMax];
-  const float unclamped_scale = (gamma * hi - beta * lo) * (1.0f / slicer.qmax);
+  const float unclamped_scale = (__fmul_rn(gamma, hi) - __fmul_rn(beta, lo)) * (1.0f / slicer.qmax);
   const bool scale_passes = unclamped_scale >= kMinScale && unclamped_scale <= kMaxScale;
   const float grad_upper_range = scale_passes ? grad_scale * (1.0f / slicer.qmax) : 0.0f;
   const float grad_lower_range = -grad_upper_range;

@@ -248,8 +248,7 @@ struct FakeQuantizeClipped : public torch::autograd::Function<FakeQuantizeClippe
     const int64_t rows = weight.numel() / cols;
     at::Tensor out = at::empty_like(weight);
     at::Tensor saved = at::empty({rows, 8}, weight.options().dtype(at::kFloat));
-    // ATen's sigmoid, so the forward equals the composition bit for bit (a sigmoid of our own
-    // differed from it in the last place).
+    // ATen's own sigmoid, so the forward equals the composition bit for bit.
     const at::Tensor gamma = upper_logit.detach().sigmoid();
     const at::Tensor beta = lower_logit.detach().sigmoid();
     check_launch(launch_clipped_fake_quantize_forward(dtype_of(weight), weight.data_ptr(), f32(gamma),

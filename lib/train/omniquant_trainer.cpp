@@ -56,6 +56,19 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
   auto batch_of = [&](const at::Tensor& stream, int64_t b) {
     return stream.slice(0, b * bs, std::min(n, (b + 1) * bs)).to(device);
   };
+  // Batches are independent, so a stream that owns its memory takes each batch's block output in
+  // place of its input: no second copy of the stream (2 GiB at 7B, 128 x 2048 tokens) at the peak.
+  // All streams start as one tensor, which must not be overwritten until each has its own.
+  auto owns_memory = [&](const at::Tensor& stream) {
+    int holders = fp_stream.is_alias_of(stream) ? 1 : 0;
+    for (const auto& entry : quant_streams) holders += entry.second.is_alias_of(stream) ? 1 : 0;
+    return holders == 1;
+  };
+  auto store_batch = [&](at::Tensor& stream, int64_t b, const at::Tensor& out) {
+    at::Tensor rows = stream.slice(0, b * bs, std::min(n, (b + 1) * bs));
+    rows.copy_(out);
+    return rows;
+  };
 
   for (auto& layer : model->layers) {
     const auto block_start = Clock::now();
@@ -71,12 +84,17 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
     // Full-precision targets of this block (and, with LET, the inputs' statistics that initialize
     // its scales, taken from the full-precision stream as OmniQuant's act_scales are).
     std::vector<at::Tensor> fp_out(static_cast<size_t>(batches));
+    bool fp_in_place = false;  // fp_out are then views of fp_stream
     EquivalentTransformation transformation{nullptr};
     {
       c10::NoGradGuard no_grad;
       set_block_precision(linears, std::nullopt);
       if (let) EquivalentTransformationImpl::record_inputs(*layer, true);
-      for (int64_t b = 0; b < batches; ++b) fp_out[size_t(b)] = run(batch_of(fp_stream, b)).to(storage);
+      fp_in_place = owns_memory(fp_stream);
+      for (int64_t b = 0; b < batches; ++b) {
+        const at::Tensor out = run(batch_of(fp_stream, b));
+        fp_out[size_t(b)] = fp_in_place ? store_batch(fp_stream, b, out) : out.to(storage);
+      }
       if (let) {
         EquivalentTransformationImpl::record_inputs(*layer, false);
         transformation = EquivalentTransformation(*layer);
@@ -155,11 +173,15 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
       for (auto& l : linears) l->freeze_codes();
       for (auto& [bits, stream] : quant_streams) {
         set_block_precision(linears, bits);
+        if (owns_memory(stream)) {
+          for (int64_t b = 0; b < batches; ++b) store_batch(stream, b, run(batch_of(stream, b)));
+          continue;
+        }
         std::vector<at::Tensor> outs;
         for (int64_t b = 0; b < batches; ++b) outs.push_back(run(batch_of(stream, b)).to(storage));
         stream = at::cat(outs, 0);
       }
-      fp_stream = at::cat(fp_out, 0);
+      if (!fp_in_place) fp_stream = at::cat(fp_out, 0);
       set_block_precision(linears, std::nullopt);
     }
     report.seconds = std::chrono::duration<double>(Clock::now() - block_start).count();

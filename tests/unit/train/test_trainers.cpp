@@ -4,6 +4,7 @@
 #include "quant/slicing.h"
 #include "test_device.h"
 #include "train/nested_checkpoint.h"
+#include "train/losses.h"
 #include "train/omniquant_trainer.h"
 #include "train/qat_trainer.h"
 
@@ -152,6 +153,46 @@ TEST(OmniQuant, BlockLossDecreasesAndCodesAreFrozen) {
     EXPECT_LT(block.epoch_losses.back().at(2), block.epoch_losses.front().at(2)) << "block " << block.layer;
   }
   for (auto& [name, layer, linear] : m->quantized_linears()) EXPECT_TRUE(linear->codes().has_value()) << name;
+}
+
+// The activation streams a block trains on are the frozen blocks before it: with a zero learning
+// rate, the last block's first loss at each precision is the mean squared error between it on the
+// stream of the quantized blocks before it (their frozen codes, at that precision) and it at full
+// precision on the full-precision stream. Catches a stream overwritten or shared by mistake (the
+// trainer updates the streams in place once each owns its memory).
+TEST(OmniQuant, EachBlockTrainsOnTheOutputsOfTheFrozenBlocksBeforeIt) {
+  at::manual_seed(0);
+  auto m = quantized_llama(true);
+  train::OmniQuantConfig config;
+  config.epochs = 1;
+  config.batch_size = 8;  // one batch: the epoch's loss is that batch's
+  config.clipping_learning_rate = 0.0;
+  config.objective = train::Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
+  const at::Tensor calibration = toy_sequences(8, 16).slice(1, 0, -1);
+  const auto summary = train::calibrate_omniquant(m, calibration, config, test_device());
+  ASSERT_EQ(summary.blocks.size(), 3u);
+  c10::NoGradGuard no_grad;
+  const at::Tensor ids = calibration.to(test_device());
+  const auto attention = m->prepare_attention({}, ids.size(0), ids.size(1), at::kFloat, test_device());
+  auto through = [&](std::optional<int> bits, size_t layers) {
+    for (auto& [name, index, linear] : m->quantized_linears()) linear->set_precision(bits);
+    at::Tensor h = m->embed(ids);
+    for (size_t i = 0; i < layers; ++i) {
+      auto& layer = m->layers[i];
+      h = layer->forward(h, attention.mask_for(*layer, m->config()), attention.cos, attention.sin);
+    }
+    return h;
+  };
+  const size_t last = m->layers.size() - 1;
+  const at::Tensor target = through(std::nullopt, last + 1);
+  for (int bits : {8, 4, 2}) {
+    const at::Tensor out = through(bits, last + 1);
+    const double expected = train::block_output_loss(out, target).item<double>();
+    const double reported = summary.blocks.back().epoch_losses.front().at(bits);
+    EXPECT_NEAR(reported, expected, 1e-4 * expected + 1e-9) << "int" << bits;
+  }
+  // The first block's inputs are the embeddings at every precision.
+  EXPECT_GT(summary.blocks.front().epoch_losses.front().at(2), 0.0);
 }
 
 TEST(ExtraPrecision, SlicesHaveTwoToTheRPlusOneLevels) {
