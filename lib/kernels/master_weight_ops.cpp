@@ -127,14 +127,8 @@ struct Bf16FakeQuant {
   at::Tensor w16, scale, zero;
   int64_t cols = 0;
 };
-std::atomic<uint64_t>& code_cache_generation() {
-  static std::atomic<uint64_t> generation{1};
-  return generation;
-}
-
 bool cache_holds(const NestedCodeCache& cache, const at::Tensor& weight, int64_t group_size, int64_t source_bits) {
-  return cache.codes.defined() && cache.generation == code_cache_generation().load() &&
-         cache.data == weight.data_ptr() &&
+  return cache.codes.defined() && cache.data == weight.data_ptr() &&
          cache.version == weight.unsafeGetTensorImpl()->version_counter().current_version() &&
          cache.sizes == weight.sizes().vec() && cache.group_size == group_size && cache.source_bits == source_bits;
 }
@@ -172,7 +166,6 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
     cache->scale = out.scale;
     cache->zero = out.zero;
     cache->data = weight.data_ptr();
-    cache->generation = code_cache_generation().load();
     cache->version = weight.unsafeGetTensorImpl()->version_counter().current_version();
     cache->sizes = weight.sizes().vec();
     cache->group_size = group_size;
@@ -240,8 +233,6 @@ struct MasterEmbedding : public torch::autograd::Function<MasterEmbedding> {
 };
 
 }  // namespace
-
-void invalidate_code_caches() { ++code_cache_generation(); }
 
 at::Tensor master_linear(const at::Tensor& x, const at::Tensor& weight) { return MasterLinear::apply(x, weight); }
 

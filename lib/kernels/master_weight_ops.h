@@ -23,22 +23,17 @@ namespace matquant::kernels {
 // points, kept by the QuantizedLinear that owns the weight. A MatQuant step quantizes every weight
 // for each precision, and again in checkpointing's recomputation, while the weight stays the same:
 // with the codes kept, the later calls slice them (reading 1 byte per weight) instead of reading
-// the fp32 weight twice. Valid while the weight keeps its storage, shape and version counter, and
-// until the next invalidate_code_caches(): at::_fused_adamw_ does not bump the version counters of
-// the parameters it updates, nor does a collective that gathers into a reused buffer, so the
-// optimizer step and the sharded gather call it. Results are bit-identical to quantizing afresh.
+// the fp32 weight twice. Valid while the weight keeps its storage, shape and version counter (the
+// optimizer's in-place update bumps it); results are bit-identical to quantizing afresh.
 struct NestedCodeCache {
   at::Tensor codes, scale, zero;  // uint8 [numel], fp32 [rows] each
   const void* data = nullptr;
   uint32_t version = 0;
-  uint64_t generation = 0;
   std::vector<int64_t> sizes;
   int64_t group_size = -1;
   int source_bits = 0;
   void clear() { *this = NestedCodeCache(); }
 };
-// Retires every NestedCodeCache's codes (weights may have changed outside autograd's sight).
-void invalidate_code_caches();
 
 // Whether the ops below apply: fused kernels enabled, `weight` an fp32 CUDA leaf that requires
 // grad, gradient recording on, and CUDA autocast on with bfloat16. Otherwise callers take at::linear

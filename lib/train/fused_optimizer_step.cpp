@@ -1,7 +1,5 @@
 #include "train/fused_optimizer_step.h"
 
-#include "kernels/master_weight_ops.h"
-
 #include <ATen/ATen.h>
 #include <torch/nn/utils/clip_grad.h>
 
@@ -45,9 +43,6 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state) {
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
     fusable = fusable && !options.amsgrad() && (with_grad.empty() || all_on_cuda(with_grad));
   }
-  // The weights change: codes kept for the step's precisions are stale (_fused_adamw_ leaves the
-  // version counters as they are).
-  kernels::invalidate_code_caches();
   if (!fusable) {
     optimizer.step();
     return;

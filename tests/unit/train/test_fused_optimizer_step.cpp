@@ -1,10 +1,7 @@
 // The fused optimizer step (CUDA) against LibTorch's own clip_grad_norm_ and AdamW, step by step;
 // on the CPU it is LibTorch's step itself, bit for bit.
-#include "kernels/fused_ops.h"
-#include "kernels/master_weight_ops.h"
 #include "test_device.h"
 #include "train/fused_optimizer_step.h"
-#include "train/training_step.h"
 
 #include <gtest/gtest.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -48,30 +45,6 @@ TEST(FusedOptimizerStep, MatchesLibTorchClipAndAdamW) {
   const auto& state = static_cast<const torch::optim::AdamWParamState&>(
       *ours_optimizer.state().at(ours[0].unsafeGetTensorImpl()));
   EXPECT_EQ(state.step(), 5);
-}
-
-// The step retires the codes QuantizedLinear keeps between a step's precisions
-// (kernels::NestedCodeCache): the next step's forward quantizes the updated weight afresh.
-TEST(FusedOptimizerStep, RetiresTheCodesKeptForTheStepsPrecisions) {
-  if (!at::hasCUDA() || !kernels::fused_kernels_compiled()) GTEST_SKIP() << "needs a GPU and the fused kernels";
-  at::manual_seed(3);
-  const auto cuda = at::TensorOptions(at::kFloat).device(at::kCUDA);
-  const at::Tensor w = (at::randn({64, 256}, cuda) * 0.05).requires_grad_(true);
-  torch::optim::AdamW optimizer(std::vector<at::Tensor>{w}, torch::optim::AdamWOptions(1e-2).weight_decay(0.0));
-  kernels::NestedCodeCache cache;
-  const Bf16Autocast autocast(true);
-  for (int step = 0; step < 3; ++step) {
-    for (int bits : {8, 4, 2}) {
-      const at::Tensor x = at::randn({5, 256}, cuda);
-      const at::Tensor kept = kernels::quantized_master_linear(x, w, 0, 8, bits, false, &cache);
-      const at::Tensor fresh =
-          at::linear(x.to(at::kBFloat16), kernels::fake_quantize_minmax(w.detach(), 0, 8, bits, false).to(at::kBFloat16));
-      EXPECT_TRUE(at::equal(kept, fresh)) << "step " << step << " bits " << bits;
-      kept.sum().backward();
-    }
-    adamw_step(optimizer);
-    w.mutable_grad().zero_();
-  }
 }
 
 }  // namespace
