@@ -30,7 +30,7 @@ __device__ __forceinline__ typename Pack4<O>::type pack4(float a, float b, float
 template <typename T, typename O>
 __global__ void __launch_bounds__(kThreads)
 fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* __restrict__ scales,
-                      float* __restrict__ zeros, uint8_t* __restrict__ codes, int64_t cols, int source_bits,
+                      float* __restrict__ zeros, int64_t cols, int source_bits,
                       int target_bits, bool extra_precision) {
   const int64_t row = blockIdx.x;
   const T* in = weight + row * cols;
@@ -47,10 +47,7 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
   const float scale = range.scale;
   const float zero = range.zero;
   auto dequantized = [&](float v) { return slicer.dequantized(v, scale, zero); };
-  // The clamped c-bit code of v, kept when the caller reuses it for other precisions.
-  auto code_of = [&](float v) { return uint8_t(clampf(slicer.unclamped_code(v, scale, zero), 0.0f, slicer.qmax)); };
   O* o = out + row * cols;
-  uint8_t* c = codes ? codes + row * cols : nullptr;
   if constexpr (std::is_same_v<T, float>) {
     if (cols % 4 == 0 && reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(o) % sizeof(typename Pack4<O>::type) == 0) {
       const float4* packs = reinterpret_cast<const float4*>(in);
@@ -58,7 +55,6 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
       for (int64_t i = threadIdx.x; i < cols / 4; i += kThreads) {
         const float4 v = packs[i];
         out_packs[i] = pack4<O>(dequantized(v.x), dequantized(v.y), dequantized(v.z), dequantized(v.w));
-        if (c) reinterpret_cast<uchar4*>(c)[i] = make_uchar4(code_of(v.x), code_of(v.y), code_of(v.z), code_of(v.w));
       }
       if (threadIdx.x == 0) {
         scales[row] = scale;
@@ -68,11 +64,7 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
     }
   }
   #pragma unroll 4
-  for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
-    const float v = to_float(in[j]);
-    o[j] = from_float<O>(dequantized(v));
-    if (c) c[j] = code_of(v);
-  }
+  for (int64_t j = threadIdx.x; j < cols; j += kThreads) o[j] = from_float<O>(dequantized(to_float(in[j])));
   if (threadIdx.x == 0) {
     scales[row] = scale;
     zeros[row] = zero;
@@ -149,70 +141,12 @@ fake_quantize_accumulate_vec4(const uint2* __restrict__ grad_out, const float4* 
   }
 }
 
-// bf16 Q_r(w) from cached clamped c-bit codes: (slice(code) - z) s, the forward above's value for
-// value (its codes clamp before slicing, as these were). Eight codes per thread (8-byte load,
-// 16-byte store) over all rows in a grid-stride loop, or one code per thread when rows are not a
-// multiple of 8 long.
-__global__ void __launch_bounds__(kThreads)
-dequantize_sliced_codes_vec8(const uint2* __restrict__ codes, const float* __restrict__ scales,
-                             const float* __restrict__ zeros, uint4* __restrict__ out, int64_t packs,
-                             int64_t packs_per_row, int source_bits, int target_bits, bool extra_precision) {
-  const CodeSlicer slicer(source_bits, target_bits, extra_precision);
-  for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < packs; i += int64_t(gridDim.x) * kThreads) {
-    const int64_t row = i / packs_per_row;
-    const float scale = scales[row], zero = zeros[row];
-    const uint2 raw = codes[i];
-    const uint8_t* c = reinterpret_cast<const uint8_t*>(&raw);
-    uint4 packed;
-    __nv_bfloat16* o = reinterpret_cast<__nv_bfloat16*>(&packed);
-    #pragma unroll
-    for (int k = 0; k < 8; ++k) o[k] = __float2bfloat16_rn((slicer.sliced(float(c[k])) - zero) * scale);
-    out[i] = packed;
-  }
-}
-
-__global__ void __launch_bounds__(kThreads)
-dequantize_sliced_codes(const uint8_t* __restrict__ codes, const float* __restrict__ scales,
-                        const float* __restrict__ zeros, __nv_bfloat16* __restrict__ out, int64_t n, int64_t cols,
-                        int source_bits, int target_bits, bool extra_precision) {
-  const CodeSlicer slicer(source_bits, target_bits, extra_precision);
-  for (int64_t j = int64_t(blockIdx.x) * kThreads + threadIdx.x; j < n; j += int64_t(gridDim.x) * kThreads) {
-    const int64_t row = j / cols;
-    out[j] = __float2bfloat16_rn((slicer.sliced(float(codes[j])) - zeros[row]) * scales[row]);
-  }
-}
-
 }  // namespace
 
-int launch_dequantize_sliced_codes(const uint8_t* codes, const float* scale, const float* zero, void* out,
-                                   int64_t rows, int64_t cols, int source_bits, int target_bits, bool extra_precision,
-                                   void* stream) {
-  if (source_bits < 1 || source_bits > 8 || target_bits < 1 || target_bits > source_bits) {
-    return int(cudaErrorInvalidValue);
-  }
-  if (rows == 0 || cols == 0) return 0;
-  const auto s = static_cast<cudaStream_t>(stream);
-  const bool aligned = reinterpret_cast<uintptr_t>(codes) % 8 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
-  if (cols % 8 == 0 && aligned) {
-    const int64_t packs = rows * cols / 8;
-    const int64_t blocks = std::min<int64_t>((packs + kThreads - 1) / kThreads, 132 * 16);
-    dequantize_sliced_codes_vec8<<<blocks, kThreads, 0, s>>>(reinterpret_cast<const uint2*>(codes), scale, zero,
-                                                             static_cast<uint4*>(out), packs, cols / 8, source_bits,
-                                                             target_bits, extra_precision);
-  } else {
-    const int64_t n = rows * cols;
-    const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 132 * 16);
-    dequantize_sliced_codes<<<blocks, kThreads, 0, s>>>(codes, scale, zero, static_cast<__nv_bfloat16*>(out), n, cols,
-                                                        source_bits, target_bits, extra_precision);
-  }
-  return int(cudaGetLastError());
-}
-
 int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weight, void* out, float* scale,
-                                 float* zero, uint8_t* codes, int64_t rows, int64_t cols, int source_bits,
-                                 int target_bits, bool extra_precision, void* stream) {
-  if (source_bits < 1 || source_bits > 16 || target_bits < 1 || target_bits > source_bits ||
-      (codes && source_bits > 8)) {
+                                 float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
+                                 bool extra_precision, void* stream) {
+  if (source_bits < 1 || source_bits > 16 || target_bits < 1 || target_bits > source_bits) {
     return int(cudaErrorInvalidValue);
   }
   if (rows == 0) return 0;
@@ -221,7 +155,7 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
     return dispatch(out_dtype, [&](auto y) {
       using O = decltype(y);
       fake_quantize_forward<T, O><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(weight), static_cast<O*>(out), scale, zero, codes, cols, source_bits, target_bits,
+          static_cast<const T*>(weight), static_cast<O*>(out), scale, zero, cols, source_bits, target_bits,
           extra_precision);
       return int(cudaGetLastError());
     });

@@ -215,7 +215,7 @@ struct FakeQuantizeMinMax : public torch::autograd::Function<FakeQuantizeMinMax>
     at::Tensor scale = at::empty({rows}, weight.options().dtype(at::kFloat));
     at::Tensor zero = at::empty({rows}, weight.options().dtype(at::kFloat));
     check_launch(launch_fake_quantize_forward(dtype_of(weight), dtype_of(weight), weight.data_ptr(), out.data_ptr(), f32(scale), f32(zero),
-                                              /*codes=*/nullptr, rows, cols, int(source_bits), int(target_bits), extra_precision,
+                                              rows, cols, int(source_bits), int(target_bits), extra_precision,
                                               stream_of(weight)),
                  "fake_quantize");
     ctx->save_for_backward({weight, scale, zero});

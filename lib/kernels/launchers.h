@@ -83,16 +83,10 @@ int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y
 // MinMax fake-quantize-and-slice of weight rows (each row one quantization group, contiguous):
 // per-row affine parameters to `source_bits` as quant::minmax_params, codes rounded and clamped,
 // sliced to `target_bits` by Eq. 6 (clamped unless extra_precision), dequantized; fp32 maths,
-// output in out_dtype. Writes each row's scale and zero point for the backward and, when `codes` is
-// not null (c <= 8), every weight's clamped c-bit code.
+// output in out_dtype. Writes each row's scale and zero point for the backward.
 int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weight, void* out, float* scale,
-                                 float* zero, uint8_t* codes, int64_t rows, int64_t cols, int source_bits,
-                                 int target_bits, bool extra_precision, void* stream);
-// The same output in bf16 from those codes, scales and zero points, sliced to `target_bits`: equal
-// value for value to the forward at target_bits on the weight they came from.
-int launch_dequantize_sliced_codes(const uint8_t* codes, const float* scale, const float* zero, void* out,
-                                   int64_t rows, int64_t cols, int source_bits, int target_bits, bool extra_precision,
-                                   void* stream);
+                                 float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
+                                 bool extra_precision, void* stream);
 // Straight-through backward: dW = (g * s) / s where the unclamped code lies in [0, 2^c - 1], else 0.
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,

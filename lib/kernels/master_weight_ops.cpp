@@ -127,61 +127,27 @@ struct Bf16FakeQuant {
   at::Tensor w16, scale, zero;
   int64_t cols = 0;
 };
-bool cache_holds(const NestedCodeCache& cache, const at::Tensor& weight, int64_t group_size, int64_t source_bits) {
-  return cache.codes.defined() && cache.data == weight.data_ptr() &&
-         cache.version == weight.unsafeGetTensorImpl()->version_counter().current_version() &&
-         cache.sizes == weight.sizes().vec() && cache.group_size == group_size && cache.source_bits == source_bits;
-}
-
-// `cache` (may be null): sliced from its codes when it holds this weight's, else quantized afresh
-// and, for c <= 8 outside inference mode (no version counter there), its codes kept.
 Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size, int64_t source_bits,
-                                    int64_t target_bits, bool extra_precision, NestedCodeCache* cache) {
+                                    int64_t target_bits, bool extra_precision) {
   Bf16FakeQuant out;
   out.cols = group_size > 0 ? group_size : weight.size(1);
   const int64_t rows = weight.numel() / out.cols;
   out.w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
-  if (cache && cache_holds(*cache, weight, group_size, source_bits)) {
-    out.scale = cache->scale;
-    out.zero = cache->zero;
-    check_launch(launch_dequantize_sliced_codes(cache->codes.data_ptr<uint8_t>(), out.scale.data_ptr<float>(),
-                                                out.zero.data_ptr<float>(), out.w16.data_ptr(), rows, out.cols,
-                                                int(source_bits), int(target_bits), extra_precision,
-                                                stream_of(weight)),
-                 "dequantize sliced codes");
-    return out;
-  }
-  const bool keep = cache && source_bits <= 8 && !weight.is_inference();
-  // Fresh tensors each time: autograd may still hold the previous scale and zero point.
   out.scale = at::empty({rows}, weight.options());
   out.zero = at::empty({rows}, weight.options());
-  const at::Tensor codes = keep ? at::empty({weight.numel()}, weight.options().dtype(at::kByte)) : at::Tensor();
   check_launch(launch_fake_quantize_forward(Dtype::kFloat32, Dtype::kBFloat16, weight.data_ptr(), out.w16.data_ptr(),
-                                            out.scale.data_ptr<float>(), out.zero.data_ptr<float>(),
-                                            keep ? codes.data_ptr<uint8_t>() : nullptr, rows, out.cols,
+                                            out.scale.data_ptr<float>(), out.zero.data_ptr<float>(), rows, out.cols,
                                             int(source_bits), int(target_bits), extra_precision, stream_of(weight)),
                "fake_quantize (bf16 out)");
-  if (keep) {
-    cache->codes = codes;
-    cache->scale = out.scale;
-    cache->zero = out.zero;
-    cache->data = weight.data_ptr();
-    cache->version = weight.unsafeGetTensorImpl()->version_counter().current_version();
-    cache->sizes = weight.sizes().vec();
-    cache->group_size = group_size;
-    cache->source_bits = int(source_bits);
-  }
   return out;
 }
 
 struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterLinear> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight_in, int64_t group_size,
-                            int64_t source_bits, int64_t target_bits, bool extra_precision, NestedCodeCache* cache) {
+                            int64_t source_bits, int64_t target_bits, bool extra_precision) {
     const c10::cuda::CUDAGuard guard(weight_in.device());
     const at::Tensor weight = weight_in.contiguous();
-    // A contiguous copy is not the module's weight: nothing to keep for it.
-    const Bf16FakeQuant q = fake_quantize_to_bf16(weight, group_size, source_bits, target_bits, extra_precision,
-                                                  weight.is_same(weight_in) ? cache : nullptr);
+    const Bf16FakeQuant q = fake_quantize_to_bf16(weight, group_size, source_bits, target_bits, extra_precision);
     const int64_t cols = q.cols;
     const at::Tensor& w16 = q.w16;
     const at::Tensor x16 = shared_bf16_input(x);
@@ -212,7 +178,7 @@ struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterL
                                                  int(ctx->saved_data["source_bits"].toInt()), accumulate,
                                                  stream_of(weight)),
                  "fake_quantize accumulate");
-    return {grad_x, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_x, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -237,12 +203,12 @@ struct MasterEmbedding : public torch::autograd::Function<MasterEmbedding> {
 at::Tensor master_linear(const at::Tensor& x, const at::Tensor& weight) { return MasterLinear::apply(x, weight); }
 
 at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
-                                   int source_bits, int target_bits, bool extra_precision, NestedCodeCache* cache) {
+                                   int source_bits, int target_bits, bool extra_precision) {
   if (weight.dim() != 2 || (group_size > 0 && weight.size(1) % group_size != 0)) {
     throw Error(ErrorCode::kInternal, "quantized_master_linear: 2-D weight whose columns the group size divides");
   }
   return QuantizedMasterLinear::apply(x, weight, group_size, int64_t(source_bits), int64_t(target_bits),
-                                      extra_precision, cache);
+                                      extra_precision);
 }
 
 at::Tensor master_embedding(const at::Tensor& weight, const at::Tensor& ids) {
@@ -261,15 +227,13 @@ at::Tensor autocast_linear_forward(const at::Tensor& x, const at::Tensor& weight
 }
 
 at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
-                                             int source_bits, int target_bits, bool extra_precision,
-                                             NestedCodeCache* cache) {
+                                             int source_bits, int target_bits, bool extra_precision) {
   if (weight.dim() != 2 || (group_size > 0 && weight.size(1) % group_size != 0)) {
     throw Error(ErrorCode::kInternal, "autocast_quantized_linear_forward: 2-D weight whose columns the group size divides");
   }
   const c10::cuda::CUDAGuard guard(weight.device());
-  const at::Tensor contiguous = weight.contiguous();
-  const Bf16FakeQuant q = fake_quantize_to_bf16(contiguous, group_size, source_bits, target_bits, extra_precision,
-                                                contiguous.is_same(weight) ? cache : nullptr);
+  const Bf16FakeQuant q =
+      fake_quantize_to_bf16(weight.contiguous(), group_size, source_bits, target_bits, extra_precision);
   return at::linear(shared_bf16_input(x), q.w16);
 }
 

@@ -15,25 +15,7 @@
 // (train/sharded_model.cpp).
 #include <ATen/ATen.h>
 
-#include <vector>
-
 namespace matquant::kernels {
-
-// The c-bit codes (c <= 8) of a weight's last fake quantization with their per-row scales and zero
-// points, kept by the QuantizedLinear that owns the weight. A MatQuant step quantizes every weight
-// for each precision, and again in checkpointing's recomputation, while the weight stays the same:
-// with the codes kept, the later calls slice them (reading 1 byte per weight) instead of reading
-// the fp32 weight twice. Valid while the weight keeps its storage, shape and version counter (the
-// optimizer's in-place update bumps it); results are bit-identical to quantizing afresh.
-struct NestedCodeCache {
-  at::Tensor codes, scale, zero;  // uint8 [numel], fp32 [rows] each
-  const void* data = nullptr;
-  uint32_t version = 0;
-  std::vector<int64_t> sizes;
-  int64_t group_size = -1;
-  int source_bits = 0;
-  void clear() { *this = NestedCodeCache(); }
-};
 
 // Whether the ops below apply: fused kernels enabled, `weight` an fp32 CUDA leaf that requires
 // grad, gradient recording on, and CUDA autocast on with bfloat16. Otherwise callers take at::linear
@@ -52,10 +34,8 @@ at::Tensor master_linear(const at::Tensor& x, const at::Tensor& weight);
 // straight-through gradient goes into weight.grad in one pass from the bf16 matmul gradient.
 // Forward and weight gradient bit-identical to fake_quantize_minmax followed by autocast's
 // at::linear; the input gradient as master_linear's.
-// `cache`, when given, keeps the weight's codes between calls (NestedCodeCache).
 at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
-                                   int source_bits, int target_bits, bool extra_precision,
-                                   NestedCodeCache* cache = nullptr);
+                                   int source_bits, int target_bits, bool extra_precision);
 
 // at::embedding(weight, ids) whose backward adds the looked-up rows' gradients into weight.grad
 // (index_put_ with accumulation) instead of building a dense [vocab, hidden] gradient.
@@ -70,8 +50,7 @@ at::Tensor master_embedding(const at::Tensor& weight, const at::Tensor& ids);
 bool autocast_forward_only(const at::Tensor& weight);
 at::Tensor autocast_linear_forward(const at::Tensor& x, const at::Tensor& weight);
 at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
-                                             int source_bits, int target_bits, bool extra_precision,
-                                             NestedCodeCache* cache = nullptr);
+                                             int source_bits, int target_bits, bool extra_precision);
 
 // master_linear when master_weight_training(weight), else at::linear: the decoder's LM head.
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight);

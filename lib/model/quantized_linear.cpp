@@ -25,7 +25,6 @@ void QuantizedLinearImpl::enable_quantizer(const QuantizerConfig& config) {
     clipping->to(weight.device());
   }
   dequantized_cache_.clear();
-  code_cache_.clear();
 }
 
 void QuantizedLinearImpl::set_precision(std::optional<int> bits) {
@@ -61,7 +60,6 @@ int64_t QuantizedLinearImpl::release_for_packed_serving() {
   codes_.reset();
   mx_codes_.reset();
   dequantized_cache_.clear();
-  code_cache_.clear();
   released_ = true;
   return bytes;
 }
@@ -148,8 +146,7 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
     if (!quantizer_ || !precision_) return kernels::autocast_linear_forward(x, weight);
     return kernels::autocast_quantized_linear_forward(x, weight, quantizer_->group_size, quantizer_->source_bits,
                                                       *precision_,
-                                                      quantizer_->slice_mode == quant::SliceMode::kExtraPrecision,
-                                                      &code_cache_);
+                                                      quantizer_->slice_mode == quant::SliceMode::kExtraPrecision);
   }
   const at::Tensor input = activation_quantizer_ ? activation_quantizer_->apply(x) : x;
   const at::Tensor w = effective_weight();
@@ -171,7 +168,6 @@ void QuantizedLinearImpl::freeze_codes() {
   }
   codes_ = quant::NestedCodes::quantize(w32, quantizer_->source_bits, quantizer_->group_size, params);
   dequantized_cache_.clear();
-  code_cache_.clear();
 }
 
 void QuantizedLinearImpl::load_mx_codes(quant::MxCodes codes) {
@@ -189,7 +185,6 @@ void QuantizedLinearImpl::load_mx_codes(quant::MxCodes codes) {
   codes_.reset();
   mx_codes_ = std::move(codes);
   dequantized_cache_.clear();
-  code_cache_.clear();
 }
 
 void QuantizedLinearImpl::set_activation_quantizer(std::optional<quant::ActivationQuantizer> quantizer) {
@@ -207,7 +202,6 @@ void QuantizedLinearImpl::load_codes(quant::NestedCodes codes) {
   mx_codes_.reset();
   codes_ = std::move(codes);
   dequantized_cache_.clear();
-  code_cache_.clear();
 }
 
 }  // namespace matquant::model

@@ -7,7 +7,6 @@
 //             dequantized r-bit slice (cached per r)
 // Independently, the input may be fake-quantized before the matmul (seed 004's A8 rows).
 // Switching the precision switches which model the same object serves.
-#include "kernels/master_weight_ops.h"
 #include "quant/activation_quant.h"
 #include "quant/learnable_clipping.h"
 #include "quant/mx_format.h"
@@ -58,8 +57,6 @@ class QuantizedLinearImpl : public torch::nn::Module {
   // an internal error.
   int64_t release_for_packed_serving();
   bool released() const { return released_; }
-  // Frees the codes kept between a training step's precisions (kernels::NestedCodeCache).
-  void clear_code_cache() { code_cache_.clear(); }
   // Inputs are fake-quantized by `quantizer` before the matmul while set; input observers and
   // absmax recording still see the unquantized input (they calibrate it).
   void set_activation_quantizer(std::optional<quant::ActivationQuantizer> quantizer);
@@ -88,7 +85,6 @@ class QuantizedLinearImpl : public torch::nn::Module {
   std::optional<quant::MxCodes> mx_codes_;
   std::optional<quant::ActivationQuantizer> activation_quantizer_;
   std::map<int, at::Tensor> dequantized_cache_;
-  kernels::NestedCodeCache code_cache_;  // QAT's fused path: this weight's codes, sliced per precision
   at::Tensor weight_override_, bias_override_;
   bool recording_input_ = false;
   bool released_ = false;

@@ -109,7 +109,6 @@ void finish_training(model::DecoderModel& model, TrainingSummary& summary, int64
                      std::chrono::steady_clock::time_point start) {
   model->set_precision(std::nullopt);
   model->eval();
-  for (auto& entry : model->quantized_linears()) std::get<2>(entry)->clear_code_cache();
   summary.steps = steps_done;
   summary.tokens = steps_done * tokens_per_step;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

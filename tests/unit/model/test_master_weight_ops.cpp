@@ -115,46 +115,6 @@ TEST_F(MasterWeightOps, QuantizedLinearEqualsFakeQuantThenAutocastLinearAcrossTh
   }
 }
 
-// A QuantizedLinear keeps its weight's codes (kernels::NestedCodeCache): the later precisions of a
-// step and checkpointing's first pass slice them, with the results of quantizing afresh, and the
-// optimizer's in-place update (at::_fused_adamw_, as the trainer runs it) retires them. Groups of 40
-// take the one-code-per-thread form of the slicing kernel.
-TEST_F(MasterWeightOps, KeptCodesServeTheOtherPrecisionsUntilTheOptimizerStep) {
-  for (int64_t group : {int64_t(0), int64_t(64), int64_t(40)}) {
-    for (bool extra : {false, true}) {
-      const std::string where = "group " + std::to_string(group) + (extra ? " E.P." : "");
-      const at::Tensor w = (at::randn({96, 320}, cuda()) * 0.05).requires_grad_(true);
-      const at::Tensor w_fresh = w.detach().clone().requires_grad_(true);
-      kernels::NestedCodeCache cache;
-      const Bf16Autocast autocast(true);
-      for (int step = 0; step < 2; ++step) {
-        for (int bits : {8, 4, 2}) {
-          const at::Tensor x = at::randn({3, 7, 320}, cuda());
-          const at::Tensor grad_y = at::randn({3, 7, 96}, cuda(at::kBFloat16));
-          const at::Tensor kept = kernels::quantized_master_linear(x, w, group, 8, bits, extra, &cache);
-          const at::Tensor fresh = kernels::quantized_master_linear(x, w_fresh, group, 8, bits, extra);
-          kept.backward(grad_y);
-          fresh.backward(grad_y);
-          EXPECT_TRUE(at::equal(kept, fresh)) << where << " step " << step << " bits " << bits;
-          ASSERT_TRUE(cache.codes.defined()) << where;
-          const c10::NoGradGuard no_grad;
-          EXPECT_TRUE(at::equal(kernels::autocast_quantized_linear_forward(x, w, group, 8, bits, extra, &cache),
-                                kernels::autocast_quantized_linear_forward(x, w_fresh, group, 8, bits, extra)))
-              << where << " step " << step << " bits " << bits << ": forward only";
-        }
-        EXPECT_TRUE(at::equal(w.grad(), w_fresh.grad())) << where << " step " << step;
-        const c10::NoGradGuard no_grad;
-        for (const at::Tensor& p : {w, w_fresh}) {
-          const at::Tensor m = at::zeros_like(p), v = at::zeros_like(p), count = at::zeros({}, cuda());
-          at::_fused_adamw_({p}, {p.grad()}, {m}, {v}, {}, {count}, 1e-2, 0.9, 0.999, 0.0, 1e-8, false, false);
-          p.mutable_grad().zero_();
-        }
-        ASSERT_TRUE(at::equal(w, w_fresh)) << where;
-      }
-    }
-  }
-}
-
 TEST_F(MasterWeightOps, LinearAccumulatesTheFp32GradientOfItsBf16Operands) {
   const at::Tensor w_master = at::randn({48, 80}, cuda()).requires_grad_(true);
   const at::Tensor w_composed = w_master.detach().clone().requires_grad_(true);
