@@ -86,6 +86,11 @@ at::Tensor quantized_master_linear(const at::Tensor&, const at::Tensor&, int64_t
 }
 at::Tensor master_embedding(const at::Tensor&, const at::Tensor&) { return unavailable("master_embedding"); }
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight) { return at::linear(x, weight); }
+bool autocast_forward_only(const at::Tensor&) { return false; }
+at::Tensor autocast_linear_forward(const at::Tensor&, const at::Tensor&) { return unavailable("autocast_linear_forward"); }
+at::Tensor autocast_quantized_linear_forward(const at::Tensor&, const at::Tensor&, int64_t, int, int, bool) {
+  return unavailable("autocast_quantized_linear_forward");
+}
 }  // namespace matquant::kernels
 
 #include "kernels/slice_pack_ops.h"
