@@ -93,7 +93,7 @@ int run(int argc, char** argv) {
       {"bench", "omniquant_block"},
       {"config", {{"shape", shape}, {"layers", layers}, {"samples", samples}, {"seq", seq}, {"epochs", epochs},
                   {"batch", batch}, {"device", device}, {"dtype", dtype},
-                  {"model_on_host", model_on_host}}},
+                  {"model_on_host", model_on_host}, {"profile", profile}}},
       {"figures", {{"single_seconds_per_block_epoch", single.seconds_per_block_epoch},
                    {"single_peak_gib", single.peak_gib},
                    {"matquant_seconds_per_block_epoch", matquant.seconds_per_block_epoch},

@@ -22,11 +22,11 @@ clipped_fake_quantize_forward(const T* __restrict__ weight, const float* __restr
   float lo = INFINITY, hi = -INFINITY;
   for_each_in_row(in, cols, [&](int64_t, T value) {
     const float v = to_float(value);
-    lo = fminf(lo, v);
-    hi = fmaxf(hi, v);
+    lo = NanMin{}(lo, v);
+    hi = NanMax{}(hi, v);
   });
-  lo = block_reduce(lo, Min{});
-  hi = block_reduce(hi, Max{});
+  lo = block_reduce(lo, NanMin{});
+  hi = block_reduce(hi, NanMax{});
   const CodeSlicer slicer(source_bits, target_bits, extra_precision);
   const float gamma = gammas[row];
   const float beta = betas[row];
@@ -105,7 +105,8 @@ clipped_fake_quantize_backward(const T* __restrict__ grad_out, const T* __restri
   const float grad_lower_range = -grad_upper_range;
   grad_upper[row] = grad_upper_range * hi * (1.0f - gamma) * gamma;
   grad_lower[row] = grad_lower_range * lo * (1.0f - beta) * beta;
-  if (grad_weight) {
+  // A NaN range (a NaN weight in the group) matched no element: nothing to route.
+  if (grad_weight && s[kArgMin] < float(cols) && s[kArgMax] < float(cols)) {
     // The range's own gradient reaches the group's first minimum and maximum; every thread's
     // straight-through write above is visible after the reductions' barriers.
     const int64_t at_min = int64_t(s[kArgMin]), at_max = int64_t(s[kArgMax]);

@@ -9,7 +9,17 @@ namespace matquant::kernels {
 constexpr float kMinScale = 1e-5f;  // quant/minmax.h
 constexpr float kMaxScale = 1e4f;
 
-__device__ __forceinline__ float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
+// at::clamp's semantics: NaN stays NaN (fminf / fmaxf alone would return a bound).
+__device__ __forceinline__ float clampf(float v, float lo, float hi) { return isnan(v) ? v : fminf(fmaxf(v, lo), hi); }
+
+// A group's range as at::min / at::max see it: NaN if any value is NaN (fminf / fmaxf skip NaN), so a
+// diverged weight makes its whole group NaN and the loss shows it, as in the composition.
+struct NanMin {
+  __device__ float operator()(float a, float b) const { return isnan(a) || isnan(b) ? NAN : fminf(a, b); }
+};
+struct NanMax {
+  __device__ float operator()(float a, float b) const { return isnan(a) || isnan(b) ? NAN : fmaxf(a, b); }
+};
 
 // quant::affine_params_from_range for one group: (scale, zero point) from the range [lo, hi].
 struct AffineRange {

@@ -37,11 +37,11 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
   float lo = INFINITY, hi = -INFINITY;
   for_each_in_row(in, cols, [&](int64_t, T value) {
     const float v = to_float(value);
-    lo = fminf(lo, v);
-    hi = fmaxf(hi, v);
+    lo = NanMin{}(lo, v);
+    hi = NanMax{}(hi, v);
   });
-  lo = block_reduce(lo, Min{});
-  hi = block_reduce(hi, Max{});
+  lo = block_reduce(lo, NanMin{});
+  hi = block_reduce(hi, NanMax{});
   const CodeSlicer slicer(source_bits, target_bits, extra_precision);
   const AffineRange range(lo, hi, slicer.qmax);
   const float scale = range.scale;

@@ -89,7 +89,12 @@ TEST_F(FusedKernels, ClippedFakeQuantizeMatchesTheComposition) {
                                     " group=" + std::to_string(group) +
                                     (mode == quant::SliceMode::kExtraPrecision ? " E.P." : "");
           const bool weight_trained = dtype == at::kFloat;
-          const at::Tensor w = (at::randn({96, 320}, cuda()) * 0.05).to(dtype).requires_grad_(weight_trained);
+          // fp32 weights hold bf16 values, so a group's minimum or maximum may repeat (the first takes
+          // the range's gradient, as at::min / at::max route it); row 3 is constant (zero range, the
+          // scale clamped to its floor).
+          at::Tensor w = (at::randn({96, 320}, cuda()) * 0.05).to(at::kBFloat16).to(dtype);
+          w[3].fill_(0.02);
+          w.requires_grad_(weight_trained);
           const int64_t groups = group > 0 ? 320 / group : 1;
           // Logits between 0.5 and 4.5: ranges clipped from about 62% to 99% of min and max.
           quant::LearnableClipping clipping(96, groups);
@@ -120,6 +125,26 @@ TEST_F(FusedKernels, ClippedFakeQuantizeMatchesTheComposition) {
         }
       }
     }
+  }
+}
+
+// A NaN weight makes its group NaN, as at::min / at::max and at::clamp do in the compositions, so
+// the loss shows a diverged weight instead of the kernels rounding it to a code.
+TEST_F(FusedKernels, FakeQuantizeKernelsPropagateNaNLikeTheCompositions) {
+  at::Tensor w = at::randn({8, 256}, cuda()) * 0.05;
+  w[2][17] = std::numeric_limits<float>::quiet_NaN();
+  quant::LearnableClipping clipping(8, 2);
+  clipping->to(at::kCUDA);
+  const at::Tensor plain_minmax = quant::fake_quantize(
+      w, quant::minmax_params(quant::to_groups(w, 128), 8), quant::FakeQuantSpec{8, 4, quant::SliceMode::kClamped, 128});
+  const at::Tensor plain_clipped = quant::fake_quantize(
+      w, clipping->params(quant::to_groups(w, 128), 8), quant::FakeQuantSpec{8, 4, quant::SliceMode::kClamped, 128});
+  const at::Tensor minmax = kernels::fake_quantize_minmax(w, 128, 8, 4, false);
+  const at::Tensor clipped = kernels::fake_quantize_clipped(w, clipping->upper_logit, clipping->lower_logit, 128, 8, 4, false);
+  for (const auto& [fused, plain] : {std::pair{minmax, plain_minmax}, std::pair{clipped, plain_clipped}}) {
+    EXPECT_TRUE(at::equal(fused.isnan(), plain.isnan()));
+    EXPECT_EQ(fused.isnan().sum().item<int64_t>(), 128) << "the NaN's group, and only it";
+    EXPECT_TRUE(at::equal(fused.nan_to_num(0.0), plain.nan_to_num(0.0)));
   }
 }
 
