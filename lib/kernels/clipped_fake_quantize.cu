@@ -19,14 +19,8 @@ clipped_fake_quantize_forward(const T* __restrict__ weight, const float* __restr
                               int64_t cols, int source_bits, int target_bits, bool extra_precision) {
   const int64_t row = blockIdx.x;
   const T* in = weight + row * cols;
-  float lo = INFINITY, hi = -INFINITY;
-  for_each_in_row(in, cols, [&](int64_t, T value) {
-    const float v = to_float(value);
-    lo = NanMin{}(lo, v);
-    hi = NanMax{}(hi, v);
-  });
-  lo = block_reduce(lo, NanMin{});
-  hi = block_reduce(hi, NanMax{});
+  const GroupRange group = group_range(in, cols);
+  const float lo = group.lo, hi = group.hi;
   const CodeSlicer slicer(source_bits, target_bits, extra_precision);
   const float gamma = gammas[row];
   const float beta = betas[row];

@@ -21,6 +21,21 @@ struct NanMax {
   __device__ float operator()(float a, float b) const { return isnan(a) || isnan(b) ? NAN : fmaxf(a, b); }
 };
 
+// The block's group (one row of `cols` values): its minimum and maximum, NaN-propagating.
+struct GroupRange {
+  float lo, hi;
+};
+template <typename T>
+__device__ __forceinline__ GroupRange group_range(const T* __restrict__ row, int64_t cols) {
+  float lo = INFINITY, hi = -INFINITY;
+  for_each_in_row(row, cols, [&](int64_t, T value) {
+    const float v = to_float(value);
+    lo = NanMin{}(lo, v);
+    hi = NanMax{}(hi, v);
+  });
+  return {block_reduce(lo, NanMin{}), block_reduce(hi, NanMax{})};
+}
+
 // quant::affine_params_from_range for one group: (scale, zero point) from the range [lo, hi].
 struct AffineRange {
   float scale, zero;

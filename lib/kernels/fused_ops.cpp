@@ -204,13 +204,21 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
   }
 };
 
+// A 2-D weight as the fake-quant kernels take it: one kernel row per quantization group.
+struct GroupRows {
+  int64_t cols, rows;
+};
+GroupRows group_rows(const at::Tensor& weight, int64_t group_size) {
+  const int64_t cols = group_size > 0 ? group_size : weight.size(1);
+  return {cols, weight.numel() / cols};
+}
+
 struct FakeQuantizeMinMax : public torch::autograd::Function<FakeQuantizeMinMax> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& weight_in, int64_t group_size, int64_t source_bits,
                             int64_t target_bits, bool extra_precision) {
     const c10::cuda::CUDAGuard guard(weight_in.device());
     const at::Tensor weight = weight_in.contiguous();
-    const int64_t cols = group_size > 0 ? group_size : weight.size(1);
-    const int64_t rows = weight.numel() / cols;
+    const auto [cols, rows] = group_rows(weight, group_size);
     at::Tensor out = at::empty_like(weight);
     at::Tensor scale = at::empty({rows}, weight.options().dtype(at::kFloat));
     at::Tensor zero = at::empty({rows}, weight.options().dtype(at::kFloat));
@@ -244,8 +252,7 @@ struct FakeQuantizeClipped : public torch::autograd::Function<FakeQuantizeClippe
                             bool extra_precision) {
     const c10::cuda::CUDAGuard guard(weight_in.device());
     const at::Tensor weight = weight_in.contiguous();
-    const int64_t cols = group_size > 0 ? group_size : weight.size(1);
-    const int64_t rows = weight.numel() / cols;
+    const auto [cols, rows] = group_rows(weight, group_size);
     at::Tensor out = at::empty_like(weight);
     at::Tensor saved = at::empty({rows, 8}, weight.options().dtype(at::kFloat));
     // ATen's own sigmoid, so the forward equals the composition bit for bit.
@@ -493,10 +500,10 @@ at::Tensor fake_quantize_minmax(const at::Tensor& weight, int64_t group_size, in
 
 bool fake_quantize_clipped_applies(const at::Tensor& weight, const at::Tensor& upper_logit,
                                    const at::Tensor& lower_logit, int64_t group_size) {
-  if (!fused_kernels_enabled(weight) || weight.dim() != 2 || weight.size(0) == 0) return false;
-  const int64_t cols = group_size > 0 ? group_size : weight.size(1);
-  if (cols == 0 || weight.size(1) % cols != 0 || cols >= (int64_t(1) << 24)) return false;
-  const int64_t rows = weight.numel() / cols;
+  if (!fused_kernels_enabled(weight) || weight.dim() != 2 || weight.size(0) == 0 || weight.size(1) == 0) return false;
+  if (group_size > 0 && weight.size(1) % group_size != 0) return false;
+  const auto [cols, rows] = group_rows(weight, group_size);
+  if (cols >= (int64_t(1) << 24)) return false;
   auto logit_fits = [&](const at::Tensor& logit) {
     return logit.defined() && logit.scalar_type() == at::kFloat && logit.device() == weight.device() &&
            logit.is_contiguous() && logit.numel() == rows;
