@@ -51,4 +51,5 @@ if [ "${PROFILE:-0}" = 1 ]; then
   run eval_profile_reference python3 bench/reference/eval_throughput.py --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 16 --repeat 1 --device cuda --profile
   run qat_aten_path env MATQUANT_FUSED_KERNELS=0 "$B/matquant_bench_qat_step" --shape gemma2-2b-shape --layers 4 --batch 2 --seq 2048 --device cuda
   run eval_aten_path env MATQUANT_FUSED_KERNELS=0 "$B/matquant_bench_eval_throughput" --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
+  run omniquant_profile "$B/matquant_bench_omniquant" --shape mistral-7b-shape --layers 2 --samples 128 --seq 2048 --device cuda --profile
 fi
