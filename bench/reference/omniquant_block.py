@@ -46,7 +46,9 @@ def lwc_fake_quantize(w, upbound, lowbound, group_size, bits):
     xmax = torch.sigmoid(upbound) * x.amax(dim=-1, keepdim=True)
     xmin = torch.sigmoid(lowbound) * x.amin(dim=-1, keepdim=True)
     scale = ((xmax - xmin) / qmax).clamp(min=1e-5, max=1e4)
-    zero = round_ste(-xmin / scale)
+    # OmniQuant rounds the zero point with a plain round (no straight-through estimator): no gradient
+    # reaches the range through it (quantize/quantizer.py, per_token_dynamic_calibration).
+    zero = (-xmin / scale).clamp(-1e4, 1e4).round()
     codes = (round_ste(x / scale) + zero).clamp(0.0, qmax)
     if bits < SOURCE_BITS:
         step = float(2 ** (SOURCE_BITS - bits))
