@@ -53,9 +53,10 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
   for (const auto& t : targets) quant_streams[t.bits] = fp_stream;
   const auto attention =
       model->prepare_attention({}, bs, calibration.size(1), fp_stream.scalar_type(), device);
-  auto batch_of = [&](const at::Tensor& stream, int64_t b) {
-    return stream.slice(0, b * bs, std::min(n, (b + 1) * bs)).to(device);
+  auto rows_of = [&](const at::Tensor& stream, int64_t b) {
+    return stream.slice(0, b * bs, std::min(n, (b + 1) * bs));
   };
+  auto batch_of = [&](const at::Tensor& stream, int64_t b) { return rows_of(stream, b).to(device); };
   // Batches are independent, so a stream that owns its memory takes each batch's block output in
   // place of its input: no second copy of the stream (2 GiB at 7B, 128 x 2048 tokens) at the peak.
   // All streams start as one tensor, which must not be overwritten until each has its own.
@@ -64,10 +65,8 @@ CalibrationSummary calibrate_omniquant(model::DecoderModel& model, const at::Ten
     for (const auto& entry : quant_streams) holders += entry.second.is_alias_of(stream) ? 1 : 0;
     return holders == 1;
   };
-  auto store_batch = [&](at::Tensor& stream, int64_t b, const at::Tensor& out) {
-    at::Tensor rows = stream.slice(0, b * bs, std::min(n, (b + 1) * bs));
-    rows.copy_(out);
-    return rows;
+  auto store_batch = [&](const at::Tensor& stream, int64_t b, const at::Tensor& out) {
+    return rows_of(stream, b).copy_(out);
   };
 
   for (auto& layer : model->layers) {
