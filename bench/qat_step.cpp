@@ -32,7 +32,7 @@ int run(int argc, char** argv) {
   std::string shape = "gemma2-2b-shape", device = "cuda", scope = "ffn";
   int64_t layers = 4, batch = 1, seq = 2048, steps = 3, warmup = 2, vocab = 0;
   double peak_tflops = 989.0;
-  bool checkpointing = false, profile = false, offload = false;
+  bool checkpointing = false, profile = false, offload = false, eager = false;
   int nproc = 1;
   po::options_description options("options");
   options.add_options()("help", "help")
@@ -45,6 +45,8 @@ int run(int argc, char** argv) {
       ("warmup", po::value(&warmup)->default_value(warmup), "warm-up steps (not measured)")
       ("scope", po::value(&scope)->default_value(scope), "quantized projections: ffn | ffn+attn")
       ("checkpointing", po::bool_switch(&checkpointing), "activation checkpointing")
+      ("eager", po::bool_switch(&eager), "launch every kernel from the host (QatConfig::cuda_graph = false); by default "
+                                          "the single-GPU trainer replays each step's passes from a CUDA graph")
       ("nproc", po::value(&nproc)->default_value(nproc), "processes (one per GPU): QAT sharded across them, --batch per GPU")
       ("offload", po::bool_switch(&offload), "AdamW moments in pinned host memory (sharded trainer, one rank per GPU)")
       ("profile", po::bool_switch(&profile), "print a GPU kernel-time breakdown of the measured steps (Kineto; times slightly inflated)")
@@ -93,6 +95,7 @@ int run(int argc, char** argv) {
   qat.gradient_clip = 1.0;
   qat.bf16_autocast = true;
   qat.activation_checkpointing = checkpointing;
+  qat.cuda_graph = !eager;
   std::vector<double> ends;  // wall time at the end of each step, after a device sync
   bench::KernelProfile profiler;
   qat.on_step = [&](const train::StepReport& report) {
@@ -124,6 +127,7 @@ int run(int argc, char** argv) {
   }
   if (!rank_zero) return 0;
   const double peak_gib = peak_device_memory(dev) / double(1ull << 30);
+  const double reserved_gib = peak_reserved_device_memory(dev) / double(1ull << 30);
   const double measured_start = warmup > 0 ? ends[size_t(warmup - 1)] : start;
   const double step_seconds = (ends.back() - measured_start) / double(steps);
   if (profile) profiler.stop_and_print(ends.back() - measured_start, double(steps));
@@ -134,18 +138,24 @@ int run(int argc, char** argv) {
   fmt::print("FLOPs per step = 3 precisions x (6 * N_matmul + 12 * L * seq * heads * head_dim) * tokens;\n"
              "  N_matmul = {:.4g} (projections + LM head), {:.4g} FLOPs per step; MFU against {} TFLOP/s bf16 dense\n",
              bench::matmul_parameters(config), flops_per_step, peak_tflops);
+  if (!sharded && dev.is_cuda()) {
+    fmt::print("step passes {}\n", summary.cuda_graph ? "replayed from a CUDA graph (captured at the first step)"
+                                                       : "launched eagerly");
+  }
   if (sharded) fmt::print("TFLOP/s, MFU and peak GiB are per GPU (rank 0); tokens/s is the whole step's\n");
-  fmt::print("{:<12}{:>14}{:>14}{:>12}{:>10}{:>12}\n", "impl", "s / step", "tokens/s", "TFLOP/s", "MFU", "peak GiB");
-  fmt::print("{:<12}{:>14.4f}{:>14.1f}{:>12.2f}{:>9.1f}%{:>12.2f}\n", "matquant", step_seconds,
-             tokens_per_step / step_seconds, tflops, 100.0 * mfu, peak_gib);
+  fmt::print("{:<12}{:>14}{:>14}{:>12}{:>10}{:>12}{:>14}\n", "impl", "s / step", "tokens/s", "TFLOP/s", "MFU", "peak GiB",
+             "reserved GiB");
+  fmt::print("{:<12}{:>14.4f}{:>14.1f}{:>12.2f}{:>9.1f}%{:>12.2f}{:>14.2f}\n", "matquant", step_seconds,
+             tokens_per_step / step_seconds, tflops, 100.0 * mfu, peak_gib, reserved_gib);
   bench::print_json_line(
       "qat_step",
       {{"impl", "matquant"}, {"shape", shape}, {"layers", config.num_hidden_layers}, {"vocab", config.vocab_size},
        {"batch", batch}, {"seq", seq}, {"steps", steps}, {"warmup", warmup}, {"scope", scope},
        {"checkpointing", checkpointing || sharded}, {"device", device}, {"peak_tflops", peak_tflops},
-       {"processes", world}, {"offload", offload}},
+       {"processes", world}, {"offload", offload},
+       {"cuda_graph", summary.cuda_graph}},
       {{"seconds_per_step", step_seconds}, {"tokens_per_s", tokens_per_step / step_seconds},
-       {"tflops", tflops}, {"mfu", mfu}, {"peak_gib", peak_gib}, {"flops_per_step", flops_per_step},
+       {"tflops", tflops}, {"mfu", mfu}, {"peak_gib", peak_gib}, {"reserved_gib", reserved_gib}, {"flops_per_step", flops_per_step},
        {"params", params}, {"matmul_params", bench::matmul_parameters(config)},
        {"final_loss_int2", summary.curve.back().loss_by_bits.at(2)}});
   return 0;

@@ -150,9 +150,10 @@ def main():
     flops = 3 * shapes.forward_backward_flops(config, tokens, args.seq)
     tflops = flops / step_seconds / 1e12
     peak_gib = torch.cuda.max_memory_allocated(device) / 2 ** 30 if cuda else 0.0
-    print(f"{'impl':<12}{'s / step':>14}{'tokens/s':>14}{'TFLOP/s':>12}{'MFU':>10}{'peak GiB':>12}")
+    reserved_gib = torch.cuda.max_memory_reserved(device) / 2 ** 30 if cuda else 0.0
+    print(f"{'impl':<12}{'s / step':>14}{'tokens/s':>14}{'TFLOP/s':>12}{'MFU':>10}{'peak GiB':>12}{'reserved GiB':>14}")
     print(f"{'compiled' if args.compile else 'reference':<12}{step_seconds:>14.4f}{tokens / step_seconds:>14.1f}{tflops:>12.2f}"
-          f"{100 * tflops / args.peak_tflops:>9.1f}%{peak_gib:>12.2f}")
+          f"{100 * tflops / args.peak_tflops:>9.1f}%{peak_gib:>12.2f}{reserved_gib:>14.2f}")
     print(json.dumps({
         "bench": "qat_step",
         "config": {"impl": impl, "attn": args.attn, "shape": args.shape,
@@ -160,7 +161,8 @@ def main():
                    "seq": args.seq, "steps": args.steps, "warmup": args.warmup, "scope": args.scope,
                    "checkpointing": args.checkpointing, "device": args.device, "peak_tflops": args.peak_tflops},
         "figures": {"seconds_per_step": step_seconds, "tokens_per_s": tokens / step_seconds, "tflops": tflops,
-                    "mfu": tflops / args.peak_tflops, "peak_gib": peak_gib, "flops_per_step": flops,
+                    "mfu": tflops / args.peak_tflops, "peak_gib": peak_gib, "reserved_gib": reserved_gib,
+                    "flops_per_step": flops,
                     "params": params, "matmul_params": shapes.matmul_parameters(config),
                     "final_loss_int2": last[2]}}), flush=True)
 

@@ -148,6 +148,7 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
   const bool let = resolved<bool>(spec, "train.let");
   const bool activation_checkpointing = get<bool>(spec, "train.activation_checkpointing", false);
   const bool offload = get<bool>(spec, "train.offload_optimizer_state", false);
+  const bool cuda_graph = get<bool>(spec, "train.cuda_graph", true);
   if ((base == "gptq" || base == "rtn") && !distillation.empty()) throw_invalid(base + " has no teacher outputs to distil from");
   if (let && base != "omniquant") throw_invalid("train.let (OmniQuant's equivalent transformation) needs base omniquant");
   if (sharded && base != "qat") {
@@ -203,6 +204,7 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.state_dir = state_dir;
     config.save_every = 50;
     config.activation_checkpointing = activation_checkpointing;
+    config.cuda_graph = cuda_graph;
     if (sharded) config.communicator = communicator;
     if (host_first) config.shard_device = device;
     config.offload_optimizer_state = offload && device.is_cuda();

@@ -4,6 +4,7 @@
 
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
@@ -61,7 +62,7 @@ std::map<std::string, int> census_of(cudaGraph_t graph) {
 CapturedWork::CapturedWork(int device_index) : impl_(std::make_unique<Impl>()) { impl_->device = device_index; }
 CapturedWork::~CapturedWork() = default;
 
-void CapturedWork::capture(const std::function<void()>& work) {
+void CapturedWork::capture(const std::function<void()>& work, const std::function<void()>& before_capture) {
   if (impl_->captured) throw Error(ErrorCode::kInternal, "CapturedWork::capture called twice");
   const c10::cuda::CUDAGuard device(static_cast<c10::DeviceIndex>(impl_->device));
   // Capture needs a stream other than the legacy default one; the warm-up runs there too, so the
@@ -76,6 +77,10 @@ void CapturedWork::capture(const std::function<void()>& work) {
     const c10::cuda::CUDAStreamGuard guard(side);
     work();
     side.synchronize();
+    if (before_capture) {
+      before_capture();
+      c10::cuda::CUDACachingAllocator::emptyCache();
+    }
     impl_->graph.capture_begin();
     try {
       work();

@@ -29,8 +29,13 @@ class CapturedWork {
   // caches), then captures a second call without running it. `work` must not read device values
   // on the host. Its first call's effects stay: the caller undoes what must not happen twice. If
   // the captured call throws, the capture is ended and discarded before the error propagates, so
-  // the stream and the allocator are left as they were.
-  void capture(const std::function<void()>& warm_up_then_capture);
+  // the stream and the allocator are left as they were. `before_capture`, when given, runs on the host
+  // after the warm-up's work has finished and before the capture begins (for example to drop
+  // tensors the warm-up made, so that the captured call allocates its own in the graph's pool);
+  // the allocator's unused cached blocks are then released, so that the graph's pool can take
+  // that memory instead of adding to it.
+  void capture(const std::function<void()>& warm_up_then_capture,
+               const std::function<void()>& before_capture = {});
   // Runs the captured work on the current stream.
   void replay();
   // The captured graph's kernels by (shortened, demangled) name, with how many times each runs per

@@ -110,7 +110,7 @@ bool captured_work_available() { return false; }
 struct CapturedWork::Impl {};
 CapturedWork::CapturedWork(int) {}
 CapturedWork::~CapturedWork() = default;
-void CapturedWork::capture(const std::function<void()>&) {
+void CapturedWork::capture(const std::function<void()>&, const std::function<void()>&) {
   throw Error(ErrorCode::kInternal, "CapturedWork: built without CUDA kernels (MATQUANT_CUDA_KERNELS)");
 }
 const std::map<std::string, int>& CapturedWork::kernel_census() const {

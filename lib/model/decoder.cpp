@@ -129,6 +129,14 @@ DecoderModelImpl::DecoderModelImpl(ModelConfig config) : config_(std::move(confi
   inverse_frequencies_ = rope_inverse_frequencies(c.rope, c.head_dim, at::kCPU);
 }
 
+const at::Tensor& DecoderModelImpl::inverse_frequencies_on(const at::Device& device) const {
+  if (device.is_cpu()) return inverse_frequencies_;
+  if (!inverse_frequencies_on_device_.defined() || inverse_frequencies_on_device_.device() != device) {
+    inverse_frequencies_on_device_ = inverse_frequencies_.to(device);
+  }
+  return inverse_frequencies_on_device_;
+}
+
 at::Tensor DecoderModelImpl::lm_head_weight() const {
   return config_.tie_word_embeddings ? embed_tokens : lm_head;
 }
@@ -171,7 +179,7 @@ DecoderModelImpl::AttentionInputs DecoderModelImpl::prepare_attention(const at::
   AttentionInputs inputs;
   const at::Tensor positions =
       at::arange(length, at::TensorOptions().dtype(at::kLong).device(device)).view({1, length});
-  const RopeTables rope = rope_tables(inverse_frequencies_.to(device), positions, dtype);
+  const RopeTables rope = rope_tables(inverse_frequencies_on(device), positions, dtype);
   inputs.cos = rope.cos;
   inputs.sin = rope.sin;
   inputs.global_mask = attention_mask_for(attention_mask, batch, length, false, device);

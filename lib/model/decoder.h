@@ -108,7 +108,11 @@ class DecoderModelImpl : public torch::nn::Module {
 
  private:
   ModelConfig config_;
-  at::Tensor inverse_frequencies_;
+  at::Tensor inverse_frequencies_;  // on the host; inverse_frequencies_on keeps a device copy
+  // The last device copy: made once, not per forward, so a forward makes no host-to-device copy
+  // (a CUDA graph cannot capture one from pageable memory).
+  mutable at::Tensor inverse_frequencies_on_device_;
+  const at::Tensor& inverse_frequencies_on(const at::Device& device) const;
   std::optional<QuantScope> scope_;
   LayerRunner layer_runner_;
 };

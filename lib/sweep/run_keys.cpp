@@ -54,7 +54,10 @@ void erase_later_defaults(json& keyed) {
 void erase_placement(json& keyed) {
   erase_later_defaults(keyed);
   keyed.erase("resources");
-  if (keyed.contains("train") && keyed["train"].is_object()) keyed["train"].erase("offload_optimizer_state");
+  if (keyed.contains("train") && keyed["train"].is_object()) {
+    keyed["train"].erase("offload_optimizer_state");
+    keyed["train"].erase("cuda_graph");  // the same kernels, launched from a graph
+  }
   // GPTQ's settings change nothing another base computes; erased so earlier runs keep their keys.
   if (keyed.value("base", "qat") != "gptq") keyed.erase("gptq");
   if (keyed.value("smoothing", "none") == "none") keyed.erase("smoothing");

@@ -51,6 +51,9 @@ std::vector<SpecField> make_fields() {
        "OmniQuant: learnable equivalent transformation (Eq. 4); default on for omniquant, off for qat"},
       {"train.let_learning_rate", T::kNumber, nullptr, {}, "OmniQuant: LET learning rate (default: train.learning_rate)"},
       {"train.activation_checkpointing", T::kBool, false, {}, "QAT: recompute block activations in backward"},
+      {"train.cuda_graph", T::kBool, true, {},
+       "QAT on CUDA: capture each step's forward and backward passes once as a CUDA graph and replay it (the same "
+       "kernels without the host between them; docs/training.md); false runs them eagerly. Not part of job keys"},
       {"resources.gpus", T::kInt, 1, {},
        "GPUs (one process each) for the training job: QAT sharded across them (docs/training.md); the runner "
        "gives it that many distinct GPUs of --gpus, Slurm that many on one node; not part of job keys"},

@@ -2,7 +2,10 @@
 
 #include "train/fused_optimizer_step.h"
 
+#include "train/captured_objective.h"
+
 #include "common/error.h"
+#include "common/failure.h"
 #include "data/token_batches.h"
 #include "train/activation_checkpoint.h"
 #include "train/sharded_qat_trainer.h"
@@ -10,6 +13,7 @@
 #include "train/training_state.h"
 
 #include <ATen/autocast_mode.h>
+#include <fmt/format.h>
 #include <c10/core/GradMode.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
@@ -17,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 namespace matquant::train {
@@ -67,21 +72,37 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
   const CheckpointingScope checkpointing(model, config.activation_checkpointing);
   const auto start = std::chrono::steady_clock::now();
   const int64_t tokens_per_step = per_step * (sequences.size(1) - 1);
+  // The step's passes as one CUDA graph when asked for and possible; a capture that fails (an
+  // operation graphs cannot hold) leaves the eager loop to carry on.
+  std::unique_ptr<CapturedObjectivePasses> captured;
+  if (config.cuda_graph && objective_capture_available(model)) {
+    captured = std::make_unique<CapturedObjectivePasses>(model, config.objective, config.quantize, micro,
+                                                         config.gradient_accumulation,
+                                                         config.bf16_autocast && device.is_cuda());
+  }
   while (step < total) {
-    StepReport report = start_step(optimizer, config.schedule, step, total);
+    StepReport report = start_step(optimizer, config.schedule, step, total, /*clear_gradients=*/!captured);
     // Epoch order reshuffled per pass over the data, keyed by seed and epoch.
     const int64_t first = step * per_step;
     const auto order = data::shuffled_order(rows, config.seed + uint64_t(first / rows));
-    const Bf16Autocast autocast(config.bf16_autocast && device.is_cuda());
+    const at::Tensor step_rows = batch_rows(sequences, order, first % rows, per_step);
     // Losses stay on the device until the step's end: one host sync per step, not one per
     // precision. A non-finite loss still stops training before the optimizer step.
     std::vector<std::pair<int, at::Tensor>> step_losses;  // (bits or 0, loss * 1/accumulation)
-    const double scale = 1.0 / double(config.gradient_accumulation);
-    for (int64_t m = 0; m < config.gradient_accumulation; ++m) {
-      const at::Tensor batch = batch_rows(sequences, order, (first + m * micro) % rows, micro).to(device);
-      auto losses = backward_objective(model, config.objective, config.quantize, batch.slice(1, 0, -1),
-                                       batch.slice(1, 1), scale);
-      step_losses.insert(step_losses.end(), losses.begin(), losses.end());
+    if (captured) {
+      try {
+        step_losses = captured->run(step_rows);
+      } catch (const std::exception&) {
+        fmt::print(stderr, "matquant: the training step could not be captured as a CUDA graph, so it runs "
+                           "without one: {}\n", describe_failure(std::current_exception()).message);
+        captured.reset();
+        optimizer.zero_grad();
+      }
+    }
+    if (!captured) {
+      const Bf16Autocast autocast(config.bf16_autocast && device.is_cuda());
+      step_losses = step_passes(model, config.objective, config.quantize, step_rows.to(device), micro,
+                                config.gradient_accumulation);
     }
     bool finite = true;
     report.loss_by_bits = sum_losses(step_losses, finite);
@@ -97,6 +118,7 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     if (state_due(config, step)) save_training_state(config.state_dir, model, optimizer, TrainingProgress{step, summary.curve});
     if (config.on_step) config.on_step(report);
   }
+  summary.cuda_graph = captured != nullptr;
   finish_training(model, summary, step, tokens_per_step, start);
   return summary;
 }

@@ -43,6 +43,10 @@ struct QatConfig {
   // Recompute each decoder block's activations in backward instead of keeping them
   // (lib/train/activation_checkpoint.h): less memory, about one more forward per step.
   bool activation_checkpointing = false;
+  // On CUDA: each step's forward and backward passes are captured once as a CUDA graph and
+  // replayed (train/captured_objective.h); the optimizer step stays outside. If the capture fails,
+  // training goes on without the graph and says so on stderr.
+  bool cuda_graph = true;
   std::function<void(const StepReport&)> on_step;
   // Several processes: parameters, gradients and AdamW state sharded across the communicator's
   // ranks (train/sharded_qat_trainer.h); batch_size is then the global batch, split evenly.
@@ -62,6 +66,7 @@ struct TrainingSummary {
   double seconds = 0.0;
   bool diverged = false;
   bool resumed = false;
+  bool cuda_graph = false;  // the steps' passes were replayed from a CUDA graph (QatConfig::cuda_graph)
   std::vector<StepReport> curve;  // every step's losses
 };
 

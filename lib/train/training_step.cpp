@@ -81,11 +81,24 @@ std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& 
   return losses;
 }
 
+std::vector<std::pair<int, at::Tensor>> step_passes(model::DecoderModel& model, const Objective& objective,
+                                                    bool quantize, const at::Tensor& rows, int64_t micro_batch,
+                                                    int64_t accumulation) {
+  std::vector<std::pair<int, at::Tensor>> all;
+  const double scale = 1.0 / double(accumulation);
+  for (int64_t m = 0; m < accumulation; ++m) {
+    const at::Tensor batch = rows.slice(0, m * micro_batch, (m + 1) * micro_batch);
+    auto losses = backward_objective(model, objective, quantize, batch.slice(1, 0, -1), batch.slice(1, 1), scale);
+    all.insert(all.end(), losses.begin(), losses.end());
+  }
+  return all;
+}
+
 StepReport start_step(torch::optim::AdamW& optimizer, const LearningRateSchedule& schedule, int64_t step,
-                      int64_t total) {
+                      int64_t total, bool clear_gradients) {
   const double lr = learning_rate_at(schedule, step);
   for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-  optimizer.zero_grad();
+  if (clear_gradients) optimizer.zero_grad();
   StepReport report;
   report.step = step + 1;
   report.total_steps = total;

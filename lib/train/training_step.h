@@ -56,10 +56,17 @@ std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& 
                                                            bool quantize, const at::Tensor& inputs,
                                                            const at::Tensor& labels, double scale);
 
-// Sets step `step`'s (0-based) learning rate on every group, clears the gradients and starts the
-// step's report.
+// A step's passes: `rows` ([micro_batch * accumulation, T + 1] token ids on the model's device)
+// split into `accumulation` micro-batches, each through backward_objective with scale
+// 1 / accumulation. Returns every pass's (bits or 0, scaled loss), on the device.
+std::vector<std::pair<int, at::Tensor>> step_passes(model::DecoderModel& model, const Objective& objective,
+                                                    bool quantize, const at::Tensor& rows, int64_t micro_batch,
+                                                    int64_t accumulation);
+
+// Sets step `step`'s (0-based) learning rate on every group, clears the gradients (unless a
+// captured step owns them: CapturedObjectivePasses) and starts the step's report.
 StepReport start_step(torch::optim::AdamW& optimizer, const LearningRateSchedule& schedule, int64_t step,
-                      int64_t total);
+                      int64_t total, bool clear_gradients = true);
 // After the update (`steps_done` = step + 1): tokens and seconds so far; appended to `curve`.
 void record_step(StepReport& report, int64_t steps_done, int64_t tokens_per_step,
                  std::chrono::steady_clock::time_point start, std::vector<StepReport>& curve);

@@ -36,6 +36,9 @@ std::map<std::string, at::Tensor> one_matquant_step_gradients(bool checkpointing
   c.gradient_clip = 0;  // the raw accumulated gradients are compared
   c.activation_checkpointing = checkpointing;
   c.bf16_autocast = bf16_autocast;  // CUDA only; the exact comparison runs in fp32
+  // Eager steps, so that the host-side recomputation count is one per block and precision (a
+  // captured step runs its passes on the host twice, warm-up and capture; test_captured_objective).
+  c.cuda_graph = false;
   train::train_qat(m, data, c);
   std::map<std::string, at::Tensor> grads;
   for (auto& item : m->named_parameters()) {

@@ -1,0 +1,58 @@
+#include "train/captured_objective.h"
+
+#include "common/error.h"
+#include "kernels/captured_work.h"
+#include "train/training_step.h"
+
+namespace matquant::train {
+
+bool objective_capture_available(const model::DecoderModel& model) {
+  return kernels::captured_work_available() && model->embed_tokens.device().is_cuda();
+}
+
+CapturedObjectivePasses::CapturedObjectivePasses(model::DecoderModel model, const Objective& objective, bool quantize,
+                                                 int64_t micro_batch, int64_t accumulation, bool bf16_autocast)
+    : model_(std::move(model)),
+      objective_(objective),
+      quantize_(quantize),
+      micro_batch_(micro_batch),
+      accumulation_(accumulation),
+      bf16_autocast_(bf16_autocast) {
+  if (!objective_capture_available(model_)) throw_invalid("CUDA graph capture needs the CUDA build and a model on CUDA");
+  if (micro_batch_ <= 0 || accumulation_ <= 0) throw_invalid("captured passes need a positive batch and accumulation");
+}
+
+CapturedObjectivePasses::~CapturedObjectivePasses() = default;
+
+void CapturedObjectivePasses::passes() {
+  // The autocast scope (and so its cache of bf16 weight copies) lives inside the captured work:
+  // a copy cached before the capture would be read by every replay without being made again.
+  const Bf16Autocast autocast(bf16_autocast_);
+  losses_ = step_passes(model_, objective_, quantize_, rows_, micro_batch_, accumulation_);
+}
+
+std::vector<std::pair<int, at::Tensor>> CapturedObjectivePasses::run(const at::Tensor& rows) {
+  if (rows.dim() != 2 || rows.size(0) != micro_batch_ * accumulation_) {
+    throw_invalid("captured passes: a step's rows must be [batch x accumulation, T + 1]");
+  }
+  if (graph_) {
+    if (rows.sizes() != rows_.sizes()) throw_invalid("captured passes: the rows' shape changed after capture");
+    rows_.copy_(rows);
+    graph_->replay();
+    return losses_;
+  }
+  rows_ = rows.to(model_->embed_tokens.device()).clone();
+  auto graph = std::make_unique<kernels::CapturedWork>(int(rows_.get_device()));
+  // Each run sees the gradients as the first backward leaves them: none, so the captured
+  // accumulation into each parameter starts by writing its buffer, not adding to the warm-up's.
+  const auto drop_gradients = [&] {
+    for (auto& p : model_->parameters()) p.mutable_grad().reset();
+  };
+  drop_gradients();
+  graph->capture([&] { passes(); }, drop_gradients);
+  graph_ = std::move(graph);
+  graph_->replay();
+  return losses_;
+}
+
+}  // namespace matquant::train
