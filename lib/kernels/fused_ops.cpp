@@ -407,6 +407,56 @@ at::Tensor softcapped_attention(const at::Tensor& q, const at::Tensor& k, const 
   return out;
 }
 
+bool decode_attention_applies(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
+                              const at::Tensor& key_cache, const at::Tensor& value_cache, const at::Tensor& mask) {
+  if (!attention_kernel_on().load() || !fused_kernels_enabled(q)) return false;
+  for (const at::Tensor* t : {&q, &k_new, &v_new, &key_cache, &value_cache}) {
+    if (t->dim() != 4 || t->scalar_type() != at::kBFloat16 || t->device() != q.device() || t->requires_grad() ||
+        !rows_aligned(*t)) {
+      return false;
+    }
+  }
+  const int64_t batch = q.size(0), d = q.size(3), capacity = key_cache.size(2);
+  if (q.size(2) != 1 || k_new.size(2) != 1 || key_cache.sizes() != value_cache.sizes() ||
+      k_new.sizes() != v_new.sizes() || k_new.size(0) != batch || key_cache.size(0) != batch ||
+      k_new.size(1) != key_cache.size(1) || k_new.size(3) != d || key_cache.size(3) != d ||
+      capacity < 1 || capacity > kDecodeAttentionMaxCapacity) {
+    return false;
+  }
+  if (mask.defined() &&
+      (mask.dim() != 4 || mask.size(1) != 1 || mask.size(2) != 1 || mask.size(3) != capacity ||
+       (mask.size(0) != 1 && mask.size(0) != batch))) {
+    return false;
+  }
+  return decode_attention_supported(batch, q.size(1), key_cache.size(1), d);
+}
+
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
+                            const at::Tensor& key_cache, const at::Tensor& value_cache, const at::Tensor& position,
+                            const at::Tensor& mask_in, double scale, double cap) {
+  if (!decode_attention_applies(q, k_new, v_new, key_cache, value_cache, mask_in) || position.numel() != 1 ||
+      position.scalar_type() != at::kLong || position.device() != q.device()) {
+    throw Error(ErrorCode::kInternal, "decode_attention: operands the kernel does not take");
+  }
+  const c10::cuda::CUDAGuard guard(q.device());
+  const int64_t batch = q.size(0), heads = q.size(1), d = q.size(3), capacity = key_cache.size(2);
+  const KernelMask mask = kernel_mask(mask_in, q.device(), batch, 1, 1, capacity, "decode_attention");
+  const at::Tensor out = at::empty({batch, 1, heads, d}, q.options()).transpose(1, 2);
+  const DecodeAttentionShape shape{batch, heads, key_cache.size(1), capacity, d,
+                                   q.stride(0), q.stride(1),
+                                   k_new.stride(0), k_new.stride(1),
+                                   v_new.stride(0), v_new.stride(1),
+                                   key_cache.stride(0), key_cache.stride(1), key_cache.stride(2),
+                                   value_cache.stride(0), value_cache.stride(1), value_cache.stride(2),
+                                   out.stride(0), out.stride(1),
+                                   mask.batch_stride};
+  check_launch(launch_decode_attention(q.data_ptr(), k_new.data_ptr(), v_new.data_ptr(), key_cache.data_ptr(),
+                                       value_cache.data_ptr(), position.data_ptr<int64_t>(), mask.data(),
+                                       out.data_ptr(), shape, float(scale), float(cap), stream_of(q)),
+               "decode_attention");
+  return out;
+}
+
 at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& targets, double cap,
                                     int64_t ignore_index) {
   if (logits.dim() != 2 || targets.numel() != logits.size(0)) {

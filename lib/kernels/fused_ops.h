@@ -34,6 +34,24 @@ bool softcapped_attention_applies(const at::Tensor& q, const at::Tensor& k, cons
 // Overrides MATQUANT_ATTENTION_KERNEL for this process; returns the previous setting.
 bool set_softcapped_attention_kernel(bool on);
 
+// One decode step's attention over a fixed-capacity cache in one kernel
+// (lib/kernels/decode_attention.cu): writes k_new and v_new ([B, KVH, 1, D]) into key_cache and
+// value_cache ([B, KVH, C, D]) at `position` (a one-element int64 tensor on the device), then
+// returns softmax(mask(cap * tanh(scale * q k^T / cap))) v over keys 0 .. position for q
+// [B, H, 1, D] (cap <= 0: no cap), as a [B, H, 1, D] view of a [B, 1, H, D] buffer. mask: bool
+// [B or 1, 1, 1, C] (true = attend) or undefined. Only for operands decode_attention_applies accepts.
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
+                            const at::Tensor& key_cache, const at::Tensor& value_cache, const at::Tensor& position,
+                            const at::Tensor& mask, double scale, double cap);
+// Fused kernels enabled for q, MATQUANT_ATTENTION_KERNEL not "0", bf16 operands on one device
+// without gradients, one query, D in {64, 128, 256}, 1, 2 or 4 query heads per key/value head, rows
+// 16-byte aligned with unit last stride, a mask shared by the heads, and a capacity of at most
+// kDecodeAttentionMaxCapacity keys (one block per row and key/value head walks them all; a longer
+// cache keeps the batched matmuls, which spread it over the GPU).
+bool decode_attention_applies(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
+                              const at::Tensor& key_cache, const at::Tensor& value_cache, const at::Tensor& mask);
+constexpr int64_t kDecodeAttentionMaxCapacity = 512;
+
 // Per-row cross-entropy (fp32, [rows]) of the softcapped logits [rows, vocab] (cap <= 0: none)
 // against targets [rows]; rows with target == ignore_index give 0.
 at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& targets, double cap,

@@ -18,6 +18,14 @@ at::Tensor softcapped_softmax(const at::Tensor&, const at::Tensor&, double, doub
   return unavailable("softcapped_softmax");
 }
 bool softcapped_attention_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
+bool decode_attention_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                              const at::Tensor&, const at::Tensor&) {
+  return false;
+}
+at::Tensor decode_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                            const at::Tensor&, const at::Tensor&, const at::Tensor&, double, double) {
+  return unavailable("decode_attention");
+}
 bool set_softcapped_attention_kernel(bool) { return false; }
 at::Tensor softcapped_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
                                 double) {

@@ -46,6 +46,29 @@ bool softcapped_attention_supported(int64_t batch, int64_t heads, int64_t key, i
 int launch_softcapped_attention_forward(const void* q, const void* k, const void* v, const bool* mask, void* out,
                                         const AttentionShape& shape, float scale, float cap, void* stream);
 
+// One decode step's attention over a fixed-capacity cache (lib/kernels/decode_attention.cu): writes
+// k_new and v_new ([batch, kv_heads, 1, head_dim]) into the caches ([batch, kv_heads, capacity,
+// head_dim]) at *position (int64 on the device), then out = softmax(mask(cap * tanh(scale * q k^T /
+// cap))) v over keys 0 .. *position for q [batch, heads, 1, head_dim]; cap <= 0 means no cap; query
+// head h reads key/value head h / (heads / kv_heads). mask: bool [batch or 1, capacity] (key stride
+// 1; mask_batch 0 when broadcast), true = attend, or null. bf16; rows by element strides (last
+// stride 1, rows aligned to their width). Rows with no allowed key give 0.
+struct DecodeAttentionShape {
+  int64_t batch, heads, kv_heads, capacity, head_dim;
+  int64_t q_batch, q_head;
+  int64_t k_batch, k_head;
+  int64_t v_batch, v_head;
+  int64_t cache_batch, cache_head, cache_token;
+  int64_t value_batch, value_head, value_token;
+  int64_t o_batch, o_head;
+  int64_t mask_batch;
+};
+// head_dim 64, 128 or 256 and 1, 2 or 4 query heads per key/value head.
+bool decode_attention_supported(int64_t batch, int64_t heads, int64_t kv_heads, int64_t head_dim);
+int launch_decode_attention(const void* q, const void* k_new, const void* v_new, void* key_cache, void* value_cache,
+                            const int64_t* position, const bool* mask, void* out, const DecodeAttentionShape& shape,
+                            float scale, float cap, void* stream);
+
 // Per-row cross-entropy of softcapped logits [rows, vocab] (contiguous): x = cap * tanh(l / cap)
 // (cap > 0) or x = l; loss = logsumexp(x) - x[target]; rows whose target is `ignore_index` (or out
 // of range) get loss 0. Writes loss and log-sum-exp (fp32, [rows]).

@@ -1,6 +1,7 @@
 #include "model/generation.h"
 
 #include "common/error.h"
+#include "kernels/fused_ops.h"
 #include "model/attention.h"
 #include "model/rope.h"
 
@@ -103,7 +104,7 @@ at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
 }
 
 // DecoderLayerImpl::attention over the stored keys and values.
-at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, const KvStore& store,
+at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, const StoreAndAttend& store_and_attend,
                                 const RopeTables& rope, const at::Tensor& mask) {
   const ModelConfig& c = *layer.config;
   const int64_t b = x.size(0), t = x.size(1), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
@@ -114,12 +115,11 @@ at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, co
   const at::Tensor v = project(layer.v_proj, x).view({b, t, kv_heads, d}).transpose(1, 2);
   const at::Tensor q = apply_rope(q_projected.view({b, t, heads, d}).transpose(1, 2), rope);
   const at::Tensor k = apply_rope(k_projected.view({b, t, kv_heads, d}).transpose(1, 2), rope);
-  const auto [keys, values] = store(layer.index, k, v);
-  const at::Tensor out = attend(q, keys, values, mask, c);
+  const at::Tensor out = store_and_attend(layer.index, q, k, v, mask);
   return project(layer.o_proj, out.transpose(1, 2).reshape({b, t, heads * d}));
 }
 
-at::Tensor Generator::run_layers(at::Tensor h, const KvStore& store, const at::Tensor& positions,
+at::Tensor Generator::run_layers(at::Tensor h, const StoreAndAttend& store_and_attend, const at::Tensor& positions,
                                  const at::Tensor& causal, const at::Tensor& sliding) {
   const ModelConfig& c = model_->config();
   const RopeTables rope = rope_tables(inverse_frequencies_, positions, h.scalar_type());
@@ -132,7 +132,7 @@ at::Tensor Generator::run_layers(at::Tensor h, const KvStore& store, const at::T
     const at::Tensor& mask = c.layer_uses_sliding_window.at(size_t(l.index)) ? sliding : causal;
     const bool last_layer = i + 1 == model_->layers.size();
     const at::Tensor next_norm = last_layer ? at::Tensor() : model_->layers[i + 1]->input_layernorm;
-    const at::Tensor attended = attention(l, x, store, rope, mask);
+    const at::Tensor attended = attention(l, x, store_and_attend, rope, mask);
     const kernels::ResidualNormed after_attention =
         l.residual_step(h, attended, c.sandwich_norms ? l.post_attention_layernorm : at::Tensor(),
                         c.sandwich_norms ? l.pre_feedforward_layernorm : l.post_attention_layernorm);
@@ -182,14 +182,15 @@ at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
     sliding = sliding.logical_and(valid).logical_or(self);
   }
   // The new keys and values go after the cached ones.
-  const KvStore store = [&](int64_t layer, const at::Tensor& k, const at::Tensor& v) {
+  const StoreAndAttend store_and_attend = [&](int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                                              const at::Tensor& v, const at::Tensor& mask) {
     at::Tensor& cached_k = cache.keys[size_t(layer)];
     at::Tensor& cached_v = cache.values[size_t(layer)];
     cached_k = cached_k.defined() ? at::cat({cached_k, k}, 2) : k;
     cached_v = cached_v.defined() ? at::cat({cached_v, v}, 2) : v;
-    return std::make_pair(cached_k, cached_v);
+    return attend(q, cached_k, cached_v, mask, c);
   };
-  const at::Tensor logits = run_layers(h, store, positions, causal, sliding);
+  const at::Tensor logits = run_layers(h, store_and_attend, positions, causal, sliding);
   cache.length = total;
   return logits;
 }
@@ -267,13 +268,22 @@ at::Tensor Generator::step_static(const at::Tensor& token, StaticKvCache& cache)
     causal = causal.logical_and(valid);
     sliding = sliding.logical_and(valid);
   }
-  // The new key and value are written at the position; attention reads the whole cache.
-  const KvStore store = [&](int64_t layer, const at::Tensor& k, const at::Tensor& v) {
-    cache.keys[size_t(layer)].index_copy_(2, cache.position, k);
-    cache.values[size_t(layer)].index_copy_(2, cache.position, v);
-    return std::make_pair(cache.keys[size_t(layer)], cache.values[size_t(layer)]);
+  // The new key and value are written at the position. On CUDA one kernel writes them and attends
+  // over keys 0 .. position (kernels::decode_attention); otherwise attention reads the whole cache,
+  // its unfilled part masked.
+  const double cap = c.attn_logit_softcapping.value_or(0.0);
+  const StoreAndAttend store_and_attend = [&](int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                                              const at::Tensor& v, const at::Tensor& mask) {
+    at::Tensor& keys = cache.keys[size_t(layer)];
+    at::Tensor& values = cache.values[size_t(layer)];
+    if (kernels::decode_attention_applies(q, k, v, keys, values, mask)) {
+      return kernels::decode_attention(q, k, v, keys, values, cache.position, mask, c.attention_scale, cap);
+    }
+    keys.index_copy_(2, cache.position, k);
+    values.index_copy_(2, cache.position, v);
+    return attend(q, keys, values, mask, c);
   };
-  const at::Tensor logits = run_layers(h, store, positions, causal, sliding);
+  const at::Tensor logits = run_layers(h, store_and_attend, positions, causal, sliding);
   cache.position.add_(1);
   return logits;
 }

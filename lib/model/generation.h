@@ -102,15 +102,17 @@ class Generator {
   at::Tensor project(QuantizedLinear& linear, const at::Tensor& x);
   // The pack of `linear` at its current precision, or null.
   const quant::SlicePack* slice_for(const QuantizedLinear& linear) const;
-  // Attention of one layer given its keys and values (the new ones stored by `store`, which
-  // returns the keys and values to attend over).
-  using KvStore = std::function<std::pair<at::Tensor, at::Tensor>(int64_t layer, const at::Tensor& k, const at::Tensor& v)>;
-  at::Tensor attention(DecoderLayerImpl& layer, const at::Tensor& x, const KvStore& store, const RopeTables& rope,
-                       const at::Tensor& mask);
+  // Stores layer `layer`'s new keys and values k, v in the cache and returns the attention of the
+  // queries q over everything stored, under `mask`.
+  using StoreAndAttend = std::function<at::Tensor(int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                                                  const at::Tensor& v, const at::Tensor& mask)>;
+  // Attention of one layer: projections, rotations, then `store_and_attend`.
+  at::Tensor attention(DecoderLayerImpl& layer, const at::Tensor& x, const StoreAndAttend& store_and_attend,
+                       const RopeTables& rope, const at::Tensor& mask);
   // The decoder layers and final norm over hidden states h [B, T, H] at `positions` [1, T] (T = 1
   // for static steps), with causal and sliding masks [1, 1, T, keys]; logits of the last position.
-  at::Tensor run_layers(at::Tensor h, const KvStore& store, const at::Tensor& positions, const at::Tensor& causal,
-                        const at::Tensor& sliding);
+  at::Tensor run_layers(at::Tensor h, const StoreAndAttend& store_and_attend, const at::Tensor& positions,
+                        const at::Tensor& causal, const at::Tensor& sliding);
 
   DecoderModel model_;
   at::Tensor inverse_frequencies_;

@@ -1,0 +1,164 @@
+// kernels::decode_attention (lib/kernels/decode_attention.cu) against the maths it replaces, done in
+// fp32 with ATen: the new key and value written at the position, then softcapped, masked softmax
+// attention of the one query per row over keys 0 .. position. CUDA only.
+#include "kernels/fused_ops.h"
+#include "model/config.h"
+#include "model/generation.h"
+#include "model/initialization.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+
+using namespace matquant;
+
+namespace {
+
+class DecodeAttention : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!at::hasCUDA() || !kernels::fused_kernels_compiled()) GTEST_SKIP() << "needs a GPU and the fused kernels";
+    previous_ = kernels::set_fused_kernels(true);
+    at::manual_seed(5);
+  }
+  void TearDown() override {
+    if (at::hasCUDA() && kernels::fused_kernels_compiled()) kernels::set_fused_kernels(previous_);
+  }
+  bool previous_ = true;
+};
+
+struct Case {
+  int64_t batch, heads, kv_heads, capacity, head_dim, position;
+  double cap;
+  std::string mask;  // "none", "causal", "sliding", "padded" (per row), "empty row"
+};
+
+std::string describe(const Case& c) {
+  return "batch " + std::to_string(c.batch) + ", heads " + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) +
+         ", capacity " + std::to_string(c.capacity) + ", D " + std::to_string(c.head_dim) + ", position " +
+         std::to_string(c.position) + ", cap " + std::to_string(c.cap) + ", mask " + c.mask;
+}
+
+at::Tensor mask_for(const Case& c) {
+  const auto options = at::TensorOptions().device(at::kCUDA).dtype(at::kLong);
+  const at::Tensor keys = at::arange(c.capacity, options).view({1, 1, 1, c.capacity});
+  if (c.mask == "none") return at::Tensor();
+  at::Tensor mask = keys.le(c.position);
+  if (c.mask == "sliding") mask = mask.logical_and((c.position - keys).lt(5));
+  if (c.mask == "padded" || c.mask == "empty row") {
+    // Row r's first r keys are padding; in "empty row", row 0 sees nothing at all.
+    const at::Tensor rows = at::arange(c.batch, options).view({c.batch, 1, 1, 1});
+    mask = mask.logical_and(keys.ge(rows));
+    if (c.mask == "empty row") mask = mask.logical_and(rows.ne(0));
+  }
+  return mask;
+}
+
+}  // namespace
+
+TEST_F(DecodeAttention, MatchesTheFp32MathsAndWritesTheCache) {
+  const std::vector<Case> cases = {
+      {1, 8, 4, 54, 256, 0, 50.0, "causal"},    // the first step: only the new key
+      {1, 8, 4, 54, 256, 17, 50.0, "causal"},   // Gemma-2 2B heads
+      {1, 16, 8, 54, 256, 53, 50.0, "sliding"}, // Gemma-2 9B heads, the last slot, a window
+      {3, 8, 4, 40, 256, 22, 50.0, "padded"},
+      {2, 32, 8, 300, 128, 299, 0.0, "causal"}, // Mistral-like heads, no cap
+      {2, 4, 4, 512, 64, 400, 0.0, "empty row"},
+      {1, 4, 2, 33, 64, 9, 30.0, "none"},       // no mask: keys past the position still excluded
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(describe(c));
+    const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    // Projection outputs as the generator has them: [B, 1, H, D] buffers seen as [B, H, 1, D].
+    const at::Tensor q = at::randn({c.batch, 1, c.heads, c.head_dim}, bf16).transpose(1, 2);
+    const at::Tensor k_new = at::randn({c.batch, 1, c.kv_heads, c.head_dim}, bf16).transpose(1, 2);
+    const at::Tensor v_new = at::randn({c.batch, 1, c.kv_heads, c.head_dim}, bf16).transpose(1, 2);
+    at::Tensor keys = at::randn({c.batch, c.kv_heads, c.capacity, c.head_dim}, bf16);
+    at::Tensor values = at::randn({c.batch, c.kv_heads, c.capacity, c.head_dim}, bf16);
+    const at::Tensor position = at::full({1}, c.position, at::TensorOptions().device(at::kCUDA).dtype(at::kLong));
+    const at::Tensor mask = mask_for(c);
+    const double scale = 1.0 / std::sqrt(double(c.head_dim));
+
+    // Reference: the caches written with index_copy_, then fp32 attention over keys <= position.
+    at::Tensor expected_keys = keys.clone(), expected_values = values.clone();
+    expected_keys.index_copy_(2, position, k_new);
+    expected_values.index_copy_(2, position, v_new);
+    const int64_t repeat = c.heads / c.kv_heads;
+    const at::Tensor k32 = expected_keys.to(at::kFloat).repeat_interleave(repeat, 1);
+    const at::Tensor v32 = expected_values.to(at::kFloat).repeat_interleave(repeat, 1);
+    at::Tensor scores = at::matmul(q.to(at::kFloat), k32.transpose(-1, -2)) * scale;
+    if (c.cap > 0) scores = at::tanh(scores / c.cap) * c.cap;
+    at::Tensor allowed = at::arange(c.capacity, position.options()).le(c.position).view({1, 1, 1, c.capacity});
+    if (mask.defined()) allowed = allowed.logical_and(mask);
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+    at::Tensor expected = at::matmul(at::softmax(scores, -1), v32);
+    expected = at::nan_to_num(expected, 0.0);  // a row with no allowed key: 0
+
+    ASSERT_TRUE(kernels::decode_attention_applies(q, k_new, v_new, keys, values, mask));
+    const at::Tensor out = kernels::decode_attention(q, k_new, v_new, keys, values, position, mask, scale, c.cap);
+    ASSERT_EQ(out.sizes(), q.sizes());
+    EXPECT_TRUE(at::equal(keys, expected_keys)) << "the new key is not where it belongs";
+    EXPECT_TRUE(at::equal(values, expected_values)) << "the new value is not where it belongs";
+    // fp32 maths and one bf16 rounding of the output (relative 2^-9, so 2^-8 of the largest value).
+    const double error = (out.to(at::kFloat) - expected).abs().max().item<double>();
+    EXPECT_LE(error, expected.abs().max().item<double>() / 256.0 + 1e-5);
+    if (c.mask == "empty row") EXPECT_EQ(out.select(0, 0).abs().max().item<double>(), 0.0);
+  }
+}
+
+TEST_F(DecodeAttention, RefusesWhatItDoesNotTake) {
+  const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const at::Tensor q = at::randn({1, 8, 1, 256}, bf16), kv = at::randn({1, 4, 1, 256}, bf16);
+  const at::Tensor cache = at::zeros({1, 4, 64, 256}, bf16);
+  EXPECT_TRUE(kernels::decode_attention_applies(q, kv, kv, cache, cache, at::Tensor()));
+  // Longer than the kernel's one-block walk, two queries, fp32, a gradient, 8 heads per group.
+  const at::Tensor long_cache = at::zeros({1, 4, kernels::kDecodeAttentionMaxCapacity + 1, 256}, bf16);
+  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, long_cache, long_cache, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(at::randn({1, 8, 2, 256}, bf16), kv, kv, cache, cache, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q.to(at::kFloat), kv, kv, cache, cache, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q.clone().requires_grad_(), kv, kv, cache, cache, at::Tensor()));
+  const at::Tensor one_kv = at::randn({1, 1, 1, 256}, bf16), one_cache = at::zeros({1, 1, 64, 256}, bf16);
+  EXPECT_FALSE(kernels::decode_attention_applies(q, one_kv, one_kv, one_cache, one_cache, at::Tensor()));
+  // The switch that turns the one-kernel attention off turns this one off too.
+  const bool before = kernels::set_softcapped_attention_kernel(false);
+  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, cache, cache, at::Tensor()));
+  kernels::set_softcapped_attention_kernel(before);
+}
+
+TEST_F(DecodeAttention, StaticStepsOfABf16ModelTakeItAndMatchTheCachedSteps) {
+  // Built-in tiny models widened to a head dimension the kernel takes (the fixtures' 16 and 32 are
+  // not), with a sliding window shorter than the sequence: the static steps (the kernel) against
+  // the cached steps (concatenated caches, the batched-matmul route), both in bf16.
+  for (const std::string name : {"tiny-gemma2", "tiny-llama"}) {
+    SCOPED_TRACE(name);
+    nlohmann::json raw = model::builtin_config(name);
+    raw["head_dim"] = 64;
+    if (name == "tiny-gemma2") {
+      raw["query_pre_attn_scalar"] = 64;
+      raw["sliding_window"] = 6;
+    }
+    model::DecoderModel net(model::parse_config(raw, name));
+    model::initialize_random(net, 0.1, 3);
+    net->to(at::kCUDA, at::kBFloat16);
+    net->eval();
+    c10::NoGradGuard no_grad;
+    model::Generator generator(net);
+    const at::Tensor ids = at::arange(5, 25, at::kLong).view({1, -1});
+    model::KvCache cached, prompt;
+    generator.step(ids.slice(1, 0, 4), cached);
+    generator.step(ids.slice(1, 0, 4), prompt);
+    model::StaticKvCache cache = generator.static_cache(prompt, ids.size(1) + 3);
+    const at::Tensor q = at::zeros({1, raw["num_attention_heads"].get<int64_t>(), 1, 64},
+                                   at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16));
+    const at::Tensor kv = at::zeros({1, raw["num_key_value_heads"].get<int64_t>(), 1, 64}, q.options());
+    ASSERT_TRUE(kernels::decode_attention_applies(q, kv, kv, cache.keys[0], cache.values[0], at::Tensor()));
+    for (int64_t p = 4; p < ids.size(1); ++p) {
+      const at::Tensor expected = generator.step(ids.slice(1, p, p + 1), cached).to(at::kFloat);
+      const at::Tensor logits = generator.step_static(ids.slice(1, p, p + 1), cache).to(at::kFloat);
+      // bf16 activations: both routes round differently (the kernel keeps fp32 scores).
+      EXPECT_LE((logits - expected).abs().max().item<double>(), 0.02 * expected.abs().max().item<double>())
+          << "position " << p;
+    }
+  }
+}
