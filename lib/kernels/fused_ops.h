@@ -73,9 +73,9 @@ ResidualNormed residual_rms_norm(const at::Tensor& h, const at::Tensor& branch, 
                                  const at::Tensor& next_weight, double eps, bool adds_one);
 // Whether residual_rms_norm takes these: fused kernels enabled, no gradient needed (grad mode off or
 // nothing requires grad), h and branch of one shape and dtype, contiguous, 16-byte aligned, a width
-// of whole 16-byte packs up to 512 of them, at least 128 rows (fewer, as in decode steps, are faster
-// as three block-per-row kernels), weights as rms_norm takes them (one dtype for both) except bf16
-// weights over fp32 rows, which only rms_norm takes.
+// of whole 16-byte packs up to 512 of them, weights as rms_norm takes them (one dtype for both)
+// except bf16 weights over fp32 rows, which only rms_norm takes. From 128 rows one warp holds a
+// row; fewer rows (decode steps) take one block per row.
 bool residual_rms_norm_applies(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post_weight,
                                const at::Tensor& next_weight, bool adds_one);
 

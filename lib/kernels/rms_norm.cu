@@ -148,6 +148,53 @@ residual_rms_norm_warp_rows(const T* __restrict__ h, const T* __restrict__ branc
   store_normed_row<T, W, kPacksPerLane>(held, next_weight, normed + offset, next_r, packs, lane, adds_one);
 }
 
+// The same step for the few rows of a decode step: one block per row, so a single row is spread
+// over 256 threads instead of one warp (which left a decode step's GPU nearly idle). Thread t holds
+// the row's elements t, t + 256, ... (at most kBlockRowValues of them) and sums their squares in
+// that order, as the block-per-row rms_norm_forward does: the result is bit for bit that of the
+// composed add and block-per-row norms it replaces.
+constexpr int kBlockRowValues = 16;  // rows of up to 4096 elements
+
+template <typename T, typename W>
+__global__ void __launch_bounds__(kThreads)
+residual_rms_norm_block_rows(const T* __restrict__ h, const T* __restrict__ branch, const W* __restrict__ post_weight,
+                             const W* __restrict__ next_weight, T* __restrict__ h_out, T* __restrict__ normed,
+                             int width, float eps, bool adds_one) {
+  const int64_t offset = int64_t(blockIdx.x) * width;
+  float values[kBlockRowValues];
+  float squares = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kBlockRowValues; ++k) {
+    const int j = k * kThreads + int(threadIdx.x);
+    if (j < width) {
+      values[k] = to_float(branch[offset + j]);
+      squares += values[k] * values[k];
+    }
+  }
+  // post_weight is the same for every thread, so the block reduces together or not at all.
+  const float post_r = post_weight ? rsqrtf(block_reduce(squares, Sum{}) / float(width) + eps) : 0.0f;
+  squares = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kBlockRowValues; ++k) {
+    const int j = k * kThreads + int(threadIdx.x);
+    if (j < width) {
+      const float y = post_weight ? norm_output<T>(values[k] * post_r, to_float(post_weight[j]), adds_one) : values[k];
+      values[k] = round_to<T>(__fadd_rn(to_float(h[offset + j]), y));  // no FMA: y is rounded first, as when stored
+      h_out[offset + j] = from_float<T>(values[k]);
+      squares += values[k] * values[k];
+    }
+  }
+  if (!next_weight) return;
+  const float next_r = rsqrtf(block_reduce(squares, Sum{}) / float(width) + eps);
+#pragma unroll
+  for (int k = 0; k < kBlockRowValues; ++k) {
+    const int j = k * kThreads + int(threadIdx.x);
+    if (j < width) {
+      normed[offset + j] = from_float<T>(norm_output<T>(values[k] * next_r, to_float(next_weight[j]), adds_one));
+    }
+  }
+}
+
 // Packs per lane of the warp-per-row kernels for this row (4, 8, 12 or 16), or 0 where they do not
 // apply: widths not whole 16-byte packs, wider than 512 packs, or weights whose pack is not whole
 // 16-byte loads (bf16 weights of fp32 rows).
@@ -179,10 +226,10 @@ int with_packs_per_lane(int per_lane, Launch launch) {
 
 int64_t warp_row_blocks(int64_t rows) { return (rows + kThreads / 32 - 1) / (kThreads / 32); }
 
-// Fewer rows than this keep the block-per-row kernels: one warp per row leaves the GPU nearly idle
-// on a decode step's single row. Decode with the fused residual step at one row measured 379 int2
-// tokens/s on the Gemma-2 2B shape with a CUDA graph, against 412 with the block-per-row kernels
-// (H200, different machines of the same kind; results/bench/2026-11-30-s13/).
+// Fewer rows than this take the block-per-row kernels: one warp per row leaves the GPU nearly idle
+// on a decode step's single row. Decode with the warp-per-row residual step at one row measured 379
+// int2 tokens/s on the Gemma-2 2B shape with a CUDA graph, against 412 with the separate
+// block-per-row kernels (H200, different machines of the same kind; results/bench/2026-11-30-s13/).
 constexpr int64_t kWarpRowsMinRows = 128;
 
 // Gemma: y = n (1 + w); Llama: y = w n. dn = dy * (1 + w) or dy * w; dw += dy * n;
@@ -256,7 +303,7 @@ int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, cons
 }
 
 bool residual_rms_norm_supported(Dtype dtype, Dtype weight_dtype, int64_t width, int64_t rows) {
-  if (rows < kWarpRowsMinRows) return false;
+  if (rows < 1 || rows >= (int64_t(1) << 31) || width > int64_t(kThreads) * kBlockRowValues) return false;
   return dispatch(dtype, [&](auto x_zero) {
     return dispatch(weight_dtype, [&](auto w_zero) {
       return int(warp_row_packs_per_lane<decltype(x_zero), decltype(w_zero)>(width) != 0);
@@ -278,7 +325,16 @@ int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, con
     return dispatch(weight_dtype, [&](auto w_zero) {
       using T = decltype(x_zero);
       using W = decltype(w_zero);
-      return with_packs_per_lane(warp_row_packs_per_lane<T, W>(width), [&](auto packs_per_lane) {
+      const int per_lane = warp_row_packs_per_lane<T, W>(width);
+      if (per_lane == 0 || width > int64_t(kThreads) * kBlockRowValues) return int(cudaErrorInvalidValue);
+      if (rows < kWarpRowsMinRows) {
+        residual_rms_norm_block_rows<T, W><<<unsigned(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+            static_cast<const T*>(h), static_cast<const T*>(branch), static_cast<const W*>(post_weight),
+            static_cast<const W*>(next_weight), static_cast<T*>(h_out), static_cast<T*>(normed), int(width), eps,
+            adds_one);
+        return int(cudaGetLastError());
+      }
+      return with_packs_per_lane(per_lane, [&](auto packs_per_lane) {
         [[maybe_unused]] constexpr int kPerLane = decltype(packs_per_lane)::value;
         if constexpr ((16 / sizeof(T) * sizeof(W)) % 16 == 0) {
           residual_rms_norm_warp_rows<T, W, kPerLane><<<warp_row_blocks(rows), kThreads, 0,

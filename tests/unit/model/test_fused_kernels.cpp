@@ -338,15 +338,18 @@ TEST_F(FusedKernels, RmsNormForwardOfBf16RowsMatchesTheFp32Form) {
 
 TEST_F(FusedKernels, ResidualNormStepEqualsItsComposedKernels) {
   // h + post_norm(branch), then next_norm of that, as Gemma-2's decoder layer runs them (and Llama's
-  // h + branch, then norm). The fused kernel sums squares in the warp-per-row norm's order, so it
-  // equals the composed fused kernels value for value.
+  // h + branch, then norm). The fused kernel sums squares in the order of the norm kernel the
+  // composed form takes for that many rows (warp per row from 128 rows, block per row below, as
+  // in a decode step), so it equals the composed fused kernels value for value.
   const c10::NoGradGuard no_grad;
   const double eps = 1e-6;
+  for (const std::vector<int64_t> rows : {std::vector<int64_t>{2, 70}, std::vector<int64_t>{1, 1},
+                                          std::vector<int64_t>{3, 1}}) {
   for (int64_t width : {int64_t(2304), int64_t(264)}) {
     for (auto dtype : {at::kBFloat16, at::kFloat}) {
       for (bool adds_one : {true, false}) {
-        const at::Tensor h = (at::randn({2, 70, width}, cuda()) * 3.0).to(dtype);
-        const at::Tensor branch = (at::randn({2, 70, width}, cuda()) * 5.0).to(dtype);
+        const at::Tensor h = (at::randn({rows[0], rows[1], width}, cuda()) * 3.0).to(dtype);
+        const at::Tensor branch = (at::randn({rows[0], rows[1], width}, cuda()) * 5.0).to(dtype);
         const auto weight_dtype = adds_one ? at::kFloat : dtype;  // Llama's form: the weight in x's dtype
         const at::Tensor post = (at::randn({width}, cuda()) * 0.3).to(weight_dtype).requires_grad_(true);
         const at::Tensor next = (at::randn({width}, cuda()) * 0.3).to(weight_dtype).requires_grad_(true);
@@ -354,7 +357,8 @@ TEST_F(FusedKernels, ResidualNormStepEqualsItsComposedKernels) {
           for (bool with_next : {true, false}) {
             if (!with_post && !with_next) continue;  // a plain sum: not the kernel's
             const at::Tensor p = with_post ? post : at::Tensor(), n = with_next ? next : at::Tensor();
-            const std::string where = "width " + std::to_string(width) + " " + std::string(c10::toString(dtype)) +
+            const std::string where = std::to_string(rows[0] * rows[1]) + " rows, width " + std::to_string(width) +
+                                      " " + std::string(c10::toString(dtype)) +
                                       (adds_one ? " gemma" : " llama") + (with_post ? " post" : "") +
                                       (with_next ? " next" : "");
             // One warp holds a row of at most 512 16-byte packs: 2304 fp32 columns are 576.
@@ -374,11 +378,6 @@ TEST_F(FusedKernels, ResidualNormStepEqualsItsComposedKernels) {
       }
     }
   }
-  // A decode step's few rows take the composed kernels.
-  {
-    const at::Tensor w = at::ones({264}, cuda());
-    EXPECT_FALSE(kernels::residual_rms_norm_applies(at::randn({1, 1, 264}, cuda()), at::randn({1, 1, 264}, cuda()),
-                                                    w, w, true));
   }
   // Training needs the autograd path: the fused step is refused while a gradient is wanted, through
   // the activations or only through the norm weights (a forward without a no-grad guard).
