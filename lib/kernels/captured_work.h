@@ -28,8 +28,9 @@ class CapturedWork {
   // Runs `work` once on a side stream (lazy initialisation: library handles, kernel attributes,
   // caches), then captures a second call without running it. `work` must not read device values
   // on the host. Its first call's effects stay: the caller undoes what must not happen twice. If
-  // the captured call throws, the capture is ended and discarded before the error propagates, so
-  // the stream and the allocator are left as they were. `before_capture`, when given, runs on the host
+  // the captured call throws, or CUDA invalidates the capture (a synchronising call or a copy from
+  // pageable memory inside it), the capture is ended, its memory pool released and the error
+  // propagated: the streams and the allocator are left as they were. `before_capture`, when given, runs on the host
   // after the warm-up's work has finished and before the capture begins (for example to drop
   // tensors the warm-up made, so that the captured call allocates its own in the graph's pool);
   // the allocator's unused cached blocks are then released, so that the graph's pool can take

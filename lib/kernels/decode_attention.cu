@@ -71,13 +71,14 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
   const int kv = blockIdx.x, row = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t p = *position;
+  // The caller keeps the position inside the cache (CapturedDecoder checks it on the host); past
+  // it, the index_copy_ this replaces would fail on the device too, so fail rather than attend.
+  if (p < 0 || p >= shape.capacity) __trap();
   __nv_bfloat16* keys = key_cache + row * shape.cache_batch + kv * shape.cache_head;
   __nv_bfloat16* values = value_cache + row * shape.value_batch + kv * shape.value_head;
   // The new key and value into the cache; visible to the whole block after the barrier.
-  if (p >= 0 && p < shape.capacity) {
-    if (warp == 0) copy_row<E>(k_new + row * shape.k_batch + kv * shape.k_head + lane * E, keys + p * shape.cache_token + lane * E);
-    if (warp == 1) copy_row<E>(v_new + row * shape.v_batch + kv * shape.v_head + lane * E, values + p * shape.value_token + lane * E);
-  }
+  if (warp == 0) copy_row<E>(k_new + row * shape.k_batch + kv * shape.k_head + lane * E, keys + p * shape.cache_token + lane * E);
+  if (warp == 1) copy_row<E>(v_new + row * shape.v_batch + kv * shape.v_head + lane * E, values + p * shape.value_token + lane * E);
   __syncthreads();
 
   float query[G][E], acc[G][E], running_max[G], running_sum[G];
@@ -90,7 +91,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
     for (int e = 0; e < E; ++e) acc[g][e] = 0.0f;
   }
   const bool* row_mask = mask ? mask + row * shape.mask_batch : nullptr;
-  const int64_t last = p < shape.capacity - 1 ? p : shape.capacity - 1;
+  const int64_t last = p;  // keys after the new one are not attended
   using Word = typename Lanes<E>::Word;
   for (int64_t base = int64_t(warp) * kUnroll; base <= last; base += kWarps * kUnroll) {
     Word key_words[kUnroll], value_words[kUnroll];

@@ -423,9 +423,14 @@ bool decode_attention_applies(const at::Tensor& q, const at::Tensor& k_new, cons
       capacity < 1 || capacity > kDecodeAttentionMaxCapacity) {
     return false;
   }
+  // Blocks write the caches and read them back: each (row, head) slice must be its own memory.
+  if (!key_cache.is_contiguous() || !value_cache.is_contiguous() ||
+      key_cache.storage().is_alias_of(value_cache.storage())) {
+    return false;
+  }
   if (mask.defined() &&
-      (mask.dim() != 4 || mask.size(1) != 1 || mask.size(2) != 1 || mask.size(3) != capacity ||
-       (mask.size(0) != 1 && mask.size(0) != batch))) {
+      (mask.scalar_type() != at::kBool || mask.dim() != 4 || mask.size(1) != 1 || mask.size(2) != 1 ||
+       mask.size(3) != capacity || (mask.size(0) != 1 && mask.size(0) != batch))) {
     return false;
   }
   return decode_attention_supported(batch, q.size(1), key_cache.size(1), d);

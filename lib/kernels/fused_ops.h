@@ -45,7 +45,8 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_new, const 
                             const at::Tensor& mask, double scale, double cap);
 // Fused kernels enabled for q, MATQUANT_ATTENTION_KERNEL not "0", bf16 operands on one device
 // without gradients, one query, D in {64, 128, 256}, 1, 2 or 4 query heads per key/value head, rows
-// 16-byte aligned with unit last stride, a mask shared by the heads, and a capacity of at most
+// 16-byte aligned with unit last stride, two contiguous caches of their own memory, a bool mask
+// shared by the heads, and a capacity of at most
 // kDecodeAttentionMaxCapacity keys (one block per row and key/value head walks them all; a longer
 // cache keeps the batched matmuls, which spread it over the GPU).
 bool decode_attention_applies(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,

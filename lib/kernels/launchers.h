@@ -52,7 +52,8 @@ int launch_softcapped_attention_forward(const void* q, const void* k, const void
 // cap))) v over keys 0 .. *position for q [batch, heads, 1, head_dim]; cap <= 0 means no cap; query
 // head h reads key/value head h / (heads / kv_heads). mask: bool [batch or 1, capacity] (key stride
 // 1; mask_batch 0 when broadcast), true = attend, or null. bf16; rows by element strides (last
-// stride 1, rows aligned to their width). Rows with no allowed key give 0.
+// stride 1, rows aligned to their width). Rows with no allowed key give 0. A position outside
+// 0 .. capacity - 1 traps on the device (the caller keeps it inside).
 struct DecodeAttentionShape {
   int64_t batch, heads, kv_heads, capacity, head_dim;
   int64_t q_batch, q_head;

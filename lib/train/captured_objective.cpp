@@ -1,6 +1,7 @@
 #include "train/captured_objective.h"
 
 #include "common/error.h"
+#include "common/failure.h"
 #include "kernels/captured_work.h"
 #include "train/training_step.h"
 
@@ -37,6 +38,7 @@ std::vector<std::pair<int, at::Tensor>> CapturedObjectivePasses::run(const at::T
   }
   if (graph_) {
     if (rows.sizes() != rows_.sizes()) throw_invalid("captured passes: the rows' shape changed after capture");
+    check_gradients_attached();
     rows_.copy_(rows);
     graph_->replay();
     return losses_;
@@ -49,10 +51,36 @@ std::vector<std::pair<int, at::Tensor>> CapturedObjectivePasses::run(const at::T
     for (auto& p : model_->parameters()) p.mutable_grad().reset();
   };
   drop_gradients();
-  graph->capture([&] { passes(); }, drop_gradients);
+  try {
+    graph->capture([&] { passes(); }, drop_gradients);
+  } catch (const std::exception&) {
+    drop_gradients();
+    throw CaptureFailed(describe_failure(std::current_exception()).message);
+  }
   graph_ = std::move(graph);
+  gradients_.clear();
+  for (const auto& p : model_->parameters()) gradients_.push_back(p.grad().defined() ? p.grad().data_ptr() : nullptr);
   graph_->replay();
   return losses_;
+}
+
+void CapturedObjectivePasses::check_gradients_attached() const {
+  const auto parameters = model_->parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const at::Tensor& grad = parameters[i].grad();
+    if ((grad.defined() ? grad.data_ptr() : nullptr) != gradients_.at(i)) {
+      throw Error(ErrorCode::kInternal, "captured passes: parameter " + std::to_string(i) +
+                                            "'s gradient is no longer the buffer the CUDA graph writes (reset or "
+                                            "replaced between steps)");
+    }
+  }
+}
+
+void CapturedObjectivePasses::release() {
+  for (auto& p : model_->parameters()) p.mutable_grad().reset();
+  graph_.reset();
+  losses_.clear();
+  gradients_.clear();
 }
 
 }  // namespace matquant::train

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,13 @@ namespace matquant::train {
 
 // Whether this build and device can capture the passes (CUDA kernels built, model on CUDA).
 bool objective_capture_available(const model::DecoderModel& model);
+
+// The passes could not be captured (an operation a CUDA graph cannot hold, or the warm-up failed);
+// what() is the cause, in one line. Nothing is left captured: the caller may run the passes eagerly.
+class CaptureFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class CapturedObjectivePasses {
  public:
@@ -39,11 +47,17 @@ class CapturedObjectivePasses {
   // One step's passes on `rows` ([micro_batch * accumulation, T + 1] token ids, any device). The
   // first call captures (after one warm-up run whose gradients are dropped) and then replays, so
   // every call leaves exactly its own step's gradients. Returns (bits or 0, loss / accumulation)
-  // per precision and micro-batch, on the device, valid until the next call.
+  // per precision and micro-batch, on the device, valid until the next call. Throws CaptureFailed
+  // when the first call cannot capture, and an internal error when a parameter's gradient is no
+  // longer the buffer the graph writes (reset or replaced between steps).
   std::vector<std::pair<int, at::Tensor>> run(const at::Tensor& rows);
+  // Drops the parameters' gradients and the graph, returning the graph's memory pool (its
+  // activations' memory stays reserved for replays while the graph lives).
+  void release();
 
  private:
   void passes();
+  void check_gradients_attached() const;
 
   model::DecoderModel model_;
   Objective objective_;
@@ -53,6 +67,7 @@ class CapturedObjectivePasses {
   bool bf16_autocast_;
   at::Tensor rows_;  // the captured passes' input, refilled each step
   std::vector<std::pair<int, at::Tensor>> losses_;
+  std::vector<const void*> gradients_;  // each parameter's gradient buffer as captured (null: none)
   std::unique_ptr<kernels::CapturedWork> graph_;
 };
 

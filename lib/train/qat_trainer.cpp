@@ -5,7 +5,6 @@
 #include "train/captured_objective.h"
 
 #include "common/error.h"
-#include "common/failure.h"
 #include "data/token_batches.h"
 #include "train/activation_checkpoint.h"
 #include "train/sharded_qat_trainer.h"
@@ -92,9 +91,9 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     if (captured) {
       try {
         step_losses = captured->run(step_rows);
-      } catch (const std::exception&) {
+      } catch (const CaptureFailed& failure) {
         fmt::print(stderr, "matquant: the training step could not be captured as a CUDA graph, so it runs "
-                           "without one: {}\n", describe_failure(std::current_exception()).message);
+                           "without one: {}\n", failure.what());
         captured.reset();
         optimizer.zero_grad();
       }
@@ -119,6 +118,9 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
     if (config.on_step) config.on_step(report);
   }
   summary.cuda_graph = captured != nullptr;
+  // The gradients live in the graph's pool; dropping them and the graph frees that memory (eager
+  // steps leave the last gradients on the parameters, a captured run does not).
+  if (captured) captured->release();
   finish_training(model, summary, step, tokens_per_step, start);
   return summary;
 }

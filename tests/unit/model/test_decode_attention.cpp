@@ -1,8 +1,10 @@
 // kernels::decode_attention (lib/kernels/decode_attention.cu) against the maths it replaces, done in
 // fp32 with ATen: the new key and value written at the position, then softcapped, masked softmax
 // attention of the one query per row over keys 0 .. position. CUDA only.
+#include "cuda_kernel_test.h"
 #include "kernels/fused_ops.h"
 #include "model/config.h"
+#include "model/captured_decoder.h"
 #include "model/generation.h"
 #include "model/initialization.h"
 
@@ -15,18 +17,7 @@ using namespace matquant;
 
 namespace {
 
-class DecodeAttention : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!at::hasCUDA() || !kernels::fused_kernels_compiled()) GTEST_SKIP() << "needs a GPU and the fused kernels";
-    previous_ = kernels::set_fused_kernels(true);
-    at::manual_seed(5);
-  }
-  void TearDown() override {
-    if (at::hasCUDA() && kernels::fused_kernels_compiled()) kernels::set_fused_kernels(previous_);
-  }
-  bool previous_ = true;
-};
+class DecodeAttention : public matquant::testing::CudaKernelTest<5> {};
 
 struct Case {
   int64_t batch, heads, kv_heads, capacity, head_dim, position;
@@ -64,6 +55,7 @@ TEST_F(DecodeAttention, MatchesTheFp32MathsAndWritesTheCache) {
       {1, 16, 8, 54, 256, 53, 50.0, "sliding"}, // Gemma-2 9B heads, the last slot, a window
       {3, 8, 4, 40, 256, 22, 50.0, "padded"},
       {2, 32, 8, 300, 128, 299, 0.0, "causal"}, // Mistral-like heads, no cap
+      {2, 16, 4, 64, 256, 0, 50.0, "padded"},   // 4 heads per group at D 256; row 1 sees no key yet
       {2, 4, 4, 512, 64, 400, 0.0, "empty row"},
       {1, 4, 2, 33, 64, 9, 30.0, "none"},       // no mask: keys past the position still excluded
   };
@@ -110,19 +102,25 @@ TEST_F(DecodeAttention, MatchesTheFp32MathsAndWritesTheCache) {
 TEST_F(DecodeAttention, RefusesWhatItDoesNotTake) {
   const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
   const at::Tensor q = at::randn({1, 8, 1, 256}, bf16), kv = at::randn({1, 4, 1, 256}, bf16);
-  const at::Tensor cache = at::zeros({1, 4, 64, 256}, bf16);
-  EXPECT_TRUE(kernels::decode_attention_applies(q, kv, kv, cache, cache, at::Tensor()));
+  const at::Tensor cache = at::zeros({1, 4, 64, 256}, bf16), values = at::zeros({1, 4, 64, 256}, bf16);
+  EXPECT_TRUE(kernels::decode_attention_applies(q, kv, kv, cache, values, at::Tensor()));
+  // One memory for both caches (the blocks' writes would race with other blocks' reads), an expanded
+  // cache, a mask that is not bool.
+  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, cache, cache, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, cache.slice(1, 0, 1).expand({1, 4, 64, 256}), values,
+                                                 at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, cache, values, at::ones({1, 1, 1, 64}, bf16)));
   // Longer than the kernel's one-block walk, two queries, fp32, a gradient, 8 heads per group.
   const at::Tensor long_cache = at::zeros({1, 4, kernels::kDecodeAttentionMaxCapacity + 1, 256}, bf16);
-  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, long_cache, long_cache, at::Tensor()));
-  EXPECT_FALSE(kernels::decode_attention_applies(at::randn({1, 8, 2, 256}, bf16), kv, kv, cache, cache, at::Tensor()));
-  EXPECT_FALSE(kernels::decode_attention_applies(q.to(at::kFloat), kv, kv, cache, cache, at::Tensor()));
-  EXPECT_FALSE(kernels::decode_attention_applies(q.clone().requires_grad_(), kv, kv, cache, cache, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, long_cache, long_cache.clone(), at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(at::randn({1, 8, 2, 256}, bf16), kv, kv, cache, values, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q.to(at::kFloat), kv, kv, cache, values, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q.clone().requires_grad_(), kv, kv, cache, values, at::Tensor()));
   const at::Tensor one_kv = at::randn({1, 1, 1, 256}, bf16), one_cache = at::zeros({1, 1, 64, 256}, bf16);
-  EXPECT_FALSE(kernels::decode_attention_applies(q, one_kv, one_kv, one_cache, one_cache, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q, one_kv, one_kv, one_cache, one_cache.clone(), at::Tensor()));
   // The switch that turns the one-kernel attention off turns this one off too.
   const bool before = kernels::set_softcapped_attention_kernel(false);
-  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, cache, cache, at::Tensor()));
+  EXPECT_FALSE(kernels::decode_attention_applies(q, kv, kv, cache, values, at::Tensor()));
   kernels::set_softcapped_attention_kernel(before);
 }
 
@@ -153,6 +151,17 @@ TEST_F(DecodeAttention, StaticStepsOfABf16ModelTakeItAndMatchTheCachedSteps) {
                                    at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16));
     const at::Tensor kv = at::zeros({1, raw["num_key_value_heads"].get<int64_t>(), 1, 64}, q.options());
     ASSERT_TRUE(kernels::decode_attention_applies(q, kv, kv, cache.keys[0], cache.values[0], at::Tensor()));
+    {
+      // The generator's own q, k and v take it: a captured step launches the kernel once per layer.
+      model::KvCache captured_prompt;
+      generator.step(ids.slice(1, 0, 4), captured_prompt);
+      const model::CapturedDecoder captured(generator, captured_prompt, ids.size(1) + 3);
+      int launches = 0;
+      for (const auto& [kernel, count] : captured.kernel_census()) {
+        if (kernel.rfind("decode_attention_kernel", 0) == 0) launches += count;
+      }
+      EXPECT_EQ(launches, raw["num_hidden_layers"].get<int>());
+    }
     for (int64_t p = 4; p < ids.size(1); ++p) {
       const at::Tensor expected = generator.step(ids.slice(1, p, p + 1), cached).to(at::kFloat);
       const at::Tensor logits = generator.step_static(ids.slice(1, p, p + 1), cache).to(at::kFloat);

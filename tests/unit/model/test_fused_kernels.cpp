@@ -1,6 +1,7 @@
 // The fused CUDA kernels (lib/kernels) against the plain ATen compositions they replace, forward
 // and backward; the compositions themselves are checked against transformers (test_parity.cpp).
 // Skipped without a GPU or without the kernels compiled in.
+#include "cuda_kernel_test.h"
 #include "kernels/fused_ops.h"
 #include "model/attention.h"
 #include "model/decoder.h"
@@ -21,21 +22,7 @@ using namespace matquant;
 
 namespace {
 
-class FusedKernels : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!at::hasCUDA() || !kernels::fused_kernels_compiled()) GTEST_SKIP() << "needs a GPU and the fused kernels";
-    previous_ = kernels::set_fused_kernels(true);
-    at::manual_seed(11);
-  }
-  void TearDown() override {
-    if (at::hasCUDA() && kernels::fused_kernels_compiled()) kernels::set_fused_kernels(previous_);
-  }
-  at::TensorOptions cuda(at::ScalarType dtype = at::kFloat) const {
-    return at::TensorOptions().device(at::kCUDA).dtype(dtype);
-  }
-  bool previous_ = true;
-};
+class FusedKernels : public matquant::testing::CudaKernelTest<11> {};
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();

@@ -2,6 +2,7 @@
 // they replace: autocast's bf16 at::linear / at::embedding with autograd accumulating into the fp32
 // weights' .grad. Every weight is hit three times, as MatQuant's step hits it once per precision.
 // Skipped without a GPU or without the kernels compiled in.
+#include "cuda_kernel_test.h"
 #include "kernels/fused_ops.h"
 #include "kernels/master_weight_ops.h"
 #include "model/decoder.h"
@@ -17,21 +18,7 @@ using namespace matquant;
 
 namespace {
 
-class MasterWeightOps : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!at::hasCUDA() || !kernels::fused_kernels_compiled()) GTEST_SKIP() << "needs a GPU and the fused kernels";
-    previous_ = kernels::set_fused_kernels(true);
-    at::manual_seed(5);
-  }
-  void TearDown() override {
-    if (at::hasCUDA() && kernels::fused_kernels_compiled()) kernels::set_fused_kernels(previous_);
-  }
-  static at::TensorOptions cuda(at::ScalarType dtype = at::kFloat) {
-    return at::TensorOptions().device(at::kCUDA).dtype(dtype);
-  }
-  bool previous_ = true;
-};
+class MasterWeightOps : public matquant::testing::CudaKernelTest<5> {};
 
 // CUDA autocast to bf16 for a scope (the trainers' Bf16Autocast, without linking train).
 class Bf16Autocast {

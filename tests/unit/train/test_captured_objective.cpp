@@ -50,12 +50,16 @@ TrainedRun train_run(const Case& c, bool cuda_graph) {
   config.activation_checkpointing = c.checkpointing;
   config.cuda_graph = cuda_graph;
   TrainedRun run;
+  // The last step's gradients, read after its update: the graph's buffers must hold them after
+  // its replays (a captured run drops them when training ends).
+  config.on_step = [&](const train::StepReport& report) {
+    if (report.step != report.total_steps) return;
+    for (const auto& p : m->parameters()) {
+      run.gradients.push_back(p.grad().defined() ? p.grad().to(at::kCPU) : at::Tensor());
+    }
+  };
   run.summary = train::train_qat(m, rows_of_tokens(24, 12), config);
-  for (const auto& p : m->parameters()) {
-    run.weights.push_back(p.detach().to(at::kCPU));
-    // The last step's gradients: the graph's buffers must hold them after its replays.
-    run.gradients.push_back(p.grad().defined() ? p.grad().to(at::kCPU) : at::Tensor());
-  }
+  for (const auto& p : m->parameters()) run.weights.push_back(p.detach().to(at::kCPU));
   return run;
 }
 
@@ -84,6 +88,8 @@ TEST(CapturedObjective, ReplayedStepsEqualEagerSteps) {
       }
     }
     ASSERT_EQ(graphed.weights.size(), eager.weights.size());
+    ASSERT_EQ(graphed.gradients.size(), eager.weights.size());
+    ASSERT_EQ(eager.gradients.size(), eager.weights.size());
     for (size_t i = 0; i < eager.weights.size(); ++i) {
       EXPECT_TRUE(at::equal(graphed.weights[i], eager.weights[i]))
           << "parameter " << i << ": max |difference| "
