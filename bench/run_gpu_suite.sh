@@ -17,6 +17,8 @@ run qat_step bench/run_qat_step.sh --shape gemma2-2b-shape --layers 4 --batch 2 
 run qat_step_full bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda
 run qat_step_full_checkpointing bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --checkpointing --device cuda
 # The same step with the master-gradient ops off (kernels/master_weight_ops.h): what they buy.
+# The same step with every kernel launched from the host (no CUDA graph), for what the graph buys.
+run qat_step_full_eager "$B/matquant_bench_qat_step" --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda --eager
 run qat_step_full_master_off env MATQUANT_MASTER_GRADIENTS=0 "$B/matquant_bench_qat_step" --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda
 run eval_throughput bench/run_eval_throughput.sh --shape gemma2-2b-shape --batch 4 --seq 2048 --windows 32 --device cuda
 # The same with the one-kernel attention off (the matmul + fused-softmax route), and the attention

@@ -12,7 +12,7 @@ echo "== reference, per-layer torch.compile (bench/reference/qat_step.py $* --co
 "$PYTHON" bench/reference/qat_step.py "$@" --compile | tee "$logs/compiled.log"
 echo "== ratio against eager (matquant / reference; > 1 is better for tokens_per_s and mfu, < 1 for the others)"
 "$PYTHON" bench/reference/ratio.py qat_step "$logs/ours.log" "$logs/reference.log" \
-  tokens_per_s mfu seconds_per_step peak_gib
+  tokens_per_s mfu seconds_per_step peak_gib reserved_gib
 echo "== ratio against compiled"
 "$PYTHON" bench/reference/ratio.py qat_step "$logs/ours.log" "$logs/compiled.log" \
-  tokens_per_s mfu seconds_per_step peak_gib
+  tokens_per_s mfu seconds_per_step peak_gib reserved_gib
