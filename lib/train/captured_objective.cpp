@@ -47,12 +47,9 @@ std::vector<std::pair<int, at::Tensor>> CapturedObjectivePasses::run(const at::T
   auto graph = std::make_unique<kernels::CapturedWork>(int(rows_.get_device()));
   // Each run sees the gradients as the first backward leaves them: none, so the captured
   // accumulation into each parameter starts by writing its buffer, not adding to the warm-up's.
-  const auto drop_gradients = [&] {
-    for (auto& p : model_->parameters()) p.mutable_grad().reset();
-  };
   drop_gradients();
   try {
-    graph->capture([&] { passes(); }, drop_gradients);
+    graph->capture([&] { passes(); }, [&] { drop_gradients(); });
   } catch (const std::exception&) {
     drop_gradients();
     throw CaptureFailed(describe_failure(std::current_exception()).message);
@@ -76,8 +73,12 @@ void CapturedObjectivePasses::check_gradients_attached() const {
   }
 }
 
-void CapturedObjectivePasses::release() {
+void CapturedObjectivePasses::drop_gradients() {
   for (auto& p : model_->parameters()) p.mutable_grad().reset();
+}
+
+void CapturedObjectivePasses::release() {
+  drop_gradients();
   graph_.reset();
   losses_.clear();
   gradients_.clear();

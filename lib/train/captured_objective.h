@@ -58,6 +58,7 @@ class CapturedObjectivePasses {
  private:
   void passes();
   void check_gradients_attached() const;
+  void drop_gradients();  // every parameter's gradient back to none
 
   model::DecoderModel model_;
   Objective objective_;
