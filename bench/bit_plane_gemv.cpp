@@ -85,7 +85,7 @@ int run(int argc, char** argv) {
       ("shape", po::value(&shapes)->default_value(shapes), "built-in shapes (comma-separated) whose linears are timed")
       ("batch", po::value(&batches)->default_value(batches), "activation rows per call (1..16 use the kernel)")
       ("bits", po::value(&bits_list)->default_value(bits_list), "slice precisions r of the c = 8 store")
-      ("linear", po::value(&only)->default_value(only), "time only these linears (q, k/v, o, gate/up, down)")
+      ("linear", po::value(&only)->default_value(only), "time only these linears (q, k/v, q+k+v, o, gate/up, gate+up, down)")
       ("group-size", po::value(&group_size)->default_value(group_size), "0 = per channel, else a multiple of 128")
       ("calls", po::value(&calls)->default_value(calls), "calls captured per graph")
       ("l2-mib", po::value(&l2_mib)->default_value(l2_mib), "L2 size to defeat (H200: 60 MiB)")
@@ -110,7 +110,14 @@ int run(int argc, char** argv) {
   for (const std::string& shape : split(shapes)) {
     const model::ModelConfig c = model::parse_config(bench::shape_config(shape, 1), shape);
     const int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
-    const std::vector<Linear> linears = {{"q", q, h}, {"k/v", kv, h}, {"o", h, q}, {"gate/up", c.intermediate_size, h},
+    // q+k+v and gate+up: the joint packs `matquant generate` serves a layer's same-input
+    // projections from (one call each; against one bf16 matmul of the stacked weights).
+    const std::vector<Linear> linears = {{"q", q, h},
+                                         {"k/v", kv, h},
+                                         {"q+k+v", q + 2 * kv, h},
+                                         {"o", h, q},
+                                         {"gate/up", c.intermediate_size, h},
+                                         {"gate+up", 2 * c.intermediate_size, h},
                                          {"down", h, c.intermediate_size}};
     for (const Linear& l : linears) {
       const std::vector<std::string> wanted = split(only);

@@ -48,6 +48,42 @@ void Generator::pack_slices() {
     slices_.emplace(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()), bits, mode),
                     quant::slice_pack_to(quant::pack_slice(*linear->codes(), bits, mode), linear->weight.device()));
   }
+  for (auto& layer : model_->layers) {
+    join_packs({&layer->q_proj, &layer->k_proj, &layer->v_proj});
+    join_packs({&layer->gate_proj, &layer->up_proj});
+  }
+}
+
+void Generator::join_packs(const std::vector<QuantizedLinear*>& linears) {
+  std::vector<const quant::SlicePack*> packs;
+  std::vector<const QuantizedLinearImpl*> members;
+  std::vector<at::Tensor> biases;
+  for (QuantizedLinear* linear : linears) {
+    packs.push_back(slice_for(*linear));
+    members.push_back(linear->get());
+    if ((*linear)->bias.defined()) biases.push_back((*linear)->bias);
+    if (packs.back() == nullptr) return;
+  }
+  if (joint_packs_.count(packs) > 0 || (!biases.empty() && biases.size() != linears.size())) return;
+  std::optional<quant::SlicePack> stacked = quant::stack_slice_packs(packs);
+  if (!stacked) return;
+  const auto [scales, fresh] = joint_scales_.try_emplace(members, stacked->scale, stacked->zero_point);
+  (void)fresh;
+  stacked->scale = scales->second.first;
+  stacked->zero_point = scales->second.second;
+  JointPack joint{*stacked, {}, biases.empty() ? at::Tensor() : at::cat(biases, 0)};
+  // The members keep their own packs as views of the joint one: single calls (and the byte counts)
+  // still work, and the levels are held once.
+  int64_t row = 0;
+  for (const quant::SlicePack* p : packs) {
+    auto& member = const_cast<quant::SlicePack&>(*p);
+    member.words = joint.pack.words.narrow(0, row / quant::SlicePack::kRowTile, member.row_tiles());
+    member.scale = joint.pack.scale.narrow(0, row, member.rows);
+    member.zero_point = joint.pack.zero_point.narrow(0, row, member.rows);
+    joint.rows.push_back(member.rows);
+    row += member.rows;
+  }
+  joint_packs_.emplace(std::move(packs), std::move(joint));
 }
 
 int64_t Generator::slice_pack_bytes() const {
@@ -103,18 +139,47 @@ at::Tensor Generator::project(QuantizedLinear& linear, const at::Tensor& x) {
   return quant::bit_plane_linear(it->second, x, *linear->precision(), linear->quantizer()->slice_mode, linear->bias);
 }
 
+Generator::JointOutputs Generator::project_jointly(const std::vector<QuantizedLinear*>& linears, const at::Tensor& x) {
+  JointOutputs out;
+  std::vector<const quant::SlicePack*> packs;
+  for (QuantizedLinear* linear : linears) packs.push_back(slice_for(*linear));
+  const auto it = joint_packs_.find(packs);
+  if (it == joint_packs_.end()) {
+    for (QuantizedLinear* linear : linears) out.parts.push_back(project(*linear, x));
+    return out;
+  }
+  slice_pack_calls_ += int64_t(linears.size());
+  out.joint = quant::slice_pack_linear(it->second.pack, x, it->second.bias);
+  int64_t column = 0;
+  for (int64_t rows : it->second.rows) {
+    out.parts.push_back(out.joint.narrow(-1, column, rows));
+    column += rows;
+  }
+  return out;
+}
+
 // DecoderLayerImpl::attention over the stored keys and values.
 at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, const StoreAndAttend& store_and_attend,
                                 const RopeTables& rope, const at::Tensor& mask) {
   const ModelConfig& c = *layer.config;
   const int64_t b = x.size(0), t = x.size(1), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
   const int64_t d = c.head_dim;
-  // The three projections of x run back to back (then the rotations), so chained slice-pack
-  // launches can overlap one projection's start with the previous one's end.
-  const at::Tensor q_projected = project(layer.q_proj, x), k_projected = project(layer.k_proj, x);
-  const at::Tensor v = project(layer.v_proj, x).view({b, t, kv_heads, d}).transpose(1, 2);
-  const at::Tensor q = apply_rope(q_projected.view({b, t, heads, d}).transpose(1, 2), rope);
-  const at::Tensor k = apply_rope(k_projected.view({b, t, kv_heads, d}).transpose(1, 2), rope);
+  // The three projections of x run as one joint pack, or back to back (then the rotations), so
+  // chained slice-pack launches can overlap one projection's start with the previous one's end.
+  const JointOutputs qkv = project_jointly({&layer.q_proj, &layer.k_proj, &layer.v_proj}, x);
+  at::Tensor q, k, v;
+  if (qkv.joint.defined()) {
+    // Heads side by side: q's, then k's, then v's. One rotation covers q and k.
+    const at::Tensor all_heads = qkv.joint.view({b, t, heads + 2 * kv_heads, d});
+    const at::Tensor rotated = apply_rope(all_heads.narrow(2, 0, heads + kv_heads).transpose(1, 2), rope);
+    q = rotated.narrow(1, 0, heads);
+    k = rotated.narrow(1, heads, kv_heads);
+    v = all_heads.narrow(2, heads + kv_heads, kv_heads).transpose(1, 2);
+  } else {
+    q = apply_rope(qkv.parts[0].view({b, t, heads, d}).transpose(1, 2), rope);
+    k = apply_rope(qkv.parts[1].view({b, t, kv_heads, d}).transpose(1, 2), rope);
+    v = qkv.parts[2].view({b, t, kv_heads, d}).transpose(1, 2);
+  }
   const at::Tensor out = store_and_attend(layer.index, q, k, v, mask);
   return project(layer.o_proj, out.transpose(1, 2).reshape({b, t, heads * d}));
 }
@@ -136,9 +201,8 @@ at::Tensor Generator::run_layers(at::Tensor h, const StoreAndAttend& store_and_a
     const kernels::ResidualNormed after_attention =
         l.residual_step(h, attended, c.sandwich_norms ? l.post_attention_layernorm : at::Tensor(),
                         c.sandwich_norms ? l.pre_feedforward_layernorm : l.post_attention_layernorm);
-    const at::Tensor gate = project(l.gate_proj, after_attention.normed);
-    const at::Tensor up = project(l.up_proj, after_attention.normed);  // back to back, as above
-    const at::Tensor mlp = project(l.down_proj, gated_activation(gate, up, c));
+    const JointOutputs gate_up = project_jointly({&l.gate_proj, &l.up_proj}, after_attention.normed);
+    const at::Tensor mlp = project(l.down_proj, gated_activation(gate_up.parts[0], gate_up.parts[1], c));
     const kernels::ResidualNormed after_mlp = l.residual_step(
         after_attention.hidden, mlp, c.sandwich_norms ? l.post_feedforward_layernorm : at::Tensor(), next_norm);
     h = after_mlp.hidden;

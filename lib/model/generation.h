@@ -72,6 +72,11 @@ class Generator {
   // precision to be served is packed (a projection then has no other way to run); returns the
   // bytes freed. Serving a precision without a pack afterwards is an internal error.
   int64_t release_packed_projections();
+  // Joint packs: per layer and precision, q, k and v stacked into one pack, and gate and up into
+  // another (quant::stack_slice_packs), so a step runs one matmul for each group instead of one
+  // per projection. pack_slices makes them; the members' packs become views of them (no memory
+  // added). Groups whose packs cannot stack (biases on some members only, say) run one by one.
+  int64_t joint_packs() const { return int64_t(joint_packs_.size()); }
   // Projections served from a slice pack so far (each call of a packed linear counts one; counted
   // on the host, so CUDA-graph replays of a captured step are not counted).
   int64_t slice_pack_calls() const { return slice_pack_calls_; }
@@ -100,6 +105,16 @@ class Generator {
 
  private:
   at::Tensor project(QuantizedLinear& linear, const at::Tensor& x);
+  // Outputs of linears that read the same x: `parts` in order, and when they came from one joint
+  // pack, `joint`, the output they are column ranges of.
+  struct JointOutputs {
+    at::Tensor joint;
+    std::vector<at::Tensor> parts;
+  };
+  JointOutputs project_jointly(const std::vector<QuantizedLinear*>& linears, const at::Tensor& x);
+  // Stacks the packs of `linears` at their current precisions into a joint pack, if they all have
+  // one and can share a call.
+  void join_packs(const std::vector<QuantizedLinear*>& linears);
   // The pack of `linear` at its current precision, or null.
   const quant::SlicePack* slice_for(const QuantizedLinear& linear) const;
   // Stores layer `layer`'s new keys and values k, v in the cache and returns the attention of the
@@ -118,6 +133,14 @@ class Generator {
   at::Tensor inverse_frequencies_;
   std::map<const QuantizedLinearImpl*, quant::BitPlanes> planes_;
   std::map<std::tuple<const QuantizedLinearImpl*, int, quant::SliceMode>, quant::SlicePack> slices_;
+  struct JointPack {
+    quant::SlicePack pack;
+    std::vector<int64_t> rows;  // each member's output columns, in order
+    at::Tensor bias;            // the members' biases side by side, or undefined
+  };
+  std::map<std::vector<const quant::SlicePack*>, JointPack> joint_packs_;
+  // A group's scales and zero points side by side: the same for every precision of its members.
+  std::map<std::vector<const QuantizedLinearImpl*>, std::pair<at::Tensor, at::Tensor>> joint_scales_;
   int64_t slice_pack_calls_ = 0;
 };
 

@@ -138,6 +138,32 @@ SlicePack slice_pack_to(const SlicePack& p, const at::Device& device) {
   return out;
 }
 
+std::optional<SlicePack> stack_slice_packs(const std::vector<const SlicePack*>& packs) {
+  c10::NoGradGuard no_grad;
+  if (packs.empty()) return std::nullopt;
+  const SlicePack& first = *packs.front();
+  std::vector<at::Tensor> words, scales, zeros;
+  for (size_t i = 0; i < packs.size(); ++i) {
+    const SlicePack& p = *packs[i];
+    const bool same = p.code_bits == first.code_bits && p.level_bits == first.level_bits && p.mode == first.mode &&
+                      p.width == first.width && p.columns == first.columns && p.group_size == first.group_size &&
+                      p.scale.scalar_type() == first.scale.scalar_type() &&
+                      p.zero_point.scalar_type() == first.zero_point.scalar_type() &&
+                      p.words.device() == first.words.device() && p.scale.device() == first.scale.device();
+    if (!same || (i + 1 < packs.size() && p.rows % SlicePack::kRowTile != 0)) return std::nullopt;
+    words.push_back(p.words);
+    scales.push_back(p.scale);
+    zeros.push_back(p.zero_point);
+  }
+  SlicePack out = first;
+  out.rows = 0;
+  for (const SlicePack* p : packs) out.rows += p->rows;
+  out.words = at::cat(words, 0);
+  out.scale = at::cat(scales, 0);
+  out.zero_point = at::cat(zeros, 0);
+  return out;
+}
+
 at::Tensor dequantize_slice_pack(const SlicePack& p, at::ScalarType dtype) {
   c10::NoGradGuard no_grad;
   if (kernels_apply(p) && dtype == at::kBFloat16) return kernels::slice_pack_dequantize(operand(p));

@@ -23,6 +23,9 @@
 //   width 8: words k = 2 s (high nibbles) and 2 s + 1 (low nibbles), each f = 4 i.
 #include "quant/nested_codes.h"
 
+#include <optional>
+#include <vector>
+
 namespace matquant::quant {
 
 struct SlicePack {
@@ -57,6 +60,13 @@ SlicePack pack_slice(const NestedCodes& codes, int to_bits, SliceMode mode);
 at::Tensor slice_pack_levels(const SlicePack& pack);
 
 SlicePack slice_pack_to(const SlicePack& pack, const at::Device& device);
+
+// Packs of linears that read the same input (a layer's q, k and v; its gate and up) stacked by
+// rows into one: applying it gives their outputs side by side, in the order given, from one
+// matmul call instead of one per linear. Null when they cannot share a call: different slices,
+// widths, input columns or groups, scales of different dtypes or devices, or a member other than
+// the last whose rows are not whole tiles of 16 (its padding would sit between two members' rows).
+std::optional<SlicePack> stack_slice_packs(const std::vector<const SlicePack*>& packs);
 
 // The slice's weight [rows, columns] in dtype, equal to NestedCodes::dequantize(r, mode, dtype).
 at::Tensor dequantize_slice_pack(const SlicePack& pack, at::ScalarType dtype);

@@ -144,6 +144,44 @@ TEST(SlicePack, PrefillPathIsTheLinearOfTheDequantizedSlice) {
   }
 }
 
+// Packs stacked by rows give their members' weights side by side (every row bit for bit, the last
+// member with a partial tile), and their outputs from one call (on CUDA through the decode kernel,
+// whose rows do not depend on their neighbours: bit for bit); packs that cannot share a call are
+// refused.
+TEST(SlicePack, StackedPacksGiveTheirMembersOutputsSideBySide) {
+  const at::Device device = matquant::testing::test_device();
+  for (int64_t group : {int64_t(0), int64_t(128)}) {
+    const NestedCodes q = every_code(32, 384, 8, group, device), k = every_code(16, 384, 8, group, device),
+                      v = every_code(20, 384, 8, group, device);
+    for (int r : {2, 4, 8}) {
+      const SlicePack pq = pack_slice(q, r, SliceMode::kClamped), pk = pack_slice(k, r, SliceMode::kClamped),
+                      pv = pack_slice(v, r, SliceMode::kClamped);
+      const std::optional<SlicePack> stacked = stack_slice_packs({&pq, &pk, &pv});
+      ASSERT_TRUE(stacked.has_value()) << "r " << r;
+      EXPECT_EQ(stacked->rows, 68);
+      EXPECT_EQ(stacked->level_bytes(), pq.level_bytes() + pk.level_bytes() + pv.level_bytes());
+      EXPECT_TRUE(at::equal(dequantize_slice_pack(*stacked, at::kFloat),
+                            at::cat({dequantize_slice_pack(pq, at::kFloat), dequantize_slice_pack(pk, at::kFloat),
+                                     dequantize_slice_pack(pv, at::kFloat)}, 0)))
+          << "r " << r << " group " << group;
+      const at::Tensor x = at::randn({1, 384}).to(device).to(device.is_cuda() ? at::kBFloat16 : at::kFloat);
+      const at::Tensor together = slice_pack_linear(*stacked, x);
+      const at::Tensor apart = at::cat({slice_pack_linear(pq, x), slice_pack_linear(pk, x), slice_pack_linear(pv, x)}, -1);
+      if (device.is_cuda()) {
+        EXPECT_TRUE(at::equal(together, apart)) << "r " << r << " group " << group;
+      } else {
+        EXPECT_TRUE(at::allclose(together, apart, 1e-5, 1e-6)) << "r " << r << " group " << group;
+      }
+      // A partial tile in the middle, another slice or another input width cannot share a call.
+      EXPECT_FALSE(stack_slice_packs({&pv, &pq}).has_value());
+      const SlicePack other_r = pack_slice(k, r == 8 ? 4 : 8, SliceMode::kClamped);
+      EXPECT_FALSE(stack_slice_packs({&pq, &other_r}).has_value());
+      const SlicePack narrow = pack_slice(every_code(16, 256, 8, group, device), r, SliceMode::kClamped);
+      EXPECT_FALSE(stack_slice_packs({&pq, &narrow}).has_value());
+    }
+  }
+}
+
 // The decode kernel (CUDA only): every width (r = 1..8, both equations), per-channel and grouped
 // scales, batch 1, 5 (with bias), 9 and 16, rows not a multiple of 16, columns not a multiple of 128,
 // fewer chunks than warps, and enough rows that a block walks several tiles (17,000 rows: with 9

@@ -110,6 +110,8 @@ TEST_P(CachedDecoding, SlicePackServingSwitchesPrecisionsWithoutReloading) {
   }
   ASSERT_TRUE(packed.serves_slice_packs());
   EXPECT_GT(packed.slice_pack_bytes(), 0);
+  // Per layer and packed precision (8, 4, 2; the plan's are theirs), q k v and gate up each joint.
+  EXPECT_EQ(packed.joint_packs(), 2 * layers * 3) << GetParam();
   const int64_t projections = int64_t(model->quantized_linears().size());
   for (bool released : {false, true}) {
     if (released) EXPECT_GT(packed.release_packed_projections(), 0);
