@@ -61,12 +61,36 @@ __device__ __forceinline__ void copy_row(const __nv_bfloat16* from, __nv_bfloat1
   *reinterpret_cast<Word*>(to) = *reinterpret_cast<const Word*>(from);
 }
 
+// RoPE on a lane's E values of a row (elements lane * E ..): rotate_half pairs element j with
+// j + D / 2, which lane lane ^ 16 holds at the same e. The rope kernel's roundings (lib/kernels/
+// rope.cu, bf16 x and tables): each product and the sum rounded to bf16, no FMA.
+template <int E>
+__device__ __forceinline__ void rotate(float (&x)[E], const float (&cos)[E], const float (&sin)[E], int lane) {
+  const bool upper = lane >= 16;  // holds x2 (out = x2 c2 + x1 s2); the lower half x1 (x1 c1 - x2 s1)
+#pragma unroll
+  for (int e = 0; e < E; ++e) {
+    const float partner = __shfl_xor_sync(0xffffffffu, x[e], 16);
+    const float turned = round_to<__nv_bfloat16>(__fmul_rn(upper ? partner : -partner, sin[e]));
+    x[e] = round_to<__nv_bfloat16>(__fadd_rn(round_to<__nv_bfloat16>(__fmul_rn(x[e], cos[e])), turned));
+  }
+}
+
+template <int E>
+__device__ __forceinline__ void store_row(const float (&v)[E], __nv_bfloat16* to) {
+  typename Lanes<E>::Word word;
+  __nv_bfloat16* out = reinterpret_cast<__nv_bfloat16*>(&word);
+#pragma unroll
+  for (int e = 0; e < E; ++e) out[e] = __float2bfloat16(v[e]);  // exact: v is a rounded bf16 value
+  *reinterpret_cast<typename Lanes<E>::Word*>(to) = word;
+}
+
 template <int D, int G>
 __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
     const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k_new,
     const __nv_bfloat16* __restrict__ v_new, __nv_bfloat16* key_cache, __nv_bfloat16* value_cache,
-    const int64_t* __restrict__ position, const bool* __restrict__ mask, __nv_bfloat16* __restrict__ out,
-    DecodeAttentionShape shape, float scale, float cap) {
+    const int64_t* __restrict__ position, const bool* __restrict__ mask, const __nv_bfloat16* __restrict__ rope_cos,
+    const __nv_bfloat16* __restrict__ rope_sin, __nv_bfloat16* __restrict__ out, DecodeAttentionShape shape,
+    float scale, float cap) {
   constexpr int E = D / 32;
   const int kv = blockIdx.x, row = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -76,8 +100,23 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
   if (p < 0 || p >= shape.capacity) __trap();
   __nv_bfloat16* keys = key_cache + row * shape.cache_batch + kv * shape.cache_head;
   __nv_bfloat16* values = value_cache + row * shape.value_batch + kv * shape.value_head;
-  // The new key and value into the cache; visible to the whole block after the barrier.
-  if (warp == 0) copy_row<E>(k_new + row * shape.k_batch + kv * shape.k_head + lane * E, keys + p * shape.cache_token + lane * E);
+  const bool rotates = rope_cos != nullptr;
+  float cos[E], sin[E];
+  if (rotates) {
+    load_row<E>(rope_cos + row * shape.table_batch + lane * E, cos);
+    load_row<E>(rope_sin + row * shape.table_batch + lane * E, sin);
+  }
+  // The new key (rotated) and value into the cache; visible to the whole block after the barrier.
+  const __nv_bfloat16* new_key = k_new + row * shape.k_batch + kv * shape.k_head + lane * E;
+  __nv_bfloat16* key_slot = keys + p * shape.cache_token + lane * E;
+  if (warp == 0 && rotates) {
+    float key[E];
+    load_row<E>(new_key, key);
+    rotate<E>(key, cos, sin, lane);
+    store_row<E>(key, key_slot);
+  } else if (warp == 0) {
+    copy_row<E>(new_key, key_slot);
+  }
   if (warp == 1) copy_row<E>(v_new + row * shape.v_batch + kv * shape.v_head + lane * E, values + p * shape.value_token + lane * E);
   __syncthreads();
 
@@ -85,6 +124,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
 #pragma unroll
   for (int g = 0; g < G; ++g) {
     load_row<E>(q + row * shape.q_batch + (kv * G + g) * shape.q_head + lane * E, query[g]);
+    if (rotates) rotate<E>(query[g], cos, sin, lane);
     running_max[g] = -INFINITY;
     running_sum[g] = 0.0f;
 #pragma unroll
@@ -170,23 +210,25 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
 
 template <int D>
 int launch_for_dim(int group, const dim3& grid, const void* q, const void* k_new, const void* v_new, void* key_cache,
-                   void* value_cache, const int64_t* position, const bool* mask, void* out,
-                   const DecodeAttentionShape& shape, float scale, float cap, cudaStream_t stream) {
+                   void* value_cache, const int64_t* position, const bool* mask, const void* cos, const void* sin,
+                   void* out, const DecodeAttentionShape& shape, float scale, float cap, cudaStream_t stream) {
   const auto* qp = static_cast<const __nv_bfloat16*>(q);
   const auto* kp = static_cast<const __nv_bfloat16*>(k_new);
   const auto* vp = static_cast<const __nv_bfloat16*>(v_new);
   auto* kc = static_cast<__nv_bfloat16*>(key_cache);
   auto* vc = static_cast<__nv_bfloat16*>(value_cache);
   auto* op = static_cast<__nv_bfloat16*>(out);
+  const auto* cp = static_cast<const __nv_bfloat16*>(cos);
+  const auto* sp = static_cast<const __nv_bfloat16*>(sin);
   switch (group) {
     case 1:
-      decode_attention_kernel<D, 1><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, op, shape, scale, cap);
+      decode_attention_kernel<D, 1><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, cp, sp, op, shape, scale, cap);
       break;
     case 2:
-      decode_attention_kernel<D, 2><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, op, shape, scale, cap);
+      decode_attention_kernel<D, 2><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, cp, sp, op, shape, scale, cap);
       break;
     case 4:
-      decode_attention_kernel<D, 4><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, op, shape, scale, cap);
+      decode_attention_kernel<D, 4><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, cp, sp, op, shape, scale, cap);
       break;
     default:
       return int(cudaErrorInvalidValue);
@@ -204,9 +246,9 @@ bool decode_attention_supported(int64_t batch, int64_t heads, int64_t kv_heads, 
 }
 
 int launch_decode_attention(const void* q, const void* k_new, const void* v_new, void* key_cache, void* value_cache,
-                            const int64_t* position, const bool* mask, void* out, const DecodeAttentionShape& shape,
-                            float scale, float cap, void* stream) {
-  if (!decode_attention_supported(shape.batch, shape.heads, shape.kv_heads, shape.head_dim)) {
+                            const int64_t* position, const bool* mask, const void* cos, const void* sin, void* out,
+                            const DecodeAttentionShape& shape, float scale, float cap, void* stream) {
+  if (!decode_attention_supported(shape.batch, shape.heads, shape.kv_heads, shape.head_dim) || (cos == nullptr) != (sin == nullptr)) {
     return int(cudaErrorInvalidValue);
   }
   const int group = int(shape.heads / shape.kv_heads);
@@ -214,11 +256,11 @@ int launch_decode_attention(const void* q, const void* k_new, const void* v_new,
   const auto s = static_cast<cudaStream_t>(stream);
   switch (shape.head_dim) {
     case 64:
-      return launch_for_dim<64>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, out, shape, scale, cap, s);
+      return launch_for_dim<64>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin, out, shape, scale, cap, s);
     case 128:
-      return launch_for_dim<128>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, out, shape, scale, cap, s);
+      return launch_for_dim<128>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin, out, shape, scale, cap, s);
     default:
-      return launch_for_dim<256>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, out, shape, scale, cap, s);
+      return launch_for_dim<256>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin, out, shape, scale, cap, s);
   }
 }
 

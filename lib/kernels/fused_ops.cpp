@@ -436,12 +436,29 @@ bool decode_attention_applies(const at::Tensor& q, const at::Tensor& k_new, cons
   return decode_attention_supported(batch, q.size(1), key_cache.size(1), d);
 }
 
+bool decode_attention_rotates(const at::Tensor& q, const at::Tensor& rope_cos, const at::Tensor& rope_sin) {
+  for (const at::Tensor* t : {&rope_cos, &rope_sin}) {
+    if (!t->defined() || t->dim() != 3 || t->scalar_type() != at::kBFloat16 || t->device() != q.device() ||
+        (t->size(0) != 1 && t->size(0) != q.size(0)) || t->size(1) != 1 || t->size(2) != q.size(3) ||
+        t->stride(2) != 1 || (t->size(0) > 1 && t->stride(0) % 8 != 0) ||
+        reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 != 0) {
+      return false;
+    }
+  }
+  return rope_cos.sizes() == rope_sin.sizes() && rope_cos.strides() == rope_sin.strides();
+}
+
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
                             const at::Tensor& key_cache, const at::Tensor& value_cache, const at::Tensor& position,
-                            const at::Tensor& mask_in, double scale, double cap) {
+                            const at::Tensor& mask_in, double scale, double cap, const at::Tensor& rope_cos,
+                            const at::Tensor& rope_sin) {
   if (!decode_attention_applies(q, k_new, v_new, key_cache, value_cache, mask_in) || position.numel() != 1 ||
       position.scalar_type() != at::kLong || position.device() != q.device()) {
     throw Error(ErrorCode::kInternal, "decode_attention: operands the kernel does not take");
+  }
+  const bool rotates = rope_cos.defined() || rope_sin.defined();
+  if (rotates && !decode_attention_rotates(q, rope_cos, rope_sin)) {
+    throw Error(ErrorCode::kInternal, "decode_attention: RoPE tables the kernel does not take");
   }
   const c10::cuda::CUDAGuard guard(q.device());
   const int64_t batch = q.size(0), heads = q.size(1), d = q.size(3), capacity = key_cache.size(2);
@@ -454,9 +471,11 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_new, const 
                                    key_cache.stride(0), key_cache.stride(1), key_cache.stride(2),
                                    value_cache.stride(0), value_cache.stride(1), value_cache.stride(2),
                                    out.stride(0), out.stride(1),
-                                   mask.batch_stride};
+                                   mask.batch_stride,
+                                   rotates && rope_cos.size(0) > 1 ? rope_cos.stride(0) : 0};
   check_launch(launch_decode_attention(q.data_ptr(), k_new.data_ptr(), v_new.data_ptr(), key_cache.data_ptr(),
                                        value_cache.data_ptr(), position.data_ptr<int64_t>(), mask.data(),
+                                       rotates ? rope_cos.data_ptr() : nullptr, rotates ? rope_sin.data_ptr() : nullptr,
                                        out.data_ptr(), shape, float(scale), float(cap), stream_of(q)),
                "decode_attention");
   return out;

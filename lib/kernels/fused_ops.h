@@ -40,9 +40,16 @@ bool set_softcapped_attention_kernel(bool on);
 // returns softmax(mask(cap * tanh(scale * q k^T / cap))) v over keys 0 .. position for q
 // [B, H, 1, D] (cap <= 0: no cap), as a [B, H, 1, D] view of a [B, 1, H, D] buffer. mask: bool
 // [B or 1, 1, 1, C] (true = attend) or undefined. Only for operands decode_attention_applies accepts.
+// With RoPE tables rope_cos and rope_sin (model::RopeTables of the step: bf16 [B or 1, 1, D]), q
+// and k_new are rotated first, bit for bit as rotary_embedding rotates them, so the step needs no
+// rotation kernel; only for tables decode_attention_rotates accepts.
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
                             const at::Tensor& key_cache, const at::Tensor& value_cache, const at::Tensor& position,
-                            const at::Tensor& mask, double scale, double cap);
+                            const at::Tensor& mask, double scale, double cap, const at::Tensor& rope_cos = {},
+                            const at::Tensor& rope_sin = {});
+// Whether decode_attention can rotate q ([B, H, 1, D]) with these tables: bf16 [B or 1, 1, D] on
+// q's device, unit last stride, 16-byte aligned rows.
+bool decode_attention_rotates(const at::Tensor& q, const at::Tensor& rope_cos, const at::Tensor& rope_sin);
 // Fused kernels enabled for q, MATQUANT_ATTENTION_KERNEL not "0", bf16 operands on one device
 // without gradients, one query, D in {64, 128, 256}, 1, 2 or 4 query heads per key/value head, rows
 // 16-byte aligned with unit last stride, two contiguous caches of their own memory, a bool mask

@@ -23,9 +23,11 @@ bool decode_attention_applies(const at::Tensor&, const at::Tensor&, const at::Te
   return false;
 }
 at::Tensor decode_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                            const at::Tensor&, const at::Tensor&, const at::Tensor&, double, double) {
+                            const at::Tensor&, const at::Tensor&, const at::Tensor&, double, double, const at::Tensor&,
+                            const at::Tensor&) {
   return unavailable("decode_attention");
 }
+bool decode_attention_rotates(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
 bool set_softcapped_attention_kernel(bool) { return false; }
 at::Tensor softcapped_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
                                 double) {

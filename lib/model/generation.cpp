@@ -158,29 +158,37 @@ Generator::JointOutputs Generator::project_jointly(const std::vector<QuantizedLi
   return out;
 }
 
+std::pair<at::Tensor, at::Tensor> Generator::rotated(const Projected& projected, const RopeTables& rope) {
+  if (projected.qk.defined()) {
+    const at::Tensor both = apply_rope(projected.qk, rope);
+    const int64_t heads = projected.q.size(1);
+    return {both.narrow(1, 0, heads), both.narrow(1, heads, projected.k.size(1))};
+  }
+  return {apply_rope(projected.q, rope), apply_rope(projected.k, rope)};
+}
+
 // DecoderLayerImpl::attention over the stored keys and values.
 at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, const StoreAndAttend& store_and_attend,
                                 const RopeTables& rope, const at::Tensor& mask) {
   const ModelConfig& c = *layer.config;
   const int64_t b = x.size(0), t = x.size(1), heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
   const int64_t d = c.head_dim;
-  // The three projections of x run as one joint pack, or back to back (then the rotations), so
-  // chained slice-pack launches can overlap one projection's start with the previous one's end.
+  // The three projections of x run as one joint pack, or back to back, so chained slice-pack
+  // launches can overlap one projection's start with the previous one's end.
   const JointOutputs qkv = project_jointly({&layer.q_proj, &layer.k_proj, &layer.v_proj}, x);
-  at::Tensor q, k, v;
+  Projected projected;
   if (qkv.joint.defined()) {
-    // Heads side by side: q's, then k's, then v's. One rotation covers q and k.
-    const at::Tensor all_heads = qkv.joint.view({b, t, heads + 2 * kv_heads, d});
-    const at::Tensor rotated = apply_rope(all_heads.narrow(2, 0, heads + kv_heads).transpose(1, 2), rope);
-    q = rotated.narrow(1, 0, heads);
-    k = rotated.narrow(1, heads, kv_heads);
-    v = all_heads.narrow(2, heads + kv_heads, kv_heads).transpose(1, 2);
+    const at::Tensor all_heads = qkv.joint.view({b, t, heads + 2 * kv_heads, d}).transpose(1, 2);
+    projected.q = all_heads.narrow(1, 0, heads);
+    projected.k = all_heads.narrow(1, heads, kv_heads);
+    projected.v = all_heads.narrow(1, heads + kv_heads, kv_heads);
+    projected.qk = all_heads.narrow(1, 0, heads + kv_heads);
   } else {
-    q = apply_rope(qkv.parts[0].view({b, t, heads, d}).transpose(1, 2), rope);
-    k = apply_rope(qkv.parts[1].view({b, t, kv_heads, d}).transpose(1, 2), rope);
-    v = qkv.parts[2].view({b, t, kv_heads, d}).transpose(1, 2);
+    projected.q = qkv.parts[0].view({b, t, heads, d}).transpose(1, 2);
+    projected.k = qkv.parts[1].view({b, t, kv_heads, d}).transpose(1, 2);
+    projected.v = qkv.parts[2].view({b, t, kv_heads, d}).transpose(1, 2);
   }
-  const at::Tensor out = store_and_attend(layer.index, q, k, v, mask);
+  const at::Tensor out = store_and_attend(layer.index, projected, rope, mask);
   return project(layer.o_proj, out.transpose(1, 2).reshape({b, t, heads * d}));
 }
 
@@ -246,12 +254,13 @@ at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
     sliding = sliding.logical_and(valid).logical_or(self);
   }
   // The new keys and values go after the cached ones.
-  const StoreAndAttend store_and_attend = [&](int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                                              const at::Tensor& v, const at::Tensor& mask) {
+  const StoreAndAttend store_and_attend = [&](int64_t layer, const Projected& projected, const RopeTables& rope,
+                                              const at::Tensor& mask) {
+    const auto [q, k] = rotated(projected, rope);
     at::Tensor& cached_k = cache.keys[size_t(layer)];
     at::Tensor& cached_v = cache.values[size_t(layer)];
     cached_k = cached_k.defined() ? at::cat({cached_k, k}, 2) : k;
-    cached_v = cached_v.defined() ? at::cat({cached_v, v}, 2) : v;
+    cached_v = cached_v.defined() ? at::cat({cached_v, projected.v}, 2) : projected.v;
     return attend(q, cached_k, cached_v, mask, c);
   };
   const at::Tensor logits = run_layers(h, store_and_attend, positions, causal, sliding);
@@ -332,17 +341,24 @@ at::Tensor Generator::step_static(const at::Tensor& token, StaticKvCache& cache)
     causal = causal.logical_and(valid);
     sliding = sliding.logical_and(valid);
   }
-  // The new key and value are written at the position. On CUDA one kernel writes them and attends
-  // over keys 0 .. position (kernels::decode_attention); otherwise attention reads the whole cache,
-  // its unfilled part masked.
+  // The new key and value are written at the position. On CUDA one kernel rotates q and k, writes
+  // them and attends over keys 0 .. position (kernels::decode_attention); otherwise attention reads
+  // the whole cache, its unfilled part masked.
   const double cap = c.attn_logit_softcapping.value_or(0.0);
-  const StoreAndAttend store_and_attend = [&](int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                                              const at::Tensor& v, const at::Tensor& mask) {
+  const StoreAndAttend store_and_attend = [&](int64_t layer, const Projected& projected, const RopeTables& rope,
+                                              const at::Tensor& mask) {
     at::Tensor& keys = cache.keys[size_t(layer)];
     at::Tensor& values = cache.values[size_t(layer)];
-    if (kernels::decode_attention_applies(q, k, v, keys, values, mask)) {
+    const at::Tensor& v = projected.v;
+    if (kernels::decode_attention_applies(projected.q, projected.k, v, keys, values, mask)) {
+      if (kernels::decode_attention_rotates(projected.q, rope.cos, rope.sin)) {
+        return kernels::decode_attention(projected.q, projected.k, v, keys, values, cache.position, mask,
+                                         c.attention_scale, cap, rope.cos, rope.sin);
+      }
+      const auto [q, k] = rotated(projected, rope);
       return kernels::decode_attention(q, k, v, keys, values, cache.position, mask, c.attention_scale, cap);
     }
+    const auto [q, k] = rotated(projected, rope);
     keys.index_copy_(2, cache.position, k);
     values.index_copy_(2, cache.position, v);
     return attend(q, keys, values, mask, c);

@@ -117,10 +117,18 @@ class Generator {
   void join_packs(const std::vector<QuantizedLinear*>& linears);
   // The pack of `linear` at its current precision, or null.
   const quant::SlicePack* slice_for(const QuantizedLinear& linear) const;
-  // Stores layer `layer`'s new keys and values k, v in the cache and returns the attention of the
-  // queries q over everything stored, under `mask`.
-  using StoreAndAttend = std::function<at::Tensor(int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                                                  const at::Tensor& v, const at::Tensor& mask)>;
+  // A layer's projected queries, keys and values [B, heads, T, D], q and k not yet rotated. qk,
+  // when defined, holds q's heads and then k's in one tensor (a joint pack's output), which one
+  // rotation covers.
+  struct Projected {
+    at::Tensor q, k, v, qk;
+  };
+  // q and k rotated by `rope`.
+  static std::pair<at::Tensor, at::Tensor> rotated(const Projected& projected, const RopeTables& rope);
+  // Stores layer `layer`'s new keys and values (rotated k, v) in the cache and returns the attention
+  // of the rotated queries over everything stored, under `mask`.
+  using StoreAndAttend = std::function<at::Tensor(int64_t layer, const Projected& projected, const RopeTables& rope,
+                                                  const at::Tensor& mask)>;
   // Attention of one layer: projections, rotations, then `store_and_attend`.
   at::Tensor attention(DecoderLayerImpl& layer, const at::Tensor& x, const StoreAndAttend& store_and_attend,
                        const RopeTables& rope, const at::Tensor& mask);

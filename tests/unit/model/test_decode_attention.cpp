@@ -7,6 +7,7 @@
 #include "model/captured_decoder.h"
 #include "model/generation.h"
 #include "model/initialization.h"
+#include "model/rope.h"
 
 #include <gtest/gtest.h>
 
@@ -124,6 +125,51 @@ TEST_F(DecodeAttention, RefusesWhatItDoesNotTake) {
   kernels::set_softcapped_attention_kernel(before);
 }
 
+// Given the step's RoPE tables, the kernel rotates q and the new key itself: bit for bit what the
+// rotary_embedding kernel and then the kernel without tables give (output and cache), with one
+// table row for every batch row and with a row each.
+TEST_F(DecodeAttention, RotatesQueriesAndKeysAsTheRopeKernelDoes) {
+  const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const auto longs = at::TensorOptions().device(at::kCUDA).dtype(at::kLong);
+  for (int64_t d : {64, 128, 256}) {
+    for (bool per_row : {false, true}) {
+      SCOPED_TRACE("D " + std::to_string(d) + (per_row ? ", a table row per batch row" : ", one table row"));
+      const int64_t batch = 2, heads = 8, kv_heads = 4, capacity = 40, step = 17;
+      const at::Tensor q = at::randn({batch, 1, heads, d}, bf16).transpose(1, 2);
+      const at::Tensor k_new = at::randn({batch, 1, kv_heads, d}, bf16).transpose(1, 2);
+      const at::Tensor v_new = at::randn({batch, 1, kv_heads, d}, bf16).transpose(1, 2);
+      const at::Tensor keys = at::randn({batch, kv_heads, capacity, d}, bf16);
+      const at::Tensor values = at::randn({batch, kv_heads, capacity, d}, bf16);
+      const at::Tensor position = at::full({1}, step, longs);
+      // Positions as a padded batch has them: per row, counted from each row's first real token.
+      const at::Tensor positions = per_row ? at::tensor({step, step - 3}, at::kLong).to(at::kCUDA).view({batch, 1})
+                                           : position.view({1, 1});
+      model::RopeConfig rope;
+      rope.theta = 10000.0;
+      const model::RopeTables tables =
+          model::rope_tables(model::rope_inverse_frequencies(rope, d, at::kCUDA), positions, at::kBFloat16);
+      ASSERT_TRUE(kernels::decode_attention_rotates(q, tables.cos, tables.sin));
+      const at::Tensor mask = at::arange(capacity, longs).le(step).view({1, 1, 1, capacity});
+      const double scale = 1.0 / std::sqrt(double(d));
+      at::Tensor fused_keys = keys.clone(), fused_values = values.clone();
+      const at::Tensor fused = kernels::decode_attention(q, k_new, v_new, fused_keys, fused_values, position, mask,
+                                                         scale, 50.0, tables.cos, tables.sin);
+      at::Tensor plain_keys = keys.clone(), plain_values = values.clone();
+      const at::Tensor plain =
+          kernels::decode_attention(model::apply_rope(q, tables), model::apply_rope(k_new, tables), v_new, plain_keys,
+                                    plain_values, position, mask, scale, 50.0);
+      EXPECT_TRUE(at::equal(fused_keys, plain_keys)) << "the rotated key differs from the rope kernel's";
+      EXPECT_TRUE(at::equal(fused_values, plain_values));
+      EXPECT_TRUE(at::equal(fused, plain)) << "max diff " << (fused - plain).abs().max().item<double>();
+    }
+  }
+  const at::Tensor q = at::zeros({1, 8, 1, 64}, bf16);
+  const at::Tensor table = at::zeros({1, 1, 64}, bf16);
+  EXPECT_FALSE(kernels::decode_attention_rotates(q, table.to(at::kFloat), table.to(at::kFloat)));
+  EXPECT_FALSE(kernels::decode_attention_rotates(q, at::zeros({1, 1, 128}, bf16), at::zeros({1, 1, 128}, bf16)));
+  EXPECT_FALSE(kernels::decode_attention_rotates(q, table, at::Tensor()));
+}
+
 TEST_F(DecodeAttention, StaticStepsOfABf16ModelTakeItAndMatchTheCachedSteps) {
   // Built-in tiny models widened to a head dimension the kernel takes (the fixtures' 16 and 32 are
   // not), with a sliding window shorter than the sequence: the static steps (the kernel) against
@@ -156,11 +202,13 @@ TEST_F(DecodeAttention, StaticStepsOfABf16ModelTakeItAndMatchTheCachedSteps) {
       model::KvCache captured_prompt;
       generator.step(ids.slice(1, 0, 4), captured_prompt);
       const model::CapturedDecoder captured(generator, captured_prompt, ids.size(1) + 3);
-      int launches = 0;
+      int launches = 0, rotations = 0;
       for (const auto& [kernel, count] : captured.kernel_census()) {
         if (kernel.rfind("decode_attention_kernel", 0) == 0) launches += count;
+        if (kernel.rfind("rope_forward", 0) == 0) rotations += count;
       }
       EXPECT_EQ(launches, raw["num_hidden_layers"].get<int>());
+      EXPECT_EQ(rotations, 0) << "the kernel rotates q and k itself";
     }
     for (int64_t p = 4; p < ids.size(1); ++p) {
       const at::Tensor expected = generator.step(ids.slice(1, p, p + 1), cached).to(at::kFloat);
