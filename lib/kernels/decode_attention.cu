@@ -14,9 +14,6 @@
 // shared memory at the end. Maths in fp32 (accurate tanh and exp): closer to the fp32 result than
 // the bf16 route, whose scores and probabilities are rounded to bf16.
 #include "kernels/kernel_common.cuh"
-#include "kernels/sm90_code.cuh"
-
-#include <cooperative_groups.h>
 
 namespace matquant::kernels {
 namespace {
@@ -87,12 +84,7 @@ __device__ __forceinline__ void store_row(const float (&v)[E], __nv_bfloat16* to
   *reinterpret_cast<typename Lanes<E>::Word*>(to) = word;
 }
 
-// kCluster = 1: one block per (row, key/value head). kCluster = 8 (sm_90): a cluster of eight
-// blocks per (row, key/value head), whose 64 warps take the runs of keys in turn; each block combines
-// its warps, and the blocks' partial softmaxes meet through distributed shared memory, each block
-// writing an eighth of the output. A single block read every key through one SM: 5.8 us per Gemma-2
-// 9B step at 54 keys under ncu (H200, 2026-11-30), more for longer caches.
-template <int D, int G, int kCluster>
+template <int D, int G>
 __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
     const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k_new,
     const __nv_bfloat16* __restrict__ v_new, __nv_bfloat16* key_cache, __nv_bfloat16* value_cache,
@@ -100,8 +92,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
     const __nv_bfloat16* __restrict__ rope_sin, __nv_bfloat16* __restrict__ out, DecodeAttentionShape shape,
     float scale, float cap) {
   constexpr int E = D / 32;
-  // For a one-dimensional cluster, a block's rank in it is its x index modulo the cluster size.
-  const int rank = int(blockIdx.x) % kCluster, kv = int(blockIdx.x) / kCluster, row = blockIdx.y;
+  const int kv = blockIdx.x, row = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t p = *position;
   // The caller keeps the position inside the cache (CapturedDecoder checks it on the host); past
@@ -115,22 +106,18 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
     load_row<E>(rope_cos + row * shape.table_batch + lane * E, cos);
     load_row<E>(rope_sin + row * shape.table_batch + lane * E, sin);
   }
-  // The new key (rotated) and value: kept in shared memory, where this block reads them at the
-  // position (so no block waits for another's cache write), and written into the cache by the
-  // cluster's first block.
-  __shared__ __align__(16) __nv_bfloat16 new_key[D], new_value[D];
-  if (warp == 0) {
+  // The new key (rotated) and value into the cache; visible to the whole block after the barrier.
+  const __nv_bfloat16* new_key = k_new + row * shape.k_batch + kv * shape.k_head + lane * E;
+  __nv_bfloat16* key_slot = keys + p * shape.cache_token + lane * E;
+  if (warp == 0 && rotates) {
     float key[E];
-    load_row<E>(k_new + row * shape.k_batch + kv * shape.k_head + lane * E, key);
-    if (rotates) rotate<E>(key, cos, sin, lane);
-    store_row<E>(key, new_key + lane * E);
-    if (rank == 0) store_row<E>(key, keys + p * shape.cache_token + lane * E);
+    load_row<E>(new_key, key);
+    rotate<E>(key, cos, sin, lane);
+    store_row<E>(key, key_slot);
+  } else if (warp == 0) {
+    copy_row<E>(new_key, key_slot);
   }
-  if (warp == 1) {
-    const __nv_bfloat16* from = v_new + row * shape.v_batch + kv * shape.v_head + lane * E;
-    copy_row<E>(from, new_value + lane * E);
-    if (rank == 0) copy_row<E>(from, values + p * shape.value_token + lane * E);
-  }
+  if (warp == 1) copy_row<E>(v_new + row * shape.v_batch + kv * shape.v_head + lane * E, values + p * shape.value_token + lane * E);
   __syncthreads();
 
   float query[G][E], acc[G][E], running_max[G], running_sum[G];
@@ -146,7 +133,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
   const bool* row_mask = mask ? mask + row * shape.mask_batch : nullptr;
   const int64_t last = p;  // keys after the new one are not attended
   using Word = typename Lanes<E>::Word;
-  for (int64_t base = int64_t(rank * kWarps + warp) * kUnroll; base <= last; base += kCluster * kWarps * kUnroll) {
+  for (int64_t base = int64_t(warp) * kUnroll; base <= last; base += kWarps * kUnroll) {
     Word key_words[kUnroll], value_words[kUnroll];
     bool allowed[kUnroll];
 #pragma unroll
@@ -155,9 +142,8 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
       allowed[u] = j <= last;
       if (!allowed[u]) continue;
       // Masked keys are loaded too (they are in the cache): no load waits on the mask's.
-      const bool is_new = j == p;
-      key_words[u] = load_word<E>((is_new ? new_key : keys + j * shape.cache_token) + lane * E);
-      value_words[u] = load_word<E>((is_new ? new_value : values + j * shape.value_token) + lane * E);
+      key_words[u] = load_word<E>(keys + j * shape.cache_token + lane * E);
+      value_words[u] = load_word<E>(values + j * shape.value_token + lane * E);
       if (row_mask) allowed[u] = row_mask[j];
     }
 #pragma unroll
@@ -202,9 +188,6 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
     for (int e = 0; e < E; ++e) shared_acc[warp][g][lane * E + e] = acc[g][e];
   }
   __syncthreads();
-  // This block's (max, sum, accumulator) per head: its warps' partials rescaled to their maximum.
-  __shared__ float block_max[G], block_sum[G];
-  __shared__ float block_acc[G][D];
   for (int i = threadIdx.x; i < G * D; i += kWarps * 32) {
     const int g = i / D, d = i % D;
     float top = -INFINITY;
@@ -220,108 +203,37 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(
         total += shared_acc[w][g][d] * f;
       }
     }
-    if constexpr (kCluster == 1) {
-      // A row with no allowed key gives 0, as the one-kernel forward does.
-      out[row * shape.o_batch + (kv * G + g) * shape.o_head + d] = __float2bfloat16(sum > 0.0f ? total / sum : 0.0f);
-    } else {
-      if (d == 0) block_max[g] = top, block_sum[g] = sum;
-      block_acc[g][d] = total;
-    }
+    // A row with no allowed key gives 0, as the one-kernel forward does.
+    out[row * shape.o_batch + (kv * G + g) * shape.o_head + d] = __float2bfloat16(sum > 0.0f ? total / sum : 0.0f);
   }
-  if constexpr (kCluster > 1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    namespace cg = cooperative_groups;
-    const cg::cluster_group cluster = cg::this_cluster();
-    cluster.sync();  // every block's partials are in its shared memory
-    constexpr int kShare = (G * D + kCluster - 1) / kCluster;
-    for (int i = rank * kShare + int(threadIdx.x); i < min((rank + 1) * kShare, G * D); i += kWarps * 32) {
-      const int g = i / D, d = i % D;
-      float top = -INFINITY;
-#pragma unroll
-      for (int b = 0; b < kCluster; ++b) top = fmaxf(top, *cluster.map_shared_rank(&block_max[g], b));
-      float sum = 0.0f, total = 0.0f;
-      if (top != -INFINITY) {
-#pragma unroll
-        for (int b = 0; b < kCluster; ++b) {
-          const float block_top = *cluster.map_shared_rank(&block_max[g], b);
-          if (block_top == -INFINITY) continue;  // a block that saw no allowed key
-          const float f = expf(block_top - top);
-          sum += *cluster.map_shared_rank(&block_sum[g], b) * f;
-          total += *cluster.map_shared_rank(&block_acc[g][d], b) * f;
-        }
-      }
-      out[row * shape.o_batch + (kv * G + g) * shape.o_head + d] = __float2bfloat16(sum > 0.0f ? total / sum : 0.0f);
-    }
-    cluster.sync();  // no block leaves while another may still read its partials
-#else
-    __trap();  // launched with clusters only from sm_90 code (decode_attention_clusters_available)
-#endif
-  }
-}
-
-template <int D, int G, int kCluster>
-int launch_kernel(unsigned kv_heads, unsigned batch, const void* q, const void* k_new, const void* v_new, void* key_cache,
-                  void* value_cache, const int64_t* position, const bool* mask, const void* cos, const void* sin,
-                  void* out, const DecodeAttentionShape& shape, float scale, float cap, cudaStream_t stream) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(kv_heads * kCluster, batch);
-  config.blockDim = dim3(kWarps * 32);
-  config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = kCluster;
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
-  config.attrs = attribute;
-  config.numAttrs = kCluster > 1 ? 1 : 0;
-  return int(cudaLaunchKernelEx(&config, decode_attention_kernel<D, G, kCluster>,
-                                static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k_new),
-                                static_cast<const __nv_bfloat16*>(v_new), static_cast<__nv_bfloat16*>(key_cache),
-                                static_cast<__nv_bfloat16*>(value_cache), position, mask,
-                                static_cast<const __nv_bfloat16*>(cos), static_cast<const __nv_bfloat16*>(sin),
-                                static_cast<__nv_bfloat16*>(out), shape, scale, cap));
-}
-
-constexpr int kClusterBlocks = 8;
-
-// Clusters when the sm_90 code runs here and MATQUANT_DECODE_ATTENTION_CLUSTERS is not "0" (for
-// measuring against one block per key/value head).
-bool decode_attention_clusters_available() {
-  static const bool enabled = environment_switch_on("MATQUANT_DECODE_ATTENTION_CLUSTERS");
-  return enabled && runs_sm90_code(decode_attention_kernel<64, 1, kClusterBlocks>);
-}
-
-template <int D, int G>
-int launch_for_group(unsigned kv_heads, unsigned batch, const void* q, const void* k_new, const void* v_new,
-                     void* key_cache, void* value_cache, const int64_t* position, const bool* mask, const void* cos,
-                     const void* sin, void* out, const DecodeAttentionShape& shape, float scale, float cap,
-                     cudaStream_t stream) {
-  if (decode_attention_clusters_available()) {
-    return launch_kernel<D, G, kClusterBlocks>(kv_heads, batch, q, k_new, v_new, key_cache, value_cache, position, mask,
-                                               cos, sin, out, shape, scale, cap, stream);
-  }
-  return launch_kernel<D, G, 1>(kv_heads, batch, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin, out,
-                                shape, scale, cap, stream);
 }
 
 template <int D>
-int launch_for_dim(int group, unsigned kv_heads, unsigned batch, const void* q, const void* k_new, const void* v_new,
-                   void* key_cache, void* value_cache, const int64_t* position, const bool* mask, const void* cos,
-                   const void* sin, void* out, const DecodeAttentionShape& shape, float scale, float cap,
-                   cudaStream_t stream) {
+int launch_for_dim(int group, const dim3& grid, const void* q, const void* k_new, const void* v_new, void* key_cache,
+                   void* value_cache, const int64_t* position, const bool* mask, const void* cos, const void* sin,
+                   void* out, const DecodeAttentionShape& shape, float scale, float cap, cudaStream_t stream) {
+  const auto* qp = static_cast<const __nv_bfloat16*>(q);
+  const auto* kp = static_cast<const __nv_bfloat16*>(k_new);
+  const auto* vp = static_cast<const __nv_bfloat16*>(v_new);
+  auto* kc = static_cast<__nv_bfloat16*>(key_cache);
+  auto* vc = static_cast<__nv_bfloat16*>(value_cache);
+  auto* op = static_cast<__nv_bfloat16*>(out);
+  const auto* cp = static_cast<const __nv_bfloat16*>(cos);
+  const auto* sp = static_cast<const __nv_bfloat16*>(sin);
   switch (group) {
     case 1:
-      return launch_for_group<D, 1>(kv_heads, batch, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin,
-                                    out, shape, scale, cap, stream);
+      decode_attention_kernel<D, 1><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, cp, sp, op, shape, scale, cap);
+      break;
     case 2:
-      return launch_for_group<D, 2>(kv_heads, batch, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin,
-                                    out, shape, scale, cap, stream);
+      decode_attention_kernel<D, 2><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, cp, sp, op, shape, scale, cap);
+      break;
     case 4:
-      return launch_for_group<D, 4>(kv_heads, batch, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin,
-                                    out, shape, scale, cap, stream);
+      decode_attention_kernel<D, 4><<<grid, kWarps * 32, 0, stream>>>(qp, kp, vp, kc, vc, position, mask, cp, sp, op, shape, scale, cap);
+      break;
     default:
       return int(cudaErrorInvalidValue);
   }
+  return int(cudaGetLastError());
 }
 
 }  // namespace
@@ -340,18 +252,15 @@ int launch_decode_attention(const void* q, const void* k_new, const void* v_new,
     return int(cudaErrorInvalidValue);
   }
   const int group = int(shape.heads / shape.kv_heads);
-  const auto kv_heads = unsigned(shape.kv_heads), batch = unsigned(shape.batch);
+  const dim3 grid(unsigned(shape.kv_heads), unsigned(shape.batch));
   const auto s = static_cast<cudaStream_t>(stream);
   switch (shape.head_dim) {
     case 64:
-      return launch_for_dim<64>(group, kv_heads, batch, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin,
-                                out, shape, scale, cap, s);
+      return launch_for_dim<64>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin, out, shape, scale, cap, s);
     case 128:
-      return launch_for_dim<128>(group, kv_heads, batch, q, k_new, v_new, key_cache, value_cache, position, mask, cos,
-                                 sin, out, shape, scale, cap, s);
+      return launch_for_dim<128>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin, out, shape, scale, cap, s);
     default:
-      return launch_for_dim<256>(group, kv_heads, batch, q, k_new, v_new, key_cache, value_cache, position, mask, cos,
-                                 sin, out, shape, scale, cap, s);
+      return launch_for_dim<256>(group, grid, q, k_new, v_new, key_cache, value_cache, position, mask, cos, sin, out, shape, scale, cap, s);
   }
 }
 

@@ -2,11 +2,13 @@
 // about eight elementwise and reduction kernels per norm (upcast, square, mean, rsqrt, scale,
 // weight, downcast), four norms per Gemma-2 block.
 #include "kernels/kernel_common.cuh"
-#include "kernels/sm90_code.cuh"
 
 #include <cooperative_groups.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 namespace matquant::kernels {
@@ -265,12 +267,30 @@ residual_rms_norm_cluster_rows(const T* __restrict__ h, const T* __restrict__ br
 #endif
 }
 
-// Whether decode rows take the cluster kernel: its sm_90 code runs here, and
-// MATQUANT_RESIDUAL_CLUSTERS is not "0" (for measuring against the block-per-row kernel).
+// Whether decode rows take the cluster kernel: it runs (code built for sm_90 or later on this device)
+// and MATQUANT_RESIDUAL_CLUSTERS is not "0" (for measuring against the block-per-row kernel).
 template <typename Kernel>
 bool clusters_available(Kernel kernel) {
-  static const bool enabled = environment_switch_on("MATQUANT_RESIDUAL_CLUSTERS");
-  return enabled && runs_sm90_code(kernel);
+  static const bool enabled = [] {
+    const char* v = std::getenv("MATQUANT_RESIDUAL_CLUSTERS");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> known[kMaxDevices];  // 0: not asked yet, 1: no, 2: yes
+  int device = 0;
+  if (!enabled || cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return false;
+  int state = known[device].load();
+  if (state == 0) {
+    cudaFuncAttributes attributes = {};
+    int major = 0;
+    const bool ok = cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess && attributes.binaryVersion >= 90 &&
+                    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+                    major >= 9;
+    if (!ok) cudaGetLastError();  // a failed query's error, not a kernel's
+    state = ok ? 2 : 1;
+    known[device].store(state);
+  }
+  return state == 2;
 }
 
 template <typename T, typename W>

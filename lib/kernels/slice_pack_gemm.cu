@@ -27,7 +27,6 @@
 // group (a chunk lies in one)
 //   sum x w = s (step (C - base sum x) - z sum x) = (s step) C - s (step base + z) sum x.
 #include "kernels/kernel_common.cuh"
-#include "kernels/sm90_code.cuh"
 
 #include <algorithm>
 #include <atomic>
@@ -385,10 +384,25 @@ int resident_blocks(int blocks_per_sm) {
   return blocks_per_sm * sms;
 }
 
-// Chained launches wait at griddepcontrol.wait, which only sm_90 code has.
+// Whether `kernel` as it runs on the current device was built from sm_90 or later code, the only
+// code that waits at griddepcontrol.wait (a build for sm_80 alone runs its PTX on an H100 without
+// the wait, so it must not be launched chained). Remembered per device and kernel instance.
 template <typename Kernel>
 bool chaining_supported(Kernel kernel) {
-  return runs_sm90_code(kernel);
+  static std::atomic<int> ptx[kMaxDevices];  // 0: not asked yet, else the version + 1
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return false;
+  int known = ptx[device].load();
+  if (known == 0) {
+    cudaFuncAttributes attributes = {};
+    if (cudaFuncGetAttributes(&attributes, kernel) != cudaSuccess) {
+      cudaGetLastError();  // the failed query's error, not a kernel's
+      return false;
+    }
+    known = attributes.ptxVersion + 1;
+    ptx[device].store(known);
+  }
+  return known - 1 >= 90;
 }
 
 template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
