@@ -3,12 +3,7 @@
 // weight, downcast), four norms per Gemma-2 block.
 #include "kernels/kernel_common.cuh"
 
-#include <cooperative_groups.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
-#include <string>
 #include <type_traits>
 
 namespace matquant::kernels {
@@ -200,117 +195,6 @@ residual_rms_norm_block_rows(const T* __restrict__ h, const T* __restrict__ bran
   }
 }
 
-// The same step spread over a cluster of eight one-warp blocks per row (sm_90). A decode step's
-// single row, read by one block, measured 8.5 us per Gemma-2 9B step under ncu (H200, 2026-11-30:
-// a fifth of an int2 token); moving all of its loads before the first reduction did not help, so
-// the row's reads through one SM, not their order, set its time. Block w of the cluster is warp w
-// of residual_rms_norm_block_rows: it holds the same elements (t = 32 w + lane: t, t + 256, ...),
-// sums their squares in the same order and reduces them with the same shuffle tree; the eight warp
-// totals meet through distributed shared memory, and every block adds them in warp order as that
-// kernel's thread 0 does. The result is therefore bit for bit the block-per-row kernel's.
-constexpr int kClusterBlocks = kThreads / 32;
-
-template <typename T, typename W>
-__global__ void __launch_bounds__(32)
-residual_rms_norm_cluster_rows(const T* __restrict__ h, const T* __restrict__ branch, const W* __restrict__ post_weight,
-                               const W* __restrict__ next_weight, T* __restrict__ h_out, T* __restrict__ normed,
-                               int width, float eps, bool adds_one) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  const cg::cluster_group cluster = cg::this_cluster();
-  const int lane = int(threadIdx.x), t = int(cluster.block_rank()) * 32 + lane;
-  const int64_t offset = int64_t(blockIdx.x / kClusterBlocks) * width;
-  __shared__ float warp_total[2];
-  // block_reduce's Sum over the cluster: the warp's shuffle tree, then the warps in order.
-  auto cluster_sum = [&](float v, int slot) {
-    for (int o = 16; o > 0; o /= 2) v = v + __shfl_down_sync(0xffffffffu, v, o);
-    if (lane == 0) warp_total[slot] = v;
-    cluster.sync();
-    float total = *cluster.map_shared_rank(&warp_total[slot], 0);
-    for (int w = 1; w < kClusterBlocks; ++w) total = total + *cluster.map_shared_rank(&warp_total[slot], w);
-    return total;
-  };
-  float values[kBlockRowValues];
-  float squares = 0.0f;
-#pragma unroll
-  for (int k = 0; k < kBlockRowValues; ++k) {
-    const int j = k * kThreads + t;
-    if (j < width) {
-      values[k] = to_float(branch[offset + j]);
-      squares += values[k] * values[k];
-    }
-  }
-  const float post_r = post_weight ? rsqrtf(cluster_sum(squares, 0) / float(width) + eps) : 0.0f;
-  squares = 0.0f;
-#pragma unroll
-  for (int k = 0; k < kBlockRowValues; ++k) {
-    const int j = k * kThreads + t;
-    if (j < width) {
-      const float y = post_weight ? norm_output<T>(values[k] * post_r, to_float(post_weight[j]), adds_one) : values[k];
-      values[k] = round_to<T>(__fadd_rn(to_float(h[offset + j]), y));  // no FMA: y is rounded first, as when stored
-      h_out[offset + j] = from_float<T>(values[k]);
-      squares += values[k] * values[k];
-    }
-  }
-  if (next_weight) {
-    const float next_r = rsqrtf(cluster_sum(squares, 1) / float(width) + eps);
-#pragma unroll
-    for (int k = 0; k < kBlockRowValues; ++k) {
-      const int j = k * kThreads + t;
-      if (j < width) normed[offset + j] = from_float<T>(norm_output<T>(values[k] * next_r, to_float(next_weight[j]), adds_one));
-    }
-  }
-  cluster.sync();  // no block leaves while another may still read its warp totals
-#else
-  (void)h, (void)branch, (void)post_weight, (void)next_weight, (void)h_out, (void)normed, (void)width, (void)eps,
-      (void)adds_one;
-#endif
-}
-
-// Whether decode rows take the cluster kernel: it runs (code built for sm_90 or later on this device)
-// and MATQUANT_RESIDUAL_CLUSTERS is not "0" (for measuring against the block-per-row kernel).
-template <typename Kernel>
-bool clusters_available(Kernel kernel) {
-  static const bool enabled = [] {
-    const char* v = std::getenv("MATQUANT_RESIDUAL_CLUSTERS");
-    return v == nullptr || std::string(v) != "0";
-  }();
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> known[kMaxDevices];  // 0: not asked yet, 1: no, 2: yes
-  int device = 0;
-  if (!enabled || cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return false;
-  int state = known[device].load();
-  if (state == 0) {
-    cudaFuncAttributes attributes = {};
-    int major = 0;
-    const bool ok = cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess && attributes.binaryVersion >= 90 &&
-                    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-                    major >= 9;
-    if (!ok) cudaGetLastError();  // a failed query's error, not a kernel's
-    state = ok ? 2 : 1;
-    known[device].store(state);
-  }
-  return state == 2;
-}
-
-template <typename T, typename W>
-int launch_residual_clusters(const T* h, const T* branch, const W* post_weight, const W* next_weight, T* h_out,
-                             T* normed, int64_t rows, int width, float eps, bool adds_one, cudaStream_t stream) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(unsigned(rows * kClusterBlocks));
-  config.blockDim = dim3(32);
-  config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = kClusterBlocks;
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  return int(cudaLaunchKernelEx(&config, residual_rms_norm_cluster_rows<T, W>, h, branch, post_weight, next_weight,
-                                h_out, normed, width, eps, adds_one));
-}
-
 // Packs per lane of the warp-per-row kernels for this row (4, 8, 12 or 16), or 0 where they do not
 // apply: widths not whole 16-byte packs, wider than 512 packs, or weights whose pack is not whole
 // 16-byte loads (bf16 weights of fp32 rows).
@@ -443,12 +327,6 @@ int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, con
       using W = decltype(w_zero);
       const int per_lane = warp_row_packs_per_lane<T, W>(width);
       if (per_lane == 0 || width > int64_t(kThreads) * kBlockRowValues) return int(cudaErrorInvalidValue);
-      if (rows < kWarpRowsMinRows && clusters_available(residual_rms_norm_cluster_rows<T, W>)) {
-        return launch_residual_clusters<T, W>(
-            static_cast<const T*>(h), static_cast<const T*>(branch), static_cast<const W*>(post_weight),
-            static_cast<const W*>(next_weight), static_cast<T*>(h_out), static_cast<T*>(normed), rows, int(width), eps,
-            adds_one, static_cast<cudaStream_t>(stream));
-      }
       if (rows < kWarpRowsMinRows) {
         residual_rms_norm_block_rows<T, W><<<unsigned(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
             static_cast<const T*>(h), static_cast<const T*>(branch), static_cast<const W*>(post_weight),
