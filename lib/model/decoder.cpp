@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 namespace matquant::model {
 
@@ -129,12 +130,13 @@ DecoderModelImpl::DecoderModelImpl(ModelConfig config) : config_(std::move(confi
   inverse_frequencies_ = rope_inverse_frequencies(c.rope, c.head_dim, at::kCPU);
 }
 
-const at::Tensor& DecoderModelImpl::inverse_frequencies_on(const at::Device& device) const {
+at::Tensor DecoderModelImpl::inverse_frequencies_on(const at::Device& device) const {
   if (device.is_cpu()) return inverse_frequencies_;
-  if (!inverse_frequencies_on_device_.defined() || inverse_frequencies_on_device_.device() != device) {
-    inverse_frequencies_on_device_ = inverse_frequencies_.to(device);
-  }
-  return inverse_frequencies_on_device_;
+  static std::mutex copies;  // one lock for every model: taken once per forward, briefly
+  const std::lock_guard<std::mutex> lock(copies);
+  at::Tensor& copy = inverse_frequencies_on_devices_[device.str()];
+  if (!copy.defined()) copy = inverse_frequencies_.to(device);
+  return copy;
 }
 
 at::Tensor DecoderModelImpl::lm_head_weight() const {

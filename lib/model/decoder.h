@@ -9,6 +9,7 @@
 #include <torch/nn/module.h>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -108,11 +109,13 @@ class DecoderModelImpl : public torch::nn::Module {
 
  private:
   ModelConfig config_;
-  at::Tensor inverse_frequencies_;  // on the host; inverse_frequencies_on keeps a device copy
-  // The last device copy: made once, not per forward, so a forward makes no host-to-device copy
-  // (a CUDA graph cannot capture one from pageable memory).
-  mutable at::Tensor inverse_frequencies_on_device_;
-  const at::Tensor& inverse_frequencies_on(const at::Device& device) const;
+  at::Tensor inverse_frequencies_;  // on the host; inverse_frequencies_on keeps device copies
+  // One copy per device (by its name), made once and kept while the model lives, so a forward makes
+  // no host-to-device copy (a CUDA graph cannot capture one from pageable memory) and a graph
+  // captured on one device keeps reading its copy after the model runs on another. Filled under a
+  // lock: forwards on several threads may ask for a copy at once.
+  mutable std::map<std::string, at::Tensor> inverse_frequencies_on_devices_;
+  at::Tensor inverse_frequencies_on(const at::Device& device) const;
   std::optional<QuantScope> scope_;
   LayerRunner layer_runner_;
 };

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <limits>
 #include <set>
+#include <utility>
 
 namespace matquant::model {
 
@@ -55,15 +56,16 @@ void Generator::pack_slices() {
 }
 
 void Generator::join_packs(const std::vector<QuantizedLinear*>& linears) {
-  std::vector<const quant::SlicePack*> packs;
+  std::vector<quant::SlicePack*> member_packs;
   std::vector<const QuantizedLinearImpl*> members;
   std::vector<at::Tensor> biases;
   for (QuantizedLinear* linear : linears) {
-    packs.push_back(slice_for(*linear));
+    member_packs.push_back(slice_for(*linear));
     members.push_back(linear->get());
     if ((*linear)->bias.defined()) biases.push_back((*linear)->bias);
-    if (packs.back() == nullptr) return;
+    if (member_packs.back() == nullptr) return;
   }
+  std::vector<const quant::SlicePack*> packs(member_packs.begin(), member_packs.end());
   if (joint_packs_.count(packs) > 0 || (!biases.empty() && biases.size() != linears.size())) return;
   std::optional<quant::SlicePack> stacked = quant::stack_slice_packs(packs);
   if (!stacked) return;
@@ -75,8 +77,8 @@ void Generator::join_packs(const std::vector<QuantizedLinear*>& linears) {
   // The members keep their own packs as views of the joint one: single calls (and the byte counts)
   // still work, and the levels are held once.
   int64_t row = 0;
-  for (const quant::SlicePack* p : packs) {
-    auto& member = const_cast<quant::SlicePack&>(*p);
+  for (quant::SlicePack* p : member_packs) {
+    quant::SlicePack& member = *p;
     member.words = joint.pack.words.narrow(0, row / quant::SlicePack::kRowTile, member.row_tiles());
     member.scale = joint.pack.scale.narrow(0, row, member.rows);
     member.zero_point = joint.pack.zero_point.narrow(0, row, member.rows);
@@ -103,6 +105,10 @@ const quant::SlicePack* Generator::slice_for(const QuantizedLinear& linear) cons
   const auto it = slices_.find(std::make_tuple(static_cast<const QuantizedLinearImpl*>(linear.get()),
                                                *linear->precision(), linear->quantizer()->slice_mode));
   return it == slices_.end() ? nullptr : &it->second;
+}
+
+quant::SlicePack* Generator::slice_for(const QuantizedLinear& linear) {
+  return const_cast<quant::SlicePack*>(std::as_const(*this).slice_for(linear));  // slices_ is ours to change
 }
 
 int64_t Generator::served_slice_pack_bytes() {

@@ -117,6 +117,7 @@ class Generator {
   void join_packs(const std::vector<QuantizedLinear*>& linears);
   // The pack of `linear` at its current precision, or null.
   const quant::SlicePack* slice_for(const QuantizedLinear& linear) const;
+  quant::SlicePack* slice_for(const QuantizedLinear& linear);
   // A layer's projected queries, keys and values [B, heads, T, D], q and k not yet rotated. qk,
   // when defined, holds q's heads and then k's in one tensor (a joint pack's output), which one
   // rotation covers.
