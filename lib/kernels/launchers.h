@@ -67,8 +67,8 @@ struct DecodeAttentionShape {
 };
 // head_dim 64, 128 or 256 and 1, 2 or 4 query heads per key/value head.
 bool decode_attention_supported(int64_t batch, int64_t heads, int64_t kv_heads, int64_t head_dim);
-// cos and sin (bf16 [B or 1, D], or both null): q and k_new are rotated first, as
-// launch_rope_forward rotates bf16 rows with bf16 tables.
+// cos and sin (bf16, one row of D per batch row at stride table_batch, or both null): q and k_new
+// are rotated first, as launch_rope_forward rotates bf16 rows with bf16 tables.
 int launch_decode_attention(const void* q, const void* k_new, const void* v_new, void* key_cache, void* value_cache,
                             const int64_t* position, const bool* mask, const void* cos, const void* sin, void* out,
                             const DecodeAttentionShape& shape, float scale, float cap, void* stream);

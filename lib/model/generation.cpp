@@ -69,8 +69,13 @@ void Generator::join_packs(const std::vector<QuantizedLinear*>& linears) {
   if (joint_packs_.count(packs) > 0 || (!biases.empty() && biases.size() != linears.size())) return;
   std::optional<quant::SlicePack> stacked = quant::stack_slice_packs(packs);
   if (!stacked) return;
+  // The members' scales are their codes', the same at every precision: one joint copy serves all
+  // (checked, should the codes have been frozen again since).
   const auto [scales, fresh] = joint_scales_.try_emplace(members, stacked->scale, stacked->zero_point);
-  (void)fresh;
+  if (!fresh && (!at::equal(scales->second.first, stacked->scale) ||
+                 !at::equal(scales->second.second, stacked->zero_point))) {
+    scales->second = {stacked->scale, stacked->zero_point};
+  }
   stacked->scale = scales->second.first;
   stacked->zero_point = scales->second.second;
   JointPack joint{*stacked, {}, biases.empty() ? at::Tensor() : at::cat(biases, 0)};
@@ -183,7 +188,9 @@ at::Tensor Generator::attention(DecoderLayerImpl& layer, const at::Tensor& x, co
   // launches can overlap one projection's start with the previous one's end.
   const JointOutputs qkv = project_jointly({&layer.q_proj, &layer.k_proj, &layer.v_proj}, x);
   Projected projected;
-  if (qkv.joint.defined()) {
+  const bool heads_side_by_side = qkv.joint.defined() && qkv.parts[0].size(-1) == heads * d &&
+                                  qkv.parts[1].size(-1) == kv_heads * d && qkv.parts[2].size(-1) == kv_heads * d;
+  if (heads_side_by_side) {
     const at::Tensor all_heads = qkv.joint.view({b, t, heads + 2 * kv_heads, d}).transpose(1, 2);
     projected.q = all_heads.narrow(1, 0, heads);
     projected.k = all_heads.narrow(1, heads, kv_heads);
@@ -265,8 +272,10 @@ at::Tensor Generator::step(const at::Tensor& tokens, KvCache& cache) {
     const auto [q, k] = rotated(projected, rope);
     at::Tensor& cached_k = cache.keys[size_t(layer)];
     at::Tensor& cached_v = cache.values[size_t(layer)];
-    cached_k = cached_k.defined() ? at::cat({cached_k, k}, 2) : k;
-    cached_v = cached_v.defined() ? at::cat({cached_v, projected.v}, 2) : projected.v;
+    // A first step's k and v may be views of a joint output (q's heads and more): copied, so the
+    // cache holds only its own heads.
+    cached_k = cached_k.defined() ? at::cat({cached_k, k}, 2) : k.clone(at::MemoryFormat::Contiguous);
+    cached_v = cached_v.defined() ? at::cat({cached_v, projected.v}, 2) : projected.v.clone(at::MemoryFormat::Contiguous);
     return attend(q, cached_k, cached_v, mask, c);
   };
   const at::Tensor logits = run_layers(h, store_and_attend, positions, causal, sliding);

@@ -49,6 +49,11 @@ struct SamplingOptions {
 class Generator {
  public:
   explicit Generator(DecoderModel model);
+  // Joint packs are found by the addresses of their members' packs: a copy would not find them.
+  Generator(const Generator&) = delete;
+  Generator& operator=(const Generator&) = delete;
+  Generator(Generator&&) = default;
+  Generator& operator=(Generator&&) = default;
 
   // Packs every frozen quantized linear's codes into bit planes on the model's device; from then
   // on those linears run through quant::bit_plane_linear at the precision the model serves.

@@ -127,17 +127,19 @@ TEST_F(DecodeAttention, RefusesWhatItDoesNotTake) {
 
 // Given the step's RoPE tables, the kernel rotates q and the new key itself: bit for bit what the
 // rotary_embedding kernel and then the kernel without tables give (output and cache), with one
-// table row for every batch row and with a row each.
+// table row for every batch row, a row each, and one row expanded over the batch (stride 0). q, k
+// and v are views of one buffer, as a joint pack's output gives them to the generator.
 TEST_F(DecodeAttention, RotatesQueriesAndKeysAsTheRopeKernelDoes) {
   const auto bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
   const auto longs = at::TensorOptions().device(at::kCUDA).dtype(at::kLong);
   for (int64_t d : {64, 128, 256}) {
-    for (bool per_row : {false, true}) {
-      SCOPED_TRACE("D " + std::to_string(d) + (per_row ? ", a table row per batch row" : ", one table row"));
+    for (const std::string tables_kind : {"one row", "a row per batch row", "one row expanded"}) {
+      SCOPED_TRACE("D " + std::to_string(d) + ", " + tables_kind);
+      const bool per_row = tables_kind == "a row per batch row";
       const int64_t batch = 2, heads = 8, kv_heads = 4, capacity = 40, step = 17;
-      const at::Tensor q = at::randn({batch, 1, heads, d}, bf16).transpose(1, 2);
-      const at::Tensor k_new = at::randn({batch, 1, kv_heads, d}, bf16).transpose(1, 2);
-      const at::Tensor v_new = at::randn({batch, 1, kv_heads, d}, bf16).transpose(1, 2);
+      const at::Tensor all_heads = at::randn({batch, 1, heads + 2 * kv_heads, d}, bf16).transpose(1, 2);
+      const at::Tensor q = all_heads.narrow(1, 0, heads), k_new = all_heads.narrow(1, heads, kv_heads);
+      const at::Tensor v_new = all_heads.narrow(1, heads + kv_heads, kv_heads);
       const at::Tensor keys = at::randn({batch, kv_heads, capacity, d}, bf16);
       const at::Tensor values = at::randn({batch, kv_heads, capacity, d}, bf16);
       const at::Tensor position = at::full({1}, step, longs);
@@ -146,8 +148,12 @@ TEST_F(DecodeAttention, RotatesQueriesAndKeysAsTheRopeKernelDoes) {
                                            : position.view({1, 1});
       model::RopeConfig rope;
       rope.theta = 10000.0;
-      const model::RopeTables tables =
+      model::RopeTables tables =
           model::rope_tables(model::rope_inverse_frequencies(rope, d, at::kCUDA), positions, at::kBFloat16);
+      if (tables_kind == "one row expanded") {
+        tables.cos = tables.cos.expand({batch, 1, d});
+        tables.sin = tables.sin.expand({batch, 1, d});
+      }
       ASSERT_TRUE(kernels::decode_attention_rotates(q, tables.cos, tables.sin));
       const at::Tensor mask = at::arange(capacity, longs).le(step).view({1, 1, 1, capacity});
       const double scale = 1.0 / std::sqrt(double(d));

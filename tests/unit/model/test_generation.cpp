@@ -113,6 +113,18 @@ TEST_P(CachedDecoding, SlicePackServingSwitchesPrecisionsWithoutReloading) {
   // Per layer and packed precision (8, 4, 2; the plan's are theirs), q k v and gate up each joint.
   EXPECT_EQ(packed.joint_packs(), 2 * layers * 3) << GetParam();
   const int64_t projections = int64_t(model->quantized_linears().size());
+  {
+    // Members of a group at different precisions share no joint pack: each runs its own pack, a
+    // view of a joint one made for another group of precisions.
+    model->set_precision(quant::plan_from_text("8", layers));
+    model->layers[0]->q_proj->set_precision(4);
+    model->layers[0]->up_proj->set_precision(2);
+    Generator dequantized(model);
+    const at::Tensor mixed = cached_logits(dequantized, ids);
+    const int64_t calls = packed.slice_pack_calls();
+    EXPECT_LT(max_abs_diff(cached_logits(packed, ids), mixed), 1e-5) << GetParam() << " mixed";
+    EXPECT_EQ(packed.slice_pack_calls() - calls, projections * (3 + 8)) << GetParam() << " mixed";
+  }
   for (bool released : {false, true}) {
     if (released) EXPECT_GT(packed.release_packed_projections(), 0);
     for (size_t i = 0; i < precisions.size(); ++i) {
