@@ -79,8 +79,9 @@ class Generator {
   int64_t release_packed_projections();
   // Joint packs: per layer and precision, q, k and v stacked into one pack, and gate and up into
   // another (quant::stack_slice_packs), so a step runs one matmul for each group instead of one
-  // per projection. pack_slices makes them; the members' packs become views of them (no memory
-  // added). Groups whose packs cannot stack (biases on some members only, say) run one by one.
+  // per projection. pack_slices makes them; the members' packs become views of them, so the levels
+  // are held once (a group's scales, zero points and biases are concatenated copies, shared by its
+  // precisions). Groups whose packs cannot stack (biases on some members only, say) run one by one.
   int64_t joint_packs() const { return int64_t(joint_packs_.size()); }
   // Projections served from a slice pack so far (each call of a packed linear counts one; counted
   // on the host, so CUDA-graph replays of a captured step are not counted).
