@@ -32,7 +32,7 @@ int run(int argc, char** argv) {
   std::string shape = "gemma2-2b-shape", device = "cuda", scope = "ffn";
   int64_t layers = 4, batch = 1, seq = 2048, steps = 3, warmup = 2, vocab = 0;
   double peak_tflops = 989.0;
-  bool checkpointing = false, profile = false, offload = false, eager = false;
+  bool checkpointing = false, selective = false, profile = false, offload = false, eager = false;
   int nproc = 1;
   po::options_description options("options");
   options.add_options()("help", "help")
@@ -45,6 +45,8 @@ int run(int argc, char** argv) {
       ("warmup", po::value(&warmup)->default_value(warmup), "warm-up steps (not measured)")
       ("scope", po::value(&scope)->default_value(scope), "quantized projections: ffn | ffn+attn")
       ("checkpointing", po::bool_switch(&checkpointing), "activation checkpointing")
+      ("selective-checkpointing", po::bool_switch(&selective), "activation checkpointing that keeps the quantized "
+       "projections' outputs and weights for the recomputation (train.activation_checkpointing_policy: selective)")
       ("eager", po::bool_switch(&eager), "launch every kernel from the host (QatConfig::cuda_graph = false); by default "
                                           "the single-GPU trainer replays each step's passes from a CUDA graph")
       ("nproc", po::value(&nproc)->default_value(nproc), "processes (one per GPU): QAT sharded across them, --batch per GPU")
@@ -94,7 +96,8 @@ int run(int argc, char** argv) {
   if (sharded) qat.shard_device = dev;
   qat.gradient_clip = 1.0;
   qat.bf16_autocast = true;
-  qat.activation_checkpointing = checkpointing;
+  qat.activation_checkpointing = checkpointing || selective;
+  qat.selective_checkpointing = selective;
   qat.cuda_graph = !eager;
   std::vector<double> ends;  // wall time at the end of each step, after a device sync
   bench::KernelProfile profiler;
@@ -151,7 +154,7 @@ int run(int argc, char** argv) {
       "qat_step",
       {{"impl", "matquant"}, {"shape", shape}, {"layers", config.num_hidden_layers}, {"vocab", config.vocab_size},
        {"batch", batch}, {"seq", seq}, {"steps", steps}, {"warmup", warmup}, {"scope", scope},
-       {"checkpointing", checkpointing || sharded}, {"device", device}, {"peak_tflops", peak_tflops},
+       {"checkpointing", checkpointing || selective || sharded}, {"selective_checkpointing", selective}, {"device", device}, {"peak_tflops", peak_tflops},
        {"processes", world}, {"offload", offload},
        {"cuda_graph", summary.cuda_graph}},
       {{"seconds_per_step", step_seconds}, {"tokens_per_s", tokens_per_step / step_seconds},

@@ -11,6 +11,8 @@ and wants it fast would run.
 usage: qat_step.py --shape gemma2-2b-shape --layers 4 --batch 1 --seq 2048 --device cuda [--compile]
 """
 import argparse
+import collections
+import functools
 import json
 import os
 import sys
@@ -56,6 +58,39 @@ def quantized_forward(self, x):
     return F.linear(x, w, self.bias)
 
 
+class SelectivelyCheckpointedLayer(torch.nn.Module):
+    """A decoder layer under non-reentrant torch.utils.checkpoint whose policy saves what matquant's
+    selective checkpointing keeps (train.activation_checkpointing_policy: selective): the outputs of
+    the projections' matmuls (torchtitan's op-level policy saves matmuls too) and the quantized
+    weights cast to bf16; everything else is recomputed. `saved` counts the policy's save decisions
+    by op (compiled, they are made while tracing)."""
+    saved = collections.Counter()
+
+    def __init__(self, layer, quantized_shapes):
+        super().__init__()
+        from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+        self.layer = layer
+        if hasattr(layer, "attention_type"):  # Gemma-2's model loop reads it from each layer
+            self.attention_type = layer.attention_type
+        projections = {tuple(m.weight.shape[::-1]) for m in layer.modules() if isinstance(m, torch.nn.Linear)}
+
+        def policy(ctx, op, *args, **kwargs):
+            if op == torch.ops.aten.mm.default and tuple(args[1].shape) in projections:
+                SelectivelyCheckpointedLayer.saved[op] += 1
+                return CheckpointPolicy.MUST_SAVE  # x @ W^T of a projection
+            if (op == torch.ops.aten._to_copy.default and args[0].dim() == 2 and tuple(args[0].shape) in quantized_shapes
+                    and kwargs.get("dtype") == torch.bfloat16):
+                SelectivelyCheckpointedLayer.saved[op] += 1
+                return CheckpointPolicy.MUST_SAVE  # the fake-quantized weight cast by autocast
+            return CheckpointPolicy.PREFER_RECOMPUTE
+
+        self.context_fn = functools.partial(create_selective_checkpoint_contexts, policy)
+
+    def forward(self, *args, **kwargs):
+        return torch.utils.checkpoint.checkpoint(self.layer, *args, use_reentrant=False, context_fn=self.context_fn,
+                                                 **kwargs)
+
+
 def main():
     parser = argparse.ArgumentParser()
     shapes.add_shape_arguments(parser, layers=4)
@@ -67,6 +102,10 @@ def main():
     parser.add_argument("--attn", default=None, help="default: eager for Gemma-2, sdpa otherwise (as matquant); eager applies "
                         "Gemma-2's softcapping, as matquant does")
     parser.add_argument("--checkpointing", action="store_true", help="transformers' gradient checkpointing")
+    parser.add_argument("--selective-checkpointing", action="store_true",
+                        help="selective activation checkpointing (torch.utils.checkpoint, non-reentrant, with a "
+                        "policy that saves the quantized projections' matmul outputs and bf16 weights), inside "
+                        "each compiled layer with --compile, as torchtitan applies it")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--profile", action="store_true", help="profile one more step and print its kernel breakdown")
@@ -80,7 +119,7 @@ def main():
         args.attn = "eager" if config.model_type.startswith("gemma") else "sdpa"
     model = shapes.make_model(config, device, torch.float32, args.attn)
     model.train()
-    if args.checkpointing:
+    if args.checkpointing and not args.selective_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
     names = ["gate_proj", "up_proj", "down_proj"]
     if args.scope == "ffn+attn":
@@ -99,8 +138,15 @@ def main():
                     lin.matquant_bits = None
                     lin.forward = types.MethodType(quantized_forward, lin)
                     patched.append(lin)
+    if args.selective_checkpointing:
+        args.checkpointing = True
+        quantized_shapes = {tuple(lin.weight.shape) for lin in patched}
+        layers = model.model.layers
+        for i in range(len(layers)):
+            layers[i] = SelectivelyCheckpointedLayer(layers[i], quantized_shapes)
     if args.compile:
-        # One graph per precision (the layers guard on their linears' matquant_bits).
+        # One graph per precision (the layers guard on their linears' matquant_bits). Selective: the
+        # wrapper is compiled, so the checkpoint and its policy are traced inside the graph.
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         for layer in model.model.layers:
             layer.compile()
@@ -151,6 +197,9 @@ def main():
     tflops = flops / step_seconds / 1e12
     peak_gib = torch.cuda.max_memory_allocated(device) / 2 ** 30 if cuda else 0.0
     reserved_gib = torch.cuda.max_memory_reserved(device) / 2 ** 30 if cuda else 0.0
+    if args.selective_checkpointing:
+        print("selective checkpointing: the policy saved " +
+              ", ".join(f"{n} x {op}" for op, n in SelectivelyCheckpointedLayer.saved.items()), flush=True)
     print(f"{'impl':<12}{'s / step':>14}{'tokens/s':>14}{'TFLOP/s':>12}{'MFU':>10}{'peak GiB':>12}{'reserved GiB':>14}")
     print(f"{'compiled' if args.compile else 'reference':<12}{step_seconds:>14.4f}{tokens / step_seconds:>14.1f}{tflops:>12.2f}"
           f"{100 * tflops / args.peak_tflops:>9.1f}%{peak_gib:>12.2f}{reserved_gib:>14.2f}")
@@ -159,7 +208,8 @@ def main():
         "config": {"impl": impl, "attn": args.attn, "shape": args.shape,
                    "layers": config.num_hidden_layers, "vocab": config.vocab_size, "batch": args.batch,
                    "seq": args.seq, "steps": args.steps, "warmup": args.warmup, "scope": args.scope,
-                   "checkpointing": args.checkpointing, "device": args.device, "peak_tflops": args.peak_tflops},
+                   "checkpointing": args.checkpointing,
+                   "selective_checkpointing": args.selective_checkpointing, "device": args.device, "peak_tflops": args.peak_tflops},
         "figures": {"seconds_per_step": step_seconds, "tokens_per_s": tokens / step_seconds, "tflops": tflops,
                     "mfu": tflops / args.peak_tflops, "peak_gib": peak_gib, "reserved_gib": reserved_gib,
                     "flops_per_step": flops,

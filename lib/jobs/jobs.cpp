@@ -204,6 +204,8 @@ JobOutcome run_train_job(const nlohmann::json& spec, const std::string& checkpoi
     config.state_dir = state_dir;
     config.save_every = 50;
     config.activation_checkpointing = activation_checkpointing;
+    config.selective_checkpointing =
+        activation_checkpointing && get<std::string>(spec, "train.activation_checkpointing_policy", "full") == "selective";
     config.cuda_graph = cuda_graph;
     if (sharded) config.communicator = communicator;
     if (host_first) config.shard_device = device;

@@ -3,6 +3,7 @@
 #include "kernels/aten_launch.h"
 #include "kernels/fused_ops.h"
 #include "kernels/launchers.h"
+#include "kernels/projection_stash.h"
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
@@ -97,6 +98,35 @@ at::Tensor input_gradient(AutogradContext* ctx, const at::Tensor& grad_y, const 
   return at::mm(as_rows(grad_y), w16, at::kFloat).view(sizes);
 }
 
+// The quantizer key of a projection without fake quantization (a stash entry with no weight).
+constexpr ProjectionQuantizer kPlainProjection{0, 0, 0, 0};
+
+// Q(weight) written directly in bf16 by the fake-quant kernel (fp32 maths, one rounding to bf16:
+// what fake_quantize_minmax's fp32 output cast by autocast gives), with its per-row scale and zero.
+struct Bf16FakeQuant {
+  at::Tensor w16, scale, zero;
+  int64_t cols = 0;
+};
+
+// A first pass of a selectively checkpointed block (kernels/projection_stash.h) keeps the
+// projection's output and, quantized, its bf16 weight for the recomputation.
+void stash_projection(const at::Tensor& x, const at::Tensor& weight, const ProjectionQuantizer& quantizer,
+                      const at::Tensor& y, const Bf16FakeQuant& q) {
+  ProjectionStash* stash = recording_projection_stash();
+  if (!stash || y.is_view()) return;
+  StashedProjection entry;
+  entry.weight = weight.unsafeGetTensorImpl();
+  entry.weight_version = weight._version();
+  entry.quantizer = quantizer;
+  entry.input_sizes = x.sizes().vec();
+  entry.output = y;
+  entry.output_version = y._version();
+  entry.w16 = q.w16;
+  entry.scale = q.scale;
+  entry.zero = q.zero;
+  stash->put(std::move(entry));
+}
+
 struct MasterLinear : public torch::autograd::Function<MasterLinear> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
     const at::Tensor x16 = shared_bf16_input(x);
@@ -110,6 +140,13 @@ struct MasterLinear : public torch::autograd::Function<MasterLinear> {
     }
     ctx->save_for_backward({x16, w16.detach(), weight});
     ctx->saved_data["x_dtype"] = x.scalar_type();
+    // A selectively checkpointed block's recomputation: the first pass's output.
+    if (ProjectionStash* stash = replaying_projection_stash()) {
+      if (auto kept = stash->take(weight, kPlainProjection, x)) {
+        count_projection_stash_hit();
+        return kept->output;
+      }
+    }
     return at::linear(x16, w16);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -121,12 +158,6 @@ struct MasterLinear : public torch::autograd::Function<MasterLinear> {
   }
 };
 
-// Q(weight) written directly in bf16 by the fake-quant kernel (fp32 maths, one rounding to bf16:
-// what fake_quantize_minmax's fp32 output cast by autocast gives), with its per-row scale and zero.
-struct Bf16FakeQuant {
-  at::Tensor w16, scale, zero;
-  int64_t cols = 0;
-};
 Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size, int64_t source_bits,
                                     int64_t target_bits, bool extra_precision) {
   Bf16FakeQuant out;
@@ -146,16 +177,23 @@ struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterL
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight_in, int64_t group_size,
                             int64_t source_bits, int64_t target_bits, bool extra_precision) {
     const c10::cuda::CUDAGuard guard(weight_in.device());
+    const at::Tensor x16 = shared_bf16_input(x);
+    ctx->saved_data["x_dtype"] = x.scalar_type();
+    ctx->saved_data["source_bits"] = source_bits;
+    // A selectively checkpointed block's recomputation: the first pass's weight and output.
+    if (ProjectionStash* stash = replaying_projection_stash()) {
+      if (auto kept = stash->take(weight_in, {group_size, source_bits, target_bits, extra_precision}, x)) {
+        count_projection_stash_hit();
+        ctx->save_for_backward({x16, kept->w16, weight_in, kept->scale, kept->zero});
+        ctx->saved_data["cols"] = weight_in.numel() / kept->scale.numel();
+        return kept->output;
+      }
+    }
     const at::Tensor weight = weight_in.contiguous();
     const Bf16FakeQuant q = fake_quantize_to_bf16(weight, group_size, source_bits, target_bits, extra_precision);
-    const int64_t cols = q.cols;
-    const at::Tensor& w16 = q.w16;
-    const at::Tensor x16 = shared_bf16_input(x);
-    ctx->save_for_backward({x16, w16, weight_in, q.scale, q.zero});
-    ctx->saved_data["x_dtype"] = x.scalar_type();
-    ctx->saved_data["cols"] = cols;
-    ctx->saved_data["source_bits"] = source_bits;
-    return at::linear(x16, w16);
+    ctx->save_for_backward({x16, q.w16, weight_in, q.scale, q.zero});
+    ctx->saved_data["cols"] = q.cols;
+    return at::linear(x16, q.w16);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
@@ -223,7 +261,10 @@ bool autocast_forward_only(const at::Tensor& weight) {
 
 at::Tensor autocast_linear_forward(const at::Tensor& x, const at::Tensor& weight) {
   // The weight through autocast's cache, as at::linear would take it.
-  return at::linear(shared_bf16_input(x), at::autocast::cached_cast(at::kBFloat16, weight, c10::DeviceType::CUDA));
+  at::Tensor y =
+      at::linear(shared_bf16_input(x), at::autocast::cached_cast(at::kBFloat16, weight, c10::DeviceType::CUDA));
+  stash_projection(x, weight, kPlainProjection, y, {});
+  return y;
 }
 
 at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
@@ -234,7 +275,9 @@ at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tens
   const c10::cuda::CUDAGuard guard(weight.device());
   const Bf16FakeQuant q =
       fake_quantize_to_bf16(weight.contiguous(), group_size, source_bits, target_bits, extra_precision);
-  return at::linear(shared_bf16_input(x), q.w16);
+  at::Tensor y = at::linear(shared_bf16_input(x), q.w16);
+  stash_projection(x, weight, {group_size, source_bits, target_bits, extra_precision}, y, q);
+  return y;
 }
 
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight) {

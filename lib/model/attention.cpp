@@ -2,6 +2,9 @@
 
 #include "kernels/fused_ops.h"
 
+#include <ATen/autocast_mode.h>
+#include <c10/core/GradMode.h>
+
 #include <limits>
 
 namespace matquant::model {
@@ -16,6 +19,18 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   // rows over the whole GPU.
   if (config.attn_logit_softcapping && t >= 64 && kernels::softcapped_attention_applies(q, k, v)) {
     return kernels::softcapped_attention(q, k, v, mask, config.attention_scale, *config.attn_logit_softcapping);
+  }
+  // The same in a no-grad pass of training (activation checkpointing's first pass): fp32 weights
+  // under bf16 autocast, where the fp32 rotary tables leave q and k in fp32. The matmuls below
+  // would cast them to bf16 (autocast), so the kernel takes them cast.
+  if (config.attn_logit_softcapping && t >= 64 && !at::GradMode::is_enabled() && q.scalar_type() == at::kFloat &&
+      q.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA) &&
+      at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16) {
+    const at::Tensor q16 = q.to(at::kBFloat16), k16 = k.to(at::kBFloat16), v16 = v.to(at::kBFloat16);
+    if (kernels::softcapped_attention_applies(q16, k16, v16)) {
+      return kernels::softcapped_attention(q16, k16, v16, mask, config.attention_scale,
+                                           *config.attn_logit_softcapping);
+    }
   }
   // Square scores (a full forward pass) and cached steps (Tq < Tk, the mask's key axis offset) alike:
   // tests/unit/model/test_fused_kernels.cpp checks both against the eager form below on a GPU.

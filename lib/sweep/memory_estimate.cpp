@@ -72,6 +72,12 @@ TrainingMemoryEstimate estimate_qat_memory(const ModelShape& m, const nlohmann::
   }
   if (checkpointing) {
     activations += block;
+    // Selective: every block keeps its projections' bf16 outputs and its quantized bf16 weights
+    // between the passes.
+    if (!sharded && field<std::string>(spec, "train", "activation_checkpointing_policy", "full") == "selective") {
+      const double outputs = 2 * m.intermediate + 2 * m.hidden + (m.heads + 2 * m.kv_heads) * m.head_dim;
+      activations += m.layers * (2 * quantized + batch * tokens * outputs * 2);
+    }
   } else {
     // Every block keeps its fake-quantized weights (fp32 for the straight-through backward, bf16
     // for the matmul) and its activations.

@@ -57,6 +57,7 @@ void erase_placement(json& keyed) {
   if (keyed.contains("train") && keyed["train"].is_object()) {
     keyed["train"].erase("offload_optimizer_state");
     keyed["train"].erase("cuda_graph");  // the same kernels, launched from a graph
+    keyed["train"].erase("activation_checkpointing_policy");  // the same gradients, less recomputed
   }
   // GPTQ's settings change nothing another base computes; erased so earlier runs keep their keys.
   if (keyed.value("base", "qat") != "gptq") keyed.erase("gptq");

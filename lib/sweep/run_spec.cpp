@@ -361,6 +361,15 @@ json complete_spec(const FlatSpec& flat, const std::string& run_origin, std::vec
   if (values["train.activation_checkpointing"].get<bool>() && base != "qat") {
     c.fail("train.activation_checkpointing", "applies to QAT's end-to-end backward (base: qat)");
   }
+  if (values["train.activation_checkpointing_policy"].get<std::string>() == "selective") {
+    if (!values["train.activation_checkpointing"].get<bool>()) {
+      c.fail("train.activation_checkpointing_policy", "selective needs train.activation_checkpointing: true");
+    } else if (gpus > 1 || values["train.offload_optimizer_state"].get<bool>()) {
+      c.fail("train.activation_checkpointing_policy",
+             "selective applies to single-process QAT (the sharded trainer, used by resources.gpus > 1 and "
+             "train.offload_optimizer_state, recomputes whole blocks)");
+    }
+  }
   const std::string model = values["model"].get<std::string>();
   if (model.empty()) c.fail("model", "must not be empty");
   if (model.rfind(kBuiltinPrefix, 0) == 0) {

@@ -17,12 +17,16 @@
 namespace matquant::train {
 
 // Runs `layer` checkpointed when gradients are being recorded and its input needs them,
-// else plainly (nothing would be saved anyway).
+// else plainly (nothing would be saved anyway). Selective: the first pass also keeps the quantized
+// projections' outputs and bf16 fake-quantized weights, which the recomputation takes back instead
+// of computing them again (kernels/projection_stash.h; CUDA master-weight training only, elsewhere
+// the same as full recomputation). The gradients are the same either way.
 at::Tensor checkpointed_layer_forward(model::DecoderLayerImpl& layer, const at::Tensor& hidden,
-                                      const at::Tensor& mask, const at::Tensor& cos, const at::Tensor& sin);
+                                      const at::Tensor& mask, const at::Tensor& cos, const at::Tensor& sin,
+                                      bool selective = false);
 
 // Installs checkpointing as the model's layer runner (on = true) or removes it.
-void set_activation_checkpointing(model::DecoderModel& model, bool on);
+void set_activation_checkpointing(model::DecoderModel& model, bool on, bool selective = false);
 
 // Blocks recomputed so far in this process (tests check that checkpointing really ran).
 int64_t activation_checkpoint_recomputations();

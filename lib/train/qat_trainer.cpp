@@ -30,8 +30,8 @@ namespace {
 // Activation checkpointing for the duration of training, removed however train_qat exits.
 class CheckpointingScope {
  public:
-  CheckpointingScope(model::DecoderModel& model, bool on) : model_(model), on_(on) {
-    if (on_) set_activation_checkpointing(model_, true);
+  CheckpointingScope(model::DecoderModel& model, bool on, bool selective) : model_(model), on_(on) {
+    if (on_) set_activation_checkpointing(model_, true, selective);
   }
   ~CheckpointingScope() {
     if (on_) set_activation_checkpointing(model_, false);
@@ -48,7 +48,16 @@ class CheckpointingScope {
 
 TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequences, const QatConfig& config) {
   if (sequences.dim() != 2 || sequences.size(1) < 2) throw_invalid("training sequences must be [N, T+1]");
-  if (config.communicator || config.offload_optimizer_state) return train_qat_sharded(model, sequences, config);
+  if (config.communicator || config.offload_optimizer_state) {
+    if (config.selective_checkpointing) {
+      throw_invalid("selective activation checkpointing applies to single-process QAT (the sharded trainer "
+                    "recomputes whole blocks)");
+    }
+    return train_qat_sharded(model, sequences, config);
+  }
+  if (config.selective_checkpointing && !config.activation_checkpointing) {
+    throw_invalid("selective checkpointing needs activation checkpointing on");
+  }
   const at::Device device = model->embed_tokens.device();
   const int64_t rows = sequences.size(0);
   const int64_t micro = config.batch_size;
@@ -68,7 +77,7 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
       summary.resumed = true;
     }
   }
-  const CheckpointingScope checkpointing(model, config.activation_checkpointing);
+  const CheckpointingScope checkpointing(model, config.activation_checkpointing, config.selective_checkpointing);
   const auto start = std::chrono::steady_clock::now();
   const int64_t tokens_per_step = per_step * (sequences.size(1) - 1);
   // The step's passes as one CUDA graph when asked for and possible; a capture that fails (an

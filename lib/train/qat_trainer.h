@@ -43,6 +43,10 @@ struct QatConfig {
   // Recompute each decoder block's activations in backward instead of keeping them
   // (lib/train/activation_checkpoint.h): less memory, about one more forward per step.
   bool activation_checkpointing = false;
+  // With activation_checkpointing: the first pass keeps the quantized projections' outputs and bf16
+  // fake-quantized weights for the recomputation (selective checkpointing; more memory, less
+  // recomputed, the same gradients). Single-process training only.
+  bool selective_checkpointing = false;
   // On CUDA: each step's forward and backward passes are captured once as a CUDA graph and
   // replayed (train/captured_objective.h); the optimizer step stays outside. If the capture fails,
   // training goes on without the graph and says so on stderr.

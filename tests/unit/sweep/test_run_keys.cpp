@@ -58,6 +58,18 @@ TEST(RunKeys, OffloadingTheOptimizerStateIsNotPartOfTheKeys) {
   EXPECT_EQ(train_job_key(old), train_job_key(plain));
 }
 
+TEST(RunKeys, TheCheckpointingPolicyIsNotPartOfTheKeys) {
+  // Selective and full recomputation give the same gradients (tests/unit/train/test_activation_checkpoint.cpp).
+  const json full = complete({{"train.activation_checkpointing", true}});
+  const json selective =
+      complete({{"train.activation_checkpointing", true}, {"train.activation_checkpointing_policy", "selective"}});
+  EXPECT_EQ(run_key(full), run_key(selective));
+  EXPECT_EQ(train_job_key(full), train_job_key(selective));
+  json old = full;
+  old["train"].erase("activation_checkpointing_policy");
+  EXPECT_EQ(train_job_key(old), train_job_key(full));
+}
+
 TEST(RunKeys, PostTrainingFieldsKeyOnlyTheRunsTheyApplyTo) {
   // A QAT run keys as it did before GPTQ and smoothing existed.
   const json qat = complete({});

@@ -197,6 +197,17 @@ TEST(RunSpec, CrossFieldRulesAreChecked) {
                 .find("given more than one file"),
             std::string::npos);
   EXPECT_EQ(problems(flat({{"eval.precisions", json({"fp32", "bf16"})}})), "");
+  // Selective checkpointing refines checkpointing, in the single-process trainer.
+  EXPECT_NE(problems(flat({{"train.activation_checkpointing_policy", "selective"}}))
+                .find("train.activation_checkpointing_policy: selective needs train.activation_checkpointing: true"),
+            std::string::npos);
+  EXPECT_NE(problems(flat({{"train.activation_checkpointing", true}, {"train.activation_checkpointing_policy", "selective"},
+                           {"resources.gpus", 2}}))
+                .find("single-process QAT"),
+            std::string::npos);
+  EXPECT_NE(problems(flat({{"train.activation_checkpointing_policy", "some"}})).find("train.activation_checkpointing_policy"),
+            std::string::npos);
+  EXPECT_EQ(problems(flat({{"train.activation_checkpointing", true}, {"train.activation_checkpointing_policy", "selective"}})), "");
   EXPECT_EQ(problems(flat({{"distillation", "[8, 4, 2, 8->4;2]"}, {"eval.precisions", json({8, "pyramid@3.5", "bf16"})}})), "");
 }
 

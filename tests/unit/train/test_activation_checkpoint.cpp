@@ -1,5 +1,8 @@
 // Activation checkpointing recomputes blocks in backward and must give the same gradients.
 #include "common/device_memory.h"
+#include "common/error.h"
+#include "kernels/fused_ops.h"
+#include "kernels/projection_stash.h"
 #include "model/config.h"
 #include "model/initialization.h"
 #include "model/pretrained.h"
@@ -24,9 +27,11 @@ constexpr double kGradientTolerance = 1e-5;
 constexpr double kBf16RelativeTolerance = 2e-2;
 
 std::map<std::string, at::Tensor> one_matquant_step_gradients(bool checkpointing, const at::Tensor& data,
-                                                              bool bf16_autocast = false) {
+                                                              bool bf16_autocast = false, bool selective = false,
+                                                              bool cuda_graph = false,
+                                                              model::QuantScope scope = model::QuantScope::kFfnAndAttention) {
   auto m = model::load_pretrained(std::string(MATQUANT_FIXTURES_DIR) + "/models/llama", {at::kFloat, test_device()});
-  m->enable_quantization(model::QuantScope::kFfnAndAttention, {});
+  m->enable_quantization(scope, {});
   train::QatConfig c;
   c.objective = train::Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
   c.schedule.peak = 1e-3;
@@ -35,16 +40,21 @@ std::map<std::string, at::Tensor> one_matquant_step_gradients(bool checkpointing
   c.batch_size = 4;
   c.gradient_clip = 0;  // the raw accumulated gradients are compared
   c.activation_checkpointing = checkpointing;
+  c.selective_checkpointing = selective;
   c.bf16_autocast = bf16_autocast;  // CUDA only; the exact comparison runs in fp32
-  // Eager steps, so that the host-side recomputation count is one per block and precision (a
-  // captured step runs its passes on the host twice, warm-up and capture; test_captured_objective).
-  c.cuda_graph = false;
-  train::train_qat(m, data, c);
+  // Eager steps by default, so that the host-side recomputation count is one per block and precision
+  // (a captured step runs its passes on the host twice, warm-up and capture; test_captured_objective).
+  c.cuda_graph = cuda_graph;
+  // Read at the step's end: a captured run's gradients live in the graph's buffers, dropped when
+  // training ends.
   std::map<std::string, at::Tensor> grads;
-  for (auto& item : m->named_parameters()) {
-    const at::Tensor& p = item.value();
-    if (p.grad().defined()) grads[item.key()] = p.grad().detach().to(at::kCPU).clone();
-  }
+  c.on_step = [&](const train::StepReport&) {
+    for (auto& item : m->named_parameters()) {
+      const at::Tensor& p = item.value();
+      if (p.grad().defined()) grads[item.key()] = p.grad().detach().to(at::kCPU).clone();
+    }
+  };
+  train::train_qat(m, data, c);
   return grads;
 }
 
@@ -84,6 +94,108 @@ TEST(ActivationCheckpoint, Bf16AutocastIsReplayedInTheRecomputation) {
     const double difference = (checkpointed.at(name) - g).abs().max().item<double>();
     std::printf("%s: max |g| %.3g, max difference %.3g\n", name.c_str(), largest, difference);
     EXPECT_LE(difference, kBf16RelativeTolerance * largest) << name;
+  }
+}
+
+// Selective checkpointing takes back the first pass's projection outputs (and quantized bf16
+// weights) instead of recomputing them: the same kernels on the same inputs, so the same gradients,
+// bit for bit. On CUDA (bf16 autocast over fp32 master weights) every projection of the
+// recomputation must come from the stash, quantized or not; elsewhere there is nothing to stash and
+// the two policies run the same code.
+TEST(ActivationCheckpoint, SelectiveCheckpointingGivesTheFullRecomputationsGradients) {
+  at::manual_seed(0);
+  const at::Tensor start = at::randint(3, 200, {8, 1}, at::kLong);
+  const at::Tensor data = (start + at::arange(13, at::kLong).view({1, -1})).remainder(253) + 3;
+  const bool cuda = test_device().is_cuda();
+  for (const auto scope : {model::QuantScope::kFfnAndAttention, model::QuantScope::kFfn}) {
+    SCOPED_TRACE(scope == model::QuantScope::kFfn ? "scope ffn" : "scope ffn+attn");
+    const auto full = one_matquant_step_gradients(true, data, cuda, false, false, scope);
+    const int64_t recomputed = train::activation_checkpoint_recomputations();
+    const int64_t hits = kernels::projection_stash_hits();
+    const auto selective = one_matquant_step_gradients(true, data, cuda, /*selective=*/true, false, scope);
+    EXPECT_EQ(train::activation_checkpoint_recomputations() - recomputed, 9);
+    // 3 blocks x 3 precisions x 7 projections.
+    EXPECT_EQ(kernels::projection_stash_hits() - hits, cuda ? 63 : 0);
+    ASSERT_EQ(full.size(), selective.size());
+    for (const auto& [name, g] : full) {
+      EXPECT_TRUE(at::equal(selective.at(name), g))
+          << name << ": max difference " << (selective.at(name) - g).abs().max().item<double>();
+    }
+    if (!cuda) continue;
+    // Replayed from a CUDA graph, the stash is used while the graph is captured and the replays run
+    // the captured kernels: still the same gradients.
+    const auto captured = one_matquant_step_gradients(true, data, true, /*selective=*/true, /*cuda_graph=*/true, scope);
+    ASSERT_EQ(captured.size(), full.size());
+    for (const auto& [name, g] : full) {
+      EXPECT_TRUE(at::equal(captured.at(name), g))
+          << name << " (captured): max difference " << (captured.at(name) - g).abs().max().item<double>();
+    }
+  }
+}
+
+// A Gemma-2-like model whose attention the one-kernel softcapped attention takes (head_dim 64, 96
+// tokens): checkpointing's first pass records no graph, so it runs that kernel on q and k cast to
+// bf16 (under autocast the fp32 rotary tables leave them in fp32); the recomputation runs the
+// matmuls and the softmax kernel. The gradients stay within bf16 rounding of the uncheckpointed
+// step's and differ from those of a first pass without the kernel (so the kernel did run).
+TEST(ActivationCheckpoint, ASoftcappedFirstPassTakesTheAttentionKernel) {
+  if (!test_device().is_cuda()) GTEST_SKIP() << "the attention kernel runs on CUDA";
+  std::ifstream in(std::string(MATQUANT_FIXTURES_DIR) + "/models/gemma2/config.json");
+  nlohmann::json raw = nlohmann::json::parse(in);
+  raw["head_dim"] = 64;
+  raw["max_position_embeddings"] = 128;
+  raw["sliding_window"] = 32;
+  const at::Tensor data = at::randint(3, 250, {4, 97}, at::kLong);
+  const auto gradients = [&](bool checkpointing) {
+    model::DecoderModel m(model::parse_config(raw, "test config"));
+    model::initialize_random(m, 0.02, 0);
+    m->to(test_device());
+    m->enable_quantization(model::QuantScope::kFfn, {});
+    train::QatConfig c;
+    c.objective = train::Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
+    c.schedule.peak = 1e-3;
+    c.schedule.warmup_steps = 0;
+    c.schedule.total_steps = 1;
+    c.batch_size = 4;
+    c.gradient_clip = 0;
+    c.activation_checkpointing = checkpointing;
+    c.cuda_graph = false;
+    std::map<std::string, at::Tensor> grads;
+    c.on_step = [&](const train::StepReport&) {
+      for (auto& item : m->named_parameters()) {
+        if (item.value().grad().defined()) grads[item.key()] = item.value().grad().to(at::kCPU).clone();
+      }
+    };
+    train::train_qat(m, data, c);
+    return grads;
+  };
+  const auto plain = gradients(false);
+  const auto with_kernel = gradients(true);
+  const bool previous = kernels::set_softcapped_attention_kernel(false);
+  const auto without_kernel = gradients(true);
+  kernels::set_softcapped_attention_kernel(previous);
+  ASSERT_EQ(plain.size(), with_kernel.size());
+  bool any_difference = false;
+  for (const auto& [name, g] : plain) {
+    const double largest = g.abs().max().item<double>();
+    EXPECT_LE((with_kernel.at(name) - g).abs().max().item<double>(), kBf16RelativeTolerance * largest) << name;
+    any_difference = any_difference || !at::equal(with_kernel.at(name), without_kernel.at(name));
+  }
+  EXPECT_TRUE(any_difference) << "the first pass did not take the attention kernel";
+}
+
+TEST(ActivationCheckpoint, SelectiveCheckpointingNeedsCheckpointingOn) {
+  auto m = model::load_pretrained(std::string(MATQUANT_FIXTURES_DIR) + "/models/llama", {at::kFloat, test_device()});
+  train::QatConfig c;
+  c.schedule.total_steps = 1;
+  c.batch_size = 2;
+  c.selective_checkpointing = true;
+  const at::Tensor data = at::randint(3, 200, {4, 9}, at::kLong);
+  try {
+    train::train_qat(m, data, c);
+    ADD_FAILURE() << "selective checkpointing without checkpointing was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs activation checkpointing"), std::string::npos) << e.what();
   }
 }
 
