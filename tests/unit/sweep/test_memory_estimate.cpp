@@ -47,6 +47,21 @@ TEST(MemoryEstimate, MatchesTheMeasuredPeaksOnAnH200) {
   EXPECT_GT(gib(estimate_qat_memory(g9, spec(true))), 139.8);
 }
 
+TEST(MemoryEstimate, SelectiveCheckpointingAddsWhatTheBlocksKeep) {
+  const ModelShape g2 = gemma2(2304, 9216, 26, 8, 4);
+  json selective = spec(true);
+  selective["train"]["activation_checkpointing_policy"] = "selective";
+  // Measured with eager steps (allocated peak, results/bench/2026-11-30-s17/call4-all-projections/
+  // qat-selective-eager.log): 49.34 GiB against 43.5 with full recomputation.
+  expect_close_above(gib(estimate_qat_memory(g2, selective)), 49.34, "2B, selective checkpointing", 1.1);
+  const double added = gib(estimate_qat_memory(g2, selective)) - gib(estimate_qat_memory(g2, spec(true)));
+  EXPECT_NEAR(added, 5.78, 0.01);  // 26 blocks x (quantized bf16 weights + 2048 tokens of projection outputs)
+  // The sharded trainer recomputes whole blocks whatever the policy says.
+  json sharded = spec(true, false, 2, 2);
+  sharded["train"]["activation_checkpointing_policy"] = "selective";
+  EXPECT_EQ(estimate_qat_memory(g2, sharded).bytes, estimate_qat_memory(g2, spec(true, false, 2, 2)).bytes);
+}
+
 TEST(MemoryEstimate, ShardingDividesTheTrainingState) {
   const ModelShape g9 = gemma2(3584, 14336, 42, 16, 8);
   const auto one = estimate_qat_memory(g9, spec(true));
