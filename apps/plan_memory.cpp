@@ -72,7 +72,8 @@ std::string settings(const nlohmann::json& spec) {
                                  train.value("seq_len", int64_t(0)));
   if (train.value("offload_optimizer_state", false)) text += ", moments on the host";
   if (gpus == 1 && !train.value("offload_optimizer_state", false) && train.value("activation_checkpointing", false)) {
-    text += ", checkpointing";
+    text += train.value("activation_checkpointing_policy", std::string("full")) == "selective" ? ", selective checkpointing"
+                                                                                               : ", checkpointing";
   }
   return text;
 }

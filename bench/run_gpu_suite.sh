@@ -16,6 +16,7 @@ run qat_step bench/run_qat_step.sh --shape gemma2-2b-shape --layers 4 --batch 2 
 # Full depth (Gemma-2 2B: 26 layers), with and without activation checkpointing.
 run qat_step_full bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda
 run qat_step_full_checkpointing bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --checkpointing --device cuda
+run qat_step_full_selective_checkpointing bench/run_qat_step.sh --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --selective-checkpointing --device cuda
 # The same step with the master-gradient ops off (kernels/master_weight_ops.h): what they buy.
 # The same step with every kernel launched from the host (no CUDA graph), for what the graph buys.
 run qat_step_full_eager "$B/matquant_bench_qat_step" --shape gemma2-2b-shape --layers 26 --batch 1 --seq 2048 --device cuda --eager
