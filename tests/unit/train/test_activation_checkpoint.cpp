@@ -26,27 +26,26 @@ constexpr double kGradientTolerance = 1e-5;
 // the largest gradient or more). Compared relative to each tensor's largest |gradient|.
 constexpr double kBf16RelativeTolerance = 2e-2;
 
-std::map<std::string, at::Tensor> one_matquant_step_gradients(bool checkpointing, const at::Tensor& data,
-                                                              bool bf16_autocast = false, bool selective = false,
-                                                              bool cuda_graph = false,
-                                                              model::QuantScope scope = model::QuantScope::kFfnAndAttention) {
-  auto m = model::load_pretrained(std::string(MATQUANT_FIXTURES_DIR) + "/models/llama", {at::kFloat, test_device()});
-  m->enable_quantization(scope, {});
+// One MatQuant step (R = {8, 4, 2}) with no warm-up and no gradient clipping: the raw accumulated
+// gradients are compared.
+train::QatConfig one_step_config(bool checkpointing, int64_t batch) {
   train::QatConfig c;
   c.objective = train::Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
   c.schedule.peak = 1e-3;
   c.schedule.warmup_steps = 0;
   c.schedule.total_steps = 1;
-  c.batch_size = 4;
-  c.gradient_clip = 0;  // the raw accumulated gradients are compared
+  c.batch_size = batch;
+  c.gradient_clip = 0;
   c.activation_checkpointing = checkpointing;
-  c.selective_checkpointing = selective;
-  c.bf16_autocast = bf16_autocast;  // CUDA only; the exact comparison runs in fp32
   // Eager steps by default, so that the host-side recomputation count is one per block and precision
   // (a captured step runs its passes on the host twice, warm-up and capture; test_captured_objective).
-  c.cuda_graph = cuda_graph;
-  // Read at the step's end: a captured run's gradients live in the graph's buffers, dropped when
-  // training ends.
+  c.cuda_graph = false;
+  return c;
+}
+
+// Trains `m` as `c` says and returns each parameter's gradient of the last step, read at the step's
+// end: a captured run's gradients live in the graph's buffers, dropped when training ends.
+std::map<std::string, at::Tensor> step_gradients(model::DecoderModel& m, const at::Tensor& data, train::QatConfig c) {
   std::map<std::string, at::Tensor> grads;
   c.on_step = [&](const train::StepReport&) {
     for (auto& item : m->named_parameters()) {
@@ -56,6 +55,31 @@ std::map<std::string, at::Tensor> one_matquant_step_gradients(bool checkpointing
   };
   train::train_qat(m, data, c);
   return grads;
+}
+
+// A randomly initialised model of a fixture family with some config fields changed, FFN quantized.
+model::DecoderModel random_model(const std::string& family, const nlohmann::json& changes) {
+  std::ifstream in(std::string(MATQUANT_FIXTURES_DIR) + "/models/" + family + "/config.json");
+  nlohmann::json raw = nlohmann::json::parse(in);
+  raw.update(changes);
+  model::DecoderModel m(model::parse_config(raw, "test config"));
+  model::initialize_random(m, 0.02, 0);
+  m->to(test_device());
+  m->enable_quantization(model::QuantScope::kFfn, {});
+  return m;
+}
+
+std::map<std::string, at::Tensor> one_matquant_step_gradients(bool checkpointing, const at::Tensor& data,
+                                                              bool bf16_autocast = false, bool selective = false,
+                                                              bool cuda_graph = false,
+                                                              model::QuantScope scope = model::QuantScope::kFfnAndAttention) {
+  auto m = model::load_pretrained(std::string(MATQUANT_FIXTURES_DIR) + "/models/llama", {at::kFloat, test_device()});
+  m->enable_quantization(scope, {});
+  train::QatConfig c = one_step_config(checkpointing, 4);
+  c.selective_checkpointing = selective;
+  c.bf16_autocast = bf16_autocast;  // CUDA only; the exact comparison runs in fp32
+  c.cuda_graph = cuda_graph;
+  return step_gradients(m, data, c);
 }
 
 }  // namespace
@@ -140,34 +164,11 @@ TEST(ActivationCheckpoint, SelectiveCheckpointingGivesTheFullRecomputationsGradi
 // step's and differ from those of a first pass without the kernel (so the kernel did run).
 TEST(ActivationCheckpoint, ASoftcappedFirstPassTakesTheAttentionKernel) {
   if (!test_device().is_cuda()) GTEST_SKIP() << "the attention kernel runs on CUDA";
-  std::ifstream in(std::string(MATQUANT_FIXTURES_DIR) + "/models/gemma2/config.json");
-  nlohmann::json raw = nlohmann::json::parse(in);
-  raw["head_dim"] = 64;
-  raw["max_position_embeddings"] = 128;
-  raw["sliding_window"] = 32;
+  const nlohmann::json changes = {{"head_dim", 64}, {"max_position_embeddings", 128}, {"sliding_window", 32}};
   const at::Tensor data = at::randint(3, 250, {4, 97}, at::kLong);
   const auto gradients = [&](bool checkpointing) {
-    model::DecoderModel m(model::parse_config(raw, "test config"));
-    model::initialize_random(m, 0.02, 0);
-    m->to(test_device());
-    m->enable_quantization(model::QuantScope::kFfn, {});
-    train::QatConfig c;
-    c.objective = train::Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
-    c.schedule.peak = 1e-3;
-    c.schedule.warmup_steps = 0;
-    c.schedule.total_steps = 1;
-    c.batch_size = 4;
-    c.gradient_clip = 0;
-    c.activation_checkpointing = checkpointing;
-    c.cuda_graph = false;
-    std::map<std::string, at::Tensor> grads;
-    c.on_step = [&](const train::StepReport&) {
-      for (auto& item : m->named_parameters()) {
-        if (item.value().grad().defined()) grads[item.key()] = item.value().grad().to(at::kCPU).clone();
-      }
-    };
-    train::train_qat(m, data, c);
-    return grads;
+    auto m = random_model("gemma2", changes);
+    return step_gradients(m, data, one_step_config(checkpointing, 4));
   };
   const auto plain = gradients(false);
   const auto with_kernel = gradients(true);
@@ -222,24 +223,14 @@ TEST(ActivationCheckpoint, NoGraphMeansAPlainForward) {
 // MatQuant R = {8, 4, 2}. Asserts nothing.
 TEST(ActivationCheckpoint, DISABLED_MeasurePeakMemoryOnCuda) {
   if (!test_device().is_cuda()) GTEST_SKIP() << "peak memory is measured on CUDA only";
-  std::ifstream in(std::string(MATQUANT_FIXTURES_DIR) + "/models/llama/config.json");
-  nlohmann::json raw = nlohmann::json::parse(in);
-  raw["hidden_size"] = 1024;
-  raw["intermediate_size"] = 4096;
-  raw["num_hidden_layers"] = 8;
-  raw["num_attention_heads"] = 16;
-  raw["num_key_value_heads"] = 4;
-  raw["head_dim"] = 64;
-  raw["max_position_embeddings"] = 1024;
-  raw["vocab_size"] = 32000;
+  const nlohmann::json changes = {{"hidden_size", 1024},        {"intermediate_size", 4096}, {"num_hidden_layers", 8},
+                                   {"num_attention_heads", 16},  {"num_key_value_heads", 4},  {"head_dim", 64},
+                                   {"max_position_embeddings", 1024}, {"vocab_size", 32000}};
   const at::Tensor data = at::randint(3, 32000, {64, 513}, at::kLong);
   // The first pass warms up cuBLAS and the allocator and is not printed.
   for (int pass : {0, 1, 2}) {
     const bool checkpointing = pass == 2;
-    model::DecoderModel m(model::parse_config(raw, "measurement config"));
-    model::initialize_random(m, 0.02, 0);
-    m->to(test_device());
-    m->enable_quantization(model::QuantScope::kFfn, {});
+    auto m = random_model("llama", changes);
     train::QatConfig c;
     c.objective = train::Objective::plain({8, 4, 2}, {0.1, 0.1, 1.0});
     c.schedule.total_steps = pass == 0 ? 1 : 10;
