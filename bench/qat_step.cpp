@@ -45,8 +45,8 @@ int run(int argc, char** argv) {
       ("warmup", po::value(&warmup)->default_value(warmup), "warm-up steps (not measured)")
       ("scope", po::value(&scope)->default_value(scope), "quantized projections: ffn | ffn+attn")
       ("checkpointing", po::bool_switch(&checkpointing), "activation checkpointing")
-      ("selective-checkpointing", po::bool_switch(&selective), "activation checkpointing that keeps the quantized "
-       "projections' outputs and weights for the recomputation (train.activation_checkpointing_policy: selective)")
+      ("selective-checkpointing", po::bool_switch(&selective), "activation checkpointing that keeps the "
+       "projections' outputs and quantized weights for the recomputation (train.activation_checkpointing_policy: selective)")
       ("eager", po::bool_switch(&eager), "launch every kernel from the host (QatConfig::cuda_graph = false); by default "
                                           "the single-GPU trainer replays each step's passes from a CUDA graph")
       ("nproc", po::value(&nproc)->default_value(nproc), "processes (one per GPU): QAT sharded across them, --batch per GPU")

@@ -1,10 +1,10 @@
 #pragma once
 // Selective activation checkpointing (train/activation_checkpoint.h): a checkpointed block's first
-// pass, which records no graph, keeps each quantized projection's bf16 output and its bf16
-// fake-quantized weight (with the per-row scale and zero the straight-through backward reads) in a
-// ProjectionStash; the recomputation in backward takes them back instead of quantizing the weight
-// and multiplying again. At the Gemma-2 2B shape those are three of a block's four large matmuls
-// and all of its fake quantization, for about 0.2 GiB per block held between the passes
+// pass, which records no graph, keeps each projection's bf16 output and, for quantized ones, the
+// bf16 fake-quantized weight (with the per-row scale and zero the straight-through backward reads)
+// in a ProjectionStash; the recomputation in backward takes them back instead of quantizing the
+// weight and multiplying again. At the Gemma-2 2B shape that is every projection matmul and all the
+// fake quantization of a block, for about 0.22 GiB per block held between the passes
 // (docs/training.md). The values taken back are the ones the recomputation would compute (same
 // kernels, same inputs), so the gradients do not change.
 //
@@ -22,7 +22,8 @@
 
 namespace matquant::kernels {
 
-// What identifies a quantized projection call: group size, source bits, target bits, extra precision.
+// What identifies a projection call: group size, source bits, target bits, extra precision (all 0
+// for a projection without fake quantization).
 using ProjectionQuantizer = std::array<int64_t, 4>;
 
 struct StashedProjection {
@@ -30,9 +31,9 @@ struct StashedProjection {
   uint32_t weight_version = 0;
   ProjectionQuantizer quantizer{};
   std::vector<int64_t> input_sizes;
-  at::Tensor output;  // x @ Q(weight)^T in bf16
+  at::Tensor output;  // x @ Q(weight)^T (or x @ weight^T) in bf16
   uint32_t output_version = 0;
-  at::Tensor w16, scale, zero;  // Q(weight) in bf16, per-row fp32 scale and zero point
+  at::Tensor w16, scale, zero;  // quantized only: Q(weight) in bf16, per-row fp32 scale and zero point
 };
 
 // Held by a checkpointed block's autograd context (an IValue capsule) from its forward to its backward.
@@ -43,13 +44,12 @@ class ProjectionStash : public torch::CustomClassHolder {
   std::optional<StashedProjection> take(const at::Tensor& weight, const ProjectionQuantizer& quantizer,
                                         const at::Tensor& input);
   void clear() { entries_.clear(); }
-  size_t size() const { return entries_.size(); }
 
  private:
   std::deque<StashedProjection> entries_;
 };
 
-// While alive, this thread's quantized projections record into (kRecord) or take from (kReplay) `stash`.
+// While alive, this thread's projections record into (kRecord) or take from (kReplay) `stash`.
 class ProjectionStashScope {
  public:
   enum class Mode { kRecord, kReplay };

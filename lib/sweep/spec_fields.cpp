@@ -52,8 +52,8 @@ std::vector<SpecField> make_fields() {
       {"train.let_learning_rate", T::kNumber, nullptr, {}, "OmniQuant: LET learning rate (default: train.learning_rate)"},
       {"train.activation_checkpointing", T::kBool, false, {}, "QAT: recompute block activations in backward"},
       {"train.activation_checkpointing_policy", T::kString, "full", {"full", "selective"},
-       "with activation_checkpointing: full recomputes each block; selective keeps the quantized projections' "
-       "outputs and bf16 fake-quantized weights from the first pass (more memory, less recomputed, the same "
+       "with activation_checkpointing: full recomputes each block; selective keeps the projections' outputs "
+       "and the quantized bf16 weights from the first pass (more memory, less recomputed, the same "
        "gradients; single-process QAT on CUDA; docs/training.md). Not part of job keys"},
       {"train.cuda_graph", T::kBool, true, {},
        "QAT on CUDA: capture each step's forward and backward passes once as a CUDA graph and replay it (the same "

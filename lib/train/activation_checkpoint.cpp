@@ -23,7 +23,7 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
                                                 const at::Tensor& mask, const at::Tensor& cos,
                                                 const at::Tensor& sin, int64_t layer_address, bool selective) {
     // Function::apply runs this with gradient recording off: no activations are kept (selective: but
-    // the quantized projections' outputs and weights, kernels/projection_stash.h).
+    // the projections' outputs and quantized weights, kernels/projection_stash.h).
     auto* layer = reinterpret_cast<model::DecoderLayerImpl*>(layer_address);
     ctx->save_for_backward({hidden, mask, cos, sin});
     ctx->saved_data["layer"] = layer_address;

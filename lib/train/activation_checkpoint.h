@@ -17,8 +17,8 @@
 namespace matquant::train {
 
 // Runs `layer` checkpointed when gradients are being recorded and its input needs them,
-// else plainly (nothing would be saved anyway). Selective: the first pass also keeps the quantized
-// projections' outputs and bf16 fake-quantized weights, which the recomputation takes back instead
+// else plainly (nothing would be saved anyway). Selective: the first pass also keeps the projections'
+// outputs and the quantized ones' bf16 fake-quantized weights, which the recomputation takes back instead
 // of computing them again (kernels/projection_stash.h; CUDA master-weight training only, elsewhere
 // the same as full recomputation). The gradients are the same either way.
 at::Tensor checkpointed_layer_forward(model::DecoderLayerImpl& layer, const at::Tensor& hidden,

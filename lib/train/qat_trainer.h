@@ -43,7 +43,7 @@ struct QatConfig {
   // Recompute each decoder block's activations in backward instead of keeping them
   // (lib/train/activation_checkpoint.h): less memory, about one more forward per step.
   bool activation_checkpointing = false;
-  // With activation_checkpointing: the first pass keeps the quantized projections' outputs and bf16
+  // With activation_checkpointing: the first pass keeps the projections' outputs and quantized bf16
   // fake-quantized weights for the recomputation (selective checkpointing; more memory, less
   // recomputed, the same gradients). Single-process training only.
   bool selective_checkpointing = false;
