@@ -15,38 +15,37 @@ bool all_on_cuda(const std::vector<at::Tensor>& tensors) {
   return true;
 }
 
-}  // namespace
-
-void clip_gradients(const std::vector<at::Tensor>& parameters, double max_norm) {
-  if (max_norm <= 0) return;
-  std::vector<at::Tensor> grads;
-  for (const auto& p : parameters) {
-    if (p.grad().defined()) grads.push_back(p.grad());
-  }
-  if (!all_on_cuda(grads)) {
-    torch::nn::utils::clip_grad_norm_(parameters, max_norm);
-    return;
-  }
-  // As clip_grad_norm_: coefficient max_norm / (norm + 1e-6), applied only when below 1.
+// The divisor the fused kernel applies to every gradient so that their global 2-norm is at most
+// max_norm: the inverse of clip_grad_norm_'s clamped coefficient, on the device (no host sync).
+at::Tensor clip_divisor(const std::vector<at::Tensor>& grads, double max_norm) {
   const at::Tensor total = at::linalg_vector_norm(at::stack(at::_foreach_norm(grads, 2)), 2);
-  const at::Tensor coefficient = at::clamp_max(max_norm / (total + 1e-6), 1.0);
-  at::_foreach_mul_(grads, coefficient);
+  return at::clamp_min((total + 1e-6) / max_norm, 1.0).to(at::kFloat);
 }
 
-void adamw_step(torch::optim::AdamW& optimizer, bool offload_state) {
+}  // namespace
+
+void adamw_step(torch::optim::AdamW& optimizer, bool offload_state, double max_norm) {
   bool fusable = true;
+  std::vector<at::Tensor> with_grad, grads_of_all;
   for (auto& group : optimizer.param_groups()) {
-    std::vector<at::Tensor> with_grad;
     for (auto& p : group.params()) {
-      if (p.grad().defined()) with_grad.push_back(p);
+      if (p.grad().defined()) {
+        with_grad.push_back(p);
+        grads_of_all.push_back(p.grad());
+      }
     }
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
-    fusable = fusable && !options.amsgrad() && (with_grad.empty() || all_on_cuda(with_grad));
+    fusable = fusable && !options.amsgrad();
   }
+  fusable = fusable && (with_grad.empty() || all_on_cuda(with_grad));
   if (!fusable) {
+    if (max_norm > 0 && !with_grad.empty()) torch::nn::utils::clip_grad_norm_(with_grad, max_norm);
     optimizer.step();
     return;
   }
+  const std::optional<at::Tensor> divisor =
+      max_norm > 0 && !grads_of_all.empty() ? std::optional<at::Tensor>(clip_divisor(grads_of_all, max_norm))
+                                            : std::nullopt;
   auto& states = optimizer.state();
   for (auto& group : optimizer.param_groups()) {
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
@@ -81,7 +80,7 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state) {
     const auto [beta1, beta2] = options.betas();
     if (!offload_state) {
       at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, step_tensors, options.lr(), beta1, beta2,
-                        options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+                        options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false, divisor);
       continue;
     }
     // Stream-ordered: the copies back to pinned memory finish before the next step's copies in.
@@ -89,7 +88,7 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state) {
       at::Tensor m = exp_avgs[i].to(params[i].device(), /*non_blocking=*/true);
       at::Tensor v = exp_avg_sqs[i].to(params[i].device(), /*non_blocking=*/true);
       at::_fused_adamw_({params[i]}, {grads[i]}, {m}, {v}, {}, {step_tensors[i]}, options.lr(), beta1, beta2,
-                        options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+                        options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false, divisor);
       exp_avgs[i].copy_(m, /*non_blocking=*/true);
       exp_avg_sqs[i].copy_(v, /*non_blocking=*/true);
     }

@@ -1,6 +1,6 @@
 #pragma once
 // The QAT optimizer step on a GPU as one pass over all parameters instead of LibTorch's per-tensor
-// loops: gradient clipping with _foreach_norm / _foreach_mul_ (no host sync) and AdamW with
+// loops: gradient clipping with _foreach_norm (no host sync) applied inside AdamW's kernel, and AdamW with
 // at::_fused_adamw_ (PyTorch's fused=True kernel: the same update as torch::optim::AdamW, equal up
 // to rounding). Profiled on the H200 (Gemma-2 2B shape, 26 layers), the per-tensor AdamW was
 // ~43 ms of GPU time per step in ~1,700 launches (docs/performance.md). The optimizer's own state
@@ -10,14 +10,17 @@
 
 namespace matquant::train {
 
-// Scales the gradients so their global 2-norm is at most max_norm (max_norm <= 0: no clipping).
-void clip_gradients(const std::vector<at::Tensor>& parameters, double max_norm);
-
 // optimizer.step() for an AdamW without amsgrad; fused on CUDA.
+// max_norm > 0 first clips the gradients of the optimizer's parameters to a global 2-norm of at most
+// max_norm, as clip_grad_norm_ does (coefficient max_norm / (norm + 1e-6) where below 1). On CUDA
+// the clipping makes no pass over the gradients of its own: the fused kernel divides each gradient
+// by max(1, (norm + 1e-6) / max_norm), a device scalar (its grad_scale, meant for AMP unscaling),
+// and writes the clipped gradient back as clip_grad_norm_ leaves it. The separate _foreach_mul_ was
+// 5.7 ms of a 261 ms Gemma-2 2B QAT step (docs/performance.md). On the CPU clip_grad_norm_ runs.
 // offload_state: the moments of CUDA parameters live in pinned host memory (created there, and
 // moved there if loaded onto the GPU); each parameter's are copied to the GPU for its fused update
 // and back, so the GPU holds one parameter's moments at a time. The update is the same.
-void adamw_step(torch::optim::AdamW& optimizer, bool offload_state = false);
+void adamw_step(torch::optim::AdamW& optimizer, bool offload_state = false, double max_norm = 0.0);
 
 // Host bytes of offloaded moments (0 when nothing is offloaded), for reports.
 int64_t offloaded_state_bytes(torch::optim::AdamW& optimizer);

@@ -119,8 +119,8 @@ TrainingSummary train_qat(model::DecoderModel& model, const at::Tensor& sequence
       summary.curve.push_back(report);
       break;
     }
-    clip_gradients(model->parameters(), config.gradient_clip);
-    adamw_step(optimizer);  // fused on CUDA (train/fused_optimizer_step.h)
+    // Clipped and fused on CUDA (train/fused_optimizer_step.h); the optimizer holds every parameter.
+    adamw_step(optimizer, /*offload_state=*/false, config.gradient_clip);
     ++step;
     record_step(report, step, tokens_per_step, start, summary.curve);
     if (state_due(config, step)) save_training_state(config.state_dir, model, optimizer, TrainingProgress{step, summary.curve});
