@@ -30,7 +30,7 @@ __device__ __forceinline__ typename Pack4<O>::type pack4(float a, float b, float
 template <typename T, typename O>
 __global__ void __launch_bounds__(kThreads)
 fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* __restrict__ scales,
-                      float* __restrict__ zeros, int64_t cols, int source_bits,
+                      float* __restrict__ zeros, int32_t* __restrict__ row_inside, int64_t cols, int source_bits,
                       int target_bits, bool extra_precision) {
   const int64_t row = blockIdx.x;
   const T* in = weight + row * cols;
@@ -41,6 +41,12 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
   const float scale = range.scale;
   const float zero = range.zero;
   auto dequantized = [&](float v) { return slicer.dequantized(v, scale, zero); };
+  if (row_inside && threadIdx.x == 0) {
+    // The unclamped code rint(v / s) + z is monotonic in v (s > 0), so the row's extremes bound
+    // every element's; a NaN makes lo and hi NaN and the row unflagged.
+    row_inside[row] = slicer.unclamped_code(lo, scale, zero) >= 0.0f &&
+                      slicer.unclamped_code(hi, scale, zero) <= slicer.qmax;
+  }
   O* o = out + row * cols;
   if constexpr (std::is_same_v<T, float>) {
     if (cols % 4 == 0 && reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(o) % sizeof(typename Pack4<O>::type) == 0) {
@@ -112,21 +118,28 @@ fake_quantize_accumulate(const __nv_bfloat16* __restrict__ grad_out, const float
 __global__ void __launch_bounds__(kThreads)
 fake_quantize_accumulate_vec4(const uint2* __restrict__ grad_out, const float4* __restrict__ weight,
                               const float* __restrict__ scales, const float* __restrict__ zeros,
-                              float4* __restrict__ master_grad, int64_t packs, int64_t packs_per_row,
-                              int source_bits, bool accumulate) {
+                              float4* __restrict__ master_grad, const int32_t* __restrict__ row_inside,
+                              int64_t packs, int64_t packs_per_row, int source_bits, bool accumulate) {
   const float qmax = float((1 << source_bits) - 1);
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < packs; i += int64_t(gridDim.x) * kThreads) {
     const int64_t row = i / packs_per_row;
     const float scale = scales[row];
     const float zero = zeros[row];
-    const float4 w = weight[i];
     const uint2 raw = grad_out[i];
     const __nv_bfloat16* g = reinterpret_cast<const __nv_bfloat16*>(&raw);
     float4 d;
-    d.x = straight_through(to_float(g[0]), w.x, scale, zero, qmax);
-    d.y = straight_through(to_float(g[1]), w.y, scale, zero, qmax);
-    d.z = straight_through(to_float(g[2]), w.z, scale, zero, qmax);
-    d.w = straight_through(to_float(g[3]), w.w, scale, zero, qmax);
+    if (row_inside && row_inside[row]) {  // every code inside: straight_through's pass-through value
+      d.x = __fdiv_rn(to_float(g[0]) * scale, scale);
+      d.y = __fdiv_rn(to_float(g[1]) * scale, scale);
+      d.z = __fdiv_rn(to_float(g[2]) * scale, scale);
+      d.w = __fdiv_rn(to_float(g[3]) * scale, scale);
+    } else {
+      const float4 w = weight[i];
+      d.x = straight_through(to_float(g[0]), w.x, scale, zero, qmax);
+      d.y = straight_through(to_float(g[1]), w.y, scale, zero, qmax);
+      d.z = straight_through(to_float(g[2]), w.z, scale, zero, qmax);
+      d.w = straight_through(to_float(g[3]), w.w, scale, zero, qmax);
+    }
     if (accumulate) {
       const float4 m = master_grad[i];
       d = make_float4(m.x + d.x, m.y + d.y, m.z + d.z, m.w + d.w);
@@ -139,7 +152,7 @@ fake_quantize_accumulate_vec4(const uint2* __restrict__ grad_out, const float4* 
 
 int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weight, void* out, float* scale,
                                  float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
-                                 bool extra_precision, void* stream) {
+                                 bool extra_precision, void* stream, int32_t* row_inside) {
   if (source_bits < 1 || source_bits > 16 || target_bits < 1 || target_bits > source_bits) {
     return int(cudaErrorInvalidValue);
   }
@@ -149,8 +162,8 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
     return dispatch(out_dtype, [&](auto y) {
       using O = decltype(y);
       fake_quantize_forward<T, O><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(weight), static_cast<O*>(out), scale, zero, cols, source_bits, target_bits,
-          extra_precision);
+          static_cast<const T*>(weight), static_cast<O*>(out), scale, zero, row_inside, cols, source_bits,
+          target_bits, extra_precision);
       return int(cudaGetLastError());
     });
   });
@@ -170,7 +183,7 @@ int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void*
 
 int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
                                     float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
-                                    void* stream) {
+                                    void* stream, const int32_t* row_inside) {
   if (rows == 0 || cols == 0) return 0;
   const auto s = static_cast<cudaStream_t>(stream);
   const bool aligned = reinterpret_cast<uintptr_t>(grad_out) % 8 == 0 && reinterpret_cast<uintptr_t>(weight) % 16 == 0 &&
@@ -180,7 +193,7 @@ int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, c
     const int64_t blocks = std::min<int64_t>((packs + kThreads - 1) / kThreads, 132 * 16);
     fake_quantize_accumulate_vec4<<<blocks, kThreads, 0, s>>>(
         static_cast<const uint2*>(grad_out), reinterpret_cast<const float4*>(weight), scale, zero,
-        reinterpret_cast<float4*>(master_grad), packs, cols / 4, source_bits, accumulate);
+        reinterpret_cast<float4*>(master_grad), row_inside, packs, cols / 4, source_bits, accumulate);
   } else {
     fake_quantize_accumulate<<<rows, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(grad_out), weight, scale,
                                                        zero, master_grad, cols, source_bits, accumulate);

@@ -301,16 +301,18 @@ RopeShape rope_shape(const at::Tensor& x, const at::Tensor& table) {
 
 struct RotaryEmbedding : public torch::autograd::Function<RotaryEmbedding> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& cos_in,
-                            const at::Tensor& sin_in) {
+                            const at::Tensor& sin_in, bool bf16_out) {
     const c10::cuda::CUDAGuard guard(x_in.device());
     const at::Tensor x = x_in.stride(3) == 1 ? x_in : x_in.contiguous();
     const at::Tensor cos = cos_in.to(x.device()).contiguous(), sin = sin_in.to(x.device()).contiguous();
-    at::Tensor out = at::empty(x.sizes(), x.options().dtype(at::promote_types(x.scalar_type(), cos.scalar_type())));
+    const auto out_dtype = bf16_out ? at::kBFloat16 : at::promote_types(x.scalar_type(), cos.scalar_type());
+    at::Tensor out = at::empty(x.sizes(), x.options().dtype(out_dtype));
     check_launch(launch_rope_forward(dtype_of(x), dtype_of(cos), x.data_ptr(), cos.data_ptr(), sin.data_ptr(),
-                                     out.data_ptr(), rope_shape(x, cos), stream_of(x)),
+                                     out.data_ptr(), rope_shape(x, cos), stream_of(x), bf16_out),
                  "rotary_embedding");
     ctx->save_for_backward({cos, sin});
     ctx->saved_data["x_dtype"] = x.scalar_type();
+    ctx->saved_data["out_dtype"] = out_dtype;
     return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -318,13 +320,15 @@ struct RotaryEmbedding : public torch::autograd::Function<RotaryEmbedding> {
     const at::Tensor& cos = saved[0];
     const c10::cuda::CUDAGuard guard(cos.device());
     const auto x_dtype = ctx->saved_data["x_dtype"].toScalarType();
-    const at::Tensor grad = grads[0].to(at::promote_types(x_dtype, cos.scalar_type())).contiguous();
+    const auto out_dtype = ctx->saved_data["out_dtype"].toScalarType();
+    const at::Tensor grad = grads[0].to(out_dtype).contiguous();
     at::Tensor grad_x = at::empty(grad.sizes(), grad.options().dtype(x_dtype));
+    const bool bf16_grad = out_dtype == at::kBFloat16 && at::promote_types(x_dtype, cos.scalar_type()) != at::kBFloat16;
     check_launch(launch_rope_backward(x_dtype == at::kBFloat16 ? Dtype::kBFloat16 : Dtype::kFloat32, dtype_of(cos),
                                       grad.data_ptr(), cos.data_ptr(), saved[1].data_ptr(), grad_x.data_ptr(),
-                                      rope_shape(grad_x, cos), stream_of(grad)),
+                                      rope_shape(grad_x, cos), stream_of(grad), bf16_grad),
                  "rotary_embedding backward");
-    return {grad_x, at::Tensor(), at::Tensor()};
+    return {grad_x, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -549,12 +553,12 @@ bool rotary_embedding_applies(const at::Tensor& x, const at::Tensor& cos, const 
          sin.scalar_type() == cos.scalar_type() && sin.device() == cos.device();
 }
 
-at::Tensor rotary_embedding(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+at::Tensor rotary_embedding(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool bf16_out) {
   if (!rotary_embedding_applies(x, cos, sin)) {
     throw Error(ErrorCode::kInternal, "rotary_embedding: x [B, H, T, D] and tables [1 or B, T, D]");
   }
   // The tables carry no gradient here (positions are data), as in the composed form's use.
-  return RotaryEmbedding::apply(x, cos.detach(), sin.detach());
+  return RotaryEmbedding::apply(x, cos.detach(), sin.detach(), bf16_out);
 }
 
 at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, bool gelu) {

@@ -89,8 +89,10 @@ bool residual_rms_norm_applies(const at::Tensor& h, const at::Tensor& branch, co
 
 // x * cos + rotate_half(x) * sin (model::apply_rope) for x [B, H, T, D] (any strides, last 1) and
 // tables [1 or B, T, D]; output contiguous in the promoted dtype, with the composed form's roundings
-// (bit-identical to it, forward and backward).
-at::Tensor rotary_embedding(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// (bit-identical to it, forward and backward). bf16_out: the output is that result cast to bf16 (and
+// the gradient taken in bf16), bit-identical to the composed form followed by .to(bf16), for callers
+// whose consumer would cast it anyway (autocast's matmuls).
+at::Tensor rotary_embedding(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool bf16_out = false);
 // Whether rotary_embedding takes these operands (fused kernels enabled for x and the tables, shapes as
 // above, sin like cos); callers otherwise run the composed form.
 bool rotary_embedding_applies(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);

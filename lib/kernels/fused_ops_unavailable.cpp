@@ -46,7 +46,7 @@ ResidualNormed residual_rms_norm(const at::Tensor&, const at::Tensor&, const at:
   return {};
 }
 bool rotary_embedding_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
-at::Tensor rotary_embedding(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+at::Tensor rotary_embedding(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) {
   return unavailable("rotary_embedding");
 }
 at::Tensor gated_activation(const at::Tensor&, const at::Tensor&, bool) { return unavailable("gated_activation"); }

@@ -110,10 +110,12 @@ int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y
 // MinMax fake-quantize-and-slice of weight rows (each row one quantization group, contiguous):
 // per-row affine parameters to `source_bits` as quant::minmax_params, codes rounded and clamped,
 // sliced to `target_bits` by Eq. 6 (clamped unless extra_precision), dequantized; fp32 maths,
-// output in out_dtype. Writes each row's scale and zero point for the backward.
+// output in out_dtype. Writes each row's scale and zero point for the backward, and, when
+// row_inside is not null, whether every code of the row lies unclamped in [0, 2^c - 1] (1, else 0):
+// the straight-through mask of such a row is all ones, so the backward need not read its weights.
 int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weight, void* out, float* scale,
                                  float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
-                                 bool extra_precision, void* stream);
+                                 bool extra_precision, void* stream, int32_t* row_inside = nullptr);
 // Straight-through backward: dW = (g * s) / s where the unclamped code lies in [0, 2^c - 1], else 0.
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,
@@ -139,10 +141,12 @@ struct RopeShape {
   int64_t x_batch, x_head, x_token;
   int64_t table_batch, table_token;
 };
+// bf16_out: out is bf16 whatever the promotion (the promoted result rounded once more, as a cast
+// would); bf16_grad: grad_out is such a bf16 output's gradient.
 int launch_rope_forward(Dtype x_dtype, Dtype table_dtype, const void* x, const void* cos, const void* sin, void* out,
-                        const RopeShape& shape, void* stream);
+                        const RopeShape& shape, void* stream, bool bf16_out = false);
 int launch_rope_backward(Dtype x_dtype, Dtype table_dtype, const void* grad_out, const void* cos, const void* sin,
-                         void* grad_x, const RopeShape& shape, void* stream);
+                         void* grad_x, const RopeShape& shape, void* stream, bool bf16_grad = false);
 // Gated FFN activation over n contiguous elements (lib/kernels/gated_activation.cu):
 // out = act(gate) * up with act = tanh-approximate GELU (gelu) or SiLU; backward gives d gate and
 // d up from d out.
@@ -151,10 +155,11 @@ int launch_gated_activation_forward(Dtype dtype, const void* gate, const void* u
 int launch_gated_activation_backward(Dtype dtype, const void* grad_out, const void* gate, const void* up,
                                      void* grad_gate, void* grad_up, int64_t n, bool gelu, void* stream);
 // The same gradient from a bf16 one (grad_out) for fp32 weights, written into master_grad (fp32),
-// or added to it when `accumulate`.
+// or added to it when `accumulate`. row_inside (optional): the forward's flags; the weights of
+// flagged rows are not read (a quarter of the pass's bytes: 14 to 10 per weight).
 int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
                                     float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
-                                    void* stream);
+                                    void* stream, const int32_t* row_inside = nullptr);
 
 }  // namespace matquant::kernels
 

@@ -102,9 +102,10 @@ at::Tensor input_gradient(AutogradContext* ctx, const at::Tensor& grad_y, const 
 constexpr ProjectionQuantizer kPlainProjection{0, 0, 0, 0};
 
 // Q(weight) written directly in bf16 by the fake-quant kernel (fp32 maths, one rounding to bf16:
-// what fake_quantize_minmax's fp32 output cast by autocast gives), with its per-row scale and zero.
+// what fake_quantize_minmax's fp32 output cast by autocast gives), with its per-row scale and zero,
+// and per row whether every code lies inside the clamp (the backward's weight reads skipped).
 struct Bf16FakeQuant {
-  at::Tensor w16, scale, zero;
+  at::Tensor w16, scale, zero, inside;
   int64_t cols = 0;
 };
 
@@ -124,6 +125,7 @@ void stash_projection(const at::Tensor& x, const at::Tensor& weight, const Proje
   entry.w16 = q.w16;
   entry.scale = q.scale;
   entry.zero = q.zero;
+  entry.inside = q.inside;
   stash->put(std::move(entry));
 }
 
@@ -166,9 +168,11 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
   out.w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
   out.scale = at::empty({rows}, weight.options());
   out.zero = at::empty({rows}, weight.options());
+  out.inside = at::empty({rows}, weight.options().dtype(at::kInt));
   check_launch(launch_fake_quantize_forward(Dtype::kFloat32, Dtype::kBFloat16, weight.data_ptr(), out.w16.data_ptr(),
                                             out.scale.data_ptr<float>(), out.zero.data_ptr<float>(), rows, out.cols,
-                                            int(source_bits), int(target_bits), extra_precision, stream_of(weight)),
+                                            int(source_bits), int(target_bits), extra_precision, stream_of(weight),
+                                            out.inside.data_ptr<int32_t>()),
                "fake_quantize (bf16 out)");
   return out;
 }
@@ -184,14 +188,14 @@ struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterL
     if (ProjectionStash* stash = replaying_projection_stash()) {
       if (auto kept = stash->take(weight_in, {group_size, source_bits, target_bits, extra_precision}, x)) {
         count_projection_stash_hit();
-        ctx->save_for_backward({x16, kept->w16, weight_in, kept->scale, kept->zero});
+        ctx->save_for_backward({x16, kept->w16, weight_in, kept->scale, kept->zero, kept->inside});
         ctx->saved_data["cols"] = weight_in.numel() / kept->scale.numel();
         return kept->output;
       }
     }
     const at::Tensor weight = weight_in.contiguous();
     const Bf16FakeQuant q = fake_quantize_to_bf16(weight, group_size, source_bits, target_bits, extra_precision);
-    ctx->save_for_backward({x16, q.w16, weight_in, q.scale, q.zero});
+    ctx->save_for_backward({x16, q.w16, weight_in, q.scale, q.zero, q.inside});
     ctx->saved_data["cols"] = q.cols;
     return at::linear(x16, q.w16);
   }
@@ -214,7 +218,7 @@ struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterL
                                                  saved[3].data_ptr<float>(), saved[4].data_ptr<float>(),
                                                  master.data_ptr<float>(), weight.numel() / cols, cols,
                                                  int(ctx->saved_data["source_bits"].toInt()), accumulate,
-                                                 stream_of(weight)),
+                                                 stream_of(weight), saved[5].data_ptr<int32_t>()),
                  "fake_quantize accumulate");
     return {grad_x, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }

@@ -33,7 +33,9 @@ struct StashedProjection {
   std::vector<int64_t> input_sizes;
   at::Tensor output;  // x @ Q(weight)^T (or x @ weight^T) in bf16
   uint32_t output_version = 0;
-  at::Tensor w16, scale, zero;  // quantized only: Q(weight) in bf16, per-row fp32 scale and zero point
+  // quantized only: Q(weight) in bf16, per-row fp32 scale and zero point, and whether each row's codes
+  // all lie inside the clamp (int32; the backward then skips reading the row's weights)
+  at::Tensor w16, scale, zero, inside;
 };
 
 // Held by a checkpointed block's autograd context (an IValue capsule) from its forward to its backward.

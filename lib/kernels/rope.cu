@@ -5,6 +5,10 @@
 // are rounded to the result dtype (the promotion of x's and the tables' dtypes) as separate ATen
 // kernels would round them (__fmul_rn / __fadd_rn: no contraction into FMAs), and the backward
 // rounds each product to x's dtype before summing, as autograd's type-promotion adjoints do.
+// Under bf16 autocast the fp32 result of bf16 rows and fp32 tables only ever feeds the attention's
+// matmuls, which cast it to bf16; the kernels can store it as bf16 directly (one rounding of the
+// same fp32 value, so the same bits) and take the bf16 gradient those matmuls return. That drops
+// the casts on both sides: six kernels per layer and precision of a QAT step.
 #include "kernels/kernel_common.cuh"
 
 #include <algorithm>
@@ -33,11 +37,12 @@ __device__ __forceinline__ Coordinates coordinates(int64_t pair, const RopeShape
   return c;
 }
 
-template <typename X, typename C>
+// O: the stored dtype, Promoted<X, C> or bf16 (module comment); P rounds the products and the sum.
+template <typename X, typename C, typename O>
 __global__ void __launch_bounds__(kThreads)
 rope_forward(const X* __restrict__ x, const C* __restrict__ cos, const C* __restrict__ sin,
-             Promoted<X, C>* __restrict__ out, RopeShape s) {
-  using O = Promoted<X, C>;
+             O* __restrict__ out, RopeShape s) {
+  using P = Promoted<X, C>;
   const int64_t half = s.head_dim / 2;
   const int64_t pairs = s.batch * s.heads * s.tokens * half;
   for (int64_t pair = int64_t(blockIdx.x) * kThreads + threadIdx.x; pair < pairs;
@@ -50,14 +55,16 @@ rope_forward(const X* __restrict__ x, const C* __restrict__ cos, const C* __rest
     const float s1 = to_float(sin[table + c.j]), s2 = to_float(sin[table + c.j + half]);
     O* o = out + ((c.b * s.heads + c.h) * s.tokens + c.t) * s.head_dim;
     // rotate_half(x) = (-x2, x1); each product and the sum rounded to O.
-    o[c.j] = from_float<O>(__fadd_rn(round_to<O>(__fmul_rn(x1, c1)), round_to<O>(__fmul_rn(-x2, s1))));
-    o[c.j + half] = from_float<O>(__fadd_rn(round_to<O>(__fmul_rn(x2, c2)), round_to<O>(__fmul_rn(x1, s2))));
+    o[c.j] = from_float<O>(round_to<P>(__fadd_rn(round_to<P>(__fmul_rn(x1, c1)), round_to<P>(__fmul_rn(-x2, s1)))));
+    o[c.j + half] =
+        from_float<O>(round_to<P>(__fadd_rn(round_to<P>(__fmul_rn(x2, c2)), round_to<P>(__fmul_rn(x1, s2)))));
   }
 }
 
-template <typename X, typename C>
+// G: the gradient's dtype, the forward's stored one.
+template <typename X, typename C, typename G>
 __global__ void __launch_bounds__(kThreads)
-rope_backward(const Promoted<X, C>* __restrict__ grad_out, const C* __restrict__ cos, const C* __restrict__ sin,
+rope_backward(const G* __restrict__ grad_out, const C* __restrict__ cos, const C* __restrict__ sin,
               X* __restrict__ grad_x, RopeShape s) {
   const int64_t half = s.head_dim / 2;
   const int64_t pairs = s.batch * s.heads * s.tokens * half;
@@ -107,11 +114,11 @@ __device__ __forceinline__ Row row_of(uint32_t group, const RopeShape& s, uint32
              int64_t(row) * s.head_dim};
 }
 
-template <typename X, typename C>
+template <typename X, typename C, typename O>
 __global__ void __launch_bounds__(kThreads)
 rope_forward_packed(const X* __restrict__ x, const C* __restrict__ cos, const C* __restrict__ sin,
-                    Promoted<X, C>* __restrict__ out, RopeShape s, uint32_t groups) {
-  using O = Promoted<X, C>;
+                    O* __restrict__ out, RopeShape s, uint32_t groups) {
+  using P = Promoted<X, C>;
   const int64_t half = s.head_dim / 2;
   const uint32_t groups_per_row = uint32_t(half / kPairs);
   for (uint32_t group = blockIdx.x * kThreads + threadIdx.x; group < groups; group += gridDim.x * kThreads) {
@@ -123,17 +130,17 @@ rope_forward_packed(const X* __restrict__ x, const C* __restrict__ cos, const C*
     load_tables(cos, sin, r.table + j, half, c1, c2, s1, s2);
 #pragma unroll
     for (int k = 0; k < kPairs; ++k) {  // the one-pair kernel's roundings, exactly
-      o1[k] = __fadd_rn(round_to<O>(__fmul_rn(x1[k], c1[k])), round_to<O>(__fmul_rn(-x2[k], s1[k])));
-      o2[k] = __fadd_rn(round_to<O>(__fmul_rn(x2[k], c2[k])), round_to<O>(__fmul_rn(x1[k], s2[k])));
+      o1[k] = round_to<P>(__fadd_rn(round_to<P>(__fmul_rn(x1[k], c1[k])), round_to<P>(__fmul_rn(-x2[k], s1[k]))));
+      o2[k] = round_to<P>(__fadd_rn(round_to<P>(__fmul_rn(x2[k], c2[k])), round_to<P>(__fmul_rn(x1[k], s2[k]))));
     }
     store_aligned<kPairs>(out + r.out + j, o1);
     store_aligned<kPairs>(out + r.out + j + half, o2);
   }
 }
 
-template <typename X, typename C>
+template <typename X, typename C, typename G>
 __global__ void __launch_bounds__(kThreads)
-rope_backward_packed(const Promoted<X, C>* __restrict__ grad_out, const C* __restrict__ cos,
+rope_backward_packed(const G* __restrict__ grad_out, const C* __restrict__ cos,
                      const C* __restrict__ sin, X* __restrict__ grad_x, RopeShape s, uint32_t groups) {
   const int64_t half = s.head_dim / 2;
   const uint32_t groups_per_row = uint32_t(half / kPairs);
@@ -172,45 +179,53 @@ int64_t grid_for(const RopeShape& s) {
 }  // namespace
 
 int launch_rope_forward(Dtype x_dtype, Dtype table_dtype, const void* x, const void* cos, const void* sin, void* out,
-                        const RopeShape& shape, void* stream) {
+                        const RopeShape& shape, void* stream, bool bf16_out) {
   if (shape.head_dim % 2 != 0) return int(cudaErrorInvalidValue);
   return dispatch(x_dtype, [&](auto xz) {
     using X = decltype(xz);
     return dispatch(table_dtype, [&](auto cz) {
       using C = decltype(cz);
-      if (const int64_t groups = packed_groups(shape, {x, cos, sin, out})) {
-        rope_forward_packed<X, C><<<std::min<int64_t>((groups + kThreads - 1) / kThreads, 132 * 32), kThreads, 0,
-                                    static_cast<cudaStream_t>(stream)>>>(
-            static_cast<const X*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin),
-            static_cast<Promoted<X, C>*>(out), shape, uint32_t(groups));
+      auto launch = [&](auto oz) {
+        using O = decltype(oz);
+        if (const int64_t groups = packed_groups(shape, {x, cos, sin, out})) {
+          rope_forward_packed<X, C, O><<<std::min<int64_t>((groups + kThreads - 1) / kThreads, 132 * 32), kThreads,
+                                         0, static_cast<cudaStream_t>(stream)>>>(
+              static_cast<const X*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin), static_cast<O*>(out),
+              shape, uint32_t(groups));
+          return int(cudaGetLastError());
+        }
+        rope_forward<X, C, O><<<grid_for(shape), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+            static_cast<const X*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin), static_cast<O*>(out),
+            shape);
         return int(cudaGetLastError());
-      }
-      rope_forward<X, C><<<grid_for(shape), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const X*>(x), static_cast<const C*>(cos), static_cast<const C*>(sin),
-          static_cast<Promoted<X, C>*>(out), shape);
-      return int(cudaGetLastError());
+      };
+      return bf16_out ? launch(__nv_bfloat16{}) : launch(Promoted<X, C>{});
     });
   });
 }
 
 int launch_rope_backward(Dtype x_dtype, Dtype table_dtype, const void* grad_out, const void* cos, const void* sin,
-                         void* grad_x, const RopeShape& shape, void* stream) {
+                         void* grad_x, const RopeShape& shape, void* stream, bool bf16_grad) {
   if (shape.head_dim % 2 != 0) return int(cudaErrorInvalidValue);
   return dispatch(x_dtype, [&](auto xz) {
     using X = decltype(xz);
     return dispatch(table_dtype, [&](auto cz) {
       using C = decltype(cz);
-      if (const int64_t groups = packed_groups(shape, {grad_out, cos, sin, grad_x})) {
-        rope_backward_packed<X, C><<<std::min<int64_t>((groups + kThreads - 1) / kThreads, 132 * 32), kThreads, 0,
-                                     static_cast<cudaStream_t>(stream)>>>(
-            static_cast<const Promoted<X, C>*>(grad_out), static_cast<const C*>(cos), static_cast<const C*>(sin),
-            static_cast<X*>(grad_x), shape, uint32_t(groups));
+      auto launch = [&](auto gz) {
+        using G = decltype(gz);
+        if (const int64_t groups = packed_groups(shape, {grad_out, cos, sin, grad_x})) {
+          rope_backward_packed<X, C, G><<<std::min<int64_t>((groups + kThreads - 1) / kThreads, 132 * 32), kThreads,
+                                          0, static_cast<cudaStream_t>(stream)>>>(
+              static_cast<const G*>(grad_out), static_cast<const C*>(cos), static_cast<const C*>(sin),
+              static_cast<X*>(grad_x), shape, uint32_t(groups));
+          return int(cudaGetLastError());
+        }
+        rope_backward<X, C, G><<<grid_for(shape), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+            static_cast<const G*>(grad_out), static_cast<const C*>(cos), static_cast<const C*>(sin),
+            static_cast<X*>(grad_x), shape);
         return int(cudaGetLastError());
-      }
-      rope_backward<X, C><<<grid_for(shape), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const Promoted<X, C>*>(grad_out), static_cast<const C*>(cos), static_cast<const C*>(sin),
-          static_cast<X*>(grad_x), shape);
-      return int(cudaGetLastError());
+      };
+      return bf16_grad ? launch(__nv_bfloat16{}) : launch(Promoted<X, C>{});
     });
   });
 }

@@ -78,8 +78,9 @@ at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tenso
   const int64_t kv_heads = config->num_key_value_heads;
   const int64_t d = config->head_dim;
   const RopeTables tables{cos, sin};
-  const at::Tensor q = apply_rope(q_proj(hidden).view({b, t, heads, d}).transpose(1, 2), tables);
-  const at::Tensor k = apply_rope(k_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2), tables);
+  // q and k feed only attend's matmuls or kernels, which take them in bf16 under autocast.
+  const at::Tensor q = apply_rope(q_proj(hidden).view({b, t, heads, d}).transpose(1, 2), tables, true);
+  const at::Tensor k = apply_rope(k_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2), tables, true);
   const at::Tensor v = v_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2);
   const at::Tensor out = attend(q, k, v, mask, *config);
   return o_proj(out.transpose(1, 2).reshape({b, t, heads * d}));

@@ -2,6 +2,8 @@
 
 #include "kernels/fused_ops.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 namespace matquant::model {
@@ -41,9 +43,11 @@ static at::Tensor rotate_half(const at::Tensor& x) {
   return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
 }
 
-at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables) {
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, bool for_autocast_matmul) {
   if (kernels::rotary_embedding_applies(x, tables.cos, tables.sin)) {
-    return kernels::rotary_embedding(x, tables.cos, tables.sin);
+    const bool bf16_out = for_autocast_matmul && x.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA) &&
+                          at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16;
+    return kernels::rotary_embedding(x, tables.cos, tables.sin, bf16_out);
   }
   const at::Tensor cos = tables.cos.unsqueeze(1);
   const at::Tensor sin = tables.sin.unsqueeze(1);

@@ -16,7 +16,9 @@ struct RopeTables {
 RopeTables rope_tables(const at::Tensor& inverse_frequencies, const at::Tensor& positions,
                        at::ScalarType dtype);
 
-// x: [B, heads, T, head_dim]
-at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables);
+// x: [B, heads, T, head_dim]. for_autocast_matmul: the result only feeds matmuls under CUDA
+// autocast; when autocast to bf16 is on there and the fused kernel applies, it comes out already
+// cast to bf16 (the same values those matmuls would cast it to; no cast kernels either way).
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, bool for_autocast_matmul = false);
 
 }  // namespace matquant::model

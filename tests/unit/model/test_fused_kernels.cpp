@@ -11,6 +11,8 @@
 #include "quant/learnable_clipping.h"
 #include "quant/minmax.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
 
@@ -175,6 +177,38 @@ TEST_F(FusedKernels, RotaryEmbeddingMatchesTheComposedForm) {
     // Same roundings as the composed kernels: equal value for value.
     EXPECT_TRUE(at::equal(out[1], out[0].contiguous())) << c.x << " " << c.table << " d=" << d;
     EXPECT_TRUE(at::equal(grad[1], grad[0])) << c.x << " " << c.table << " d=" << d;
+  }
+}
+
+// Under bf16 autocast the decoder asks for q and k already in bf16 (apply_rope's for_autocast_matmul):
+// value for value the composed form's fp32 result cast to bf16, and the same input gradient from a
+// bf16 output gradient. Without autocast the flag changes nothing.
+TEST_F(FusedKernels, RotaryEmbeddingForAutocastMatmulsEqualsTheComposedFormCastToBf16) {
+  const int64_t b = 2, t = 19, heads = 3;
+  for (const int64_t d : {int64_t(64), int64_t(36)}) {
+    const at::Tensor inverse = model::rope_inverse_frequencies(model::RopeConfig{}, d, at::kCUDA);
+    const model::RopeTables tables = model::rope_tables(inverse, at::arange(t, cuda(at::kLong)).view({1, t}), at::kFloat);
+    const at::Tensor projected = at::randn({b, t, heads * d}, cuda(at::kBFloat16));
+    const at::Tensor grad_seed = at::randn({b, heads, t, d}, cuda(at::kBFloat16));
+    at::Tensor out[2], grad[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      kernels::set_fused_kernels(fused == 1);
+      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+      at::autocast::set_autocast_enabled(at::kCUDA, true);
+      const at::Tensor leaf = projected.clone().requires_grad_(true);
+      const at::Tensor rotated = model::apply_rope(leaf.view({b, t, heads, d}).transpose(1, 2), tables, true);
+      out[fused] = fused ? rotated : rotated.to(at::kBFloat16);
+      at::autocast::set_autocast_enabled(at::kCUDA, false);
+      out[fused].backward(grad_seed);
+      grad[fused] = leaf.grad();
+    }
+    kernels::set_fused_kernels(true);
+    EXPECT_EQ(out[1].scalar_type(), at::kBFloat16) << "d=" << d;
+    EXPECT_TRUE(at::equal(out[1], out[0].contiguous())) << "d=" << d;
+    EXPECT_TRUE(at::equal(grad[1], grad[0])) << "d=" << d;
+    const at::Tensor leaf = projected.clone();
+    EXPECT_EQ(model::apply_rope(leaf.view({b, t, heads, d}).transpose(1, 2), tables, true).scalar_type(), at::kFloat)
+        << "no autocast: the promoted dtype";
   }
 }
 

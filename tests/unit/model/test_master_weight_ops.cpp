@@ -102,6 +102,31 @@ TEST_F(MasterWeightOps, QuantizedLinearEqualsFakeQuantThenAutocastLinearAcrossTh
   }
 }
 
+// The forward flags each row whose codes all lie inside the clamp, and the backward reads the weights
+// of unflagged rows only. A NaN weight leaves its row (or group) unflagged: its straight-through
+// gradient is 0 there, as the composed path's mask gives, and passes through everywhere else.
+TEST_F(MasterWeightOps, QuantizedLinearMasksTheGradientOfRowsWhoseCodesLeaveTheClamp) {
+  for (int64_t group : {int64_t(0), int64_t(64)}) {
+    at::Tensor w = at::randn({96, 320}, cuda()) * 0.05;
+    w.index_put_({5, 70}, NAN);
+    const at::Tensor w_master = w.clone().requires_grad_(true);
+    const at::Tensor w_composed = w.clone().requires_grad_(true);
+    const Bf16Autocast autocast(true);
+    for (int bits : {8, 4, 2}) {
+      const at::Tensor input = at::randn({3, 7, 320}, cuda());
+      const at::Tensor grad_y = at::randn({3, 7, 96}, cuda(at::kBFloat16));
+      kernels::quantized_master_linear(input, w_master, group, 8, bits, false).backward(grad_y);
+      at::linear(input, kernels::fake_quantize_minmax(w_composed, group, 8, bits, false)).backward(grad_y);
+    }
+    const at::Tensor ours = w_master.grad(), composed = w_composed.grad();
+    ASSERT_TRUE(ours.defined() && composed.defined());
+    const at::Tensor masked = group > 0 ? ours[5].slice(0, 64, 128) : ours[5];
+    EXPECT_EQ(max_abs(masked), 0.0) << "group " << group;
+    EXPECT_GT(max_abs(ours[6]), 0.0);
+    EXPECT_LE(max_abs_diff(ours, composed), 1e-6 * max_abs(composed)) << "group " << group;
+  }
+}
+
 TEST_F(MasterWeightOps, LinearAccumulatesTheFp32GradientOfItsBf16Operands) {
   const at::Tensor w_master = at::randn({48, 80}, cuda()).requires_grad_(true);
   const at::Tensor w_composed = w_master.detach().clone().requires_grad_(true);
