@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,8 +40,10 @@ class KernelProfile {
   }
 
   // Stops profiling and prints the breakdown; `wall_seconds` is the profiled span, `units` how
-  // many steps or passes it held (times are printed per unit).
+  // many steps or passes it held (times are printed per unit). MATQUANT_PROFILE_TOP sets how many
+  // kernels are listed (default 25).
   void stop_and_print(double wall_seconds, double units, int top = 25) {
+    if (const char* env = std::getenv("MATQUANT_PROFILE_TOP")) top = std::max(1, std::atoi(env));
     const auto result = torch::autograd::profiler::disableProfiler();
     std::map<std::string, std::pair<double, int64_t>> by_name;  // name -> (seconds, launches)
     double gpu_seconds = 0.0;

@@ -204,6 +204,40 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
   }
 };
 
+struct RmsNormAdd : public torch::autograd::Function<RmsNormAdd> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& branch,
+                            const at::Tensor& weight, double eps, bool adds_one) {
+    const c10::cuda::CUDAGuard guard(h.device());
+    const int64_t width = branch.size(-1), rows = branch.numel() / width;
+    at::Tensor hidden = at::empty_like(h);
+    at::Tensor rstd = at::empty({rows}, branch.options().dtype(at::kFloat));
+    check_launch(launch_rms_norm_add(dtype_of(branch), dtype_of(weight), dtype_of(h), h.data_ptr(), branch.data_ptr(),
+                                     weight.data_ptr(), hidden.data_ptr(), f32(rstd), rows, width, float(eps),
+                                     adds_one, stream_of(h)),
+                 "rms_norm_add");
+    ctx->save_for_backward({branch, weight, rstd});
+    ctx->saved_data["adds_one"] = adds_one;
+    ctx->saved_data["h_dtype"] = h.scalar_type();
+    return hidden;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& branch = saved[0];
+    const at::Tensor& weight = saved[1];
+    const c10::cuda::CUDAGuard guard(branch.device());
+    const at::Tensor grad = grads[0].to(ctx->saved_data["h_dtype"].toScalarType()).contiguous();
+    const int64_t width = branch.size(-1), rows = branch.numel() / width;
+    at::Tensor grad_branch = at::empty_like(branch);
+    at::Tensor partials = at::empty({rms_norm_backward_blocks(rows), width}, branch.options().dtype(at::kFloat));
+    const bool fp32_grad = grad.scalar_type() != branch.scalar_type();  // rms_norm_add_applies: then fp32
+    check_launch(launch_rms_norm_backward(dtype_of(branch), dtype_of(weight), grad.data_ptr(), branch.data_ptr(),
+                                          weight.data_ptr(), f32(saved[2]), grad_branch.data_ptr(), f32(partials), rows,
+                                          width, ctx->saved_data["adds_one"].toBool(), stream_of(grad), fp32_grad),
+                 "rms_norm_add backward");
+    return {grad, grad_branch, column_sums(partials).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+  }
+};
+
 // A 2-D weight as the fake-quant kernels take it: one kernel row per quantization group.
 struct GroupRows {
   int64_t cols, rows;
@@ -544,6 +578,31 @@ ResidualNormed residual_rms_norm(const at::Tensor& h, const at::Tensor& branch, 
                                         h.numel() / width, width, float(eps), adds_one, stream_of(h)),
                "residual_rms_norm");
   return out;
+}
+
+bool rms_norm_add_applies(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& weight, bool adds_one) {
+  if (!weight.defined() || !fused_kernels_enabled(h) || !fused_kernels_enabled(branch) ||
+      !fused_kernels_enabled(weight) || h.dim() < 1 || !h.sizes().equals(branch.sizes()) ||
+      h.device() != branch.device() || weight.device() != h.device() || h.numel() == 0) {
+    return false;
+  }
+  if (h.scalar_type() != branch.scalar_type() && h.scalar_type() != at::kFloat) return false;
+  if (!adds_one && weight.scalar_type() != branch.scalar_type()) return false;  // as norm's own path
+  const int64_t width = branch.size(-1);
+  const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; };
+  if (weight.numel() != width || !h.is_contiguous() || !branch.is_contiguous() || !weight.is_contiguous() ||
+      !aligned(h) || !aligned(branch) || !aligned(weight)) {
+    return false;
+  }
+  return rms_norm_add_supported(dtype_of(branch), dtype_of(weight), dtype_of(h), width, h.numel() / width);
+}
+
+at::Tensor rms_norm_add(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& weight, double eps,
+                        bool adds_one) {
+  if (!rms_norm_add_applies(h, branch, weight, adds_one)) {
+    throw Error(ErrorCode::kInternal, "rms_norm_add: operands rms_norm_add_applies refuses");
+  }
+  return RmsNormAdd::apply(h, branch, weight, eps, adds_one);
 }
 
 bool rotary_embedding_applies(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {

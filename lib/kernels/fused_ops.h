@@ -87,6 +87,18 @@ ResidualNormed residual_rms_norm(const at::Tensor& h, const at::Tensor& branch, 
 bool residual_rms_norm_applies(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post_weight,
                                const at::Tensor& next_weight, bool adds_one);
 
+// h + rms_norm(branch, weight, eps, adds_one) with autograd, in one kernel each way: the sum's
+// gradient passes to h as it is, and to the norm rounded to branch's dtype, as the composed form's
+// add does. For the residual stream in training, where h (fp32) and branch (a bf16 matmul output
+// under autocast) differ in dtype and residual_rms_norm does not apply. Equal to the composed form,
+// forward and backward, value for value.
+at::Tensor rms_norm_add(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& weight, double eps,
+                        bool adds_one);
+// Whether rms_norm_add takes these: fused kernels enabled, h and branch of one shape, contiguous and
+// 16-byte aligned, h of branch's dtype or fp32, a weight rms_norm takes, at least 128 rows of whole
+// 16-byte packs (up to 512 of them).
+bool rms_norm_add_applies(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& weight, bool adds_one);
+
 // x * cos + rotate_half(x) * sin (model::apply_rope) for x [B, H, T, D] (any strides, last 1) and
 // tables [1 or B, T, D]; output contiguous in the promoted dtype, with the composed form's roundings
 // (bit-identical to it, forward and backward). bf16_out: the output is that result cast to bf16 (and

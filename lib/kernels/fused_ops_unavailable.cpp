@@ -45,6 +45,10 @@ ResidualNormed residual_rms_norm(const at::Tensor&, const at::Tensor&, const at:
   unavailable("residual_rms_norm");
   return {};
 }
+bool rms_norm_add_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { return false; }
+at::Tensor rms_norm_add(const at::Tensor&, const at::Tensor&, const at::Tensor&, double, bool) {
+  return unavailable("rms_norm_add");
+}
 bool rotary_embedding_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
 at::Tensor rotary_embedding(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) {
   return unavailable("rotary_embedding");

@@ -103,9 +103,19 @@ int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, con
 // dx, and per-block partial sums of dw in weight_partials [blocks, width] (fp32), blocks given
 // by rms_norm_backward_blocks(rows).
 int64_t rms_norm_backward_blocks(int64_t rows);
+// fp32_grad: grad_y is fp32 whatever x's dtype, and is rounded to it first (rms_norm_add's backward:
+// the composed form casts the sum's fp32 gradient to the branch's dtype).
 int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y, const void* x, const void* weight,
                              const float* rstd, void* grad_x, float* weight_partials, int64_t rows,
-                             int64_t width, bool adds_one, void* stream);
+                             int64_t width, bool adds_one, void* stream, bool fp32_grad = false);
+// hidden = h + rms_norm(branch, weight) (branch's dtype; weight as launch_rms_norm_forward takes it),
+// summed in fp32 and stored in hidden_dtype: branch's, or fp32 (an fp32 residual stream and a bf16
+// branch under autocast). Writes the norm's rstd per row. Supported from 128 rows, for widths of
+// whole 16-byte packs of branch up to 512 of them, 16-byte aligned buffers.
+bool rms_norm_add_supported(Dtype dtype, Dtype weight_dtype, Dtype hidden_dtype, int64_t width, int64_t rows);
+int launch_rms_norm_add(Dtype dtype, Dtype weight_dtype, Dtype hidden_dtype, const void* h, const void* branch,
+                        const void* weight, void* hidden, float* rstd, int64_t rows, int64_t width, float eps,
+                        bool adds_one, void* stream);
 
 // MinMax fake-quantize-and-slice of weight rows (each row one quantization group, contiguous):
 // per-row affine parameters to `source_bits` as quant::minmax_params, codes rounded and clamped,

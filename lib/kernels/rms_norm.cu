@@ -148,6 +148,43 @@ residual_rms_norm_warp_rows(const T* __restrict__ h, const T* __restrict__ branc
   store_normed_row<T, W, kPacksPerLane>(held, next_weight, normed + offset, next_r, packs, lane, adds_one);
 }
 
+// hidden = h + post(branch), post an RMSNorm, for training: h (H) the residual stream and branch (B)
+// a block's output, under bf16 autocast fp32 and bf16. Composed, the norm wrote y in B, then ATen's
+// mixed-dtype add, an unvectorized kernel, read it back (about 18 us per 2048-row Gemma-2 2B call;
+// 156 calls per QAT step). One warp per row as rms_norm_forward_warp_rows, so the same sum of squares
+// and rstd (saved for the backward), y rounded to B and the sum to H: the composed values, bit for bit.
+template <typename B, typename W, typename H, int kPacksPerLane>
+__global__ void __launch_bounds__(kThreads)
+rms_norm_add_warp_rows(const H* __restrict__ h, const B* __restrict__ branch, const W* __restrict__ weight,
+                       H* __restrict__ hidden, float* __restrict__ rstd, int64_t rows, int width, float eps,
+                       bool adds_one) {
+  constexpr int kPack = 16 / sizeof(B);
+  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int lane = threadIdx.x % 32;
+  const int packs = width / kPack;
+  const int64_t offset = row * width;
+  uint4 held[kPacksPerLane];
+  const float squares = load_row_squares<B, kPacksPerLane>(branch + offset, held, packs, lane);
+  const float r = rsqrtf(warp_sum(squares) / float(width) + eps);
+#pragma unroll
+  for (int p = 0; p < kPacksPerLane; ++p) {
+    const int pack = p * 32 + lane;
+    if (pack < packs) {
+      const B* b = reinterpret_cast<const B*>(&held[p]);
+      float residual[kPack], w[kPack], sum[kPack];
+      load_aligned<kPack>(h + offset + pack * kPack, residual);
+      load_aligned<kPack>(weight + pack * kPack, w);
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) {
+        sum[k] = __fadd_rn(residual[k], norm_output<B>(to_float(b[k]) * r, w[k], adds_one));  // y rounded first
+      }
+      store_aligned<kPack>(hidden + offset + pack * kPack, sum);
+    }
+  }
+  if (lane == 0) rstd[row] = r;
+}
+
 // The same step for the few rows of a decode step: one block per row, so a single row is spread
 // over 256 threads instead of one warp (which left a decode step's GPU nearly idle). Thread t holds
 // the row's elements t, t + 256, ... (at most kBlockRowValues of them) and sums their squares in
@@ -234,24 +271,25 @@ constexpr int64_t kWarpRowsMinRows = 128;
 
 // Gemma: y = n (1 + w); Llama: y = w n. dn = dy * (1 + w) or dy * w; dw += dy * n;
 // dx = rstd * (dn - n * mean(dn * n)). Each block strides over rows and keeps its dw partial
-// sums for the columns it owns in registers.
-template <typename T, typename W>
+// sums for the columns it owns in registers. G: dy's dtype, T or (rms_norm_add's backward) fp32,
+// rounded to T first as the composed form's cast of the sum's gradient to the branch's dtype does.
+template <typename T, typename W, typename G>
 __global__ void __launch_bounds__(kThreads)
-rms_norm_backward(const T* __restrict__ grad_y, const T* __restrict__ x, const W* __restrict__ weight,
+rms_norm_backward(const G* __restrict__ grad_y, const T* __restrict__ x, const W* __restrict__ weight,
                   const float* __restrict__ rstd, T* __restrict__ grad_x, float* __restrict__ partials,
                   int64_t rows, int64_t width, bool adds_one) {
   float dw[kMaxColumnsPerThread];
   for (int k = 0; k < kMaxColumnsPerThread; ++k) dw[k] = 0.0f;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* in = x + row * width;
-    const T* dy = grad_y + row * width;
+    const G* dy = grad_y + row * width;
     const float r = rstd[row];
     float dot = 0.0f;
     int k = 0;
     #pragma unroll 4
     for (int64_t j = threadIdx.x; j < width; j += kThreads, ++k) {
       const float n = to_float(in[j]) * r;
-      const float g = to_float(dy[j]);
+      const float g = round_to<T>(to_float(dy[j]));
       const float w = to_float(weight[j]);
       dot += g * (adds_one ? 1.0f + w : w) * n;
       dw[k] += g * n;
@@ -262,7 +300,7 @@ rms_norm_backward(const T* __restrict__ grad_y, const T* __restrict__ x, const W
     for (int64_t j = threadIdx.x; j < width; j += kThreads) {
       const float n = to_float(in[j]) * r;
       const float w = to_float(weight[j]);
-      const float dn = to_float(dy[j]) * (adds_one ? 1.0f + w : w);
+      const float dn = round_to<T>(to_float(dy[j])) * (adds_one ? 1.0f + w : w);
       out[j] = from_float<T>(r * (dn - n * dot));
     }
   }
@@ -351,16 +389,59 @@ int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, con
 
 int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y, const void* x, const void* weight,
                              const float* rstd, void* grad_x, float* weight_partials, int64_t rows, int64_t width,
-                             bool adds_one, void* stream) {
+                             bool adds_one, void* stream, bool fp32_grad) {
   if (width > int64_t(kThreads) * kMaxColumnsPerThread) return int(cudaErrorInvalidValue);
   return dispatch(dtype, [&](auto x_zero) {
     return dispatch(weight_dtype, [&](auto w_zero) {
       using T = decltype(x_zero);
       using W = decltype(w_zero);
-      rms_norm_backward<T, W><<<rms_norm_backward_blocks(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(grad_y), static_cast<const T*>(x), static_cast<const W*>(weight), rstd,
-          static_cast<T*>(grad_x), weight_partials, rows, width, adds_one);
-      return int(cudaGetLastError());
+      auto launch = [&](auto g_zero) {
+        using G = decltype(g_zero);
+        rms_norm_backward<T, W, G><<<rms_norm_backward_blocks(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+            static_cast<const G*>(grad_y), static_cast<const T*>(x), static_cast<const W*>(weight), rstd,
+            static_cast<T*>(grad_x), weight_partials, rows, width, adds_one);
+        return int(cudaGetLastError());
+      };
+      return fp32_grad ? launch(float{}) : launch(T{});
+    });
+  });
+}
+
+bool rms_norm_add_supported(Dtype dtype, Dtype weight_dtype, Dtype hidden_dtype, int64_t width, int64_t rows) {
+  if (rows < kWarpRowsMinRows || warp_row_blocks(rows) >= (int64_t(1) << 31)) return false;
+  if (hidden_dtype != dtype && hidden_dtype != Dtype::kFloat32) return false;
+  return dispatch(dtype, [&](auto x_zero) {
+    return dispatch(weight_dtype, [&](auto w_zero) {
+      return int(warp_row_packs_per_lane<decltype(x_zero), decltype(w_zero)>(width) != 0);
+    });
+  }) != 0;
+}
+
+int launch_rms_norm_add(Dtype dtype, Dtype weight_dtype, Dtype hidden_dtype, const void* h, const void* branch,
+                        const void* weight, void* hidden, float* rstd, int64_t rows, int64_t width, float eps,
+                        bool adds_one, void* stream) {
+  for (const void* p : {h, branch, weight, static_cast<const void*>(hidden)}) {
+    if (!aligned16(p)) return int(cudaErrorMisalignedAddress);
+  }
+  if (!rms_norm_add_supported(dtype, weight_dtype, hidden_dtype, width, rows)) return int(cudaErrorInvalidValue);
+  return dispatch(dtype, [&](auto x_zero) {
+    return dispatch(weight_dtype, [&](auto w_zero) {
+      using B = decltype(x_zero);
+      using W = decltype(w_zero);
+      auto launch = [&](auto h_zero) {
+        using H = decltype(h_zero);
+        return with_packs_per_lane(warp_row_packs_per_lane<B, W>(width), [&](auto packs_per_lane) {
+          [[maybe_unused]] constexpr int kPerLane = decltype(packs_per_lane)::value;
+          if constexpr ((16 / sizeof(B) * sizeof(W)) % 16 == 0) {
+            rms_norm_add_warp_rows<B, W, H, kPerLane><<<warp_row_blocks(rows), kThreads, 0,
+                                                        static_cast<cudaStream_t>(stream)>>>(
+                static_cast<const H*>(h), static_cast<const B*>(branch), static_cast<const W*>(weight),
+                static_cast<H*>(hidden), rstd, rows, int(width), eps, adds_one);
+          }
+          return int(cudaGetLastError());
+        });
+      };
+      return hidden_dtype == Dtype::kFloat32 ? launch(float{}) : launch(B{});
     });
   });
 }

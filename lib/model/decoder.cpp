@@ -61,7 +61,11 @@ kernels::ResidualNormed DecoderLayerImpl::residual_step(const at::Tensor& h, con
     return kernels::residual_rms_norm(h, branch, post, next, config->rms_norm_eps, config->norm_adds_one);
   }
   kernels::ResidualNormed out;
-  out.hidden = h + (post.defined() ? norm(branch, post) : branch);
+  if (post.defined() && kernels::rms_norm_add_applies(h, branch, post, config->norm_adds_one)) {
+    out.hidden = kernels::rms_norm_add(h, branch, post, config->rms_norm_eps, config->norm_adds_one);
+  } else {
+    out.hidden = h + (post.defined() ? norm(branch, post) : branch);
+  }
   if (next.defined()) out.normed = norm(out.hidden, next);
   return out;
 }

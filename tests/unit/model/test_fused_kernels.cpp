@@ -411,6 +411,53 @@ TEST_F(FusedKernels, ResidualNormStepEqualsItsComposedKernels) {
   EXPECT_TRUE(kernels::residual_rms_norm_applies(h, at::randn({140, 264}, cuda()), w.detach(), w.detach(), true));
 }
 
+// The training residual step h + post_norm(branch) with autograd (kernels::rms_norm_add) against the
+// composed form it replaces: the fused norm kernel, then ATen's add (which promotes a bf16 branch to
+// an fp32 stream's dtype). Forward and all three gradients are equal value for value: the same row
+// sums, the bf16 rounding of the norm output, and of the sum's gradient before the norm backward.
+TEST_F(FusedKernels, NormAddWithGradientsEqualsTheComposedNormAndAdd) {
+  const double eps = 1e-6;
+  struct Case {
+    at::ScalarType h, branch;
+    bool adds_one;
+    int64_t width;
+  };
+  for (const Case& c : {Case{at::kFloat, at::kBFloat16, true, 2304}, Case{at::kFloat, at::kBFloat16, true, 264},
+                        Case{at::kBFloat16, at::kBFloat16, false, 2304}, Case{at::kFloat, at::kFloat, true, 264},
+                        Case{at::kFloat, at::kFloat, false, 1024}}) {
+    const std::string where = std::string(c10::toString(c.h)) + " + " + std::string(c10::toString(c.branch)) +
+                              (c.adds_one ? " gemma" : " llama") + " width " + std::to_string(c.width);
+    const at::Tensor h0 = at::randn({2, 70, c.width}, cuda()).to(c.h);
+    const at::Tensor branch0 = (at::randn({2, 70, c.width}, cuda()) * 5.0).to(c.branch);
+    const at::Tensor weight0 = (at::randn({c.width}, cuda()) * 0.3).to(c.adds_one ? at::kFloat : c.branch);
+    const at::Tensor grad_out = at::randn({2, 70, c.width}, cuda()).to(c.h);
+    at::Tensor out[2], gh[2], gb[2], gw[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      const at::Tensor h = h0.clone().requires_grad_(true), branch = branch0.clone().requires_grad_(true);
+      const at::Tensor weight = weight0.clone().requires_grad_(true);
+      ASSERT_TRUE(kernels::rms_norm_add_applies(h, branch, weight, c.adds_one)) << where;
+      out[fused] = fused ? kernels::rms_norm_add(h, branch, weight, eps, c.adds_one)
+                         : h + kernels::rms_norm(branch, weight, eps, c.adds_one);
+      out[fused].backward(grad_out);
+      gh[fused] = h.grad();
+      gb[fused] = branch.grad();
+      gw[fused] = weight.grad();
+    }
+    EXPECT_EQ(out[1].scalar_type(), c.h) << where;
+    EXPECT_TRUE(at::equal(out[1], out[0])) << where << " diff " << max_abs_diff(out[1], out[0]);
+    EXPECT_TRUE(at::equal(gh[1], gh[0])) << where;
+    EXPECT_EQ(gb[1].scalar_type(), c.branch) << where;
+    EXPECT_TRUE(at::equal(gb[1], gb[0])) << where << " diff " << max_abs_diff(gb[1], gb[0]);
+    EXPECT_TRUE(at::equal(gw[1], gw[0])) << where << " diff " << max_abs_diff(gw[1], gw[0]);
+  }
+  // Refused: fewer than 128 rows (a decode step), a bf16 stream over an fp32 branch, mismatched shapes.
+  const at::Tensor w = at::randn({264}, cuda());
+  EXPECT_FALSE(kernels::rms_norm_add_applies(at::randn({100, 264}, cuda()), at::randn({100, 264}, cuda()), w, true));
+  EXPECT_FALSE(kernels::rms_norm_add_applies(at::randn({140, 264}, cuda(at::kBFloat16)), at::randn({140, 264}, cuda()),
+                                             w, true));
+  EXPECT_FALSE(kernels::rms_norm_add_applies(at::randn({140, 264}, cuda()), at::randn({140, 272}, cuda()), w, true));
+}
+
 // Cached decoding steps: Tq new queries over Tk >= Tq cached keys, grouped-query heads, a causal
 // mask offset by the cache and a sliding window, as Generator::step and step_static build them.
 TEST_F(FusedKernels, SoftcappedAttentionOverACacheMatchesTheEagerForm) {
