@@ -1,5 +1,6 @@
 // The build without fused CUDA kernels (MATQUANT_CUDA_KERNELS off, or a CPU-only LibTorch):
 // callers always take their ATen path; reaching a kernel is a programming error.
+#include "kernels/adamw_ops.h"
 #include "kernels/captured_work.h"
 #include "kernels/fused_ops.h"
 
@@ -44,6 +45,15 @@ ResidualNormed residual_rms_norm(const at::Tensor&, const at::Tensor&, const at:
                                  bool) {
   unavailable("residual_rms_norm");
   return {};
+}
+bool adamw_update_applies(const std::vector<at::Tensor>&, const std::vector<at::Tensor>&,
+                          const std::vector<at::Tensor>&, const std::vector<at::Tensor>&) {
+  return false;
+}
+void adamw_update(const std::vector<at::Tensor>&, const std::vector<at::Tensor>&, const std::vector<at::Tensor>&,
+                  const std::vector<at::Tensor>&, const std::vector<int64_t>&, const AdamWSettings&,
+                  const at::Tensor&) {
+  unavailable("adamw_update");
 }
 bool rms_norm_add_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { return false; }
 at::Tensor rms_norm_add(const at::Tensor&, const at::Tensor&, const at::Tensor&, double, bool) {

@@ -172,7 +172,7 @@ __device__ __forceinline__ void store_aligned(T* __restrict__ p, const float (&v
     reinterpret_cast<uint4*>(p)[i] = raw;
   }
 }
-inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+__host__ __device__ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffff, v, offset);

@@ -171,6 +171,24 @@ int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, c
                                     float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
                                     void* stream, const int32_t* row_inside = nullptr);
 
+// AdamW (decoupled weight decay) over fp32 tensors in one launch (lib/kernels/adamw_update.cu).
+// One entry per tensor, its blocks from first_block on (adamw_update_blocks(numel) of them, the
+// entries in order); the table lives on the device. divisor (device, optional): every gradient is
+// divided by it as it is read (gradient clipping), and the gradients are not written.
+struct AdamWEntry {
+  float* param;
+  const float* grad;
+  float* exp_avg;
+  float* exp_avg_sq;
+  int64_t numel;
+  int64_t first_block;
+  float bias_correction1;       // 1 - beta1^step
+  float bias_correction2_sqrt;  // sqrt(1 - beta2^step)
+};
+int64_t adamw_update_blocks(int64_t numel);
+int launch_adamw_update(const AdamWEntry* table, int tensors, int64_t blocks, float lr, float beta1, float beta2,
+                        float weight_decay, float eps, const float* divisor, void* stream);
+
 }  // namespace matquant::kernels
 
 namespace matquant::kernels {

@@ -1,5 +1,7 @@
 #include "train/fused_optimizer_step.h"
 
+#include "kernels/adamw_ops.h"
+
 #include <ATen/ATen.h>
 #include <torch/nn/utils/clip_grad.h>
 
@@ -50,7 +52,7 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state, double max_n
   for (auto& group : optimizer.param_groups()) {
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
     std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
-    std::vector<float> steps;
+    std::vector<int64_t> steps;
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       auto& slot = states[p.unsafeGetTensorImpl()];
@@ -72,23 +74,40 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state, double max_n
       grads.push_back(p.grad());
       exp_avgs.push_back(state.exp_avg());
       exp_avg_sqs.push_back(state.exp_avg_sq());
-      steps.push_back(float(state.step()));
+      steps.push_back(state.step());
     }
     if (params.empty()) continue;
-    // The kernel reads each parameter's step count from the device: one copy for the group.
-    const auto step_tensors = at::tensor(steps).to(params.front().device()).unbind(0);
     const auto [beta1, beta2] = options.betas();
+    const kernels::AdamWSettings settings{options.lr(), beta1, beta2, options.weight_decay(), options.eps()};
+    const at::Tensor no_divisor;
+    const at::Tensor& clip = divisor ? *divisor : no_divisor;
+    // PyTorch's fused kernel for what ours does not take (other dtypes, strided tensors); it reads each
+    // parameter's step count from the device, and stores the clipped gradients back.
+    const auto torch_fused = [&](const std::vector<at::Tensor>& p, const std::vector<at::Tensor>& g,
+                                 const std::vector<at::Tensor>& m, const std::vector<at::Tensor>& v,
+                                 const std::vector<int64_t>& s) {
+      std::vector<at::Tensor> step_tensors;
+      for (int64_t step : s) step_tensors.push_back(at::full({}, float(step), p.front().options().dtype(at::kFloat)));
+      at::_fused_adamw_(p, g, m, v, {}, step_tensors, options.lr(), beta1, beta2, options.weight_decay(),
+                        options.eps(), /*amsgrad=*/false, /*maximize=*/false, divisor);
+    };
     if (!offload_state) {
-      at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, step_tensors, options.lr(), beta1, beta2,
-                        options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false, divisor);
+      if (kernels::adamw_update_applies(params, grads, exp_avgs, exp_avg_sqs)) {
+        kernels::adamw_update(params, grads, exp_avgs, exp_avg_sqs, steps, settings, clip);
+      } else {
+        torch_fused(params, grads, exp_avgs, exp_avg_sqs, steps);
+      }
       continue;
     }
     // Stream-ordered: the copies back to pinned memory finish before the next step's copies in.
     for (size_t i = 0; i < params.size(); ++i) {
       at::Tensor m = exp_avgs[i].to(params[i].device(), /*non_blocking=*/true);
       at::Tensor v = exp_avg_sqs[i].to(params[i].device(), /*non_blocking=*/true);
-      at::_fused_adamw_({params[i]}, {grads[i]}, {m}, {v}, {}, {step_tensors[i]}, options.lr(), beta1, beta2,
-                        options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false, divisor);
+      if (kernels::adamw_update_applies({params[i]}, {grads[i]}, {m}, {v})) {
+        kernels::adamw_update({params[i]}, {grads[i]}, {m}, {v}, {steps[i]}, settings, clip);
+      } else {
+        torch_fused({params[i]}, {grads[i]}, {m}, {v}, {steps[i]});
+      }
       exp_avgs[i].copy_(m, /*non_blocking=*/true);
       exp_avg_sqs[i].copy_(v, /*non_blocking=*/true);
     }
