@@ -19,9 +19,12 @@ bool adamw_update_applies(const std::vector<at::Tensor>& params, const std::vect
   }
   const auto device = params.front().device();
   for (size_t i = 0; i < params.size(); ++i) {
+    // The kernel walks each tensor's memory in order: dense tensors whose four members share strides
+    // (a transposed parameter, its gradient and its zeros_like moments) pair up element by element.
     for (const at::Tensor* t : {&params[i], &grads[i], &exp_avgs[i], &exp_avg_sqs[i]}) {
-      if (!t->defined() || t->device() != device || t->scalar_type() != at::kFloat || !t->is_contiguous() ||
-          t->numel() != params[i].numel()) {
+      if (!t->defined() || t->device() != device || t->scalar_type() != at::kFloat ||
+          !t->is_non_overlapping_and_dense() || t->sizes() != params[i].sizes() ||
+          t->strides() != params[i].strides()) {
         return false;
       }
     }

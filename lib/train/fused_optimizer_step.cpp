@@ -59,9 +59,15 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state, double max_n
       if (!slot) {
         auto state = std::make_unique<torch::optim::AdamWParamState>();
         state->step(0);
-        const auto options = offload_state ? p.options().device(at::kCPU).pinned_memory(true) : p.options();
-        state->exp_avg(at::zeros(p.sizes(), options));
-        state->exp_avg_sq(at::zeros(p.sizes(), options));
+        // On the GPU with the parameter's strides: both fused kernels pair tensors of one layout.
+        if (offload_state) {
+          const auto options = p.options().device(at::kCPU).pinned_memory(true);
+          state->exp_avg(at::zeros(p.sizes(), options));
+          state->exp_avg_sq(at::zeros(p.sizes(), options));
+        } else {
+          state->exp_avg(at::zeros_like(p));
+          state->exp_avg_sq(at::zeros_like(p));
+        }
         slot = std::move(state);
       }
       auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);

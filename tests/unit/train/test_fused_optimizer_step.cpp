@@ -76,9 +76,9 @@ TEST(FusedOptimizerStep, ClipsOnlyAboveTheLimit) {
   }
 }
 
-// A strided parameter (a transposed leaf) is not the one-launch kernel's: PyTorch's fused AdamW takes
-// the group, with the same result.
-TEST(FusedOptimizerStep, StridedParametersTakeTheOtherFusedPath) {
+// A strided parameter (a transposed leaf): its moments are made with its strides, and the update
+// pairs the four tensors element by element (on the GPU, one launch over their memory in order).
+TEST(FusedOptimizerStep, StridedParametersFollowLibTorch) {
   at::manual_seed(3);
   const auto options = at::TensorOptions(at::kFloat).device(matquant::testing::test_device());
   const at::Tensor base = at::randn({32, 64}, options);
