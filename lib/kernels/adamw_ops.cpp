@@ -66,6 +66,11 @@ void adamw_update(const std::vector<at::Tensor>& params, const std::vector<at::T
                             divisor.device() != params.front().device())) {
     throw Error(ErrorCode::kInternal, "adamw_update: the divisor must be one fp32 value on the parameters' device");
   }
+  // Written in place behind autograd's back: bump the versions an in-place ATen op would, so a saved
+  // tensor, or anything keyed on a parameter's version, sees the change.
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (const at::Tensor* t : {&params[i], &exp_avgs[i], &exp_avg_sqs[i]}) t->unsafeGetTensorImpl()->bump_version();
+  }
   check_launch(launch_adamw_update(reinterpret_cast<const AdamWEntry*>(table.data_ptr()), int(params.size()), blocks,
                                    float(settings.lr), beta1, beta2, float(settings.weight_decay), float(settings.eps),
                                    divisor.defined() ? divisor.data_ptr<float>() : nullptr, stream_of(params.front())),

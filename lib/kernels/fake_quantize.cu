@@ -31,17 +31,26 @@ template <typename T, typename O>
 __global__ void __launch_bounds__(kThreads)
 fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* __restrict__ scales,
                       float* __restrict__ zeros, int32_t* __restrict__ row_inside, int64_t cols, int source_bits,
-                      int target_bits, bool extra_precision) {
+                      int target_bits, bool extra_precision, bool given_range) {
   const int64_t row = blockIdx.x;
   const T* in = weight + row * cols;
-  const GroupRange group = group_range(in, cols);
-  const float lo = group.lo, hi = group.hi;
   const CodeSlicer slicer(source_bits, target_bits, extra_precision);
-  const AffineRange range(lo, hi, slicer.qmax);
-  const float scale = range.scale;
-  const float zero = range.zero;
+  // given_range: scales and zeros already hold this weight's (an earlier precision of the same step
+  // wrote them), so the pass that reads the row for its range is skipped and nothing is written.
+  float scale, zero, lo = 0.0f, hi = 0.0f;
+  if (given_range) {
+    scale = scales[row];
+    zero = zeros[row];
+  } else {
+    const GroupRange group = group_range(in, cols);
+    lo = group.lo;
+    hi = group.hi;
+    const AffineRange range(lo, hi, slicer.qmax);
+    scale = range.scale;
+    zero = range.zero;
+  }
   auto dequantized = [&](float v) { return slicer.dequantized(v, scale, zero); };
-  if (row_inside && threadIdx.x == 0) {
+  if (row_inside && !given_range && threadIdx.x == 0) {
     // The unclamped code rint(v / s) + z is monotonic in v (s > 0), so the row's extremes bound
     // every element's; a NaN makes lo and hi NaN and the row unflagged.
     row_inside[row] = slicer.unclamped_code(lo, scale, zero) >= 0.0f &&
@@ -56,7 +65,7 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
         const float4 v = packs[i];
         out_packs[i] = pack4<O>(dequantized(v.x), dequantized(v.y), dequantized(v.z), dequantized(v.w));
       }
-      if (threadIdx.x == 0) {
+      if (threadIdx.x == 0 && !given_range) {
         scales[row] = scale;
         zeros[row] = zero;
       }
@@ -65,7 +74,7 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
   }
   #pragma unroll 4
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) o[j] = from_float<O>(dequantized(to_float(in[j])));
-  if (threadIdx.x == 0) {
+  if (threadIdx.x == 0 && !given_range) {
     scales[row] = scale;
     zeros[row] = zero;
   }
@@ -152,7 +161,7 @@ fake_quantize_accumulate_vec4(const uint2* __restrict__ grad_out, const float4* 
 
 int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weight, void* out, float* scale,
                                  float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
-                                 bool extra_precision, void* stream, int32_t* row_inside) {
+                                 bool extra_precision, void* stream, int32_t* row_inside, bool given_range) {
   if (source_bits < 1 || source_bits > 16 || target_bits < 1 || target_bits > source_bits) {
     return int(cudaErrorInvalidValue);
   }
@@ -163,7 +172,7 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
       using O = decltype(y);
       fake_quantize_forward<T, O><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<const T*>(weight), static_cast<O*>(out), scale, zero, row_inside, cols, source_bits,
-          target_bits, extra_precision);
+          target_bits, extra_precision, given_range);
       return int(cudaGetLastError());
     });
   });

@@ -123,9 +123,12 @@ int launch_rms_norm_add(Dtype dtype, Dtype weight_dtype, Dtype hidden_dtype, con
 // output in out_dtype. Writes each row's scale and zero point for the backward, and, when
 // row_inside is not null, whether every code of the row lies unclamped in [0, 2^c - 1] (1, else 0):
 // the straight-through mask of such a row is all ones, so the backward need not read its weights.
+// given_range: scale and zero already hold the rows' parameters (from an earlier call on the same
+// weights and source_bits); they are read instead of computed, and nothing but out is written.
 int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weight, void* out, float* scale,
                                  float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
-                                 bool extra_precision, void* stream, int32_t* row_inside = nullptr);
+                                 bool extra_precision, void* stream, int32_t* row_inside = nullptr,
+                                 bool given_range = false);
 // Straight-through backward: dW = (g * s) / s where the unclamped code lies in [0, 2^c - 1], else 0.
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,

@@ -12,6 +12,9 @@
 #include <torch/autograd.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <optional>
 #include <string>
 #include <vector>
@@ -160,22 +163,93 @@ struct MasterLinear : public torch::autograd::Function<MasterLinear> {
   }
 };
 
+// The ranges a WeightRangeScope keeps: per weight (and group size and source bits), the first
+// precision's scale, zero point and clamp flags, with what identifies the weight's values.
+struct KeptRange {
+  std::optional<c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>> source;
+  int64_t version = 0;
+  const void* data = nullptr;
+  std::vector<int64_t> sizes;
+  at::Tensor scale, zero, inside;
+};
+struct WeightRanges {
+  std::mutex mutex;
+  int depth = 0;
+  std::map<std::tuple<const c10::TensorImpl*, int64_t, int64_t>, KeptRange> kept;
+  std::atomic<int64_t> reuses{0};
+};
+WeightRanges& weight_ranges() {
+  static auto* ranges = new WeightRanges;  // never destroyed: it may hold CUDA tensors at exit
+  return *ranges;
+}
+
 Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size, int64_t source_bits,
                                     int64_t target_bits, bool extra_precision) {
   Bf16FakeQuant out;
   out.cols = group_size > 0 ? group_size : weight.size(1);
   const int64_t rows = weight.numel() / out.cols;
   out.w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
-  out.scale = at::empty({rows}, weight.options());
-  out.zero = at::empty({rows}, weight.options());
-  out.inside = at::empty({rows}, weight.options().dtype(at::kInt));
+  WeightRanges& ranges = weight_ranges();
+  const auto key = std::make_tuple(weight.unsafeGetTensorImpl(), group_size, source_bits);
+  bool given = false;
+  {
+    const std::lock_guard<std::mutex> lock(ranges.mutex);
+    if (ranges.depth > 0 && !weight.is_inference()) {
+      auto it = ranges.kept.find(key);
+      if (it != ranges.kept.end() && it->second.source->lock().get() == weight.unsafeGetTensorImpl() &&
+          it->second.version == int64_t(weight._version()) && it->second.data == weight.data_ptr() &&
+          it->second.sizes == weight.sizes().vec()) {
+        out.scale = it->second.scale;
+        out.zero = it->second.zero;
+        out.inside = it->second.inside;
+        given = true;
+      }
+    }
+  }
+  if (!given) {
+    out.scale = at::empty({rows}, weight.options());
+    out.zero = at::empty({rows}, weight.options());
+    out.inside = at::empty({rows}, weight.options().dtype(at::kInt));
+  }
   check_launch(launch_fake_quantize_forward(Dtype::kFloat32, Dtype::kBFloat16, weight.data_ptr(), out.w16.data_ptr(),
                                             out.scale.data_ptr<float>(), out.zero.data_ptr<float>(), rows, out.cols,
                                             int(source_bits), int(target_bits), extra_precision, stream_of(weight),
-                                            out.inside.data_ptr<int32_t>()),
+                                            out.inside.data_ptr<int32_t>(), given),
                "fake_quantize (bf16 out)");
+  if (given) {
+    ranges.reuses.fetch_add(1);
+    return out;
+  }
+  const std::lock_guard<std::mutex> lock(ranges.mutex);
+  if (ranges.depth > 0 && !weight.is_inference()) {
+    KeptRange& kept = ranges.kept[key];
+    kept.source.emplace(weight.getIntrusivePtr());
+    kept.version = int64_t(weight._version());
+    kept.data = weight.data_ptr();
+    kept.sizes = weight.sizes().vec();
+    kept.scale = out.scale;
+    kept.zero = out.zero;
+    kept.inside = out.inside;
+  }
   return out;
 }
+
+}  // namespace
+
+WeightRangeScope::WeightRangeScope() {
+  const std::lock_guard<std::mutex> lock(weight_ranges().mutex);
+  ++weight_ranges().depth;
+}
+
+WeightRangeScope::~WeightRangeScope() {
+  WeightRanges& ranges = weight_ranges();
+  const std::lock_guard<std::mutex> lock(ranges.mutex);
+  if (--ranges.depth == 0) ranges.kept.clear();
+}
+
+int64_t weight_range_reuses() { return weight_ranges().reuses.load(); }
+
+namespace {
 
 struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterLinear> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight_in, int64_t group_size,

@@ -52,6 +52,23 @@ at::Tensor autocast_linear_forward(const at::Tensor& x, const at::Tensor& weight
 at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
                                              int source_bits, int target_bits, bool extra_precision);
 
+// While one of these is alive, the fake-quant forward of these ops keeps each weight's per-row
+// quantization range (scale, zero point, clamp flags), and a later precision of the same weight
+// reuses it instead of reading the fp32 weight once more for its range: MatQuant's precisions share
+// the c-bit quantization and differ only in the slice. The trainers open one around a step's
+// precision passes, during which the weights do not change; a weight's version, data and shape are
+// checked all the same. Scopes nest; the last one to close forgets the ranges. Thread-safe
+// (checkpointing recomputes in autograd's threads).
+class WeightRangeScope {
+ public:
+  WeightRangeScope();
+  ~WeightRangeScope();
+  WeightRangeScope(const WeightRangeScope&) = delete;
+  WeightRangeScope& operator=(const WeightRangeScope&) = delete;
+};
+// How many fake-quant forwards took a kept range since the process started (tests).
+int64_t weight_range_reuses();
+
 // master_linear when master_weight_training(weight), else at::linear: the decoder's LM head.
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight);
 

@@ -1,5 +1,6 @@
 #include "train/training_step.h"
 
+#include "kernels/master_weight_ops.h"
 #include "train/losses.h"
 
 #include <ATen/ATen.h>
@@ -55,6 +56,8 @@ std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& 
     return losses;
   }
   const auto& targets = objective.targets();
+  // The precisions share each weight's c-bit quantization range: computed once, reused by the others.
+  const kernels::WeightRangeScope shared_ranges;
   std::map<int, at::Tensor> teacher_log_probs;
   for (const auto& target : targets) {
     if (target.lambda == 0.0 && !objective.uses_distillation()) continue;

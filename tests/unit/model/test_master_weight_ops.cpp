@@ -12,6 +12,7 @@
 #include <ATen/autocast_mode.h>
 
 #include <gtest/gtest.h>
+#include <optional>
 #include <torch/autograd.h>
 
 using namespace matquant;
@@ -124,6 +125,47 @@ TEST_F(MasterWeightOps, QuantizedLinearMasksTheGradientOfRowsWhoseCodesLeaveTheC
     EXPECT_EQ(max_abs(masked), 0.0) << "group " << group;
     EXPECT_GT(max_abs(ours[6]), 0.0);
     EXPECT_LE(max_abs_diff(ours, composed), 1e-6 * max_abs(composed)) << "group " << group;
+  }
+}
+
+// Within a WeightRangeScope the second and third precisions of a weight take the range the first
+// one computed (two reuses per weight), with outputs and weight gradients equal, bit for bit, to
+// those computed without the scope. A weight changed in place inside the scope gets a fresh range.
+TEST_F(MasterWeightOps, PrecisionsInAWeightRangeScopeShareTheRangeOfTheirWeight) {
+  for (int64_t group : {int64_t(0), int64_t(64)}) {
+    const at::Tensor w = at::randn({96, 320}, cuda()) * 0.05;
+    const at::Tensor x = at::randn({3, 7, 320}, cuda());
+    const at::Tensor grad_y = at::randn({3, 7, 96}, cuda(at::kBFloat16));
+    at::Tensor out[2][3], grads[2];
+    const Bf16Autocast autocast(true);
+    for (int scoped = 0; scoped < 2; ++scoped) {
+      const at::Tensor w_master = w.clone().requires_grad_(true);
+      const int64_t reuses_before = kernels::weight_range_reuses();
+      {
+        std::optional<kernels::WeightRangeScope> scope;
+        if (scoped) scope.emplace();
+        for (int i = 0; i < 3; ++i) {
+          out[scoped][i] = kernels::quantized_master_linear(x, w_master, group, 8, 8 >> i, false);
+          out[scoped][i].backward(grad_y);
+        }
+      }
+      EXPECT_EQ(kernels::weight_range_reuses() - reuses_before, scoped ? 2 : 0) << "group " << group;
+      grads[scoped] = w_master.grad();
+    }
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(at::equal(out[1][i], out[0][i])) << "group " << group << " bits " << (8 >> i);
+    EXPECT_TRUE(at::equal(grads[1], grads[0])) << "group " << group;
+
+    const at::Tensor w_master = w.clone().requires_grad_(true);
+    const kernels::WeightRangeScope scope;
+    kernels::quantized_master_linear(x, w_master, group, 8, 8, false);
+    {
+      const c10::NoGradGuard no_grad;
+      w_master.mul_(3.0);  // a new range, and a new version
+    }
+    const int64_t reuses_before = kernels::weight_range_reuses();
+    const at::Tensor after = kernels::quantized_master_linear(x, w_master, group, 8, 4, false);
+    EXPECT_EQ(kernels::weight_range_reuses(), reuses_before) << "a changed weight's range is not reused";
+    EXPECT_TRUE(at::equal(after, at::linear(x, kernels::fake_quantize_minmax(w_master.detach(), group, 8, 4, false))));
   }
 }
 
