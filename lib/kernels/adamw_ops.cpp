@@ -13,7 +13,9 @@ namespace matquant::kernels {
 
 bool adamw_update_applies(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
                           const std::vector<at::Tensor>& exp_avgs, const std::vector<at::Tensor>& exp_avg_sqs) {
-  if (params.empty() || grads.size() != params.size() || exp_avgs.size() != params.size() ||
+  // MATQUANT_ADAMW_KERNEL=0 leaves every update to PyTorch's fused kernel (benchmarks measure both).
+  static const bool on = on_unless_zero("MATQUANT_ADAMW_KERNEL");
+  if (!on || params.empty() || grads.size() != params.size() || exp_avgs.size() != params.size() ||
       exp_avg_sqs.size() != params.size() || !params.front().is_cuda() || !fused_kernels_enabled(params.front())) {
     return false;
   }

@@ -13,7 +13,7 @@ struct AdamWSettings {
 
 // Whether adamw_update takes these: fused kernels compiled in, one entry per parameter in each list,
 // every tensor fp32, dense (no gaps or overlaps) and on the parameters' one CUDA device, each entry's
-// four of one size and one set of strides.
+// four of one size and one set of strides. MATQUANT_ADAMW_KERNEL=0 makes it refuse everything.
 bool adamw_update_applies(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
                           const std::vector<at::Tensor>& exp_avgs, const std::vector<at::Tensor>& exp_avg_sqs);
 

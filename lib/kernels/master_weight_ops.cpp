@@ -236,12 +236,22 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
 
 }  // namespace
 
+namespace {
+// MATQUANT_SHARED_WEIGHT_RANGES=0 makes scopes keep nothing (benchmarks measure both in one build).
+bool ranges_shared() {
+  static const bool on = on_unless_zero("MATQUANT_SHARED_WEIGHT_RANGES");
+  return on;
+}
+}  // namespace
+
 WeightRangeScope::WeightRangeScope() {
+  if (!ranges_shared()) return;
   const std::lock_guard<std::mutex> lock(weight_ranges().mutex);
   ++weight_ranges().depth;
 }
 
 WeightRangeScope::~WeightRangeScope() {
+  if (!ranges_shared()) return;
   WeightRanges& ranges = weight_ranges();
   const std::lock_guard<std::mutex> lock(ranges.mutex);
   if (--ranges.depth == 0) ranges.kept.clear();

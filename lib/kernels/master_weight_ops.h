@@ -58,7 +58,7 @@ at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tens
 // the c-bit quantization and differ only in the slice. The trainers open one around a step's
 // precision passes, during which the weights do not change; a weight's version, data and shape are
 // checked all the same. Scopes nest; the last one to close forgets the ranges. Thread-safe
-// (checkpointing recomputes in autograd's threads).
+// (checkpointing recomputes in autograd's threads). MATQUANT_SHARED_WEIGHT_RANGES=0 switches it off.
 class WeightRangeScope {
  public:
   WeightRangeScope();
