@@ -76,6 +76,20 @@ __device__ __forceinline__ void store_normed_row(const uint4 (&held)[kPacksPerLa
   }
 }
 
+// Where a warp-per-row kernel's warp works: its row (rows >= rows: none), lane, the row's 16-byte packs
+// of T and the row's first element.
+struct WarpRow {
+  int64_t row;
+  int lane;
+  int packs;
+  int64_t offset;
+};
+template <typename T>
+__device__ __forceinline__ WarpRow warp_row(int width) {
+  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
+  return WarpRow{row, int(threadIdx.x % 32), width / int(16 / sizeof(T)), row * width};
+}
+
 // The same for rows of at most 32 * kPacksPerLane packs of 16 bytes (Gemma-2 2B's 2304 and 9B's 3584
 // bf16 columns, Llama's 4096): one warp per row holds the row in registers, so x is read once, the
 // reduction is warp shuffles only, and every access is a 16-byte one. The block-per-row form above
@@ -84,16 +98,13 @@ template <typename T, typename W, int kPacksPerLane>
 __global__ void __launch_bounds__(kThreads)
 rms_norm_forward_warp_rows(const T* __restrict__ x, const W* __restrict__ weight, T* __restrict__ y,
                            float* __restrict__ rstd, int64_t rows, int width, float eps, bool adds_one) {
-  constexpr int kPack = 16 / sizeof(T);
-  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
-  if (row >= rows) return;  // whole warps leave; nothing below synchronises the block
-  const int lane = threadIdx.x % 32;
-  const int packs = width / kPack;
+  const WarpRow w = warp_row<T>(width);
+  if (w.row >= rows) return;  // whole warps leave; nothing below synchronises the block
   uint4 held[kPacksPerLane];  // kept raw: half the registers of floats for bf16 rows
-  const float squares = load_row_squares<T, kPacksPerLane>(x + row * width, held, packs, lane);
+  const float squares = load_row_squares<T, kPacksPerLane>(x + w.offset, held, w.packs, w.lane);
   const float r = rsqrtf(warp_sum(squares) / float(width) + eps);
-  store_normed_row<T, W, kPacksPerLane>(held, weight, y + row * width, r, packs, lane, adds_one);
-  if (lane == 0) rstd[row] = r;
+  store_normed_row<T, W, kPacksPerLane>(held, weight, y + w.offset, r, w.packs, w.lane, adds_one);
+  if (w.lane == 0) rstd[w.row] = r;
 }
 
 // A residual step with its norms, forward only: h_out = h + post(branch), normed = next(h_out), where
@@ -116,11 +127,10 @@ residual_rms_norm_warp_rows(const T* __restrict__ h, const T* __restrict__ branc
                             const W* __restrict__ next_weight, T* __restrict__ h_out, T* __restrict__ normed,
                             int64_t rows, int width, float eps, bool adds_one) {
   constexpr int kPack = 16 / sizeof(T);
-  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
-  if (row >= rows) return;
-  const int lane = threadIdx.x % 32;
-  const int packs = width / kPack;
-  const int64_t offset = row * width;
+  const WarpRow wr = warp_row<T>(width);
+  if (wr.row >= rows) return;
+  const int lane = wr.lane, packs = wr.packs;
+  const int64_t offset = wr.offset;
   uint4 held[kPacksPerLane];
   float squares = load_row_squares<T, kPacksPerLane>(branch + offset, held, packs, lane);
   const float post_r = post_weight ? rsqrtf(warp_sum(squares) / float(width) + eps) : 0.0f;
@@ -159,18 +169,16 @@ rms_norm_add_warp_rows(const H* __restrict__ h, const B* __restrict__ branch, co
                        H* __restrict__ hidden, float* __restrict__ rstd, int64_t rows, int width, float eps,
                        bool adds_one) {
   constexpr int kPack = 16 / sizeof(B);
-  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
-  if (row >= rows) return;
-  const int lane = threadIdx.x % 32;
-  const int packs = width / kPack;
-  const int64_t offset = row * width;
+  const WarpRow wr = warp_row<B>(width);
+  if (wr.row >= rows) return;
+  const int64_t offset = wr.offset;
   uint4 held[kPacksPerLane];
-  const float squares = load_row_squares<B, kPacksPerLane>(branch + offset, held, packs, lane);
+  const float squares = load_row_squares<B, kPacksPerLane>(branch + offset, held, wr.packs, wr.lane);
   const float r = rsqrtf(warp_sum(squares) / float(width) + eps);
 #pragma unroll
   for (int p = 0; p < kPacksPerLane; ++p) {
-    const int pack = p * 32 + lane;
-    if (pack < packs) {
+    const int pack = p * 32 + wr.lane;
+    if (pack < wr.packs) {
       const B* b = reinterpret_cast<const B*>(&held[p]);
       float residual[kPack], w[kPack], sum[kPack];
       load_aligned<kPack>(h + offset + pack * kPack, residual);
@@ -182,7 +190,7 @@ rms_norm_add_warp_rows(const H* __restrict__ h, const B* __restrict__ branch, co
       store_aligned<kPack>(hidden + offset + pack * kPack, sum);
     }
   }
-  if (lane == 0) rstd[row] = r;
+  if (wr.lane == 0) rstd[wr.row] = r;
 }
 
 // The same step for the few rows of a decode step: one block per row, so a single row is spread
