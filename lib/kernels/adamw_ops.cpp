@@ -25,9 +25,11 @@ bool adamw_update_applies(const std::vector<at::Tensor>& params, const std::vect
     // (a transposed parameter, its gradient and its zeros_like moments) pair up element by element.
     for (const at::Tensor* t : {&params[i], &grads[i], &exp_avgs[i], &exp_avg_sqs[i]}) {
       if (!t->defined() || t->device() != device || t->scalar_type() != at::kFloat ||
-          !t->is_non_overlapping_and_dense() || t->sizes() != params[i].sizes() ||
-          t->strides() != params[i].strides()) {
+          !t->is_non_overlapping_and_dense() || t->sizes() != params[i].sizes()) {
         return false;
+      }
+      for (int64_t d = 0; d < t->dim(); ++d) {  // a dimension of size 1 may have any stride
+        if (t->size(d) > 1 && t->stride(d) != params[i].stride(d)) return false;
       }
     }
   }
@@ -56,7 +58,8 @@ void adamw_update(const std::vector<at::Tensor>& params, const std::vector<at::T
     e.exp_avg_sq = exp_avg_sqs[i].data_ptr<float>();
     e.numel = params[i].numel();
     e.first_block = blocks;
-    // In fp32, as PyTorch's fused kernel forms them from its fp32 step count.
+    // In fp32 from the fp32 step count, as PyTorch's fused kernel forms them (on the host here, so
+    // they may differ from its device pow in the last place).
     const float step = float(steps[i]);
     e.bias_correction1 = 1.0f - std::pow(beta1, step);
     e.bias_correction2_sqrt = std::sqrt(1.0f - std::pow(beta2, step));

@@ -106,6 +106,8 @@ bool master_weight_training(const at::Tensor&) { return false; }
 WeightRangeScope::WeightRangeScope() = default;
 WeightRangeScope::~WeightRangeScope() = default;
 int64_t weight_range_reuses() { return 0; }
+bool weight_ranges_shared() { return false; }
+void note_weights_changed() {}
 bool set_master_weight_ops(bool) { return false; }
 at::Tensor master_linear(const at::Tensor&, const at::Tensor&) { return unavailable("master_linear"); }
 at::Tensor quantized_master_linear(const at::Tensor&, const at::Tensor&, int64_t, int, int, bool) {

@@ -170,6 +170,7 @@ struct KeptRange {
   int64_t version = 0;
   const void* data = nullptr;
   std::vector<int64_t> sizes;
+  int64_t epoch = 0;
   at::Tensor scale, zero, inside;
 };
 struct WeightRanges {
@@ -177,6 +178,7 @@ struct WeightRanges {
   int depth = 0;
   std::map<std::tuple<const c10::TensorImpl*, int64_t, int64_t>, KeptRange> kept;
   std::atomic<int64_t> reuses{0};
+  std::atomic<int64_t> epoch{0};
 };
 WeightRanges& weight_ranges() {
   static auto* ranges = new WeightRanges;  // never destroyed: it may hold CUDA tensors at exit
@@ -190,6 +192,7 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
   const int64_t rows = weight.numel() / out.cols;
   out.w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
   WeightRanges& ranges = weight_ranges();
+  const int64_t epoch = ranges.epoch.load();  // before the range is computed: a change after it retires it
   const auto key = std::make_tuple(weight.unsafeGetTensorImpl(), group_size, source_bits);
   bool given = false;
   {
@@ -198,7 +201,7 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
       auto it = ranges.kept.find(key);
       if (it != ranges.kept.end() && it->second.source->lock().get() == weight.unsafeGetTensorImpl() &&
           it->second.version == int64_t(weight._version()) && it->second.data == weight.data_ptr() &&
-          it->second.sizes == weight.sizes().vec()) {
+          it->second.sizes == weight.sizes().vec() && it->second.epoch == epoch) {
         out.scale = it->second.scale;
         out.zero = it->second.zero;
         out.inside = it->second.inside;
@@ -227,6 +230,7 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
     kept.version = int64_t(weight._version());
     kept.data = weight.data_ptr();
     kept.sizes = weight.sizes().vec();
+    kept.epoch = epoch;
     kept.scale = out.scale;
     kept.zero = out.zero;
     kept.inside = out.inside;
@@ -236,22 +240,22 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
 
 }  // namespace
 
-namespace {
 // MATQUANT_SHARED_WEIGHT_RANGES=0 makes scopes keep nothing (benchmarks measure both in one build).
-bool ranges_shared() {
+bool weight_ranges_shared() {
   static const bool on = on_unless_zero("MATQUANT_SHARED_WEIGHT_RANGES");
   return on;
 }
-}  // namespace
+
+void note_weights_changed() { weight_ranges().epoch.fetch_add(1); }
 
 WeightRangeScope::WeightRangeScope() {
-  if (!ranges_shared()) return;
+  if (!weight_ranges_shared()) return;
   const std::lock_guard<std::mutex> lock(weight_ranges().mutex);
   ++weight_ranges().depth;
 }
 
 WeightRangeScope::~WeightRangeScope() {
-  if (!ranges_shared()) return;
+  if (!weight_ranges_shared()) return;
   WeightRanges& ranges = weight_ranges();
   const std::lock_guard<std::mutex> lock(ranges.mutex);
   if (--ranges.depth == 0) ranges.kept.clear();

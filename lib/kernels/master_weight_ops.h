@@ -56,9 +56,11 @@ at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tens
 // quantization range (scale, zero point, clamp flags), and a later precision of the same weight
 // reuses it instead of reading the fp32 weight once more for its range: MatQuant's precisions share
 // the c-bit quantization and differ only in the slice. The trainers open one around a step's
-// precision passes, during which the weights do not change; a weight's version, data and shape are
-// checked all the same. Scopes nest; the last one to close forgets the ranges. Thread-safe
-// (checkpointing recomputes in autograd's threads). MATQUANT_SHARED_WEIGHT_RANGES=0 switches it off.
+// precision passes, during which the weights do not change. A kept range is also tied to the
+// weight's identity, version, data and shape, and to the weights epoch below, since not every
+// writer of weights bumps versions (at::_fused_adamw_ does not; set_data neither). Scopes nest; the
+// last one to close forgets the ranges. Thread-safe (checkpointing recomputes in autograd's
+// threads). MATQUANT_SHARED_WEIGHT_RANGES=0 switches it off.
 class WeightRangeScope {
  public:
   WeightRangeScope();
@@ -68,6 +70,11 @@ class WeightRangeScope {
 };
 // How many fake-quant forwards took a kept range since the process started (tests).
 int64_t weight_range_reuses();
+// Whether WeightRangeScope keeps anything (MATQUANT_SHARED_WEIGHT_RANGES is not "0").
+bool weight_ranges_shared();
+// Starts a new weights epoch: ranges kept before it are not reused after it. Every writer of weights
+// outside autograd's in-place ops calls it (the optimizer step, re-gathered shards, loaded checkpoints).
+void note_weights_changed();
 
 // master_linear when master_weight_training(weight), else at::linear: the decoder's LM head.
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight);

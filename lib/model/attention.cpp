@@ -20,9 +20,9 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   if (config.attn_logit_softcapping && t >= 64 && kernels::softcapped_attention_applies(q, k, v)) {
     return kernels::softcapped_attention(q, k, v, mask, config.attention_scale, *config.attn_logit_softcapping);
   }
-  // The same in a no-grad pass of training (activation checkpointing's first pass): fp32 weights
-  // under bf16 autocast, where the fp32 rotary tables leave q and k in fp32. The matmuls below
-  // would cast them to bf16 (autocast), so the kernel takes them cast.
+  // The same in a no-grad pass under bf16 autocast when q and k arrive in fp32 (the fused RoPE
+  // emits them in bf16 there; its composed form, with fp32 rotary tables, does not). The matmuls
+  // below would cast them to bf16 (autocast), so the kernel takes them cast.
   if (config.attn_logit_softcapping && t >= 64 && !at::GradMode::is_enabled() && q.scalar_type() == at::kFloat &&
       q.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA) &&
       at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16) {

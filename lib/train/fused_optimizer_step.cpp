@@ -1,6 +1,7 @@
 #include "train/fused_optimizer_step.h"
 
 #include "kernels/adamw_ops.h"
+#include "kernels/master_weight_ops.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -43,6 +44,7 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state, double max_n
   if (!fusable) {
     if (max_norm > 0 && !with_grad.empty()) torch::nn::utils::clip_grad_norm_(with_grad, max_norm);
     optimizer.step();
+    kernels::note_weights_changed();
     return;
   }
   const std::optional<at::Tensor> divisor =
@@ -60,10 +62,10 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state, double max_n
         auto state = std::make_unique<torch::optim::AdamWParamState>();
         state->step(0);
         // On the GPU with the parameter's strides: both fused kernels pair tensors of one layout.
-        if (offload_state) {
+        if (offload_state) {  // .to(device) keeps these strides
           const auto options = p.options().device(at::kCPU).pinned_memory(true);
-          state->exp_avg(at::zeros(p.sizes(), options));
-          state->exp_avg_sq(at::zeros(p.sizes(), options));
+          state->exp_avg(at::empty_strided(p.sizes(), p.strides(), options).zero_());
+          state->exp_avg_sq(at::empty_strided(p.sizes(), p.strides(), options).zero_());
         } else {
           state->exp_avg(at::zeros_like(p));
           state->exp_avg_sq(at::zeros_like(p));
@@ -98,11 +100,21 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state, double max_n
                         options.eps(), /*amsgrad=*/false, /*maximize=*/false, divisor);
     };
     if (!offload_state) {
-      if (kernels::adamw_update_applies(params, grads, exp_avgs, exp_avg_sqs)) {
-        kernels::adamw_update(params, grads, exp_avgs, exp_avg_sqs, steps, settings, clip);
-      } else {
-        torch_fused(params, grads, exp_avgs, exp_avg_sqs, steps);
+      // Each parameter to the one-launch kernel if it takes it, the rest to PyTorch's.
+      std::vector<at::Tensor> lists[2][4];
+      std::vector<int64_t> list_steps[2];
+      for (size_t i = 0; i < params.size(); ++i) {
+        const int ours = kernels::adamw_update_applies({params[i]}, {grads[i]}, {exp_avgs[i]}, {exp_avg_sqs[i]}) ? 1 : 0;
+        lists[ours][0].push_back(params[i]);
+        lists[ours][1].push_back(grads[i]);
+        lists[ours][2].push_back(exp_avgs[i]);
+        lists[ours][3].push_back(exp_avg_sqs[i]);
+        list_steps[ours].push_back(steps[i]);
       }
+      if (!lists[1][0].empty()) {
+        kernels::adamw_update(lists[1][0], lists[1][1], lists[1][2], lists[1][3], list_steps[1], settings, clip);
+      }
+      if (!lists[0][0].empty()) torch_fused(lists[0][0], lists[0][1], lists[0][2], lists[0][3], list_steps[0]);
       continue;
     }
     // Stream-ordered: the copies back to pinned memory finish before the next step's copies in.
@@ -118,6 +130,7 @@ void adamw_step(torch::optim::AdamW& optimizer, bool offload_state, double max_n
       exp_avg_sqs[i].copy_(v, /*non_blocking=*/true);
     }
   }
+  kernels::note_weights_changed();  // at::_fused_adamw_ bumps no versions (kernels::WeightRangeScope)
 }
 
 int64_t offloaded_state_bytes(torch::optim::AdamW& optimizer) {

@@ -17,9 +17,10 @@ namespace matquant::train {
 // by max(1, (norm + 1e-6) / max_norm), a device scalar, as it reads it, and never writes the
 // gradients, so they are left unclipped. (clip_grad_norm_'s _foreach_mul_ was 5.7 ms of a 261 ms
 // Gemma-2 2B QAT step, and PyTorch's fused AdamW with the divisor as its grad_scale writes every
-// gradient back: docs/performance.md.) Parameters that kernel does not take (not fp32, strided) go
-// through at::_fused_adamw_, which leaves their gradients clipped. On the CPU clip_grad_norm_ runs,
-// in place, then the optimizer's own step.
+// gradient back: docs/performance.md.) Each parameter that kernel does not take (not fp32, or its
+// moments laid out unlike it) goes through at::_fused_adamw_, which leaves its gradient clipped. On
+// the CPU clip_grad_norm_ runs, in place, then the optimizer's own step. Every path ends with
+// kernels::note_weights_changed().
 // offload_state: the moments of CUDA parameters live in pinned host memory (created there, and
 // moved there if loaded onto the GPU); each parameter's are copied to the GPU for its fused update
 // and back, so the GPU holds one parameter's moments at a time. The update is the same.

@@ -1,6 +1,7 @@
 #include "train/nested_checkpoint.h"
 
 #include "common/error.h"
+#include "kernels/master_weight_ops.h"
 #include "model/safetensors.h"
 
 #include <c10/core/GradMode.h>
@@ -138,6 +139,7 @@ LoadedCheckpoint load_nested_checkpoint(const std::string& path, at::ScalarType 
     // The float weight is not stored: serve the int-c view when no precision is selected.
     tensor.set_data(lin->second->codes()->dequantize(codes.bits, lin->second->quantizer()->slice_mode, dtype));
   }
+  kernels::note_weights_changed();  // set_data bumps no version (kernels::WeightRangeScope)
   m->eval();
   return loaded;
 }

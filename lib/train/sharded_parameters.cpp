@@ -1,5 +1,7 @@
 #include "train/sharded_parameters.h"
 
+#include "kernels/master_weight_ops.h"
+
 #include "common/error.h"
 
 #include <ATen/ATen.h>
@@ -54,6 +56,7 @@ void ShardedParameters::materialize() {
   for (size_t i = 0; i < parameters_.size(); ++i) {
     parameters_[i].set_data(full_.narrow(0, offsets_[i], numels_[i]).view(shapes_[i]));
   }
+  kernels::note_weights_changed();  // set_data bumps no version; a re-gather may reuse the address
   materialized_ = true;
 }
 

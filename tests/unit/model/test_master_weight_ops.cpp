@@ -132,6 +132,7 @@ TEST_F(MasterWeightOps, QuantizedLinearMasksTheGradientOfRowsWhoseCodesLeaveTheC
 // one computed (two reuses per weight), with outputs and weight gradients equal, bit for bit, to
 // those computed without the scope. A weight changed in place inside the scope gets a fresh range.
 TEST_F(MasterWeightOps, PrecisionsInAWeightRangeScopeShareTheRangeOfTheirWeight) {
+  if (!kernels::weight_ranges_shared()) GTEST_SKIP() << "MATQUANT_SHARED_WEIGHT_RANGES=0";
   for (int64_t group : {int64_t(0), int64_t(64)}) {
     const at::Tensor w = at::randn({96, 320}, cuda()) * 0.05;
     const at::Tensor x = at::randn({3, 7, 320}, cuda());
@@ -166,6 +167,16 @@ TEST_F(MasterWeightOps, PrecisionsInAWeightRangeScopeShareTheRangeOfTheirWeight)
     const at::Tensor after = kernels::quantized_master_linear(x, w_master, group, 8, 4, false);
     EXPECT_EQ(kernels::weight_range_reuses(), reuses_before) << "a changed weight's range is not reused";
     EXPECT_TRUE(at::equal(after, at::linear(x, kernels::fake_quantize_minmax(w_master.detach(), group, 8, 4, false))));
+    // Written behind autograd's back (as at::_fused_adamw_ or set_data do): a new weights epoch retires it.
+    kernels::quantized_master_linear(x, w_master, group, 8, 8, false);  // kept for this version
+    const int64_t version = w_master._version();
+    w_master.data().mul_(0.5);  // .data(): a new version counter, so the weight's own is unchanged
+    ASSERT_EQ(w_master._version(), version);
+    kernels::note_weights_changed();
+    const int64_t before_epoch = kernels::weight_range_reuses();
+    const at::Tensor halved = kernels::quantized_master_linear(x, w_master, group, 8, 2, false);
+    EXPECT_EQ(kernels::weight_range_reuses(), before_epoch) << "no reuse across a weights epoch";
+    EXPECT_TRUE(at::equal(halved, at::linear(x, kernels::fake_quantize_minmax(w_master.detach(), group, 8, 2, false))));
   }
 }
 
