@@ -22,17 +22,24 @@ void set_gradients(std::vector<at::Tensor>& params, int step) {
   for (auto& p : params) p.mutable_grad() = at::randn_like(p) * (step + 1.0);
 }
 
+// One step on both sides from the same gradients: ours clipped inside adamw_step, LibTorch's with
+// clip_grad_norm_ then its own AdamW step.
+void step_both(std::vector<at::Tensor>& ours, torch::optim::AdamW& our_optimizer, std::vector<at::Tensor>& theirs,
+               torch::optim::AdamW& their_optimizer, int step, double max_norm) {
+  set_gradients(ours, step);
+  set_gradients(theirs, step);
+  torch::nn::utils::clip_grad_norm_(theirs, max_norm);
+  adamw_step(our_optimizer, /*offload_state=*/false, max_norm);
+  their_optimizer.step();
+}
+
 TEST(FusedOptimizerStep, MatchesLibTorchClipAndAdamW) {
   auto ours = make_parameters(0);
   auto theirs = make_parameters(0);
   torch::optim::AdamW ours_optimizer(ours, torch::optim::AdamWOptions(1e-2).weight_decay(0.01));
   torch::optim::AdamW their_optimizer(theirs, torch::optim::AdamWOptions(1e-2).weight_decay(0.01));
   for (int step = 0; step < 5; ++step) {
-    set_gradients(ours, step);
-    set_gradients(theirs, step);
-    torch::nn::utils::clip_grad_norm_(theirs, 1.0);
-    adamw_step(ours_optimizer, /*offload_state=*/false, /*max_norm=*/1.0);
-    their_optimizer.step();
+    step_both(ours, ours_optimizer, theirs, their_optimizer, step, 1.0);
     for (size_t i = 0; i < ours.size(); ++i) {
       if (ours[i].is_cuda()) {
         EXPECT_TRUE(at::allclose(ours[i], theirs[i], 1e-5, 1e-6)) << "step " << step << " parameter " << i;
@@ -92,11 +99,7 @@ TEST(FusedOptimizerStep, StridedParametersFollowLibTorch) {
   torch::optim::AdamW our_optimizer(ours, torch::optim::AdamWOptions(1e-2));
   torch::optim::AdamW their_optimizer(theirs, torch::optim::AdamWOptions(1e-2));
   for (int step = 0; step < 3; ++step) {
-    set_gradients(ours, step);
-    set_gradients(theirs, step);
-    torch::nn::utils::clip_grad_norm_(theirs, 1.0);
-    adamw_step(our_optimizer, false, 1.0);
-    their_optimizer.step();
+    step_both(ours, our_optimizer, theirs, their_optimizer, step, 1.0);
     EXPECT_TRUE(at::allclose(ours[0], theirs[0], 1e-5, 1e-6)) << "step " << step;
   }
 }
@@ -117,11 +120,7 @@ TEST(FusedOptimizerStep, ManyTensorsOfEveryShapeFollowLibTorch) {
   const auto adam = torch::optim::AdamWOptions(1e-2).weight_decay(0.05);
   torch::optim::AdamW our_optimizer(ours, adam), their_optimizer(theirs, adam);
   for (int step = 0; step < 4; ++step) {
-    set_gradients(ours, step);
-    set_gradients(theirs, step);
-    torch::nn::utils::clip_grad_norm_(theirs, 2.0);
-    adamw_step(our_optimizer, false, 2.0);
-    their_optimizer.step();
+    step_both(ours, our_optimizer, theirs, their_optimizer, step, 2.0);
     for (size_t i = 0; i < ours.size(); ++i) {
       EXPECT_TRUE(at::allclose(ours[i], theirs[i], 1e-5, 1e-6)) << "step " << step << " tensor " << i;
     }
