@@ -80,6 +80,85 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
   }
 }
 
+// Every precision of a step from one read of the fp32 row: MatQuant's precisions share the c-bit
+// codes and differ only in the slice, so the first precision's pass writes the bf16 weights of the
+// others too. A row stays in registers between the range and the codes (one DRAM read of it): up to
+// kCachedPacks 4-value packs per thread, in a block of kBlock threads, the smallest block that holds
+// the row, so short rows (Gemma-2's 2304) still leave many rows in flight per SM. Each output is
+// bit-identical to a single-output launch.
+constexpr int kCachedPacks = 12;
+constexpr int kManyMaxBlock = 256;  // rows of up to 12288 values
+
+template <int kBlock, typename Op>
+__device__ __forceinline__ float reduce_in_block(float v, Op op) {
+  __shared__ float partial[kBlock / 32];
+  for (int offset = 16; offset > 0; offset /= 2) v = op(v, __shfl_xor_sync(0xffffffff, v, offset));
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
+  __syncthreads();
+  float total = partial[0];
+#pragma unroll
+  for (int w = 1; w < kBlock / 32; ++w) total = op(total, partial[w]);
+  __syncthreads();  // partial is reused by the next reduction
+  return total;
+}
+
+template <int kBlock>
+__global__ void __launch_bounds__(kBlock)
+fake_quantize_forward_many(const float4* __restrict__ weight, ManyBf16Outputs outs, float* __restrict__ scales,
+                           float* __restrict__ zeros, int32_t* __restrict__ row_inside, int64_t cols, int source_bits,
+                           bool extra_precision) {
+  const int64_t row = blockIdx.x;
+  const int64_t packs = cols / 4;
+  const float4* in = weight + row * packs;
+  float4 v[kCachedPacks];
+  float lo = INFINITY, hi = -INFINITY;
+#pragma unroll
+  for (int k = 0; k < kCachedPacks; ++k) {
+    const int64_t i = threadIdx.x + int64_t(k) * kBlock;
+    if (i < packs) {
+      v[k] = in[i];
+      lo = NanMin{}(NanMin{}(lo, v[k].x), NanMin{}(v[k].y, NanMin{}(v[k].z, v[k].w)));
+      hi = NanMax{}(NanMax{}(hi, v[k].x), NanMax{}(v[k].y, NanMax{}(v[k].z, v[k].w)));
+    }
+  }
+  lo = reduce_in_block<kBlock>(lo, NanMin{});
+  hi = reduce_in_block<kBlock>(hi, NanMax{});
+  const CodeSlicer first(source_bits, outs.target_bits[0], extra_precision);
+  const AffineRange range(lo, hi, first.qmax);
+  if (threadIdx.x == 0) {
+    scales[row] = range.scale;
+    zeros[row] = range.zero;
+    // As fake_quantize_forward: the unclamped code is monotonic in the weight.
+    if (row_inside) {
+      row_inside[row] = first.unclamped_code(lo, range.scale, range.zero) >= 0.0f &&
+                        first.unclamped_code(hi, range.scale, range.zero) <= first.qmax;
+    }
+  }
+  // Codes once, then each output's slice of them.
+#pragma unroll
+  for (int k = 0; k < kCachedPacks; ++k) {
+    v[k] = make_float4(first.unclamped_code(v[k].x, range.scale, range.zero),
+                       first.unclamped_code(v[k].y, range.scale, range.zero),
+                       first.unclamped_code(v[k].z, range.scale, range.zero),
+                       first.unclamped_code(v[k].w, range.scale, range.zero));
+  }
+#pragma unroll
+  for (int o = 0; o < kMaxManyOutputs; ++o) {
+    if (o >= outs.count) break;
+    const CodeSlicer slicer(source_bits, outs.target_bits[o], extra_precision);
+    uint2* out = reinterpret_cast<uint2*>(outs.out[o]) + row * packs;
+    auto dequantized = [&](float code) { return (slicer.sliced(code) - range.zero) * range.scale; };
+#pragma unroll
+    for (int k = 0; k < kCachedPacks; ++k) {
+      const int64_t i = threadIdx.x + int64_t(k) * kBlock;
+      if (i < packs) {
+        out[i] = pack4<__nv_bfloat16>(dequantized(v[k].x), dequantized(v[k].y), dequantized(v[k].z),
+                                      dequantized(v[k].w));
+      }
+    }
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 fake_quantize_backward(const T* __restrict__ grad_out, const T* __restrict__ weight, const float* __restrict__ scales,
@@ -176,6 +255,38 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
       return int(cudaGetLastError());
     });
   });
+}
+
+bool fake_quantize_forward_many_supported(int64_t cols) {
+  return cols > 0 && cols % 4 == 0 && cols / 4 <= int64_t(kCachedPacks) * kManyMaxBlock;
+}
+
+int launch_fake_quantize_forward_many(const float* weight, const ManyBf16Outputs& outs, float* scale, float* zero,
+                                      int32_t* row_inside, int64_t rows, int64_t cols, int source_bits,
+                                      bool extra_precision, void* stream) {
+  if (source_bits < 1 || source_bits > 16 || outs.count < 1 || outs.count > kMaxManyOutputs ||
+      !fake_quantize_forward_many_supported(cols) || reinterpret_cast<uintptr_t>(weight) % 16 != 0) {
+    return int(cudaErrorInvalidValue);
+  }
+  for (int o = 0; o < outs.count; ++o) {
+    if (outs.target_bits[o] < 1 || outs.target_bits[o] > source_bits || reinterpret_cast<uintptr_t>(outs.out[o]) % 8 != 0) {
+      return int(cudaErrorInvalidValue);
+    }
+  }
+  if (rows == 0) return 0;
+  const auto s = static_cast<cudaStream_t>(stream);
+  const auto* w = reinterpret_cast<const float4*>(weight);
+  const int64_t packs = cols / 4;
+  if (packs <= 64 * kCachedPacks) {
+    fake_quantize_forward_many<64><<<rows, 64, 0, s>>>(w, outs, scale, zero, row_inside, cols, source_bits, extra_precision);
+  } else if (packs <= 128 * kCachedPacks) {
+    fake_quantize_forward_many<128><<<rows, 128, 0, s>>>(w, outs, scale, zero, row_inside, cols, source_bits,
+                                                         extra_precision);
+  } else {
+    fake_quantize_forward_many<kManyMaxBlock><<<rows, kManyMaxBlock, 0, s>>>(w, outs, scale, zero, row_inside, cols,
+                                                                             source_bits, extra_precision);
+  }
+  return int(cudaGetLastError());
 }
 
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,

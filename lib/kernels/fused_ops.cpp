@@ -79,40 +79,105 @@ KernelMask kernel_mask(const at::Tensor& mask_in, const at::Device& device, int6
   return out;
 }
 
+// The softcapped softmax kernels over contiguous scores [B, H, Tq, Tk], with the log-sum-exp the
+// backward reads (SoftcappedSoftmax and SoftcappedAttentionCore).
+struct SoftmaxResult {
+  at::Tensor probs, lse;
+};
+SoftmaxResult softmax_forward(const at::Tensor& scores, const at::Tensor& mask_in, double scale, double cap) {
+  const int64_t key = scores.size(-1), query = scores.size(-2), heads = scores.size(-3);
+  const int64_t batch = scores.numel() / (key * query * heads);
+  const KernelMask mask = kernel_mask(mask_in, scores.device(), batch, heads, query, key, "softcapped_softmax");
+  const SoftmaxShape shape{batch, heads, query, key, mask.batch_stride, mask.head_stride, mask.query_stride};
+  SoftmaxResult out{at::empty_like(scores), at::empty({batch * heads * query}, scores.options().dtype(at::kFloat))};
+  check_launch(launch_softcapped_softmax_forward(dtype_of(scores), scores.data_ptr(), mask.data(), out.probs.data_ptr(),
+                                                 f32(out.lse), shape, float(scale), float(cap), stream_of(scores)),
+               "softcapped_softmax");
+  return out;
+}
+at::Tensor softmax_backward(const at::Tensor& grad_probs, const at::Tensor& probs, const at::Tensor& lse, double scale,
+                            double cap) {
+  const at::Tensor grad = grad_probs.to(probs.scalar_type()).contiguous();
+  at::Tensor grad_scores = at::empty_like(probs);
+  const int64_t cols = probs.size(-1);
+  check_launch(launch_softcapped_softmax_backward(dtype_of(probs), grad.data_ptr(), probs.data_ptr(), f32(lse),
+                                                  grad_scores.data_ptr(), probs.numel() / cols, cols, float(scale),
+                                                  float(cap), stream_of(probs)),
+               "softcapped_softmax backward");
+  return grad_scores;
+}
+
 struct SoftcappedSoftmax : public torch::autograd::Function<SoftcappedSoftmax> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& scores_in, const MaskArgument& mask_argument,
                             double scale, double cap) {
-    const at::Tensor& mask_in = mask_argument.mask;
     const c10::cuda::CUDAGuard guard(scores_in.device());
-    const at::Tensor scores = scores_in.contiguous();
-    const int64_t key = scores.size(-1), query = scores.size(-2), heads = scores.size(-3);
-    const int64_t batch = scores.numel() / (key * query * heads);
-    const KernelMask mask = kernel_mask(mask_in, scores.device(), batch, heads, query, key, "softcapped_softmax");
-    const SoftmaxShape shape{batch, heads, query, key, mask.batch_stride, mask.head_stride, mask.query_stride};
-    at::Tensor probs = at::empty_like(scores);
-    at::Tensor lse = at::empty({batch * heads * query}, scores.options().dtype(at::kFloat));
-    check_launch(launch_softcapped_softmax_forward(dtype_of(scores), scores.data_ptr(),
-                                                   mask.data(), probs.data_ptr(),
-                                                   f32(lse), shape, float(scale), float(cap), stream_of(scores)),
-                 "softcapped_softmax");
-    ctx->save_for_backward({probs, lse});
+    const SoftmaxResult result = softmax_forward(scores_in.contiguous(), mask_argument.mask, scale, cap);
+    ctx->save_for_backward({result.probs, result.lse});
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["cap"] = cap;
-    return probs;
+    return result.probs;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor& probs = saved[0];
-    const c10::cuda::CUDAGuard guard(probs.device());
-    const at::Tensor grad = grads[0].to(probs.scalar_type()).contiguous();
-    at::Tensor grad_scores = at::empty_like(probs);
-    const int64_t cols = probs.size(-1);
-    check_launch(launch_softcapped_softmax_backward(dtype_of(probs), grad.data_ptr(), probs.data_ptr(), f32(saved[1]),
-                                                    grad_scores.data_ptr(), probs.numel() / cols, cols,
-                                                    float(ctx->saved_data["scale"].toDouble()),
-                                                    float(ctx->saved_data["cap"].toDouble()), stream_of(probs)),
-                 "softcapped_softmax backward");
-    return {grad_scores, at::Tensor(), at::Tensor(), at::Tensor()};
+    const c10::cuda::CUDAGuard guard(saved[0].device());
+    return {softmax_backward(grads[0], saved[0], saved[1], ctx->saved_data["scale"].toDouble(),
+                             ctx->saved_data["cap"].toDouble()),
+            at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// Gemma-2's attention with gradients, as the composed form (grouped-query matmuls around
+// softcapped_softmax) computes it, minus its layout copies. v is read in the projection's own
+// [B, T, KVH, D] layout, the output is written straight into [B, T, H, D] (what o_proj reads, one
+// matmul per query head of a group), and v's gradient goes back in v's layout. One copy is left:
+// the output's gradient into the grouped layout, for the two matmuls that reduce over a group's
+// query heads in fp32 at once. B is looped over (v's batch and head strides do not merge).
+struct SoftcappedAttentionCore : public torch::autograd::Function<SoftcappedAttentionCore> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const MaskArgument& mask_argument, double scale, double cap) {
+    const c10::cuda::CUDAGuard guard(q.device());
+    const int64_t b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3);
+    const int64_t kv = k.size(1), keys = k.size(2), repeat = heads / kv;
+    const at::Tensor scores = at::matmul(q.view({b, kv, repeat * t, d}), k.transpose(-1, -2));
+    const SoftmaxResult p = softmax_forward(scores.view({b, heads, t, keys}), mask_argument.mask, scale, cap);
+    at::Tensor out = at::empty({b, t, heads, d}, q.options());
+    for (int64_t i = 0; i < b; ++i) {
+      const at::Tensor probs = p.probs[i].view({kv, repeat, t, keys});
+      const at::Tensor rows = out[i].view({t, kv, repeat, d});
+      for (int64_t r = 0; r < repeat; ++r) {
+        at::Tensor rows_r = rows.select(2, r).transpose(0, 1);  // [kv, t, d], row stride H * D
+        at::bmm_out(rows_r, probs.select(1, r), v[i]);
+      }
+    }
+    ctx->save_for_backward({q, k, v, p.probs, p.lse});
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["cap"] = cap;
+    return out.transpose(1, 2);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &probs = saved[3];
+    const c10::cuda::CUDAGuard guard(q.device());
+    const int64_t b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3);
+    const int64_t kv = k.size(1), keys = k.size(2), repeat = heads / kv;
+    const at::Tensor grad_out = grads[0].to(q.scalar_type()).contiguous().view({b, kv, repeat * t, d});
+    const at::Tensor grouped_probs = probs.view({b, kv, repeat * t, keys});
+    at::Tensor grad_probs = at::empty_like(grouped_probs);
+    at::Tensor grad_v = v.is_non_overlapping_and_dense() ? at::empty_strided(v.sizes(), v.strides(), v.options())
+                                                         : at::empty_like(v, at::MemoryFormat::Contiguous);
+    for (int64_t i = 0; i < b; ++i) {
+      at::Tensor grad_probs_i = grad_probs[i];
+      at::bmm_out(grad_probs_i, grad_out[i], v[i].transpose(1, 2));
+      at::Tensor grad_v_i = grad_v[i];
+      at::bmm_out(grad_v_i, grouped_probs[i].transpose(1, 2), grad_out[i]);
+    }
+    const at::Tensor grad_scores =
+        softmax_backward(grad_probs.view({b, heads, t, keys}), probs, saved[4], ctx->saved_data["scale"].toDouble(),
+                         ctx->saved_data["cap"].toDouble())
+            .view({b, kv, repeat * t, keys});
+    const at::Tensor grad_q = at::matmul(grad_scores, k).view({b, heads, t, d});
+    const at::Tensor grad_k = at::matmul(grad_scores.transpose(-1, -2), q.view({b, kv, repeat * t, d}));
+    return {grad_q, grad_k, grad_v, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -200,6 +265,36 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
                                           grad_x.data_ptr(), f32(partials), rows, width,
                                           ctx->saved_data["adds_one"].toBool(), stream_of(x)),
                  "rms_norm backward");
+    return {grad_x, column_sums(partials).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+  }
+};
+
+// rms_norm_passing: the norm and x itself as a second output, for the residual path. Autograd would
+// sum the gradients of x's two readers in a separate full-size add; here the norm's backward kernel
+// adds the residual path's gradient as it writes dx.
+struct RmsNormPassing : public torch::autograd::Function<RmsNormPassing> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& weight_in, double eps,
+                               bool adds_one) {
+    ctx->set_materialize_grads(false);  // an unused output's gradient stays undefined, not zeros
+    const at::Tensor y = RmsNorm::forward(ctx, x_in, weight_in, eps, adds_one);
+    return {y, x_in};  // an unmodified input comes back as a view of it, with this node's history
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {grads[1], at::Tensor(), at::Tensor(), at::Tensor()};
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor& weight = saved[1];
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor grad = grads[0].to(x.scalar_type()).contiguous();
+    const at::Tensor added = grads[1].defined() ? grads[1].to(x.scalar_type()).contiguous() : at::Tensor();
+    const int64_t width = x.size(-1), rows = x.numel() / width;
+    at::Tensor grad_x = at::empty_like(x);
+    at::Tensor partials = at::empty({rms_norm_backward_blocks(rows), width}, x.options().dtype(at::kFloat));
+    check_launch(launch_rms_norm_backward(dtype_of(x), dtype_of(weight), grad.data_ptr(), x.data_ptr(),
+                                          weight.data_ptr(), f32(saved[2]), grad_x.data_ptr(), f32(partials), rows,
+                                          width, ctx->saved_data["adds_one"].toBool(), stream_of(x), false,
+                                          added.defined() ? added.data_ptr() : nullptr),
+                 "rms_norm backward (with the residual's gradient)");
     return {grad_x, column_sums(partials).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
   }
 };
@@ -347,6 +442,9 @@ struct RotaryEmbedding : public torch::autograd::Function<RotaryEmbedding> {
     ctx->save_for_backward({cos, sin});
     ctx->saved_data["x_dtype"] = x.scalar_type();
     ctx->saved_data["out_dtype"] = out_dtype;
+    // The gradient goes back in x's layout when x is a dense permutation (q_proj's [b, t, h, d] output
+    // seen as [b, h, t, d]): the projection's backward then reads it without a transposing copy.
+    if (x.is_non_overlapping_and_dense()) ctx->saved_data["x_strides"] = x.strides().vec();
     return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -356,7 +454,10 @@ struct RotaryEmbedding : public torch::autograd::Function<RotaryEmbedding> {
     const auto x_dtype = ctx->saved_data["x_dtype"].toScalarType();
     const auto out_dtype = ctx->saved_data["out_dtype"].toScalarType();
     const at::Tensor grad = grads[0].to(out_dtype).contiguous();
-    at::Tensor grad_x = at::empty(grad.sizes(), grad.options().dtype(x_dtype));
+    at::Tensor grad_x = ctx->saved_data.count("x_strides")
+                            ? at::empty_strided(grad.sizes(), ctx->saved_data["x_strides"].toIntVector(),
+                                                grad.options().dtype(x_dtype))
+                            : at::empty(grad.sizes(), grad.options().dtype(x_dtype));
     const bool bf16_grad = out_dtype == at::kBFloat16 && at::promote_types(x_dtype, cos.scalar_type()) != at::kBFloat16;
     check_launch(launch_rope_backward(x_dtype == at::kBFloat16 ? Dtype::kBFloat16 : Dtype::kFloat32, dtype_of(cos),
                                       grad.data_ptr(), cos.data_ptr(), saved[1].data_ptr(), grad_x.data_ptr(),
@@ -397,6 +498,27 @@ struct GatedActivation : public torch::autograd::Function<GatedActivation> {
 at::Tensor softcapped_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap) {
   if (scores.dim() != 4) throw Error(ErrorCode::kInternal, "softcapped_softmax: scores must be [B, H, Tq, Tk]");
   return SoftcappedSoftmax::apply(scores, MaskArgument{mask}, scale, cap);
+}
+
+bool softcapped_attention_core_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  static const bool on = on_unless_zero("MATQUANT_ATTENTION_CORE");  // off: the composed matmuls (A/B runs)
+  if (!on || !fused_kernels_enabled(q) || q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return false;
+  if (q.scalar_type() != k.scalar_type() || q.scalar_type() != v.scalar_type() || q.device() != k.device() ||
+      q.device() != v.device()) {
+    return false;
+  }
+  const int64_t heads = q.size(1), kv = k.size(1);
+  return kv > 0 && heads % kv == 0 && q.size(0) == k.size(0) && k.sizes() == v.sizes() && q.size(3) == k.size(3) &&
+         q.size(2) == k.size(2) && q.is_contiguous() && k.is_contiguous() && v.stride(3) == 1 &&
+         v.stride(2) >= v.size(3);
+}
+
+at::Tensor softcapped_attention_core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const at::Tensor& mask, double scale, double cap) {
+  if (!softcapped_attention_core_applies(q, k, v)) {
+    throw Error(ErrorCode::kInternal, "softcapped_attention_core: operands softcapped_attention_core_applies refuses");
+  }
+  return SoftcappedAttentionCore::apply(q, k, v, MaskArgument{mask}, scale, cap);
 }
 
 namespace {
@@ -532,6 +654,15 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, b
     throw Error(ErrorCode::kInternal, "rms_norm: weight must match x's last dimension (and dtype, Llama form)");
   }
   return RmsNorm::apply(x, weight, eps, adds_one);
+}
+
+std::pair<at::Tensor, at::Tensor> rms_norm_passing(const at::Tensor& x, const at::Tensor& weight, double eps,
+                                                   bool adds_one) {
+  if (weight.numel() != x.size(-1) || (!adds_one && weight.scalar_type() != x.scalar_type())) {
+    throw Error(ErrorCode::kInternal, "rms_norm_passing: weight must match x's last dimension (and dtype, Llama form)");
+  }
+  const variable_list out = RmsNormPassing::apply(x, weight, eps, adds_one);
+  return {out[0], out[1]};
 }
 
 bool residual_rms_norm_applies(const at::Tensor& h, const at::Tensor& branch, const at::Tensor& post_weight,

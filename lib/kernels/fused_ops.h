@@ -4,6 +4,8 @@
 // their plain ATen composition, which stays the reference (tests/kernels compares the two).
 #include <ATen/ATen.h>
 
+#include <utility>
+
 namespace matquant::kernels {
 
 // Whether the build has the kernels (CMake option MATQUANT_CUDA_KERNELS with a CUDA LibTorch).
@@ -20,6 +22,16 @@ bool set_fused_kernels(bool on);
 // cap <= 0 means no softcap; mask (bool, broadcastable to [B, H, Tq, Tk], true = attend) may be
 // undefined. Output in the scores' dtype; maths in fp32.
 at::Tensor softcapped_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap);
+
+// The same attention with gradients, equal to the composed form (the grouped-query matmuls around
+// softcapped_softmax, tests/unit/model/test_fused_kernels.cpp) without its layout copies: q and k
+// [B, H, T, D] and [B, KVH, T, D] contiguous (RoPE's outputs), v [B, KVH, T, D] with unit last
+// stride (the projection's [B, T, KVH, D] output seen transposed); returns [B, H, T, D] as a view of
+// a [B, T, H, D] buffer, and v's gradient in v's layout. For a full pass (Tq = Tk) under
+// softcapped_attention_core_applies (which MATQUANT_ATTENTION_CORE=0 turns off).
+at::Tensor softcapped_attention_core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const at::Tensor& mask, double scale, double cap);
+bool softcapped_attention_core_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
 
 // softmax(mask(cap * tanh(scale * q k^T / cap))) v in one kernel, forward only and without the
 // [Tq, Tk] scores in memory (lib/kernels/softcapped_attention.cu): q [B, H, Tq, D], k and v
@@ -69,6 +81,12 @@ at::Tensor softcapped_cross_entropy(const at::Tensor& logits, const at::Tensor& 
 // adds_one: Gemma's y = (n * (1 + w.float())).to(T), any weight dtype; else Llama's y = w * n.to(T),
 // weight in x's dtype. Widths up to 8192.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, bool adds_one);
+// (rms_norm(x, ...), x) from one autograd node: the second output is x itself (a view), for the
+// residual path that also reads x. The backward adds that path's gradient inside the norm's kernel
+// instead of autograd's separate add of x's two gradients. Equal to the composed form, gradients
+// included, bit for bit.
+std::pair<at::Tensor, at::Tensor> rms_norm_passing(const at::Tensor& x, const at::Tensor& weight, double eps,
+                                                   bool adds_one);
 
 // A residual step and the norm after it, forward only: hidden = h + post_norm(branch) and
 // normed = next_norm(hidden), both RMSNorms as rms_norm's (post_weight undefined: h + branch;

@@ -38,6 +38,14 @@ at::Tensor softcapped_cross_entropy(const at::Tensor&, const at::Tensor&, double
   return unavailable("softcapped_cross_entropy");
 }
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double, bool) { return unavailable("rms_norm"); }
+bool softcapped_attention_core_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
+at::Tensor softcapped_attention_core(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                                     double) {
+  return unavailable("softcapped_attention_core");
+}
+std::pair<at::Tensor, at::Tensor> rms_norm_passing(const at::Tensor&, const at::Tensor&, double, bool) {
+  return {unavailable("rms_norm_passing"), at::Tensor()};
+}
 bool residual_rms_norm_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) {
   return false;
 }
@@ -104,12 +112,19 @@ at::Tensor bit_plane_dequantize(const BitPlaneOperand&, int, bool) { return unav
 namespace matquant::kernels {
 bool master_weight_training(const at::Tensor&) { return false; }
 WeightRangeScope::WeightRangeScope() = default;
+WeightRangeScope::WeightRangeScope(std::vector<int>) {}
 WeightRangeScope::~WeightRangeScope() = default;
 int64_t weight_range_reuses() { return 0; }
+int64_t prepared_weight_takes() { return 0; }
+bool precisions_prepared_together() { return false; }
 bool weight_ranges_shared() { return false; }
 void note_weights_changed() {}
 bool set_master_weight_ops(bool) { return false; }
 at::Tensor master_linear(const at::Tensor&, const at::Tensor&) { return unavailable("master_linear"); }
+std::vector<at::Tensor> master_linears(const at::Tensor&, const std::vector<at::Tensor>&,
+                                       const std::vector<std::array<int64_t, 4>>&) {
+  return {unavailable("master_linears")};
+}
 at::Tensor quantized_master_linear(const at::Tensor&, const at::Tensor&, int64_t, int, int, bool) {
   return unavailable("quantized_master_linear");
 }

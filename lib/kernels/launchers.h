@@ -104,10 +104,12 @@ int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, con
 // by rms_norm_backward_blocks(rows).
 int64_t rms_norm_backward_blocks(int64_t rows);
 // fp32_grad: grad_y is fp32 whatever x's dtype, and is rounded to it first (rms_norm_add's backward:
-// the composed form casts the sum's fp32 gradient to the branch's dtype).
+// the composed form casts the sum's fp32 gradient to the branch's dtype). added_grad (x's dtype,
+// contiguous, optional): another gradient of x, added to dx as autograd adds two gradients.
 int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y, const void* x, const void* weight,
                              const float* rstd, void* grad_x, float* weight_partials, int64_t rows,
-                             int64_t width, bool adds_one, void* stream, bool fp32_grad = false);
+                             int64_t width, bool adds_one, void* stream, bool fp32_grad = false,
+                             const void* added_grad = nullptr);
 // hidden = h + rms_norm(branch, weight) (branch's dtype; weight as launch_rms_norm_forward takes it),
 // summed in fp32 and stored in hidden_dtype: branch's, or fp32 (an fp32 residual stream and a bf16
 // branch under autocast). Writes the norm's rstd per row. Supported from 128 rows, for widths of
@@ -129,6 +131,20 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
                                  float* zero, int64_t rows, int64_t cols, int source_bits, int target_bits,
                                  bool extra_precision, void* stream, int32_t* row_inside = nullptr,
                                  bool given_range = false);
+// The same for several target precisions of one fp32 weight at once, each written in bf16 (rows of
+// cols values, cols a multiple of 4 up to 12288, 16-byte aligned weight, 8-byte aligned outputs):
+// each output bit-identical to launch_fake_quantize_forward with that target, the weight read once.
+// Scale, zero and row_inside as there (never given).
+constexpr int kMaxManyOutputs = 4;
+struct ManyBf16Outputs {
+  void* out[kMaxManyOutputs] = {};
+  int target_bits[kMaxManyOutputs] = {};
+  int count = 0;
+};
+bool fake_quantize_forward_many_supported(int64_t cols);
+int launch_fake_quantize_forward_many(const float* weight, const ManyBf16Outputs& outs, float* scale, float* zero,
+                                      int32_t* row_inside, int64_t rows, int64_t cols, int source_bits,
+                                      bool extra_precision, void* stream);
 // Straight-through backward: dW = (g * s) / s where the unclamped code lies in [0, 2^c - 1], else 0.
 int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void* weight, const float* scale,
                                   const float* zero, void* grad_weight, int64_t rows, int64_t cols,
@@ -147,8 +163,9 @@ int launch_clipped_fake_quantize_backward(Dtype dtype, const void* grad_out, con
                                           void* stream);
 // Rotary position embedding (lib/kernels/rope.cu): out = x * cos + rotate_half(x) * sin for x
 // [batch, heads, tokens, head_dim] given by element strides (last stride 1), tables [1 or batch,
-// tokens, head_dim] (table_batch = 0 when shared; last stride 1); out (and, backward, grad_out and
-// grad_x) contiguous. out's dtype is bf16 when x and the tables are, else fp32; grad_x has x's.
+// tokens, head_dim] (table_batch = 0 when shared; last stride 1); out (and, backward, grad_out)
+// contiguous; backward writes grad_x with the shape's x strides (the forward's x layout, so a
+// transposed projection output gets its gradient back in the projection's own layout). out's dtype is bf16 when x and the tables are, else fp32; grad_x has x's.
 struct RopeShape {
   int64_t batch, heads, tokens, head_dim;
   int64_t x_batch, x_head, x_token;

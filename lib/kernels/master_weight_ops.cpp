@@ -11,6 +11,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -172,12 +173,18 @@ struct KeptRange {
   std::vector<int64_t> sizes;
   int64_t epoch = 0;
   at::Tensor scale, zero, inside;
+  // The other precisions' bf16 weights, written by the first precision's pass (target bits -> weight),
+  // each handed out once.
+  bool extra_precision = false;
+  std::map<int64_t, at::Tensor> prepared;
 };
 struct WeightRanges {
   std::mutex mutex;
   int depth = 0;
+  std::vector<int> prepared_bits;  // the precisions the open scopes' step will ask for
   std::map<std::tuple<const c10::TensorImpl*, int64_t, int64_t>, KeptRange> kept;
   std::atomic<int64_t> reuses{0};
+  std::atomic<int64_t> prepared_takes{0};
   std::atomic<int64_t> epoch{0};
 };
 WeightRanges& weight_ranges() {
@@ -185,16 +192,30 @@ WeightRanges& weight_ranges() {
   return *ranges;
 }
 
+// The precisions other than target_bits that a fake-quant pass of this weight should write too.
+std::vector<int> other_prepared_bits(const WeightRanges& ranges, int64_t cols, int64_t source_bits,
+                                     int64_t target_bits) {
+  std::vector<int> others;
+  if (!fake_quantize_forward_many_supported(cols)) return others;
+  for (int bits : ranges.prepared_bits) {
+    if (bits != target_bits && bits >= 1 && bits <= source_bits &&
+        std::find(others.begin(), others.end(), bits) == others.end() && int(others.size()) + 1 < kMaxManyOutputs) {
+      others.push_back(bits);
+    }
+  }
+  return others;
+}
+
 Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size, int64_t source_bits,
                                     int64_t target_bits, bool extra_precision) {
   Bf16FakeQuant out;
   out.cols = group_size > 0 ? group_size : weight.size(1);
   const int64_t rows = weight.numel() / out.cols;
-  out.w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
   WeightRanges& ranges = weight_ranges();
   const int64_t epoch = ranges.epoch.load();  // before the range is computed: a change after it retires it
   const auto key = std::make_tuple(weight.unsafeGetTensorImpl(), group_size, source_bits);
   bool given = false;
+  std::vector<int> others;
   {
     const std::lock_guard<std::mutex> lock(ranges.mutex);
     if (ranges.depth > 0 && !weight.is_inference()) {
@@ -206,19 +227,48 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
         out.zero = it->second.zero;
         out.inside = it->second.inside;
         given = true;
+        auto ready = it->second.prepared.find(target_bits);
+        if (ready != it->second.prepared.end() && it->second.extra_precision == extra_precision) {
+          out.w16 = std::move(ready->second);
+          it->second.prepared.erase(ready);
+          ranges.reuses.fetch_add(1);
+          ranges.prepared_takes.fetch_add(1);
+          return out;
+        }
+      }
+      if (!given && reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0) {
+        others = other_prepared_bits(ranges, out.cols, source_bits, target_bits);
       }
     }
   }
+  out.w16 = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
   if (!given) {
     out.scale = at::empty({rows}, weight.options());
     out.zero = at::empty({rows}, weight.options());
     out.inside = at::empty({rows}, weight.options().dtype(at::kInt));
   }
-  check_launch(launch_fake_quantize_forward(Dtype::kFloat32, Dtype::kBFloat16, weight.data_ptr(), out.w16.data_ptr(),
-                                            out.scale.data_ptr<float>(), out.zero.data_ptr<float>(), rows, out.cols,
-                                            int(source_bits), int(target_bits), extra_precision, stream_of(weight),
-                                            out.inside.data_ptr<int32_t>(), given),
-               "fake_quantize (bf16 out)");
+  std::map<int64_t, at::Tensor> prepared;
+  if (!others.empty()) {
+    ManyBf16Outputs outs;
+    outs.out[0] = out.w16.data_ptr();
+    outs.target_bits[0] = int(target_bits);
+    outs.count = 1;
+    for (int bits : others) {
+      at::Tensor& w16 = prepared[bits] = at::empty(weight.sizes(), weight.options().dtype(at::kBFloat16));
+      outs.out[outs.count] = w16.data_ptr();
+      outs.target_bits[outs.count++] = bits;
+    }
+    check_launch(launch_fake_quantize_forward_many(weight.data_ptr<float>(), outs, out.scale.data_ptr<float>(),
+                                                   out.zero.data_ptr<float>(), out.inside.data_ptr<int32_t>(), rows,
+                                                   out.cols, int(source_bits), extra_precision, stream_of(weight)),
+                 "fake_quantize (several precisions, bf16 out)");
+  } else {
+    check_launch(launch_fake_quantize_forward(Dtype::kFloat32, Dtype::kBFloat16, weight.data_ptr(), out.w16.data_ptr(),
+                                              out.scale.data_ptr<float>(), out.zero.data_ptr<float>(), rows, out.cols,
+                                              int(source_bits), int(target_bits), extra_precision, stream_of(weight),
+                                              out.inside.data_ptr<int32_t>(), given),
+                 "fake_quantize (bf16 out)");
+  }
   if (given) {
     ranges.reuses.fetch_add(1);
     return out;
@@ -234,6 +284,8 @@ Bf16FakeQuant fake_quantize_to_bf16(const at::Tensor& weight, int64_t group_size
     kept.scale = out.scale;
     kept.zero = out.zero;
     kept.inside = out.inside;
+    kept.extra_precision = extra_precision;
+    kept.prepared = std::move(prepared);
   }
   return out;
 }
@@ -246,24 +298,67 @@ bool weight_ranges_shared() {
   return on;
 }
 
-void note_weights_changed() { weight_ranges().epoch.fetch_add(1); }
+void note_weights_changed() {
+  WeightRanges& ranges = weight_ranges();
+  ranges.epoch.fetch_add(1);
+  // Weights written in advance from the old values would never be taken: free them now.
+  const std::lock_guard<std::mutex> lock(ranges.mutex);
+  for (auto& [key, kept] : ranges.kept) kept.prepared.clear();
+}
 
-WeightRangeScope::WeightRangeScope() {
+WeightRangeScope::WeightRangeScope() : WeightRangeScope(std::vector<int>{}) {}
+
+WeightRangeScope::WeightRangeScope(std::vector<int> prepared_bits) {
   if (!weight_ranges_shared()) return;
-  const std::lock_guard<std::mutex> lock(weight_ranges().mutex);
-  ++weight_ranges().depth;
+  WeightRanges& ranges = weight_ranges();
+  const std::lock_guard<std::mutex> lock(ranges.mutex);
+  ++ranges.depth;
+  if (!prepared_bits.empty() && precisions_prepared_together()) {
+    saved_prepared_bits_ = ranges.prepared_bits;
+    ranges.prepared_bits = std::move(prepared_bits);
+    sets_prepared_bits_ = true;
+  }
 }
 
 WeightRangeScope::~WeightRangeScope() {
   if (!weight_ranges_shared()) return;
   WeightRanges& ranges = weight_ranges();
   const std::lock_guard<std::mutex> lock(ranges.mutex);
-  if (--ranges.depth == 0) ranges.kept.clear();
+  if (sets_prepared_bits_) ranges.prepared_bits = std::move(saved_prepared_bits_);
+  if (--ranges.depth == 0) {
+    ranges.kept.clear();
+    ranges.prepared_bits.clear();
+  }
 }
 
 int64_t weight_range_reuses() { return weight_ranges().reuses.load(); }
+int64_t prepared_weight_takes() { return weight_ranges().prepared_takes.load(); }
+
+bool precisions_prepared_together() {
+  static const bool on = on_unless_zero("MATQUANT_PREPARED_PRECISIONS");
+  return on;
+}
 
 namespace {
+
+// weight.grad (+)= the straight-through gradient of Q(weight) from the bf16 matmul gradient
+// grad_y^T @ x16 (autocast's), masked, cast and accumulated in one pass.
+void add_straight_through_to_master_grad(const at::Tensor& weight, const at::Tensor& grad_y, const at::Tensor& x16,
+                                         const at::Tensor& scale, const at::Tensor& zero, const at::Tensor& inside,
+                                         int64_t cols, int64_t source_bits) {
+  const at::Tensor grad_w16 = at::mm(as_rows(grad_y).t(), as_rows(x16)).contiguous();
+  at::Tensor& master = weight.mutable_grad();
+  const bool accumulate = master.defined();
+  if (!accumulate) master = at::empty(weight.sizes(), weight.options());
+  if (!weight.is_contiguous() || !master.is_contiguous()) {
+    throw Error(ErrorCode::kInternal, "quantized_master_linear: weight and its gradient must be contiguous");
+  }
+  check_launch(launch_fake_quantize_accumulate(grad_w16.data_ptr(), weight.data_ptr<float>(), scale.data_ptr<float>(),
+                                               zero.data_ptr<float>(), master.data_ptr<float>(), weight.numel() / cols,
+                                               cols, int(source_bits), accumulate, stream_of(weight),
+                                               inside.data_ptr<int32_t>()),
+               "fake_quantize accumulate");
+}
 
 struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterLinear> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight_in, int64_t group_size,
@@ -293,21 +388,8 @@ struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterL
     const c10::cuda::CUDAGuard guard(weight.device());
     const at::Tensor grad_y = to_bf16(grads[0]);
     const at::Tensor grad_x = input_gradient(ctx, grad_y, saved[1]);
-    // The bf16 weight gradient autocast's linear would produce, then mask, cast and accumulate at once.
-    const at::Tensor grad_w16 = at::mm(as_rows(grad_y).t(), as_rows(saved[0])).contiguous();
-    at::Tensor& master = weight.mutable_grad();
-    const bool accumulate = master.defined();
-    if (!accumulate) master = at::empty(weight.sizes(), weight.options());
-    const int64_t cols = ctx->saved_data["cols"].toInt();
-    if (!weight.is_contiguous() || !master.is_contiguous()) {
-      throw Error(ErrorCode::kInternal, "quantized_master_linear: weight and its gradient must be contiguous");
-    }
-    check_launch(launch_fake_quantize_accumulate(grad_w16.data_ptr(), weight.data_ptr<float>(),
-                                                 saved[3].data_ptr<float>(), saved[4].data_ptr<float>(),
-                                                 master.data_ptr<float>(), weight.numel() / cols, cols,
-                                                 int(ctx->saved_data["source_bits"].toInt()), accumulate,
-                                                 stream_of(weight), saved[5].data_ptr<int32_t>()),
-                 "fake_quantize accumulate");
+    add_straight_through_to_master_grad(weight, grad_y, saved[0], saved[3], saved[4], saved[5],
+                                        ctx->saved_data["cols"].toInt(), ctx->saved_data["source_bits"].toInt());
     return {grad_x, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -328,6 +410,82 @@ struct MasterEmbedding : public torch::autograd::Function<MasterEmbedding> {
   }
 };
 
+// master_linears: MasterLinear / QuantizedMasterLinear for several weights reading one x, as one
+// node. Saved per weight: w16, weight, and (quantized) scale, zero, inside.
+constexpr int kSavedPerWeight = 5;
+
+struct MasterLinears : public torch::autograd::Function<MasterLinears> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList weights,
+                               const std::vector<ProjectionQuantizer>& quantizers) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    ctx->set_materialize_grads(false);  // an unused output adds nothing
+    const at::Tensor x16 = shared_bf16_input(x);
+    ctx->saved_data["x_dtype"] = x.scalar_type();
+    variable_list saved{x16};
+    variable_list outputs;
+    std::vector<int64_t> cols, source_bits;
+    // A selectively checkpointed block's recomputation takes each projection's first-pass output
+    // (and quantized weight) from the stash, in the order the first pass put them, as the single ops do.
+    ProjectionStash* stash = replaying_projection_stash();
+    for (size_t i = 0; i < weights.size(); ++i) {
+      const at::Tensor& weight = weights[i];
+      const ProjectionQuantizer& q = quantizers[i];
+      Bf16FakeQuant w;
+      std::optional<StashedProjection> kept = stash ? stash->take(weight, q, x) : std::nullopt;
+      if (kept) count_projection_stash_hit();
+      if (q[1] == 0) {
+        const at::AutoGradMode grad_on(true);  // autocast's weight cache, as MasterLinear takes it
+        w.w16 = at::autocast::cached_cast(at::kBFloat16, weight, c10::DeviceType::CUDA).detach();
+      } else if (kept) {
+        w = Bf16FakeQuant{kept->w16, kept->scale, kept->zero, kept->inside, weight.numel() / kept->scale.numel()};
+      } else {
+        w = fake_quantize_to_bf16(weight.contiguous(), q[0], q[1], q[2], q[3] != 0);
+      }
+      saved.insert(saved.end(), {w.w16, weight, w.scale, w.zero, w.inside});
+      cols.push_back(w.cols);
+      source_bits.push_back(q[1]);
+      outputs.push_back(kept ? kept->output : at::linear(x16, w.w16));
+    }
+    ctx->save_for_backward(saved);
+    ctx->saved_data["cols"] = cols;
+    ctx->saved_data["source_bits"] = source_bits;
+    return outputs;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x16 = saved[0];
+    const c10::cuda::CUDAGuard guard(x16.device());
+    const std::vector<int64_t> cols = ctx->saved_data["cols"].toIntVector();
+    const std::vector<int64_t> source_bits = ctx->saved_data["source_bits"].toIntVector();
+    const auto x_dtype = ctx->saved_data["x_dtype"].toScalarType();
+    const bool input_grad = ctx->needs_input_grad(0);
+    at::Tensor grad_x;  // [rows, in]: the matmuls add into it (fp32 x) or autograd's sum (bf16 x)
+    for (size_t i = 0; i < cols.size(); ++i) {
+      if (!grads[i].defined()) continue;
+      const at::Tensor* w = &saved[1 + kSavedPerWeight * i];
+      const at::Tensor grad_y = to_bf16(grads[i]);
+      if (input_grad) {
+        if (x_dtype != at::kFloat) {
+          const at::Tensor g = at::matmul(as_rows(grad_y), w[0]);
+          grad_x = grad_x.defined() ? grad_x + g : g;
+        } else if (!grad_x.defined()) {
+          grad_x = at::mm(as_rows(grad_y), w[0], at::kFloat);
+        } else {
+          at::addmm_out(grad_x, grad_x, as_rows(grad_y), w[0], at::kFloat);
+        }
+      }
+      if (source_bits[i] == 0) {
+        add_matmul_to_master_grad(w[1], grad_y, x16);
+      } else {
+        add_straight_through_to_master_grad(w[1], grad_y, x16, w[2], w[3], w[4], cols[i], source_bits[i]);
+      }
+    }
+    variable_list out(2 + cols.size());  // x, each weight, and the quantizers' slot
+    if (grad_x.defined()) out[0] = grad_x.to(x_dtype).view(x16.sizes());
+    return out;
+  }
+};
+
 }  // namespace
 
 at::Tensor master_linear(const at::Tensor& x, const at::Tensor& weight) { return MasterLinear::apply(x, weight); }
@@ -339,6 +497,21 @@ at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight
   }
   return QuantizedMasterLinear::apply(x, weight, group_size, int64_t(source_bits), int64_t(target_bits),
                                       extra_precision);
+}
+
+std::vector<at::Tensor> master_linears(const at::Tensor& x, const std::vector<at::Tensor>& weights,
+                                       const std::vector<ProjectionQuantizer>& quantizers) {
+  if (weights.empty() || weights.size() != quantizers.size()) {
+    throw Error(ErrorCode::kInternal, "master_linears: one quantizer per weight, at least one weight");
+  }
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const int64_t group_size = quantizers[i][0];
+    if (weights[i].dim() != 2 || weights[i].size(1) != x.size(-1) ||
+        (group_size > 0 && weights[i].size(1) % group_size != 0)) {
+      throw Error(ErrorCode::kInternal, "master_linears: 2-D weights over x's width whose columns the group size divides");
+    }
+  }
+  return MasterLinears::apply(x, at::TensorList(weights), quantizers);
 }
 
 at::Tensor master_embedding(const at::Tensor& weight, const at::Tensor& ids) {

@@ -15,6 +15,9 @@
 // (train/sharded_model.cpp).
 #include <ATen/ATen.h>
 
+#include <array>
+#include <vector>
+
 namespace matquant::kernels {
 
 // Whether the ops below apply: fused kernels enabled, `weight` an fp32 CUDA leaf that requires
@@ -36,6 +39,15 @@ at::Tensor master_linear(const at::Tensor& x, const at::Tensor& weight);
 // at::linear; the input gradient as master_linear's.
 at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight, int64_t group_size,
                                    int source_bits, int target_bits, bool extra_precision);
+
+// Projections of one input x (q, k and v; gate and up) in one autograd node: each output as
+// master_linear (quantizer {0, 0, 0, 0}) or quantized_master_linear ({group size, source bits,
+// target bits, extra precision}) computes it. The backward accumulates x's fp32 gradient in the
+// matmuls' epilogues (beta = 1), where separate nodes' gradients take a full-size add each, in
+// autograd's order of summation (equal within fp32 rounding, not bit for bit). A selectively
+// checkpointed block's recomputation takes each member's output from the stash, in order.
+std::vector<at::Tensor> master_linears(const at::Tensor& x, const std::vector<at::Tensor>& weights,
+                                       const std::vector<std::array<int64_t, 4>>& quantizers);
 
 // at::embedding(weight, ids) whose backward adds the looked-up rows' gradients into weight.grad
 // (index_put_ with accumulation) instead of building a dense [vocab, hidden] gradient.
@@ -61,15 +73,32 @@ at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tens
 // writer of weights bumps versions (at::_fused_adamw_ does not; set_data neither). Scopes nest; the
 // last one to close forgets the ranges. Thread-safe (checkpointing recomputes in autograd's
 // threads). MATQUANT_SHARED_WEIGHT_RANGES=0 switches it off.
+//
+// With prepared_bits (the precisions the step will run), the first precision's fake-quant pass of a
+// weight also writes the bf16 weights of the others from the same read of the fp32 weight, and those
+// precisions take them instead of launching a pass (bit-identical). That holds up to
+// prepared_bits.size() bf16 copies of every quantized weight at once (for Gemma-2 2B's FFN, 3.3 GB
+// each beyond the first), so only the plain QAT step asks for it: not activation checkpointing
+// (which trades that memory away) nor sharded training. MATQUANT_PREPARED_PRECISIONS=0 switches it
+// off.
 class WeightRangeScope {
  public:
   WeightRangeScope();
+  explicit WeightRangeScope(std::vector<int> prepared_bits);
   ~WeightRangeScope();
   WeightRangeScope(const WeightRangeScope&) = delete;
   WeightRangeScope& operator=(const WeightRangeScope&) = delete;
+
+ private:
+  bool sets_prepared_bits_ = false;
+  std::vector<int> saved_prepared_bits_;
 };
 // How many fake-quant forwards took a kept range since the process started (tests).
 int64_t weight_range_reuses();
+// How many of those took a bf16 weight written in advance (prepared_bits) (tests).
+int64_t prepared_weight_takes();
+// Whether WeightRangeScope(prepared_bits) prepares anything (MATQUANT_PREPARED_PRECISIONS is not "0").
+bool precisions_prepared_together();
 // Whether WeightRangeScope keeps anything (MATQUANT_SHARED_WEIGHT_RANGES is not "0").
 bool weight_ranges_shared();
 // Starts a new weights epoch: ranges kept before it are not reused after it. Every writer of weights

@@ -285,7 +285,7 @@ template <typename T, typename W, typename G>
 __global__ void __launch_bounds__(kThreads)
 rms_norm_backward(const G* __restrict__ grad_y, const T* __restrict__ x, const W* __restrict__ weight,
                   const float* __restrict__ rstd, T* __restrict__ grad_x, float* __restrict__ partials,
-                  int64_t rows, int64_t width, bool adds_one) {
+                  int64_t rows, int64_t width, bool adds_one, const T* __restrict__ added) {
   float dw[kMaxColumnsPerThread];
   for (int k = 0; k < kMaxColumnsPerThread; ++k) dw[k] = 0.0f;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -309,7 +309,9 @@ rms_norm_backward(const G* __restrict__ grad_y, const T* __restrict__ x, const W
       const float n = to_float(in[j]) * r;
       const float w = to_float(weight[j]);
       const float dn = round_to<T>(to_float(dy[j])) * (adds_one ? 1.0f + w : w);
-      out[j] = from_float<T>(r * (dn - n * dot));
+      const float dx = r * (dn - n * dot);
+      // added: another gradient of x, summed as autograd would sum the two tensors (in T, no FMA).
+      out[j] = added ? from_float<T>(__fadd_rn(round_to<T>(dx), to_float(added[row * width + j]))) : from_float<T>(dx);
     }
   }
   int k = 0;
@@ -397,7 +399,7 @@ int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, con
 
 int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y, const void* x, const void* weight,
                              const float* rstd, void* grad_x, float* weight_partials, int64_t rows, int64_t width,
-                             bool adds_one, void* stream, bool fp32_grad) {
+                             bool adds_one, void* stream, bool fp32_grad, const void* added_grad) {
   if (width > int64_t(kThreads) * kMaxColumnsPerThread) return int(cudaErrorInvalidValue);
   return dispatch(dtype, [&](auto x_zero) {
     return dispatch(weight_dtype, [&](auto w_zero) {
@@ -407,7 +409,7 @@ int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y
         using G = decltype(g_zero);
         rms_norm_backward<T, W, G><<<rms_norm_backward_blocks(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
             static_cast<const G*>(grad_y), static_cast<const T*>(x), static_cast<const W*>(weight), rstd,
-            static_cast<T*>(grad_x), weight_partials, rows, width, adds_one);
+            static_cast<T*>(grad_x), weight_partials, rows, width, adds_one, static_cast<const T*>(added_grad));
         return int(cudaGetLastError());
       };
       return fp32_grad ? launch(float{}) : launch(T{});

@@ -72,13 +72,14 @@ rope_backward(const G* __restrict__ grad_out, const C* __restrict__ cos, const C
        pair += int64_t(gridDim.x) * kThreads) {
     const Coordinates c = coordinates(pair, s);
     const int64_t row = ((c.b * s.heads + c.h) * s.tokens + c.t) * s.head_dim;
+    const int64_t x_row = c.b * s.x_batch + c.h * s.x_head + c.t * s.x_token;  // grad_x in x's strides
     const int64_t table = (s.table_batch ? c.b * s.table_batch : 0) + c.t * s.table_token;
     const float g1 = to_float(grad_out[row + c.j]), g2 = to_float(grad_out[row + c.j + half]);
     const float c1 = to_float(cos[table + c.j]), c2 = to_float(cos[table + c.j + half]);
     const float s1 = to_float(sin[table + c.j]), s2 = to_float(sin[table + c.j + half]);
     // d x1: from x1 * c1 and from rotate_half's second half (x1 * s2); d x2: x2 * c2 and -x2 * s1.
-    grad_x[row + c.j] = from_float<X>(__fadd_rn(round_to<X>(__fmul_rn(g1, c1)), round_to<X>(__fmul_rn(g2, s2))));
-    grad_x[row + c.j + half] =
+    grad_x[x_row + c.j] = from_float<X>(__fadd_rn(round_to<X>(__fmul_rn(g1, c1)), round_to<X>(__fmul_rn(g2, s2))));
+    grad_x[x_row + c.j + half] =
         from_float<X>(__fadd_rn(round_to<X>(__fmul_rn(g2, c2)), -round_to<X>(__fmul_rn(g1, s1))));
   }
 }
@@ -146,7 +147,7 @@ rope_backward_packed(const G* __restrict__ grad_out, const C* __restrict__ cos,
   const uint32_t groups_per_row = uint32_t(half / kPairs);
   for (uint32_t group = blockIdx.x * kThreads + threadIdx.x; group < groups; group += gridDim.x * kThreads) {
     int64_t j;
-    const Row r = row_of(group, s, groups_per_row, j);  // grad_x and grad_out: both contiguous rows
+    const Row r = row_of(group, s, groups_per_row, j);  // grad_out contiguous, grad_x in x's strides
     float g1[kPairs], g2[kPairs], c1[kPairs], c2[kPairs], s1[kPairs], s2[kPairs], d1[kPairs], d2[kPairs];
     load_aligned<kPairs>(grad_out + r.out + j, g1);
     load_aligned<kPairs>(grad_out + r.out + j + half, g2);
@@ -156,8 +157,8 @@ rope_backward_packed(const G* __restrict__ grad_out, const C* __restrict__ cos,
       d1[k] = __fadd_rn(round_to<X>(__fmul_rn(g1[k], c1[k])), round_to<X>(__fmul_rn(g2[k], s2[k])));
       d2[k] = __fadd_rn(round_to<X>(__fmul_rn(g2[k], c2[k])), -round_to<X>(__fmul_rn(g1[k], s1[k])));
     }
-    store_aligned<kPairs>(grad_x + r.out + j, d1);
-    store_aligned<kPairs>(grad_x + r.out + j + half, d2);
+    store_aligned<kPairs>(grad_x + r.x + j, d1);
+    store_aligned<kPairs>(grad_x + r.x + j + half, d2);
   }
 }
 

@@ -6,11 +6,13 @@
 #include "model/attention.h"
 #include "model/rope.h"
 
+#include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <tuple>
 
 namespace matquant::model {
 
@@ -44,9 +46,22 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t layer_index)
   }
 }
 
+namespace {
+bool fused_norm_applies(const at::Tensor& x, const at::Tensor& weight, const ModelConfig& config) {
+  return kernels::fused_kernels_enabled(x) && kernels::fused_kernels_enabled(weight) && x.size(-1) <= 8192 &&
+         (config.norm_adds_one || weight.scalar_type() == x.scalar_type());
+}
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::norm_passing(const at::Tensor& x, const at::Tensor& weight) const {
+  if (at::GradMode::is_enabled() && fused_norm_applies(x, weight, *config)) {
+    return kernels::rms_norm_passing(x, weight, config->rms_norm_eps, config->norm_adds_one);
+  }
+  return {norm(x, weight), x};
+}
+
 at::Tensor DecoderLayerImpl::norm(const at::Tensor& x, const at::Tensor& weight) const {
-  if (kernels::fused_kernels_enabled(x) && kernels::fused_kernels_enabled(weight) && x.size(-1) <= 8192 &&
-      (config->norm_adds_one || weight.scalar_type() == x.scalar_type())) {
+  if (fused_norm_applies(x, weight, *config)) {
     return kernels::rms_norm(x, weight, config->rms_norm_eps, config->norm_adds_one);
   }
   const at::Tensor x32 = x.to(at::kFloat);
@@ -66,7 +81,7 @@ kernels::ResidualNormed DecoderLayerImpl::residual_step(const at::Tensor& h, con
   } else {
     out.hidden = h + (post.defined() ? norm(branch, post) : branch);
   }
-  if (next.defined()) out.normed = norm(out.hidden, next);
+  if (next.defined()) std::tie(out.normed, out.hidden) = norm_passing(out.hidden, next);
   return out;
 }
 
@@ -83,9 +98,10 @@ at::Tensor DecoderLayerImpl::attention(const at::Tensor& hidden, const at::Tenso
   const int64_t d = config->head_dim;
   const RopeTables tables{cos, sin};
   // q and k feed only attend's matmuls or kernels, which take them in bf16 under autocast.
-  const at::Tensor q = apply_rope(q_proj(hidden).view({b, t, heads, d}).transpose(1, 2), tables, true);
-  const at::Tensor k = apply_rope(k_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2), tables, true);
-  const at::Tensor v = v_proj(hidden).view({b, t, kv_heads, d}).transpose(1, 2);
+  const std::vector<at::Tensor> qkv = model::project_jointly(hidden, {q_proj.get(), k_proj.get(), v_proj.get()});
+  const at::Tensor q = apply_rope(qkv[0].view({b, t, heads, d}).transpose(1, 2), tables, true);
+  const at::Tensor k = apply_rope(qkv[1].view({b, t, kv_heads, d}).transpose(1, 2), tables, true);
+  const at::Tensor v = qkv[2].view({b, t, kv_heads, d}).transpose(1, 2);
   const at::Tensor out = attend(q, k, v, mask, *config);
   return o_proj(out.transpose(1, 2).reshape({b, t, heads * d}));
 }
@@ -99,23 +115,23 @@ at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, const 
 }
 
 at::Tensor DecoderLayerImpl::mlp(const at::Tensor& hidden) {
-  const at::Tensor gate = gate_proj(hidden);
-  const at::Tensor up = up_proj(hidden);
-  return down_proj(gated_activation(gate, up, *config));
+  const std::vector<at::Tensor> gate_up = model::project_jointly(hidden, {gate_proj.get(), up_proj.get()});
+  return down_proj(gated_activation(gate_up[0], gate_up[1], *config));
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask,
                                      const at::Tensor& cos, const at::Tensor& sin) {
   const at::Tensor& attention_norm =
       attention_norm_override.defined() ? attention_norm_override : input_layernorm;
-  const at::Tensor attended = attention(norm(hidden, attention_norm), mask, cos, sin);
+  const auto [normed, residual] = norm_passing(hidden, attention_norm);
+  const at::Tensor attended = attention(normed, mask, cos, sin);
   if (config->sandwich_norms) {
     const at::Tensor& ffn_norm = ffn_norm_override.defined() ? ffn_norm_override : pre_feedforward_layernorm;
-    const kernels::ResidualNormed h = residual_step(hidden, attended, post_attention_layernorm, ffn_norm);
+    const kernels::ResidualNormed h = residual_step(residual, attended, post_attention_layernorm, ffn_norm);
     return residual_step(h.hidden, mlp(h.normed), post_feedforward_layernorm, {}).hidden;
   }
   const at::Tensor& ffn_norm = ffn_norm_override.defined() ? ffn_norm_override : post_attention_layernorm;
-  const kernels::ResidualNormed h = residual_step(hidden, attended, {}, ffn_norm);
+  const kernels::ResidualNormed h = residual_step(residual, attended, {}, ffn_norm);
   return h.hidden + mlp(h.normed);
 }
 

@@ -34,6 +34,9 @@ class DecoderLayerImpl : public torch::nn::Module {
                        const at::Tensor& sin);
   at::Tensor mlp(const at::Tensor& hidden);
   at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const;
+  // (norm(x, weight), x) where x is also the residual path's input: with gradients on and the fused
+  // kernel taken, one autograd node whose backward sums x's two gradients in the norm's kernel.
+  std::pair<at::Tensor, at::Tensor> norm_passing(const at::Tensor& x, const at::Tensor& weight) const;
   // hidden = h + norm(branch, post) (post undefined: h + branch) and normed = norm(hidden, next)
   // (next undefined: none), in one fused kernel when no gradient is needed (evaluation, prefill,
   // checkpointing's first pass).
@@ -101,6 +104,7 @@ class DecoderModelImpl : public torch::nn::Module {
                                                const at::Tensor& mask, const at::Tensor& cos,
                                                const at::Tensor& sin)>;
   void set_layer_runner(LayerRunner runner) { layer_runner_ = std::move(runner); }
+  bool has_layer_runner() const { return bool(layer_runner_); }
 
   std::vector<DecoderLayer> layers;
   at::Tensor embed_tokens;  // [vocab, H]

@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "kernels/fused_ops.h"
 #include "kernels/master_weight_ops.h"
+#include "kernels/projection_stash.h"
 #include "quant/fake_quant.h"
 
 #include <c10/core/GradMode.h>
@@ -123,6 +124,37 @@ void QuantizedLinearImpl::record_input_absmax(bool on) {
   recording_input_ = on;
 }
 
+bool QuantizedLinearImpl::plain_master_weight_path() const {
+  return !released_ && !bias.defined() && !weight_override_.defined() && !activation_quantizer_ && !codes_ &&
+         !mx_codes_ && !clipping && (!quantizer_ || quantizer_->mx_block_size == 0);
+}
+
+std::optional<std::array<int64_t, 4>> QuantizedLinearImpl::joint_master_projection() const {
+  if (recording_input_ || input_observer_ || !plain_master_weight_path() || !kernels::master_weight_training(weight) ||
+      kernels::recording_projection_stash()) {
+    return std::nullopt;
+  }
+  if (!quantizer_ || !precision_) return std::array<int64_t, 4>{0, 0, 0, 0};
+  return std::array<int64_t, 4>{quantizer_->group_size, quantizer_->source_bits, *precision_,
+                                quantizer_->slice_mode == quant::SliceMode::kExtraPrecision ? 1 : 0};
+}
+
+std::vector<at::Tensor> project_jointly(const at::Tensor& x, const std::vector<QuantizedLinearImpl*>& projections) {
+  std::vector<at::Tensor> weights;
+  std::vector<std::array<int64_t, 4>> quantizers;
+  for (QuantizedLinearImpl* p : projections) {
+    const auto spec = p->joint_master_projection();
+    if (!spec) {
+      std::vector<at::Tensor> outputs;
+      for (QuantizedLinearImpl* each : projections) outputs.push_back(each->forward(x));
+      return outputs;
+    }
+    weights.push_back(p->weight);
+    quantizers.push_back(*spec);
+  }
+  return kernels::master_linears(x, weights, quantizers);
+}
+
 at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
   if (recording_input_) {
     c10::NoGradGuard no_grad;
@@ -133,9 +165,7 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& x) {
   // QAT under bf16 autocast on fp32 master weights: the gradient goes straight into weight.grad
   // (kernels/master_weight_ops.h). Biases, overrides, frozen codes, learnable clipping, MX and
   // activation quantization keep the composed path below.
-  const bool plain_master_weight = !released_ && !bias.defined() && !weight_override_.defined() &&
-                                   !activation_quantizer_ && !codes_ && !mx_codes_ && !clipping &&
-                                   (!quantizer_ || quantizer_->mx_block_size == 0);
+  const bool plain_master_weight = plain_master_weight_path();
   if (plain_master_weight && kernels::master_weight_training(weight)) {
     if (!quantizer_ || !precision_) return kernels::master_linear(x, weight);
     return kernels::quantized_master_linear(x, weight, quantizer_->group_size, quantizer_->source_bits, *precision_,

@@ -14,9 +14,11 @@
 
 #include <torch/nn/module.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <optional>
+#include <vector>
 
 namespace matquant::model {
 
@@ -35,6 +37,10 @@ class QuantizedLinearImpl : public torch::nn::Module {
   QuantizedLinearImpl(int64_t in_features, int64_t out_features, bool bias);
 
   at::Tensor forward(const at::Tensor& x);
+  // The master-weight quantizer key ({0, 0, 0, 0} plain, else {group size, c, r, extra precision})
+  // when forward would take kernels::master_linear / quantized_master_linear and do nothing else
+  // (no input recording or observer, no stash being recorded): project_jointly's condition.
+  std::optional<std::array<int64_t, 4>> joint_master_projection() const;
 
   void enable_quantizer(const QuantizerConfig& config);
   bool has_quantizer() const { return quantizer_.has_value(); }
@@ -79,6 +85,7 @@ class QuantizedLinearImpl : public torch::nn::Module {
   quant::LearnableClipping clipping{nullptr};
 
  private:
+  bool plain_master_weight_path() const;
   std::optional<QuantizerConfig> quantizer_;
   std::optional<int> precision_;
   std::optional<quant::NestedCodes> codes_;
@@ -92,5 +99,10 @@ class QuantizedLinearImpl : public torch::nn::Module {
   std::function<void(const at::Tensor&)> input_observer_;
 };
 TORCH_MODULE(QuantizedLinear);
+
+// Several projections of one input (q, k and v; gate and up): one kernels::master_linears node when
+// every one takes the master-weight path (their input's gradient summed by the matmuls), else each
+// projection's forward. Outputs in the order given.
+std::vector<at::Tensor> project_jointly(const at::Tensor& x, const std::vector<QuantizedLinearImpl*>& projections);
 
 }  // namespace matquant::model

@@ -56,11 +56,20 @@ std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& 
     return losses;
   }
   const auto& targets = objective.targets();
+  auto runs = [&](const auto& target) { return target.lambda != 0.0 || objective.uses_distillation(); };
   // The precisions share each weight's c-bit quantization range: computed once, reused by the others.
-  const kernels::WeightRangeScope shared_ranges;
+  // Without a layer runner (activation checkpointing, sharding), the first precision's pass also
+  // writes the others' bf16 weights: memory for one read of each fp32 weight per step.
+  std::vector<int> prepared_bits;
+  if (!model->has_layer_runner()) {
+    for (const auto& target : targets) {
+      if (runs(target)) prepared_bits.push_back(target.bits);
+    }
+  }
+  const kernels::WeightRangeScope shared_ranges(prepared_bits.size() > 1 ? prepared_bits : std::vector<int>{});
   std::map<int, at::Tensor> teacher_log_probs;
   for (const auto& target : targets) {
-    if (target.lambda == 0.0 && !objective.uses_distillation()) continue;
+    if (!runs(target)) continue;
     model->set_precision(quant::PrecisionPlan::uniform(target.bits));
     const bool is_teacher =
         std::any_of(targets.begin(), targets.end(), [&](const auto& other) { return other.teacher == target.bits; });

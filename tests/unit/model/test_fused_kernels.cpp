@@ -14,6 +14,8 @@
 #include <ATen/autocast_mode.h>
 
 #include <gtest/gtest.h>
+#include <cstdlib>
+#include <tuple>
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -456,6 +458,103 @@ TEST_F(FusedKernels, NormAddWithGradientsEqualsTheComposedNormAndAdd) {
   EXPECT_FALSE(kernels::rms_norm_add_applies(at::randn({140, 264}, cuda(at::kBFloat16)), at::randn({140, 264}, cuda()),
                                              w, true));
   EXPECT_FALSE(kernels::rms_norm_add_applies(at::randn({140, 264}, cuda()), at::randn({140, 272}, cuda()), w, true));
+}
+
+// kernels::rms_norm_passing: the norm and its input, the input read again by a residual path. Its
+// backward adds the residual path's gradient inside the norm's kernel; the composed form (rms_norm,
+// the input used twice, autograd summing the two gradients) must give the same values, bit for bit,
+// including when only one of the outputs is used.
+TEST_F(FusedKernels, NormPassingItsInputEqualsTheNormAndAutogradsSum) {
+  const double eps = 1e-6;
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    for (bool adds_one : {true, false}) {
+      for (int use : {0, 1, 2}) {  // both outputs, the norm only, the residual only
+        const std::string where = std::string(c10::toString(dtype)) + (adds_one ? " gemma" : " llama") + " use " +
+                                  std::to_string(use);
+        const at::Tensor x0 = at::randn({2, 70, 264}, cuda()).to(dtype);
+        const at::Tensor w0 = (at::randn({264}, cuda()) * 0.3).to(adds_one ? at::kFloat : dtype);
+        const at::Tensor grad_normed = at::randn({2, 70, 264}, cuda()).to(dtype);
+        const at::Tensor grad_residual = at::randn({2, 70, 264}, cuda()).to(dtype);
+        at::Tensor normed[2], gx[2], gw[2];
+        for (int fused = 0; fused < 2; ++fused) {
+          const at::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+          at::Tensor residual;
+          if (fused) {
+            std::tie(normed[fused], residual) = kernels::rms_norm_passing(x, w, eps, adds_one);
+          } else {
+            normed[fused] = kernels::rms_norm(x, w, eps, adds_one);
+            residual = x;
+          }
+          at::Tensor objective = at::zeros({}, cuda());
+          if (use != 2) objective = objective + (normed[fused].to(at::kFloat) * grad_normed.to(at::kFloat)).sum();
+          if (use != 1) objective = objective + (residual.to(at::kFloat) * 3.0 * grad_residual.to(at::kFloat)).sum();
+          // The objective's gradients arrive as the casts' adjoints: equal inputs to both paths.
+          objective.backward();
+          gx[fused] = x.grad();
+          gw[fused] = w.grad();
+        }
+        EXPECT_TRUE(at::equal(normed[1], normed[0])) << where;
+        ASSERT_TRUE(gx[1].defined()) << where;
+        EXPECT_TRUE(at::equal(gx[1], gx[0])) << where << " diff " << max_abs_diff(gx[1], gx[0]);
+        if (use != 2) EXPECT_TRUE(at::equal(gw[1], gw[0])) << where;
+      }
+    }
+  }
+}
+
+// kernels::softcapped_attention_core (training attention without layout copies) against the composed
+// form it replaces in attend(): the grouped-query matmuls around softcapped_softmax, on a contiguous v.
+// v arrives in the projection's layout ([B, T, KVH, D] seen transposed), the output must be a view of
+// a [B, T, H, D] buffer (o_proj reads it without a copy), and v's gradient must come back in v's
+// layout. Values within bf16 rounding of the composed form's (its matmuls may tile differently).
+TEST_F(FusedKernels, AttentionCoreWithGradientsMatchesTheComposedMatmuls) {
+  const char* switch_value = std::getenv("MATQUANT_ATTENTION_CORE");
+  if (switch_value && std::string(switch_value) == "0") GTEST_SKIP() << "MATQUANT_ATTENTION_CORE=0";
+  const double scale = 0.0625, cap = 50.0;
+  struct Case {
+    int64_t b, heads, kv_heads, t, d;
+  };
+  for (const Case& c : {Case{1, 8, 4, 96, 64}, Case{2, 8, 2, 70, 32}, Case{2, 4, 4, 33, 16}}) {
+    const std::string where = "b " + std::to_string(c.b) + " kv " + std::to_string(c.kv_heads);
+    const at::Tensor q0 = at::randn({c.b, c.heads, c.t, c.d}, cuda(at::kBFloat16)) * 2.0;
+    const at::Tensor k0 = at::randn({c.b, c.kv_heads, c.t, c.d}, cuda(at::kBFloat16)) * 2.0;
+    const at::Tensor v0 = at::randn({c.b, c.t, c.kv_heads, c.d}, cuda(at::kBFloat16));
+    const at::Tensor grad_out = at::randn({c.b, c.t, c.heads, c.d}, cuda(at::kBFloat16)).transpose(1, 2);
+    const at::Tensor mask = causal_mask(c.b, c.t);
+    at::Tensor out[2], gq[2], gk[2], gv[2];
+    for (int core = 0; core < 2; ++core) {
+      const at::Tensor q = q0.clone().requires_grad_(true), k = k0.clone().requires_grad_(true);
+      const at::Tensor v_leaf = v0.clone().requires_grad_(true);
+      const at::Tensor v = v_leaf.transpose(1, 2);
+      if (core) {
+        ASSERT_TRUE(kernels::softcapped_attention_core_applies(q, k, v)) << where;
+        out[core] = kernels::softcapped_attention_core(q, k, v, mask, scale, cap);
+        EXPECT_TRUE(out[core].transpose(1, 2).is_contiguous()) << where;
+      } else {
+        const int64_t repeat = c.heads / c.kv_heads;
+        const at::Tensor scores = at::matmul(q.reshape({c.b, c.kv_heads, repeat * c.t, c.d}), k.transpose(-1, -2));
+        const at::Tensor probs = kernels::softcapped_softmax(scores.view({c.b, c.heads, c.t, c.t}), mask, scale, cap);
+        out[core] = at::matmul(probs.view({c.b, c.kv_heads, repeat * c.t, c.t}), v.contiguous())
+                        .view({c.b, c.heads, c.t, c.d});
+      }
+      out[core].backward(grad_out);
+      gq[core] = q.grad();
+      gk[core] = k.grad();
+      gv[core] = v_leaf.grad();
+    }
+    auto close = [](const at::Tensor& a, const at::Tensor& b) {
+      return max_abs_diff(a, b) <= 1e-2 * b.to(at::kDouble).abs().max().item<double>();
+    };
+    EXPECT_TRUE(close(out[1], out[0])) << where << " diff " << max_abs_diff(out[1], out[0]);
+    EXPECT_TRUE(close(gq[1], gq[0])) << where << " diff " << max_abs_diff(gq[1], gq[0]);
+    EXPECT_TRUE(close(gk[1], gk[0])) << where << " diff " << max_abs_diff(gk[1], gk[0]);
+    EXPECT_TRUE(close(gv[1], gv[0])) << where << " diff " << max_abs_diff(gv[1], gv[0]);
+  }
+  // Refused: a cache (Tq < Tk), a transposed q.
+  const at::Tensor k = at::randn({1, 2, 40, 16}, cuda(at::kBFloat16));
+  EXPECT_FALSE(kernels::softcapped_attention_core_applies(at::randn({1, 4, 8, 16}, cuda(at::kBFloat16)), k, k));
+  EXPECT_FALSE(kernels::softcapped_attention_core_applies(
+      at::randn({1, 40, 4, 16}, cuda(at::kBFloat16)).transpose(1, 2), k, k));
 }
 
 // Cached decoding steps: Tq new queries over Tk >= Tq cached keys, grouped-query heads, a causal

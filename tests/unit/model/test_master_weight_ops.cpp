@@ -180,6 +180,115 @@ TEST_F(MasterWeightOps, PrecisionsInAWeightRangeScopeShareTheRangeOfTheirWeight)
   }
 }
 
+// With the step's precisions named, the first precision's pass writes the other two bf16 weights
+// as well (one read of the fp32 weight), and they are taken instead of computed: outputs and weight
+// gradients bit-identical to unscoped passes, in any order of the precisions. A precision outside the
+// named ones, and any precision after a new weights epoch, is computed as before.
+TEST_F(MasterWeightOps, PreparedPrecisionsAreTakenBitIdenticalToComputedOnes) {
+  if (!kernels::weight_ranges_shared() || !kernels::precisions_prepared_together()) {
+    GTEST_SKIP() << "MATQUANT_SHARED_WEIGHT_RANGES=0 or MATQUANT_PREPARED_PRECISIONS=0";
+  }
+  for (int64_t group : {int64_t(0), int64_t(64)}) {
+    for (bool extra : {false, true}) {
+      const at::Tensor w = at::randn({96, 320}, cuda()) * 0.05;
+      const at::Tensor x = at::randn({3, 7, 320}, cuda());
+      const at::Tensor grad_y = at::randn({3, 7, 96}, cuda(at::kBFloat16));
+      const std::vector<int> order = {4, 8, 2};
+      at::Tensor out[2][3], grads[2];
+      const Bf16Autocast autocast(true);
+      for (int scoped = 0; scoped < 2; ++scoped) {
+        const at::Tensor w_master = w.clone().requires_grad_(true);
+        const int64_t takes_before = kernels::prepared_weight_takes();
+        {
+          std::optional<kernels::WeightRangeScope> scope;
+          if (scoped) scope.emplace(std::vector<int>{8, 4, 2});
+          for (int i = 0; i < 3; ++i) {
+            out[scoped][i] = kernels::quantized_master_linear(x, w_master, group, 8, order[size_t(i)], extra);
+            out[scoped][i].backward(grad_y);
+          }
+        }
+        EXPECT_EQ(kernels::prepared_weight_takes() - takes_before, scoped ? 2 : 0) << "group " << group;
+        grads[scoped] = w_master.grad();
+      }
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(at::equal(out[1][i], out[0][i])) << "group " << group << " bits " << order[size_t(i)];
+        EXPECT_TRUE(at::equal(out[1][i], at::linear(x, kernels::fake_quantize_minmax(w, group, 8, order[size_t(i)], extra))));
+      }
+      EXPECT_TRUE(at::equal(grads[1], grads[0])) << "group " << group;
+    }
+    const at::Tensor w_master = (at::randn({96, 320}, cuda()) * 0.05).requires_grad_(true);
+    const at::Tensor x = at::randn({2, 320}, cuda());
+    const Bf16Autocast autocast(true);
+    const kernels::WeightRangeScope scope(std::vector<int>{8, 2});
+    kernels::quantized_master_linear(x, w_master, group, 8, 8, false);
+    int64_t takes_before = kernels::prepared_weight_takes();
+    const at::Tensor three = kernels::quantized_master_linear(x, w_master, group, 8, 3, false);
+    EXPECT_EQ(kernels::prepared_weight_takes(), takes_before) << "3 bits was not named";
+    EXPECT_TRUE(at::equal(three, at::linear(x, kernels::fake_quantize_minmax(w_master.detach(), group, 8, 3, false))));
+    w_master.data().mul_(0.5);
+    kernels::note_weights_changed();
+    takes_before = kernels::prepared_weight_takes();
+    const at::Tensor two = kernels::quantized_master_linear(x, w_master, group, 8, 2, false);
+    EXPECT_EQ(kernels::prepared_weight_takes(), takes_before) << "no prepared weight across a weights epoch";
+    EXPECT_TRUE(at::equal(two, at::linear(x, kernels::fake_quantize_minmax(w_master.detach(), group, 8, 2, false))));
+  }
+}
+
+// kernels::master_linears (q, k and v as one node; two quantized and one plain here) against the
+// three single-projection ops: outputs and weight gradients bit for bit, the input's fp32 gradient
+// (summed by the matmuls instead of by autograd) within fp32 rounding of the same sum.
+TEST_F(MasterWeightOps, JointProjectionsEqualTheSingleOps) {
+  const at::Tensor x0 = at::randn({2, 9, 128}, cuda());
+  const std::vector<at::Tensor> w0 = {at::randn({64, 128}, cuda()) * 0.05, at::randn({32, 128}, cuda()) * 0.05,
+                                      at::randn({32, 128}, cuda()) * 0.05};
+  const std::vector<std::array<int64_t, 4>> quantizers = {{0, 8, 4, 0}, {32, 8, 2, 1}, {0, 0, 0, 0}};
+  std::vector<at::Tensor> grads_y;
+  for (const auto& w : w0) grads_y.push_back(at::randn({2, 9, w.size(0)}, cuda(at::kBFloat16)));
+  const Bf16Autocast autocast(true);
+  std::vector<at::Tensor> outputs[2], weight_grads[2];
+  at::Tensor input_grads[2];
+  for (int joint = 0; joint < 2; ++joint) {
+    const at::Tensor x = x0.clone().requires_grad_(true);
+    std::vector<at::Tensor> weights;
+    for (const auto& w : w0) weights.push_back(w.clone().requires_grad_(true));
+    for (int pass = 0; pass < 2; ++pass) {  // the second pass accumulates into .grad
+      if (joint) {
+        outputs[joint] = kernels::master_linears(x, weights, quantizers);
+      } else {
+        outputs[joint].clear();
+        for (size_t i = 0; i < weights.size(); ++i) {
+          const auto& q = quantizers[i];
+          outputs[joint].push_back(q[1] == 0 ? kernels::master_linear(x, weights[i])
+                                             : kernels::quantized_master_linear(x, weights[i], q[0], int(q[1]),
+                                                                                int(q[2]), q[3] != 0));
+        }
+      }
+      torch::autograd::backward(outputs[joint], grads_y);
+    }
+    input_grads[joint] = x.grad();
+    for (const auto& w : weights) weight_grads[joint].push_back(w.grad());
+  }
+  for (size_t i = 0; i < w0.size(); ++i) {
+    EXPECT_TRUE(at::equal(outputs[1][i], outputs[0][i])) << "output " << i;
+    EXPECT_TRUE(at::equal(weight_grads[1][i], weight_grads[0][i])) << "weight " << i;
+  }
+  EXPECT_EQ(input_grads[1].scalar_type(), at::kFloat);
+  EXPECT_LE(max_abs_diff(input_grads[1], input_grads[0]), 1e-5 * max_abs(input_grads[0]));
+  // One output unused: its projection adds nothing, the others as before.
+  const at::Tensor x = x0.clone().requires_grad_(true);
+  std::vector<at::Tensor> weights;
+  for (const auto& w : w0) weights.push_back(w.clone().requires_grad_(true));
+  const auto partial = kernels::master_linears(x, weights, quantizers);
+  partial[1].backward(grads_y[1]);
+  EXPECT_FALSE(weights[0].grad().defined());
+  EXPECT_TRUE(weights[1].grad().defined());
+  const at::Tensor alone = x0.clone().requires_grad_(true);
+  const at::Tensor w1 = w0[1].clone().requires_grad_(true);
+  kernels::quantized_master_linear(alone, w1, 32, 8, 2, true).backward(grads_y[1]);
+  EXPECT_TRUE(at::equal(weights[1].grad(), w1.grad()));
+  EXPECT_TRUE(at::equal(x.grad(), alone.grad()));
+}
+
 TEST_F(MasterWeightOps, LinearAccumulatesTheFp32GradientOfItsBf16Operands) {
   const at::Tensor w_master = at::randn({48, 80}, cuda()).requires_grad_(true);
   const at::Tensor w_composed = w_master.detach().clone().requires_grad_(true);
