@@ -117,6 +117,7 @@ WeightRangeScope::~WeightRangeScope() = default;
 int64_t weight_range_reuses() { return 0; }
 int64_t prepared_weight_takes() { return 0; }
 bool precisions_prepared_together() { return false; }
+bool set_precisions_prepared_together(bool) { return false; }
 bool weight_ranges_shared() { return false; }
 void note_weights_changed() {}
 bool set_master_weight_ops(bool) { return false; }

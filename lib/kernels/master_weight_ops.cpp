@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -334,10 +335,20 @@ WeightRangeScope::~WeightRangeScope() {
 int64_t weight_range_reuses() { return weight_ranges().reuses.load(); }
 int64_t prepared_weight_takes() { return weight_ranges().prepared_takes.load(); }
 
-bool precisions_prepared_together() {
-  static const bool on = on_unless_zero("MATQUANT_PREPARED_PRECISIONS");
+namespace {
+std::atomic<bool>& prepared_switch() {
+  // Off unless "1": measured neutral on the H200 at the Gemma-2 2B shape for 4 GiB more memory
+  // (docs/performance.md, session 19).
+  static std::atomic<bool> on([] {
+    const char* value = std::getenv("MATQUANT_PREPARED_PRECISIONS");
+    return value != nullptr && std::string(value) == "1";
+  }());
   return on;
 }
+}  // namespace
+
+bool precisions_prepared_together() { return prepared_switch().load(); }
+bool set_precisions_prepared_together(bool on) { return prepared_switch().exchange(on); }
 
 namespace {
 

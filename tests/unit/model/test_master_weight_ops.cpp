@@ -185,9 +185,11 @@ TEST_F(MasterWeightOps, PrecisionsInAWeightRangeScopeShareTheRangeOfTheirWeight)
 // gradients bit-identical to unscoped passes, in any order of the precisions. A precision outside the
 // named ones, and any precision after a new weights epoch, is computed as before.
 TEST_F(MasterWeightOps, PreparedPrecisionsAreTakenBitIdenticalToComputedOnes) {
-  if (!kernels::weight_ranges_shared() || !kernels::precisions_prepared_together()) {
-    GTEST_SKIP() << "MATQUANT_SHARED_WEIGHT_RANGES=0 or MATQUANT_PREPARED_PRECISIONS=0";
-  }
+  if (!kernels::weight_ranges_shared()) GTEST_SKIP() << "MATQUANT_SHARED_WEIGHT_RANGES=0";
+  struct PreparedOn {  // off by default (MATQUANT_PREPARED_PRECISIONS)
+    bool previous = kernels::set_precisions_prepared_together(true);
+    ~PreparedOn() { kernels::set_precisions_prepared_together(previous); }
+  } prepared_on;
   for (int64_t group : {int64_t(0), int64_t(64)}) {
     for (bool extra : {false, true}) {
       const at::Tensor w = at::randn({96, 320}, cuda()) * 0.05;
