@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -337,12 +336,7 @@ int64_t prepared_weight_takes() { return weight_ranges().prepared_takes.load(); 
 
 namespace {
 std::atomic<bool>& prepared_switch() {
-  // Off unless "1": measured neutral on the H200 at the Gemma-2 2B shape for 4 GiB more memory
-  // (docs/performance.md, session 19).
-  static std::atomic<bool> on([] {
-    const char* value = std::getenv("MATQUANT_PREPARED_PRECISIONS");
-    return value != nullptr && std::string(value) == "1";
-  }());
+  static std::atomic<bool> on(on_unless_zero("MATQUANT_PREPARED_PRECISIONS"));
   return on;
 }
 }  // namespace

@@ -186,7 +186,7 @@ TEST_F(MasterWeightOps, PrecisionsInAWeightRangeScopeShareTheRangeOfTheirWeight)
 // named ones, and any precision after a new weights epoch, is computed as before.
 TEST_F(MasterWeightOps, PreparedPrecisionsAreTakenBitIdenticalToComputedOnes) {
   if (!kernels::weight_ranges_shared()) GTEST_SKIP() << "MATQUANT_SHARED_WEIGHT_RANGES=0";
-  struct PreparedOn {  // off by default (MATQUANT_PREPARED_PRECISIONS)
+  struct PreparedOn {  // whatever MATQUANT_PREPARED_PRECISIONS says
     bool previous = kernels::set_precisions_prepared_together(true);
     ~PreparedOn() { kernels::set_precisions_prepared_together(previous); }
   } prepared_on;
