@@ -115,6 +115,7 @@ fake_quantize_forward_many(const float4* __restrict__ weight, ManyBf16Outputs ou
 #pragma unroll
   for (int k = 0; k < kCachedPacks; ++k) {
     const int64_t i = threadIdx.x + int64_t(k) * kBlock;
+    v[k] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);  // past the row: coded below, never stored
     if (i < packs) {
       v[k] = in[i];
       lo = NanMin{}(NanMin{}(lo, v[k].x), NanMin{}(v[k].y, NanMin{}(v[k].z, v[k].w)));

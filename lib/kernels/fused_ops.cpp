@@ -4,6 +4,7 @@
 #include "kernels/aten_launch.h"
 #include "kernels/launchers.h"
 
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -507,8 +508,13 @@ bool softcapped_attention_core_applies(const at::Tensor& q, const at::Tensor& k,
       q.device() != v.device()) {
     return false;
   }
+  // Under autocast the operands must already be in its dtype: the strided bmm_out calls do not cast.
+  if (at::autocast::is_autocast_enabled(at::kCUDA) && q.scalar_type() != at::autocast::get_autocast_dtype(at::kCUDA)) {
+    return false;
+  }
   const int64_t heads = q.size(1), kv = k.size(1);
-  return kv > 0 && heads % kv == 0 && q.size(0) == k.size(0) && k.sizes() == v.sizes() && q.size(3) == k.size(3) &&
+  return kv > 0 && heads % kv == 0 && q.size(2) > 0 && q.size(0) == k.size(0) && k.sizes() == v.sizes() &&
+         q.size(3) == k.size(3) &&
          q.size(2) == k.size(2) && q.is_contiguous() && k.is_contiguous() && v.stride(3) == 1 &&
          v.stride(2) >= v.size(3);
 }

@@ -23,8 +23,9 @@ bool set_fused_kernels(bool on);
 // undefined. Output in the scores' dtype; maths in fp32.
 at::Tensor softcapped_softmax(const at::Tensor& scores, const at::Tensor& mask, double scale, double cap);
 
-// The same attention with gradients, equal to the composed form (the grouped-query matmuls around
-// softcapped_softmax, tests/unit/model/test_fused_kernels.cpp) without its layout copies: q and k
+// The same attention with gradients: the composed form's grouped-query matmuls around
+// softcapped_softmax, equal to it within bf16 rounding (the output's matmuls are tiled per query
+// head; tests/unit/model/test_fused_kernels.cpp), without its layout copies: q and k
 // [B, H, T, D] and [B, KVH, T, D] contiguous (RoPE's outputs), v [B, KVH, T, D] with unit last
 // stride (the projection's [B, T, KVH, D] output seen transposed); returns [B, H, T, D] as a view of
 // a [B, T, H, D] buffer, and v's gradient in v's layout. For a full pass (Tq = Tk) under

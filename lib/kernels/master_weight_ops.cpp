@@ -196,7 +196,12 @@ WeightRanges& weight_ranges() {
 std::vector<int> other_prepared_bits(const WeightRanges& ranges, int64_t cols, int64_t source_bits,
                                      int64_t target_bits) {
   std::vector<int> others;
-  if (!fake_quantize_forward_many_supported(cols)) return others;
+  // Only a pass of one of the step's own precisions prepares the others (a pass for any other
+  // precision, say an evaluation inside the scope, would leave copies nobody takes).
+  const auto& bits = ranges.prepared_bits;
+  if (!fake_quantize_forward_many_supported(cols) || std::find(bits.begin(), bits.end(), target_bits) == bits.end()) {
+    return others;
+  }
   for (int bits : ranges.prepared_bits) {
     if (bits != target_bits && bits >= 1 && bits <= source_bits &&
         std::find(others.begin(), others.end(), bits) == others.end() && int(others.size()) + 1 < kMaxManyOutputs) {
@@ -324,7 +329,12 @@ WeightRangeScope::~WeightRangeScope() {
   if (!weight_ranges_shared()) return;
   WeightRanges& ranges = weight_ranges();
   const std::lock_guard<std::mutex> lock(ranges.mutex);
-  if (sets_prepared_bits_) ranges.prepared_bits = std::move(saved_prepared_bits_);
+  if (sets_prepared_bits_) {
+    // This scope's step is over: copies it prepared and nobody took are freed now, not at the outer
+    // scope's end.
+    ranges.prepared_bits = std::move(saved_prepared_bits_);
+    for (auto& [key, kept] : ranges.kept) kept.prepared.clear();
+  }
   if (--ranges.depth == 0) {
     ranges.kept.clear();
     ranges.prepared_bits.clear();

@@ -42,9 +42,10 @@ at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight
 
 // Projections of one input x (q, k and v; gate and up) in one autograd node: each output as
 // master_linear (quantizer {0, 0, 0, 0}) or quantized_master_linear ({group size, source bits,
-// target bits, extra precision}) computes it. The backward accumulates x's fp32 gradient in the
-// matmuls' epilogues (beta = 1), where separate nodes' gradients take a full-size add each, in
-// autograd's order of summation (equal within fp32 rounding, not bit for bit). A selectively
+// target bits, extra precision}) computes it. For an fp32 x the backward accumulates x's gradient in
+// the matmuls' epilogues (beta = 1), where separate nodes' gradients take a full-size add each
+// (equal to autograd's sum within fp32 rounding, not bit for bit: the order differs); a bf16 x's
+// gradients are added as autograd would. A selectively
 // checkpointed block's recomputation takes each member's output from the stash, in order.
 std::vector<at::Tensor> master_linears(const at::Tensor& x, const std::vector<at::Tensor>& weights,
                                        const std::vector<std::array<int64_t, 4>>& quantizers);
@@ -74,8 +75,8 @@ at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tens
 // last one to close forgets the ranges. Thread-safe (checkpointing recomputes in autograd's
 // threads). MATQUANT_SHARED_WEIGHT_RANGES=0 switches it off.
 //
-// With prepared_bits (the precisions the step will run), the first precision's fake-quant pass of a
-// weight also writes the bf16 weights of the others from the same read of the fp32 weight, and those
+// With prepared_bits (the precisions the step will run, on one stream), the first precision's
+// fake-quant pass of a weight also writes the bf16 weights of the others from the same read of the fp32 weight, and those
 // precisions take them instead of launching a pass (bit-identical). That holds up to
 // prepared_bits.size() bf16 copies of every quantized weight at once (for Gemma-2 2B's FFN, 3.3 GB
 // each beyond the first), so only the plain QAT step asks for it: not activation checkpointing

@@ -35,7 +35,8 @@ class DecoderLayerImpl : public torch::nn::Module {
   at::Tensor mlp(const at::Tensor& hidden);
   at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const;
   // (norm(x, weight), x) where x is also the residual path's input: with gradients on and the fused
-  // kernel taken, one autograd node whose backward sums x's two gradients in the norm's kernel.
+  // kernel taken, one autograd node whose backward sums x's two gradients in the norm's kernel (the
+  // second output is then a custom function's view of x: not to be modified in place).
   std::pair<at::Tensor, at::Tensor> norm_passing(const at::Tensor& x, const at::Tensor& weight) const;
   // hidden = h + norm(branch, post) (post undefined: h + branch) and normed = norm(hidden, next)
   // (next undefined: none), in one fused kernel when no gradient is needed (evaluation, prefill,

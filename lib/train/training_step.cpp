@@ -59,7 +59,7 @@ std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& 
   auto runs = [&](const auto& target) { return target.lambda != 0.0 || objective.uses_distillation(); };
   // The precisions share each weight's c-bit quantization range: computed once, reused by the others.
   // Without a layer runner (activation checkpointing, sharding), the first precision's pass also
-  // writes the others' bf16 weights: memory for one read of each fp32 weight per step.
+  // writes the others' bf16 weights: extra bf16 copies held, so each fp32 weight is read once.
   std::vector<int> prepared_bits;
   if (!model->has_layer_runner()) {
     for (const auto& target : targets) {

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 #include <optional>
+#include <utility>
 #include <torch/autograd.h>
 
 using namespace matquant;
@@ -190,10 +191,12 @@ TEST_F(MasterWeightOps, PreparedPrecisionsAreTakenBitIdenticalToComputedOnes) {
     bool previous = kernels::set_precisions_prepared_together(true);
     ~PreparedOn() { kernels::set_precisions_prepared_together(previous); }
   } prepared_on;
-  for (int64_t group : {int64_t(0), int64_t(64)}) {
+  // 320-wide rows take the 64-thread kernel, 9216-wide ones (Gemma-2's down_proj) the 256-thread one.
+  using GroupWidth = std::pair<int64_t, int64_t>;
+  for (const auto& [group, width] : std::initializer_list<GroupWidth>{{0, 320}, {64, 320}, {0, 9216}}) {
     for (bool extra : {false, true}) {
-      const at::Tensor w = at::randn({96, 320}, cuda()) * 0.05;
-      const at::Tensor x = at::randn({3, 7, 320}, cuda());
+      const at::Tensor w = at::randn({96, width}, cuda()) * 0.05;
+      const at::Tensor x = at::randn({3, 7, width}, cuda());
       const at::Tensor grad_y = at::randn({3, 7, 96}, cuda(at::kBFloat16));
       const std::vector<int> order = {4, 8, 2};
       at::Tensor out[2][3], grads[2];
