@@ -514,9 +514,8 @@ bool softcapped_attention_core_applies(const at::Tensor& q, const at::Tensor& k,
   }
   const int64_t heads = q.size(1), kv = k.size(1);
   return kv > 0 && heads % kv == 0 && q.size(2) > 0 && q.size(0) == k.size(0) && k.sizes() == v.sizes() &&
-         q.size(3) == k.size(3) &&
-         q.size(2) == k.size(2) && q.is_contiguous() && k.is_contiguous() && v.stride(3) == 1 &&
-         v.stride(2) >= v.size(3);
+         q.size(3) == k.size(3) && q.size(2) == k.size(2) && q.is_contiguous() && k.is_contiguous() &&
+         v.stride(3) == 1 && v.stride(2) >= v.size(3);
 }
 
 at::Tensor softcapped_attention_core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -198,8 +198,8 @@ std::vector<int> other_prepared_bits(const WeightRanges& ranges, int64_t cols, i
   std::vector<int> others;
   // Only a pass of one of the step's own precisions prepares the others (a pass for any other
   // precision, say an evaluation inside the scope, would leave copies nobody takes).
-  const auto& bits = ranges.prepared_bits;
-  if (!fake_quantize_forward_many_supported(cols) || std::find(bits.begin(), bits.end(), target_bits) == bits.end()) {
+  const auto& named = ranges.prepared_bits;
+  if (!fake_quantize_forward_many_supported(cols) || std::find(named.begin(), named.end(), target_bits) == named.end()) {
     return others;
   }
   for (int bits : ranges.prepared_bits) {

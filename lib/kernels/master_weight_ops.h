@@ -45,8 +45,8 @@ at::Tensor quantized_master_linear(const at::Tensor& x, const at::Tensor& weight
 // target bits, extra precision}) computes it. For an fp32 x the backward accumulates x's gradient in
 // the matmuls' epilogues (beta = 1), where separate nodes' gradients take a full-size add each
 // (equal to autograd's sum within fp32 rounding, not bit for bit: the order differs); a bf16 x's
-// gradients are added as autograd would. A selectively
-// checkpointed block's recomputation takes each member's output from the stash, in order.
+// gradients are added as autograd would. A selectively checkpointed block's recomputation takes
+// each member's output from the stash, in order.
 std::vector<at::Tensor> master_linears(const at::Tensor& x, const std::vector<at::Tensor>& weights,
                                        const std::vector<std::array<int64_t, 4>>& quantizers);
 
@@ -76,10 +76,10 @@ at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tens
 // threads). MATQUANT_SHARED_WEIGHT_RANGES=0 switches it off.
 //
 // With prepared_bits (the precisions the step will run, on one stream), the first precision's
-// fake-quant pass of a weight also writes the bf16 weights of the others from the same read of the fp32 weight, and those
-// precisions take them instead of launching a pass (bit-identical). That holds up to
-// prepared_bits.size() bf16 copies of every quantized weight at once (for Gemma-2 2B's FFN, 3.3 GB
-// each beyond the first), so only the plain QAT step asks for it: not activation checkpointing
+// fake-quant pass of a weight also writes the bf16 weights of the others from the same read of the
+// fp32 weight, and those precisions take them instead of launching a pass (bit-identical). That
+// holds up to prepared_bits.size() bf16 copies of every quantized weight at once (for Gemma-2 2B's
+// FFN, 3.3 GB each beyond the first), so only the plain QAT step asks for it: not activation checkpointing
 // (which trades that memory away) nor sharded training. MATQUANT_PREPARED_PRECISIONS=0 switches it
 // off. On the H200 it is about neutral: the fake-quant passes shrink (9.97 to 8.85 ms per 2B step),
 // and the matmuls then read the later precisions' weights from memory instead of from L2
