@@ -253,20 +253,26 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
     ctx->saved_data["adds_one"] = adds_one;
     return y;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  // dx (plus `added`, another gradient of x, when defined) and dw from the saved x, weight and rstd.
+  static variable_list backward_adding(AutogradContext* ctx, const at::Tensor& grad_y, const at::Tensor& added) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& x = saved[0];
     const at::Tensor& weight = saved[1];
     const c10::cuda::CUDAGuard guard(x.device());
-    const at::Tensor grad = grads[0].to(x.scalar_type()).contiguous();
+    const at::Tensor grad = grad_y.to(x.scalar_type()).contiguous();
+    const at::Tensor other = added.defined() ? added.to(x.scalar_type()).contiguous() : at::Tensor();
     const int64_t width = x.size(-1), rows = x.numel() / width;
     at::Tensor grad_x = at::empty_like(x);
     at::Tensor partials = at::empty({rms_norm_backward_blocks(rows), width}, x.options().dtype(at::kFloat));
-    check_launch(launch_rms_norm_backward(dtype_of(x), dtype_of(weight), grad.data_ptr(), x.data_ptr(), weight.data_ptr(), f32(saved[2]),
-                                          grad_x.data_ptr(), f32(partials), rows, width,
-                                          ctx->saved_data["adds_one"].toBool(), stream_of(x)),
+    check_launch(launch_rms_norm_backward(dtype_of(x), dtype_of(weight), grad.data_ptr(), x.data_ptr(),
+                                          weight.data_ptr(), f32(saved[2]), grad_x.data_ptr(), f32(partials), rows,
+                                          width, ctx->saved_data["adds_one"].toBool(), stream_of(x), false,
+                                          other.defined() ? other.data_ptr() : nullptr),
                  "rms_norm backward");
     return {grad_x, column_sums(partials).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return backward_adding(ctx, grads[0], at::Tensor());
   }
 };
 
@@ -282,21 +288,7 @@ struct RmsNormPassing : public torch::autograd::Function<RmsNormPassing> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     if (!grads[0].defined()) return {grads[1], at::Tensor(), at::Tensor(), at::Tensor()};
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor& x = saved[0];
-    const at::Tensor& weight = saved[1];
-    const c10::cuda::CUDAGuard guard(x.device());
-    const at::Tensor grad = grads[0].to(x.scalar_type()).contiguous();
-    const at::Tensor added = grads[1].defined() ? grads[1].to(x.scalar_type()).contiguous() : at::Tensor();
-    const int64_t width = x.size(-1), rows = x.numel() / width;
-    at::Tensor grad_x = at::empty_like(x);
-    at::Tensor partials = at::empty({rms_norm_backward_blocks(rows), width}, x.options().dtype(at::kFloat));
-    check_launch(launch_rms_norm_backward(dtype_of(x), dtype_of(weight), grad.data_ptr(), x.data_ptr(),
-                                          weight.data_ptr(), f32(saved[2]), grad_x.data_ptr(), f32(partials), rows,
-                                          width, ctx->saved_data["adds_one"].toBool(), stream_of(x), false,
-                                          added.defined() ? added.data_ptr() : nullptr),
-                 "rms_norm backward (with the residual's gradient)");
-    return {grad_x, column_sums(partials).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+    return RmsNorm::backward_adding(ctx, grads[0], grads[1]);
   }
 };
 

@@ -133,17 +133,18 @@ void stash_projection(const at::Tensor& x, const at::Tensor& weight, const Proje
   stash->put(std::move(entry));
 }
 
+// A plain weight's bf16 copy through autocast's weight cache, as at::linear would take it: the step's
+// autocast scope spans the three precisions, so each plain weight is cast once per step. Made with
+// gradients on, so the cached copy is the one a composed at::linear in the same scope would have made.
+at::Tensor autocast_weight(const at::Tensor& weight) {
+  const at::AutoGradMode grad_on(true);
+  return at::autocast::cached_cast(at::kBFloat16, weight, c10::DeviceType::CUDA);
+}
+
 struct MasterLinear : public torch::autograd::Function<MasterLinear> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
     const at::Tensor x16 = shared_bf16_input(x);
-    // Through autocast's weight cache, as at::linear would: the step's autocast scope spans the three
-    // precisions, so each plain weight is cast once per step. Recorded with gradients on, so the
-    // cached copy is the one a composed at::linear in the same scope would have made.
-    at::Tensor w16;
-    {
-      const at::AutoGradMode grad_on(true);
-      w16 = at::autocast::cached_cast(at::kBFloat16, weight, c10::DeviceType::CUDA);
-    }
+    const at::Tensor w16 = autocast_weight(weight);
     ctx->save_for_backward({x16, w16.detach(), weight});
     ctx->saved_data["x_dtype"] = x.scalar_type();
     // A selectively checkpointed block's recomputation: the first pass's output.
@@ -449,8 +450,7 @@ struct MasterLinears : public torch::autograd::Function<MasterLinears> {
       std::optional<StashedProjection> kept = stash ? stash->take(weight, q, x) : std::nullopt;
       if (kept) count_projection_stash_hit();
       if (q[1] == 0) {
-        const at::AutoGradMode grad_on(true);  // autocast's weight cache, as MasterLinear takes it
-        w.w16 = at::autocast::cached_cast(at::kBFloat16, weight, c10::DeviceType::CUDA).detach();
+        w.w16 = autocast_weight(weight).detach();
       } else if (kept) {
         w = Bf16FakeQuant{kept->w16, kept->scale, kept->zero, kept->inside, weight.numel() / kept->scale.numel()};
       } else {

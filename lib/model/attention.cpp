@@ -32,13 +32,13 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                            *config.attn_logit_softcapping);
     }
   }
-  // Square scores (a full forward pass) and cached steps (Tq < Tk, the mask's key axis offset) alike:
-  // tests/unit/model/test_fused_kernels.cpp checks both against the eager form below on a GPU.
-  // Training (a full pass with gradients): the same matmuls and softmax without layout copies.
+  // Training (a full pass with gradients): the matmuls and softmax below without their layout copies.
   if (config.attn_logit_softcapping && at::GradMode::is_enabled() &&
       kernels::softcapped_attention_core_applies(q, k, v)) {
     return kernels::softcapped_attention_core(q, k, v, mask, config.attention_scale, *config.attn_logit_softcapping);
   }
+  // Square scores (a full forward pass) and cached steps (Tq < Tk, the mask's key axis offset) alike:
+  // tests/unit/model/test_fused_kernels.cpp checks both against the eager form below on a GPU.
   if (config.attn_logit_softcapping && kernels::fused_kernels_enabled(q)) {
     // Query heads grouped under their key/value head ([b, kv, repeat * t, d]) so one batched matmul
     // serves grouped-query attention without repeating K and V; scale, cap, mask and softmax in
