@@ -31,9 +31,14 @@ inline std::string kernel_class(const std::string& name) {
 
 class KernelProfile {
  public:
+  // MATQUANT_PROFILE_TRACE=PATH also records operator input shapes and writes a Chrome trace of the
+  // profiled span to PATH (for attributing kernels to the operators and autograd nodes that launched them).
   void start() {
     using torch::profiler::impl::ActivityType;
-    torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+    const char* trace = std::getenv("MATQUANT_PROFILE_TRACE");
+    trace_path_ = trace ? trace : "";
+    torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO,
+                                                 /*report_input_shapes=*/!trace_path_.empty());
     const std::set<ActivityType> activities{ActivityType::CPU, ActivityType::CUDA};
     torch::autograd::profiler::prepareProfiler(config, activities);
     torch::autograd::profiler::enableProfiler(config, activities);
@@ -45,6 +50,10 @@ class KernelProfile {
   void stop_and_print(double wall_seconds, double units, int top = 25) {
     if (const char* env = std::getenv("MATQUANT_PROFILE_TOP")) top = std::max(1, std::atoi(env));
     const auto result = torch::autograd::profiler::disableProfiler();
+    if (!trace_path_.empty()) {
+      result->save(trace_path_);
+      fmt::print("kernel profile: trace written to {}\n", trace_path_);
+    }
     std::map<std::string, std::pair<double, int64_t>> by_name;  // name -> (seconds, launches)
     double gpu_seconds = 0.0;
     for (const auto& event : result->events()) {
@@ -77,6 +86,9 @@ class KernelProfile {
                  100.0 * entry.first / gpu_seconds, double(entry.second) / units, name.substr(0, 110));
     }
   }
+
+ private:
+  std::string trace_path_;
 };
 
 }  // namespace matquant::bench

@@ -202,10 +202,12 @@ fake_quantize_accumulate(const __nv_bfloat16* __restrict__ grad_out, const float
 }
 
 // The flat, four-wide form (cols a multiple of 4, aligned pointers): 16-byte loads of the weight
-// and the master gradient, 8-byte loads of the bf16 gradient, a grid-stride loop over all rows,
-// so short rows (groups) do not leave most threads of a block idle.
+// and the master gradient, 8-byte loads of the bf16 gradients, a grid-stride loop over all rows,
+// so short rows (groups) do not leave most threads of a block idle. Several bf16 gradients of the
+// same weight and range (one per precision of a step) are added in the order given, with the same
+// fp32 operations as one pass per gradient, reading and writing the master gradient once.
 __global__ void __launch_bounds__(kThreads)
-fake_quantize_accumulate_vec4(const uint2* __restrict__ grad_out, const float4* __restrict__ weight,
+fake_quantize_accumulate_vec4(AccumulatedGradients grads, const float4* __restrict__ weight,
                               const float* __restrict__ scales, const float* __restrict__ zeros,
                               float4* __restrict__ master_grad, const int32_t* __restrict__ row_inside,
                               int64_t packs, int64_t packs_per_row, int source_bits, bool accumulate) {
@@ -214,24 +216,31 @@ fake_quantize_accumulate_vec4(const uint2* __restrict__ grad_out, const float4* 
     const int64_t row = i / packs_per_row;
     const float scale = scales[row];
     const float zero = zeros[row];
-    const uint2 raw = grad_out[i];
-    const __nv_bfloat16* g = reinterpret_cast<const __nv_bfloat16*>(&raw);
-    float4 d;
-    if (row_inside && row_inside[row]) {  // every code inside: straight_through's pass-through value
-      d.x = __fdiv_rn(to_float(g[0]) * scale, scale);
-      d.y = __fdiv_rn(to_float(g[1]) * scale, scale);
-      d.z = __fdiv_rn(to_float(g[2]) * scale, scale);
-      d.w = __fdiv_rn(to_float(g[3]) * scale, scale);
-    } else {
-      const float4 w = weight[i];
-      d.x = straight_through(to_float(g[0]), w.x, scale, zero, qmax);
-      d.y = straight_through(to_float(g[1]), w.y, scale, zero, qmax);
-      d.z = straight_through(to_float(g[2]), w.z, scale, zero, qmax);
-      d.w = straight_through(to_float(g[3]), w.w, scale, zero, qmax);
+    const bool inside = row_inside && row_inside[row];
+    uint2 raw[kMaxAccumulatedGradients];
+#pragma unroll
+    for (int c = 0; c < kMaxAccumulatedGradients; ++c) {
+      if (c < grads.count) raw[c] = static_cast<const uint2*>(grads.grad[c])[i];
     }
-    if (accumulate) {
-      const float4 m = master_grad[i];
-      d = make_float4(m.x + d.x, m.y + d.y, m.z + d.z, m.w + d.w);
+    const float4 w = inside ? float4{} : weight[i];  // every code inside: the weight is not needed
+    float4 d = accumulate ? master_grad[i] : float4{};
+#pragma unroll
+    for (int c = 0; c < kMaxAccumulatedGradients; ++c) {
+      if (c >= grads.count) break;
+      const __nv_bfloat16* g = reinterpret_cast<const __nv_bfloat16*>(&raw[c]);
+      float4 t;
+      if (inside) {  // straight_through's pass-through value
+        t.x = __fdiv_rn(to_float(g[0]) * scale, scale);
+        t.y = __fdiv_rn(to_float(g[1]) * scale, scale);
+        t.z = __fdiv_rn(to_float(g[2]) * scale, scale);
+        t.w = __fdiv_rn(to_float(g[3]) * scale, scale);
+      } else {
+        t.x = straight_through(to_float(g[0]), w.x, scale, zero, qmax);
+        t.y = straight_through(to_float(g[1]), w.y, scale, zero, qmax);
+        t.z = straight_through(to_float(g[2]), w.z, scale, zero, qmax);
+        t.w = straight_through(to_float(g[3]), w.w, scale, zero, qmax);
+      }
+      d = (c == 0 && !accumulate) ? t : make_float4(d.x + t.x, d.y + t.y, d.z + t.z, d.w + t.w);
     }
     master_grad[i] = d;
   }
@@ -302,24 +311,38 @@ int launch_fake_quantize_backward(Dtype dtype, const void* grad_out, const void*
   });
 }
 
-int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
-                                    float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
-                                    void* stream, const int32_t* row_inside) {
+int launch_fake_quantize_accumulate(const AccumulatedGradients& grads, const float* weight, const float* scale,
+                                    const float* zero, float* master_grad, int64_t rows, int64_t cols, int source_bits,
+                                    bool accumulate, void* stream, const int32_t* row_inside) {
+  if (grads.count < 1 || grads.count > kMaxAccumulatedGradients) return int(cudaErrorInvalidValue);
   if (rows == 0 || cols == 0) return 0;
   const auto s = static_cast<cudaStream_t>(stream);
-  const bool aligned = reinterpret_cast<uintptr_t>(grad_out) % 8 == 0 && reinterpret_cast<uintptr_t>(weight) % 16 == 0 &&
-                       reinterpret_cast<uintptr_t>(master_grad) % 16 == 0;
+  bool aligned = reinterpret_cast<uintptr_t>(weight) % 16 == 0 && reinterpret_cast<uintptr_t>(master_grad) % 16 == 0;
+  for (int c = 0; c < grads.count; ++c) aligned = aligned && reinterpret_cast<uintptr_t>(grads.grad[c]) % 8 == 0;
   if (cols % 4 == 0 && aligned) {
     const int64_t packs = rows * cols / 4;
     const int64_t blocks = std::min<int64_t>((packs + kThreads - 1) / kThreads, 132 * 16);
-    fake_quantize_accumulate_vec4<<<blocks, kThreads, 0, s>>>(
-        static_cast<const uint2*>(grad_out), reinterpret_cast<const float4*>(weight), scale, zero,
-        reinterpret_cast<float4*>(master_grad), row_inside, packs, cols / 4, source_bits, accumulate);
-  } else {
-    fake_quantize_accumulate<<<rows, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(grad_out), weight, scale,
-                                                       zero, master_grad, cols, source_bits, accumulate);
+    fake_quantize_accumulate_vec4<<<blocks, kThreads, 0, s>>>(grads, reinterpret_cast<const float4*>(weight), scale,
+                                                              zero, reinterpret_cast<float4*>(master_grad), row_inside,
+                                                              packs, cols / 4, source_bits, accumulate);
+    return int(cudaGetLastError());
   }
-  return int(cudaGetLastError());
+  for (int c = 0; c < grads.count; ++c) {  // one pass per gradient, in order
+    fake_quantize_accumulate<<<rows, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(grads.grad[c]), weight, scale,
+                                                       zero, master_grad, cols, source_bits, accumulate || c > 0);
+    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return int(e);
+  }
+  return 0;
+}
+
+int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
+                                    float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
+                                    void* stream, const int32_t* row_inside) {
+  AccumulatedGradients grads;
+  grads.grad[0] = grad_out;
+  grads.count = 1;
+  return launch_fake_quantize_accumulate(grads, weight, scale, zero, master_grad, rows, cols, source_bits, accumulate,
+                                         stream, row_inside);
 }
 
 }  // namespace matquant::kernels

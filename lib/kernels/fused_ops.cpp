@@ -13,8 +13,6 @@
 #include <algorithm>
 #include <atomic>
 #include <limits>
-#include <map>
-#include <mutex>
 #include <string>
 
 namespace matquant::kernels {
@@ -215,28 +213,6 @@ struct SoftcappedCrossEntropy : public torch::autograd::Function<SoftcappedCross
   }
 };
 
-// Sums of the columns of an fp32 [blocks, width] tensor as one cuBLAS matrix-vector product with a
-// ones vector kept per device: ATen's column reduction took 11 us for the norms' 528 x 2304 weight
-// partials, a norm backward's worth, 315 times per QAT step (3.6 ms of 261).
-at::Tensor column_sums(const at::Tensor& partials) {
-  static std::mutex mutex;
-  // Never destroyed: CUDA memory must not be freed by static destructors after CUDA shut down.
-  static auto* ones_by_device = new std::map<c10::DeviceIndex, at::Tensor>;
-  at::Tensor ones;
-  {
-    const std::lock_guard<std::mutex> lock(mutex);
-    at::Tensor& kept = (*ones_by_device)[partials.device().index()];
-    // Made once at the largest block count, never replaced: a freed vector could still be in use on
-    // another stream.
-    if (!kept.defined()) {
-      kept = at::ones({std::max(partials.size(0), rms_norm_backward_blocks(std::numeric_limits<int64_t>::max()))},
-                      partials.options());
-    }
-    ones = kept;
-  }
-  return at::mv(partials.t(), ones.slice(0, 0, partials.size(0)));
-}
-
 struct RmsNorm : public torch::autograd::Function<RmsNorm> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& weight_in, double eps,
                             bool adds_one) {
@@ -263,13 +239,15 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
     const at::Tensor other = added.defined() ? added.to(x.scalar_type()).contiguous() : at::Tensor();
     const int64_t width = x.size(-1), rows = x.numel() / width;
     at::Tensor grad_x = at::empty_like(x);
+    at::Tensor grad_weight = at::empty_like(weight);
     at::Tensor partials = at::empty({rms_norm_backward_blocks(rows), width}, x.options().dtype(at::kFloat));
     check_launch(launch_rms_norm_backward(dtype_of(x), dtype_of(weight), grad.data_ptr(), x.data_ptr(),
-                                          weight.data_ptr(), f32(saved[2]), grad_x.data_ptr(), f32(partials), rows,
+                                          weight.data_ptr(), f32(saved[2]), grad_x.data_ptr(), grad_weight.data_ptr(),
+                                          f32(partials), rows,
                                           width, ctx->saved_data["adds_one"].toBool(), stream_of(x), false,
                                           other.defined() ? other.data_ptr() : nullptr),
                  "rms_norm backward");
-    return {grad_x, column_sums(partials).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+    return {grad_x, grad_weight, at::Tensor(), at::Tensor()};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     return backward_adding(ctx, grads[0], at::Tensor());
@@ -316,13 +294,15 @@ struct RmsNormAdd : public torch::autograd::Function<RmsNormAdd> {
     const at::Tensor grad = grads[0].to(ctx->saved_data["h_dtype"].toScalarType()).contiguous();
     const int64_t width = branch.size(-1), rows = branch.numel() / width;
     at::Tensor grad_branch = at::empty_like(branch);
+    at::Tensor grad_weight = at::empty_like(weight);
     at::Tensor partials = at::empty({rms_norm_backward_blocks(rows), width}, branch.options().dtype(at::kFloat));
     const bool fp32_grad = grad.scalar_type() != branch.scalar_type();  // rms_norm_add_applies: then fp32
     check_launch(launch_rms_norm_backward(dtype_of(branch), dtype_of(weight), grad.data_ptr(), branch.data_ptr(),
-                                          weight.data_ptr(), f32(saved[2]), grad_branch.data_ptr(), f32(partials), rows,
+                                          weight.data_ptr(), f32(saved[2]), grad_branch.data_ptr(),
+                                          grad_weight.data_ptr(), f32(partials), rows,
                                           width, ctx->saved_data["adds_one"].toBool(), stream_of(grad), fp32_grad),
                  "rms_norm_add backward");
-    return {grad, grad_branch, column_sums(partials).to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+    return {grad, grad_branch, grad_weight, at::Tensor(), at::Tensor()};
   }
 };
 

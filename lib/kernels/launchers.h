@@ -100,14 +100,14 @@ bool residual_rms_norm_supported(Dtype dtype, Dtype weight_dtype, int64_t width,
 int launch_residual_rms_norm(Dtype dtype, Dtype weight_dtype, const void* h, const void* branch,
                              const void* post_weight, const void* next_weight, void* h_out, void* normed,
                              int64_t rows, int64_t width, float eps, bool adds_one, void* stream);
-// dx, and per-block partial sums of dw in weight_partials [blocks, width] (fp32), blocks given
-// by rms_norm_backward_blocks(rows).
+// dx and dw (weight's dtype, summed in fp32). weight_partials is fp32 workspace of
+// [rms_norm_backward_blocks(rows), width].
 int64_t rms_norm_backward_blocks(int64_t rows);
 // fp32_grad: grad_y is fp32 whatever x's dtype, and is rounded to it first (rms_norm_add's backward:
 // the composed form casts the sum's fp32 gradient to the branch's dtype). added_grad (x's dtype,
 // contiguous, optional): another gradient of x, added to dx as autograd adds two gradients.
 int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y, const void* x, const void* weight,
-                             const float* rstd, void* grad_x, float* weight_partials, int64_t rows,
+                             const float* rstd, void* grad_x, void* grad_weight, float* weight_partials, int64_t rows,
                              int64_t width, bool adds_one, void* stream, bool fp32_grad = false,
                              const void* added_grad = nullptr);
 // hidden = h + rms_norm(branch, weight) (branch's dtype; weight as launch_rms_norm_forward takes it),
@@ -190,6 +190,16 @@ int launch_gated_activation_backward(Dtype dtype, const void* grad_out, const vo
 int launch_fake_quantize_accumulate(const void* grad_out, const float* weight, const float* scale, const float* zero,
                                     float* master_grad, int64_t rows, int64_t cols, int source_bits, bool accumulate,
                                     void* stream, const int32_t* row_inside = nullptr);
+// The same for several bf16 gradients of one weight and range, added in order (bit-identical to one
+// call per gradient), reading and writing master_grad once.
+constexpr int kMaxAccumulatedGradients = 4;
+struct AccumulatedGradients {
+  const void* grad[kMaxAccumulatedGradients] = {};
+  int count = 0;
+};
+int launch_fake_quantize_accumulate(const AccumulatedGradients& grads, const float* weight, const float* scale,
+                                    const float* zero, float* master_grad, int64_t rows, int64_t cols, int source_bits,
+                                    bool accumulate, void* stream, const int32_t* row_inside = nullptr);
 
 // AdamW (decoupled weight decay) over fp32 tensors in one launch (lib/kernels/adamw_update.cu).
 // One entry per tensor, its blocks from first_block on (adamw_update_blocks(numel) of them, the

@@ -356,24 +356,85 @@ bool precisions_prepared_together() { return prepared_switch().load(); }
 bool set_precisions_prepared_together(bool on) { return prepared_switch().exchange(on); }
 
 namespace {
+std::atomic<bool>& deferred_switch() {
+  static std::atomic<bool> on(on_unless_zero("MATQUANT_DEFERRED_GRADIENTS"));
+  return on;
+}
+}  // namespace
 
-// weight.grad (+)= the straight-through gradient of Q(weight) from the bf16 matmul gradient
-// grad_y^T @ x16 (autocast's), masked, cast and accumulated in one pass.
-void add_straight_through_to_master_grad(const at::Tensor& weight, const at::Tensor& grad_y, const at::Tensor& x16,
-                                         const at::Tensor& scale, const at::Tensor& zero, const at::Tensor& inside,
-                                         int64_t cols, int64_t source_bits) {
-  const at::Tensor grad_w16 = at::mm(as_rows(grad_y).t(), as_rows(x16)).contiguous();
+bool gradients_deferred() { return deferred_switch().load(); }
+bool set_gradients_deferred(bool on) { return deferred_switch().exchange(on); }
+
+namespace {
+
+// weight.grad (+)= the straight-through gradients of Q(weight) from bf16 matmul gradients, masked,
+// cast and accumulated (in order) in one pass.
+void accumulate_straight_through(const at::Tensor& weight, const std::vector<at::Tensor>& grads_w16,
+                                 const at::Tensor& scale, const at::Tensor& zero, const at::Tensor& inside,
+                                 int64_t cols, int64_t source_bits) {
   at::Tensor& master = weight.mutable_grad();
   const bool accumulate = master.defined();
   if (!accumulate) master = at::empty(weight.sizes(), weight.options());
   if (!weight.is_contiguous() || !master.is_contiguous()) {
     throw Error(ErrorCode::kInternal, "quantized_master_linear: weight and its gradient must be contiguous");
   }
-  check_launch(launch_fake_quantize_accumulate(grad_w16.data_ptr(), weight.data_ptr<float>(), scale.data_ptr<float>(),
+  AccumulatedGradients grads;
+  for (const at::Tensor& g : grads_w16) grads.grad[grads.count++] = g.data_ptr();
+  check_launch(launch_fake_quantize_accumulate(grads, weight.data_ptr<float>(), scale.data_ptr<float>(),
                                                zero.data_ptr<float>(), master.data_ptr<float>(), weight.numel() / cols,
                                                cols, int(source_bits), accumulate, stream_of(weight),
                                                inside.data_ptr<int32_t>()),
                "fake_quantize accumulate");
+}
+
+// A weight's bf16 gradients kept by a DeferredGradientScope until its last precision's arrives.
+struct PendingGradient {
+  at::Tensor weight, scale, zero, inside;
+  int64_t cols = 0, source_bits = 0;
+  std::vector<at::Tensor> grads;
+  void accumulate() const { accumulate_straight_through(weight, grads, scale, zero, inside, cols, source_bits); }
+};
+struct DeferredGradients {
+  std::mutex mutex;
+  int contributions = 0;  // gradients per weight in the open scope's step; 0: none open
+  std::map<const c10::TensorImpl*, PendingGradient> pending;
+};
+DeferredGradients& deferred_gradients() {
+  static auto* deferred = new DeferredGradients;  // never destroyed: it may hold CUDA tensors at exit
+  return *deferred;
+}
+
+// weight.grad (+)= the straight-through gradient of Q(weight) from the bf16 matmul gradient
+// grad_y^T @ x16 (autocast's); within a DeferredGradientScope, once all of the step's gradients of
+// the weight are there.
+void add_straight_through_to_master_grad(const at::Tensor& weight, const at::Tensor& grad_y, const at::Tensor& x16,
+                                         const at::Tensor& scale, const at::Tensor& zero, const at::Tensor& inside,
+                                         int64_t cols, int64_t source_bits) {
+  const at::Tensor grad_w16 = at::mm(as_rows(grad_y).t(), as_rows(x16)).contiguous();
+  PendingGradient now{weight, scale, zero, inside, cols, source_bits, {grad_w16}};
+  std::optional<PendingGradient> earlier;  // kept for another range: accumulated first, on its own
+  {
+    DeferredGradients& deferred = deferred_gradients();
+    const std::lock_guard<std::mutex> lock(deferred.mutex);
+    if (deferred.contributions > 1) {
+      auto it = deferred.pending.find(weight.unsafeGetTensorImpl());
+      if (it == deferred.pending.end()) {
+        deferred.pending.emplace(weight.unsafeGetTensorImpl(), std::move(now));
+        return;
+      }
+      PendingGradient& kept = it->second;
+      if (kept.scale.data_ptr() == scale.data_ptr() && kept.cols == cols && kept.source_bits == source_bits) {
+        kept.grads.push_back(grad_w16);
+        if (int(kept.grads.size()) < std::min(deferred.contributions, kMaxAccumulatedGradients)) return;
+        now = std::move(kept);
+      } else {
+        earlier = std::move(kept);
+      }
+      deferred.pending.erase(it);
+    }
+  }
+  if (earlier) earlier->accumulate();
+  now.accumulate();
 }
 
 struct QuantizedMasterLinear : public torch::autograd::Function<QuantizedMasterLinear> {
@@ -562,6 +623,34 @@ at::Tensor autocast_quantized_linear_forward(const at::Tensor& x, const at::Tens
 
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight) {
   return master_weight_training(weight) ? master_linear(x, weight) : at::linear(x, weight);
+}
+
+DeferredGradientScope::DeferredGradientScope(int contributions) {
+  if (contributions < 2 || !gradients_deferred()) return;
+  DeferredGradients& deferred = deferred_gradients();
+  const std::lock_guard<std::mutex> lock(deferred.mutex);
+  if (deferred.contributions > 0) return;  // an outer scope's step: it flushes
+  deferred.contributions = contributions;
+  open_ = true;
+}
+
+void DeferredGradientScope::flush() {
+  if (!open_) return;
+  std::map<const c10::TensorImpl*, PendingGradient> pending;
+  {
+    DeferredGradients& deferred = deferred_gradients();
+    const std::lock_guard<std::mutex> lock(deferred.mutex);
+    pending.swap(deferred.pending);
+  }
+  for (const auto& [impl, kept] : pending) kept.accumulate();
+}
+
+DeferredGradientScope::~DeferredGradientScope() {
+  if (!open_) return;
+  DeferredGradients& deferred = deferred_gradients();
+  const std::lock_guard<std::mutex> lock(deferred.mutex);
+  deferred.contributions = 0;
+  deferred.pending.clear();  // not flushed: the step was abandoned by an exception
 }
 
 }  // namespace matquant::kernels

@@ -110,6 +110,29 @@ bool weight_ranges_shared();
 // outside autograd's in-place ops calls it (the optimizer step, re-gathered shards, loaded checkpoints).
 void note_weights_changed();
 
+// While one of these is open with contributions = n > 1 (the backward passes of a step, one per
+// precision), quantized projections keep each weight's bf16 weight gradient until the weight's n-th
+// arrives, then add all n to weight.grad in one pass (bit-identical to one pass each, in the same
+// order): the fp32 master gradient is read and written once per step instead of once per precision.
+// That holds up to n - 1 bf16 gradients of every quantized weight (3.3 GB each for Gemma-2 2B's FFN),
+// so only the plain QAT step opens one, as for prepared precisions. flush() adds whatever is still
+// kept (a weight that received fewer than n) and must be called before weight.grad is read; a scope
+// closed without it (an exception) drops what it kept. Not nested: an inner scope does nothing.
+// MATQUANT_DEFERRED_GRADIENTS=0 switches it off; set_gradients_deferred overrides that (tests).
+class DeferredGradientScope {
+ public:
+  explicit DeferredGradientScope(int contributions);
+  ~DeferredGradientScope();
+  DeferredGradientScope(const DeferredGradientScope&) = delete;
+  DeferredGradientScope& operator=(const DeferredGradientScope&) = delete;
+  void flush();
+
+ private:
+  bool open_ = false;
+};
+bool gradients_deferred();
+bool set_gradients_deferred(bool on);
+
 // master_linear when master_weight_training(weight), else at::linear: the decoder's LM head.
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight);
 

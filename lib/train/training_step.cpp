@@ -67,6 +67,12 @@ std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& 
     }
   }
   const kernels::WeightRangeScope shared_ranges(prepared_bits.size() > 1 ? prepared_bits : std::vector<int>{});
+  // Under the same condition, each quantized weight's gradients of the precisions' backward passes
+  // are added to its fp32 gradient in one pass, after the last of them.
+  const auto backward_passes = std::count_if(targets.begin(), targets.end(), [&](const auto& target) {
+    return runs(target) && target.lambda != 0.0;
+  });
+  kernels::DeferredGradientScope deferred_gradients(prepared_bits.size() > 1 ? int(backward_passes) : 0);
   std::map<int, at::Tensor> teacher_log_probs;
   for (const auto& target : targets) {
     if (!runs(target)) continue;
@@ -90,6 +96,7 @@ std::vector<std::pair<int, at::Tensor>> backward_objective(model::DecoderModel& 
     losses.emplace_back(target.bits, loss.detach() * scale);
     if (target.lambda != 0.0) (loss * (target.lambda * scale)).backward();
   }
+  deferred_gradients.flush();
   return losses;
 }
 

@@ -331,6 +331,48 @@ TEST_F(FusedKernels, RmsNormMatchesLlamaAndGemmaForms) {
   }
 }
 
+// The backward with autocast on (as the QAT step runs it) against a float64 composition: dx and dw
+// within fp32 rounding. dw is summed over up to 4200 rows: once summed through a bf16 matrix-vector
+// product (autocast caught it) its error was about 1e-2 of its size. The cases cover the warp-per-row
+// kernel (rows of whole 16-byte packs, held in registers or read twice, more rows than its warps so
+// warps take several), the block-per-row one (odd and wide rows), bf16 rows and Llama's form.
+TEST_F(FusedKernels, RmsNormBackwardUnderAutocastSumsInFp32) {
+  const double eps = 1e-6;
+  struct Case {
+    at::ScalarType dtype;
+    int64_t rows, width;
+    bool adds_one;
+  };
+  for (const Case& c : {Case{at::kFloat, 4200, 2304, true}, Case{at::kFloat, 70, 262, true},
+                        Case{at::kBFloat16, 2048, 2304, true}, Case{at::kBFloat16, 300, 264, false},
+                        Case{at::kFloat, 130, 3584, true}, Case{at::kFloat, 3, 6400, true}}) {
+    const std::string where = std::string(c10::toString(c.dtype)) + " " + std::to_string(c.rows) + " x " +
+                              std::to_string(c.width) + (c.adds_one ? " gemma" : " llama");
+    const at::Tensor x0 = (at::randn({c.rows, c.width}, cuda()) * 2.0 + 0.5).to(c.dtype);
+    const at::Tensor w0 = (at::randn({c.width}, cuda()) * 0.3).to(c.adds_one ? at::kFloat : c.dtype);
+    const at::Tensor grad = at::randn({c.rows, c.width}, cuda()).to(c.dtype);
+    const at::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    const at::Tensor y = kernels::rms_norm(x, w, eps, c.adds_one);
+    const auto grads = torch::autograd::grad({y}, {x, w}, {grad});
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    ASSERT_EQ(grads[1].scalar_type(), w.scalar_type()) << where;
+
+    const at::Tensor xd = x0.to(at::kDouble).requires_grad_(true), wd = w0.to(at::kDouble).requires_grad_(true);
+    const at::Tensor n = xd * at::rsqrt(xd.pow(2).mean(-1, true) + eps);
+    const at::Tensor yd = c.adds_one ? n * (1.0 + wd) : wd * n;
+    const auto expected = torch::autograd::grad({yd}, {xd, wd}, {grad.to(at::kDouble)});
+    const double dw_scale = expected[1].abs().max().item<double>();
+    const double dw_tolerance = w0.scalar_type() == at::kFloat ? 1e-5 : 1e-2;  // a bf16 dw is rounded to bf16
+    EXPECT_LT(max_abs_diff(grads[1], expected[1]) / dw_scale, dw_tolerance) << where;
+    if (c.dtype == at::kFloat) {  // the forward too: 2304 fp32 columns take the forward's widest warp rows
+      EXPECT_LT(max_abs_diff(y, yd) / yd.abs().max().item<double>(), 1e-6) << where;
+      EXPECT_LT(max_abs_diff(grads[0], expected[0]) / expected[0].abs().max().item<double>(), 1e-5) << where;
+    }
+  }
+}
+
 TEST_F(FusedKernels, RmsNormForwardOfBf16RowsMatchesTheFp32Form) {
   // bf16 rows as evaluation runs them: 2304 and 3584 columns (Gemma-2 2B and 9B) take the
   // warp-per-row kernel, 264 its smallest bucket, 10000 the block-per-row one; fp32 and bf16 weights.
