@@ -338,6 +338,33 @@ rms_norm_backward(const G* __restrict__ grad_y, const T* __restrict__ x, const W
 // 2.1 TB/s of compulsory traffic). dy and the weight are read twice, the weight from L1 and L2.
 constexpr int kBackwardWarps = kThreads / 32;
 
+// Calls visit(p, values) for each pack p of a row that a lane owns (lane, lane + 32, ...). With
+// kHeld > 0 the values come from `held`, which `fill` first loads from `in`; otherwise from `in`.
+template <typename T, int kHeld, typename Visit>
+__device__ __forceinline__ void visit_lane_packs(const T* __restrict__ in, uint4 (&held)[kHeld > 0 ? kHeld : 1],
+                                                 bool fill, int packs, int lane, Visit&& visit) {
+  constexpr int kPack = 16 / sizeof(T);
+  if constexpr (kHeld > 0) {
+#pragma unroll
+    for (int h = 0; h < kHeld; ++h) {
+      const int p = lane + 32 * h;
+      if (p < packs) {
+        if (fill) held[h] = reinterpret_cast<const uint4*>(in)[p];
+        float v[kPack];
+        unpack_pack<T>(held[h], v);
+        visit(p, v);
+      }
+    }
+  } else {
+#pragma unroll 2
+    for (int p = lane; p < packs; p += 32) {
+      float v[kPack];
+      load_aligned<kPack>(in + p * kPack, v);
+      visit(p, v);
+    }
+  }
+}
+
 template <typename T, typename W, typename G, int kHeld>
 __global__ void __launch_bounds__(kThreads)
 rms_norm_backward_warp_rows(const G* __restrict__ grad_y, const T* __restrict__ x, const W* __restrict__ weight,
@@ -365,25 +392,7 @@ rms_norm_backward_warp_rows(const G* __restrict__ grad_y, const T* __restrict__ 
       for (int k = 0; k < kPack; ++k) dot += round_to<T>(g[k]) * (adds_one ? 1.0f + w[k] : w[k]) * (v[k] * r);
     };
     uint4 held[kHeld > 0 ? kHeld : 1];
-    if constexpr (kHeld > 0) {
-#pragma unroll
-      for (int h = 0; h < kHeld; ++h) {
-        const int p = lane + 32 * h;
-        if (p < packs) {
-          held[h] = reinterpret_cast<const uint4*>(in)[p];
-          float v[kPack];
-          unpack_pack<T>(held[h], v);
-          add_to_dot(p, v);
-        }
-      }
-    } else {
-#pragma unroll 2
-      for (int p = lane; p < packs; p += 32) {
-        float v[kPack];
-        load_aligned<kPack>(in + p * kPack, v);
-        add_to_dot(p, v);
-      }
-    }
+    visit_lane_packs<T, kHeld>(in, held, /*fill=*/true, packs, lane, add_to_dot);
     dot = warp_sum(dot) / float(width);
     T* out = grad_x + row * width;
     auto write_gradients = [&](int p, const float (&v)[kPack]) {
@@ -408,24 +417,7 @@ rms_norm_backward_warp_rows(const G* __restrict__ grad_y, const T* __restrict__ 
         sum = make_float4(sum.x + gn[4 * q], sum.y + gn[4 * q + 1], sum.z + gn[4 * q + 2], sum.w + gn[4 * q + 3]);
       }
     };
-    if constexpr (kHeld > 0) {
-#pragma unroll
-      for (int h = 0; h < kHeld; ++h) {
-        const int p = lane + 32 * h;
-        if (p < packs) {
-          float v[kPack];
-          unpack_pack<T>(held[h], v);
-          write_gradients(p, v);
-        }
-      }
-    } else {
-#pragma unroll 2
-      for (int p = lane; p < packs; p += 32) {
-        float v[kPack];
-        load_aligned<kPack>(in + p * kPack, v);
-        write_gradients(p, v);
-      }
-    }
+    visit_lane_packs<T, kHeld>(in, held, /*fill=*/false, packs, lane, write_gradients);
   }
   __syncthreads();
   for (int j = threadIdx.x; j < width; j += kThreads) {
