@@ -7,6 +7,7 @@
 #include "kernels/fake_quant_math.cuh"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace matquant::kernels {
 namespace {
@@ -83,9 +84,9 @@ fake_quantize_forward(const T* __restrict__ weight, O* __restrict__ out, float* 
 // Every precision of a step from one read of the fp32 row: MatQuant's precisions share the c-bit
 // codes and differ only in the slice, so the first precision's pass writes the bf16 weights of the
 // others too. A row stays in registers between the range and the codes (one DRAM read of it): up to
-// kCachedPacks 4-value packs per thread, in a block of kBlock threads, the smallest block that holds
-// the row, so short rows (Gemma-2's 2304) still leave many rows in flight per SM. Each output is
-// bit-identical to a single-output launch.
+// kPacks (at most kCachedPacks) 4-value packs per thread, in a block of kBlock threads, by default the
+// smallest block that holds the row, so short rows (Gemma-2's 2304) still leave many rows in flight
+// per SM. Each output is bit-identical to a single-output launch.
 constexpr int kCachedPacks = 12;
 constexpr int kManyMaxBlock = 256;  // rows of up to 12288 values
 
@@ -102,7 +103,7 @@ __device__ __forceinline__ float reduce_in_block(float v, Op op) {
   return total;
 }
 
-template <int kBlock>
+template <int kBlock, int kPacks>
 __global__ void __launch_bounds__(kBlock)
 fake_quantize_forward_many(const float4* __restrict__ weight, ManyBf16Outputs outs, float* __restrict__ scales,
                            float* __restrict__ zeros, int32_t* __restrict__ row_inside, int64_t cols, int source_bits,
@@ -110,10 +111,10 @@ fake_quantize_forward_many(const float4* __restrict__ weight, ManyBf16Outputs ou
   const int64_t row = blockIdx.x;
   const int64_t packs = cols / 4;
   const float4* in = weight + row * packs;
-  float4 v[kCachedPacks];
+  float4 v[kPacks];
   float lo = INFINITY, hi = -INFINITY;
 #pragma unroll
-  for (int k = 0; k < kCachedPacks; ++k) {
+  for (int k = 0; k < kPacks; ++k) {
     const int64_t i = threadIdx.x + int64_t(k) * kBlock;
     v[k] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);  // past the row: coded below, never stored
     if (i < packs) {
@@ -137,7 +138,7 @@ fake_quantize_forward_many(const float4* __restrict__ weight, ManyBf16Outputs ou
   }
   // Codes once, then each output's slice of them.
 #pragma unroll
-  for (int k = 0; k < kCachedPacks; ++k) {
+  for (int k = 0; k < kPacks; ++k) {
     v[k] = make_float4(first.unclamped_code(v[k].x, range.scale, range.zero),
                        first.unclamped_code(v[k].y, range.scale, range.zero),
                        first.unclamped_code(v[k].z, range.scale, range.zero),
@@ -150,7 +151,7 @@ fake_quantize_forward_many(const float4* __restrict__ weight, ManyBf16Outputs ou
     uint2* out = reinterpret_cast<uint2*>(outs.out[o]) + row * packs;
     auto dequantized = [&](float code) { return (slicer.sliced(code) - range.zero) * range.scale; };
 #pragma unroll
-    for (int k = 0; k < kCachedPacks; ++k) {
+    for (int k = 0; k < kPacks; ++k) {
       const int64_t i = threadIdx.x + int64_t(k) * kBlock;
       if (i < packs) {
         out[i] = pack4<__nv_bfloat16>(dequantized(v[k].x), dequantized(v[k].y), dequantized(v[k].z),
@@ -267,6 +268,22 @@ int launch_fake_quantize_forward(Dtype dtype, Dtype out_dtype, const void* weigh
   });
 }
 
+namespace {
+// Threads per row of the many-output kernel: the smallest of 64, 128 and 256 whose block holds the row
+// in kCachedPacks packs per thread. MATQUANT_FAKE_QUANT_ROW_THREADS=128 or 256 asks for a larger block
+// (benchmarks compare them in one build); a block too small for the row is never taken.
+int many_row_threads(int64_t packs) {
+  static const int asked = [] {
+    const char* env = std::getenv("MATQUANT_FAKE_QUANT_ROW_THREADS");
+    return env ? std::atoi(env) : 0;
+  }();
+  for (int threads : {64, 128, kManyMaxBlock}) {
+    if (packs <= int64_t(threads) * kCachedPacks && threads >= asked) return threads;
+  }
+  return kManyMaxBlock;
+}
+}  // namespace
+
 bool fake_quantize_forward_many_supported(int64_t cols) {
   return cols > 0 && cols % 4 == 0 && cols / 4 <= int64_t(kCachedPacks) * kManyMaxBlock;
 }
@@ -287,15 +304,22 @@ int launch_fake_quantize_forward_many(const float* weight, const ManyBf16Outputs
   const auto s = static_cast<cudaStream_t>(stream);
   const auto* w = reinterpret_cast<const float4*>(weight);
   const int64_t packs = cols / 4;
-  if (packs <= 64 * kCachedPacks) {
-    fake_quantize_forward_many<64><<<rows, 64, 0, s>>>(w, outs, scale, zero, row_inside, cols, source_bits, extra_precision);
-  } else if (packs <= 128 * kCachedPacks) {
-    fake_quantize_forward_many<128><<<rows, 128, 0, s>>>(w, outs, scale, zero, row_inside, cols, source_bits,
-                                                         extra_precision);
-  } else {
-    fake_quantize_forward_many<kManyMaxBlock><<<rows, kManyMaxBlock, 0, s>>>(w, outs, scale, zero, row_inside, cols,
-                                                                             source_bits, extra_precision);
-  }
+  const int threads = many_row_threads(packs);
+  // Packs per thread: the fewest of 6, 9 and 12 that hold the row (the register cache is sized by it).
+  const int64_t per_thread = (packs + threads - 1) / threads;
+  const int cached = per_thread <= 6 ? 6 : per_thread <= 9 ? 9 : 12;
+  auto launch = [&](auto block, auto cache) {
+    fake_quantize_forward_many<decltype(block)::value, decltype(cache)::value>
+        <<<rows, decltype(block)::value, 0, s>>>(w, outs, scale, zero, row_inside, cols, source_bits, extra_precision);
+  };
+  auto with_cache = [&](auto block) {
+    if (cached == 6) launch(block, std::integral_constant<int, 6>{});
+    else if (cached == 9) launch(block, std::integral_constant<int, 9>{});
+    else launch(block, std::integral_constant<int, 12>{});
+  };
+  if (threads == 64) with_cache(std::integral_constant<int, 64>{});
+  else if (threads == 128) with_cache(std::integral_constant<int, 128>{});
+  else with_cache(std::integral_constant<int, kManyMaxBlock>{});
   return int(cudaGetLastError());
 }
 

@@ -118,6 +118,14 @@ int64_t weight_range_reuses() { return 0; }
 int64_t prepared_weight_takes() { return 0; }
 bool precisions_prepared_together() { return false; }
 bool set_precisions_prepared_together(bool) { return false; }
+DeferredGradientScope::DeferredGradientScope(int) {}
+DeferredGradientScope::~DeferredGradientScope() = default;
+void DeferredGradientScope::flush() {}
+bool gradients_deferred() { return false; }
+bool set_gradients_deferred(bool) { return false; }
+bool wants_bf16_input_copy(const at::Tensor&) { return false; }
+void offer_bf16_input(const at::Tensor&, const at::Tensor&) {}
+int64_t offered_bf16_inputs_taken() { return 0; }
 bool weight_ranges_shared() { return false; }
 void note_weights_changed() {}
 bool set_master_weight_ops(bool) { return false; }

@@ -88,8 +88,10 @@ int launch_softcapped_cross_entropy_backward(Dtype dtype, const void* logits, co
 // RMSNorm over the last axis (rows x width, contiguous), statistics in fp32; y has x's dtype T,
 // the weight may be fp32 under bf16 x (Gemma under autocast). adds_one (Gemma): y = T(n * (1 + w));
 // otherwise (Llama, same dtypes only): y = T(w * T(n)); n = x * rstd. Writes rstd [rows].
+// y_bf16 (fp32 x only, optional): y's bf16 copy too, written from the same values (y.to(bfloat16)).
 int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, const void* weight, void* y,
-                            float* rstd, int64_t rows, int64_t width, float eps, bool adds_one, void* stream);
+                            float* rstd, int64_t rows, int64_t width, float eps, bool adds_one, void* stream,
+                            void* y_bf16 = nullptr);
 // A residual step with its norms (forward only), rows x width contiguous, one dtype T for h, branch
 // and the outputs: h_out = T(h + post(branch)) and normed = next(h_out), post and next being the
 // RMSNorms above with weights post_weight and next_weight (both of weight_dtype). post_weight null:

@@ -65,29 +65,49 @@ at::Tensor to_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat1
 // with a weak reference to its source, so a freed tensor's address cannot alias it, and the source's
 // version counter, data pointer and shape, so an in-place change invalidates it. One cache per thread
 // (checkpointing recomputes in the autograd thread); each keeps its last cast alive until the next.
+// A kernel that writes the source can offer its bf16 copy in advance (offer_bf16_input).
+using WeakImpl = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+struct LastCast {
+  std::optional<WeakImpl> source;
+  uint32_t version = 0;
+  const void* data = nullptr;
+  at::Tensor cast;
+  bool offered = false;
+};
+LastCast& last_cast() {
+  // Never destroyed: a CUDA tensor must not be freed by thread-exit destructors after CUDA shut down.
+  thread_local LastCast* last = new LastCast;
+  return *last;
+}
+std::atomic<int64_t>& offers_taken() {
+  static std::atomic<int64_t> taken{0};
+  return taken;
+}
+void keep_cast(const at::Tensor& x, const at::Tensor& cast, bool offered) {
+  LastCast& last = last_cast();
+  last.cast = cast;
+  last.source.emplace(x.getIntrusivePtr());
+  last.version = x._version();
+  last.data = x.data_ptr();
+  last.offered = offered;
+}
+
 at::Tensor shared_bf16_input(const at::Tensor& x) {
   if (x.scalar_type() == at::kBFloat16) return x;
   // Inference tensors have no version counter, and a cast made in inference mode must not be served
   // outside it.
   if (x.is_inference() || c10::InferenceMode::is_enabled()) return x.to(at::kBFloat16);
-  using WeakImpl = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
-  struct LastCast {
-    std::optional<WeakImpl> source;
-    uint32_t version = 0;
-    const void* data = nullptr;
-    at::Tensor cast;
-  };
-  // Never destroyed: a CUDA tensor must not be freed by thread-exit destructors after CUDA shut down.
-  thread_local LastCast* last = new LastCast;
-  if (last->source && last->source->lock().get() == x.unsafeGetTensorImpl() && last->version == x._version() &&
-      last->data == x.data_ptr() && last->cast.sizes() == x.sizes()) {
-    return last->cast;
+  LastCast& last = last_cast();
+  if (last.source && last.source->lock().get() == x.unsafeGetTensorImpl() && last.version == x._version() &&
+      last.data == x.data_ptr() && last.cast.sizes() == x.sizes()) {
+    if (last.offered) {
+      offers_taken().fetch_add(1);
+      last.offered = false;  // counted once per offer
+    }
+    return last.cast;
   }
-  last->cast = x.to(at::kBFloat16);
-  last->source.emplace(x.getIntrusivePtr());
-  last->version = x._version();
-  last->data = x.data_ptr();
-  return last->cast;
+  keep_cast(x, x.to(at::kBFloat16), /*offered=*/false);
+  return last.cast;
 }
 
 // dX = dY @ W16 when autograd wants it. For fp32 inputs (autocast over fp32 activations) the matmul
@@ -652,5 +672,18 @@ DeferredGradientScope::~DeferredGradientScope() {
   deferred.contributions = 0;
   deferred.pending.clear();  // not flushed: the step was abandoned by an exception
 }
+
+bool wants_bf16_input_copy(const at::Tensor& x) {
+  return switched_on().load() && fused_kernels_enabled(x) && x.scalar_type() == at::kFloat && x.is_cuda() &&
+         !x.is_inference() && !c10::InferenceMode::is_enabled() && at::autocast::is_autocast_enabled(at::kCUDA) &&
+         at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16;
+}
+
+void offer_bf16_input(const at::Tensor& x, const at::Tensor& cast) {
+  if (x.is_inference() || c10::InferenceMode::is_enabled()) return;
+  keep_cast(x, cast, /*offered=*/true);
+}
+
+int64_t offered_bf16_inputs_taken() { return offers_taken().load(); }
 
 }  // namespace matquant::kernels

@@ -133,6 +133,17 @@ class DeferredGradientScope {
 bool gradients_deferred();
 bool set_gradients_deferred(bool on);
 
+// The projections' bf16 input, offered in advance: a kernel that writes an fp32 x that projections
+// will read under bf16 autocast (the norms before q, k, v, before gate and up, and before the LM
+// head) can write x's bf16 copy in the same pass and offer it. The next projection of exactly this
+// x (same tensor, version, data and shape) takes it instead of launching a cast; anything else ignores
+// it. wants_bf16_input_copy: those projections would take one (ops switched on, fused kernels
+// enabled, fp32 CUDA x, bf16 autocast on, not inference). offered_bf16_inputs_taken counts the
+// offers taken since the process started (tests).
+bool wants_bf16_input_copy(const at::Tensor& x);
+void offer_bf16_input(const at::Tensor& x, const at::Tensor& cast);
+int64_t offered_bf16_inputs_taken();
+
 // master_linear when master_weight_training(weight), else at::linear: the decoder's LM head.
 at::Tensor training_linear(const at::Tensor& x, const at::Tensor& weight);
 

@@ -20,7 +20,7 @@ __device__ __forceinline__ float norm_output(float n, float w, bool adds_one) { 
 template <typename T, typename W>
 __global__ void __launch_bounds__(kThreads)
 rms_norm_forward(const T* __restrict__ x, const W* __restrict__ weight, T* __restrict__ y, float* __restrict__ rstd,
-                 int64_t width, float eps, bool adds_one) {
+                 int64_t width, float eps, bool adds_one, __nv_bfloat16* __restrict__ y16) {
   const int64_t row = blockIdx.x;
   const T* in = x + row * width;
   float squares = 0.0f;
@@ -34,7 +34,9 @@ rms_norm_forward(const T* __restrict__ x, const W* __restrict__ weight, T* __res
   T* out = y + row * width;
   #pragma unroll 4
   for (int64_t j = threadIdx.x; j < width; j += kThreads) {
-    out[j] = from_float<T>(norm_output<T>(to_float(in[j]) * r, to_float(weight[j]), adds_one));
+    const float value = norm_output<T>(to_float(in[j]) * r, to_float(weight[j]), adds_one);
+    out[j] = from_float<T>(value);
+    if (y16) y16[row * width + j] = __float2bfloat16_rn(from_float<T>(value));
   }
   if (threadIdx.x == 0) rstd[row] = r;
 }
@@ -65,10 +67,21 @@ __device__ __forceinline__ float load_row_squares(const T* __restrict__ row, uin
   return squares;
 }
 
-// Stores norm_output(held * r, weight) for the lane's packs of a held row.
+// The bf16 copy of an fp32 output pack (4 values, one 8-byte store): the value y.to(bfloat16) holds.
+__device__ __forceinline__ void store_bf16_pack(__nv_bfloat16* __restrict__ out16, const float (&values)[4]) {
+  uint2 raw;
+  __nv_bfloat16* h = reinterpret_cast<__nv_bfloat16*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) h[k] = __float2bfloat16_rn(values[k]);
+  *reinterpret_cast<uint2*>(out16) = raw;
+}
+
+// Stores norm_output(held * r, weight) for the lane's packs of a held row, and (fp32 rows, out16 not
+// null) its bf16 copy.
 template <typename T, typename W, int kPacksPerLane>
 __device__ __forceinline__ void store_normed_row(const uint4 (&held)[kPacksPerLane], const W* __restrict__ weight,
-                                                 T* __restrict__ out, float r, int packs, int lane, bool adds_one) {
+                                                 T* __restrict__ out, float r, int packs, int lane, bool adds_one,
+                                                 __nv_bfloat16* __restrict__ out16 = nullptr) {
   constexpr int kPack = 16 / sizeof(T);
 #pragma unroll
   for (int p = 0; p < kPacksPerLane; ++p) {
@@ -80,6 +93,9 @@ __device__ __forceinline__ void store_normed_row(const uint4 (&held)[kPacksPerLa
 #pragma unroll
       for (int k = 0; k < kPack; ++k) values[k] = norm_output<T>(to_float(v[k]) * r, w[k], adds_one);
       store_aligned<kPack>(out + pack * kPack, values);
+      if constexpr (std::is_same_v<T, float>) {
+        if (out16) store_bf16_pack(out16 + pack * kPack, values);
+      }
     }
   }
 }
@@ -105,13 +121,15 @@ __device__ __forceinline__ WarpRow warp_row(int width) {
 template <typename T, typename W, int kPacksPerLane>
 __global__ void __launch_bounds__(kThreads)
 rms_norm_forward_warp_rows(const T* __restrict__ x, const W* __restrict__ weight, T* __restrict__ y,
-                           float* __restrict__ rstd, int64_t rows, int width, float eps, bool adds_one) {
+                           float* __restrict__ rstd, int64_t rows, int width, float eps, bool adds_one,
+                           __nv_bfloat16* __restrict__ y16) {
   const WarpRow w = warp_row<T>(width);
   if (w.row >= rows) return;  // whole warps leave; nothing below synchronises the block
   uint4 held[kPacksPerLane];  // kept raw: half the registers of floats for bf16 rows
   const float squares = load_row_squares<T, kPacksPerLane>(x + w.offset, held, w.packs, w.lane);
   const float r = rsqrtf(warp_sum(squares) / float(width) + eps);
-  store_normed_row<T, W, kPacksPerLane>(held, weight, y + w.offset, r, w.packs, w.lane, adds_one);
+  store_normed_row<T, W, kPacksPerLane>(held, weight, y + w.offset, r, w.packs, w.lane, adds_one,
+                                        y16 ? y16 + w.offset : nullptr);
   if (w.lane == 0) rstd[w.row] = r;
 }
 
@@ -464,7 +482,9 @@ constexpr int64_t kBackwardWarpRowsMaxBlocks = 264;   // two blocks per SM on th
 int64_t rms_norm_backward_blocks(int64_t rows) { return std::min<int64_t>(rows, 528); }
 
 int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, const void* weight, void* y, float* rstd,
-                            int64_t rows, int64_t width, float eps, bool adds_one, void* stream) {
+                            int64_t rows, int64_t width, float eps, bool adds_one, void* stream, void* y_bf16) {
+  if (y_bf16 && dtype != Dtype::kFloat32) return int(cudaErrorInvalidValue);
+  auto* y16 = static_cast<__nv_bfloat16*>(y_bf16);
   return dispatch(dtype, [&](auto x_zero) {
     return dispatch(weight_dtype, [&](auto w_zero) {
       using T = decltype(x_zero);
@@ -477,20 +497,20 @@ int launch_rms_norm_forward(Dtype dtype, Dtype weight_dtype, const void* x, cons
           (16 / sizeof(T) * sizeof(W)) % 16 == 0) {
         per_lane = 20;
       }
-      if (per_lane && rows >= kWarpRowsMinRows && aligned16(x) && aligned16(weight) && aligned16(y) &&
+      if (per_lane && rows >= kWarpRowsMinRows && aligned16(x) && aligned16(weight) && aligned16(y) && aligned16(y16) &&
           warp_row_blocks(rows) < (int64_t(1) << 31)) {
         return with_packs_per_lane(per_lane, [&](auto packs_per_lane) {
           [[maybe_unused]] constexpr int kPerLane = decltype(packs_per_lane)::value;
           if constexpr ((16 / sizeof(T) * sizeof(W)) % 16 == 0) {
             rms_norm_forward_warp_rows<T, W, kPerLane><<<warp_row_blocks(rows), kThreads, 0, s>>>(
                 static_cast<const T*>(x), static_cast<const W*>(weight), static_cast<T*>(y), rstd, rows, int(width),
-                eps, adds_one);
+                eps, adds_one, y16);
           }
           return int(cudaGetLastError());
         });
       }
       rms_norm_forward<T, W><<<rows, kThreads, 0, s>>>(
-          static_cast<const T*>(x), static_cast<const W*>(weight), static_cast<T*>(y), rstd, width, eps, adds_one);
+          static_cast<const T*>(x), static_cast<const W*>(weight), static_cast<T*>(y), rstd, width, eps, adds_one, y16);
       return int(cudaGetLastError());
     });
   });

@@ -285,6 +285,27 @@ TEST_F(MasterWeightOps, DeferredGradientsEqualOnePassPerPrecision) {
   EXPECT_TRUE(at::equal(lone[1], lone[0])) << "flushed with two of three";
 }
 
+// An fp32 norm output read by bf16-autocast projections: the norm's kernel writes its bf16 copy and
+// offers it, and the projection takes it instead of casting. Equal to the cast, bit for bit, from the
+// warp-per-row kernel (300 rows) and the block-per-row one (3 rows); a copy of y is not served it.
+TEST_F(MasterWeightOps, NormOutputsBf16CopyIsTakenInsteadOfACast) {
+  const Bf16Autocast autocast(true);
+  const at::Tensor w = (at::randn({2304}, cuda()) * 0.3).requires_grad_(true);
+  const at::Tensor wq = (at::randn({64, 2304}, cuda()) * 0.05).requires_grad_(true);
+  const std::vector<std::array<int64_t, 4>> plain = {{0, 0, 0, 0}};
+  for (int64_t rows : {int64_t(300), int64_t(3)}) {
+    const at::Tensor x = (at::randn({rows, 2304}, cuda()) * 3.0).requires_grad_(true);
+    const int64_t before = kernels::offered_bf16_inputs_taken();
+    const at::Tensor y = kernels::rms_norm(x, w, 1e-6, true);
+    ASSERT_EQ(y.scalar_type(), at::kFloat);
+    const at::Tensor taken = kernels::master_linears(y, {wq}, plain)[0];
+    EXPECT_EQ(kernels::offered_bf16_inputs_taken() - before, 1) << rows << " rows";
+    const at::Tensor cast = kernels::master_linears(y.clone(), {wq}, plain)[0];
+    EXPECT_EQ(kernels::offered_bf16_inputs_taken() - before, 1) << rows << " rows: a copy of y is cast";
+    EXPECT_TRUE(at::equal(taken, cast)) << rows << " rows";
+  }
+}
+
 // kernels::master_linears (q, k and v as one node; two quantized and one plain here) against the
 // three single-projection ops: outputs and weight gradients bit for bit, the input's fp32 gradient
 // (summed by the matmuls instead of by autograd) within fp32 rounding of the same sum.
