@@ -313,19 +313,14 @@ softmax_backward_warp(const T* __restrict__ grad_probs, const T* __restrict__ pr
   const int64_t packs = cols / kPack;
   const uint4* dp = reinterpret_cast<const uint4*>(grad_probs + row * cols);
   const uint4* p = reinterpret_cast<const uint4*>(probs + row * cols);
-  // The lane's packs of both rows stay in registers for the second pass: re-read, they came back
-  // from DRAM, since a step's rows (16,384 of 4 KiB each, twice, at Gemma-2 2B) are all in flight
-  // at once and do not fit in L2.
-  uint4 held_dp[kPacks], held_p[kPacks];
   float dot = 0.0f;
 #pragma unroll
   for (int k = 0; k < kPacks; ++k) {
     const int64_t i = lane + int64_t(k) * 32;
     if (i >= packs) continue;
-    held_dp[k] = dp[i];
-    held_p[k] = p[i];
-    const T* av = reinterpret_cast<const T*>(&held_dp[k]);
-    const T* bv = reinterpret_cast<const T*>(&held_p[k]);
+    const uint4 a = dp[i], b = p[i];
+    const T* av = reinterpret_cast<const T*>(&a);
+    const T* bv = reinterpret_cast<const T*>(&b);
 #pragma unroll
     for (int e = 0; e < kPack; ++e) dot += to_float(av[e]) * to_float(bv[e]);
   }
@@ -336,8 +331,9 @@ softmax_backward_warp(const T* __restrict__ grad_probs, const T* __restrict__ pr
   for (int k = 0; k < kPacks; ++k) {
     const int64_t i = lane + int64_t(k) * 32;
     if (i >= packs) continue;
-    const T* av = reinterpret_cast<const T*>(&held_dp[k]);
-    const T* bv = reinterpret_cast<const T*>(&held_p[k]);
+    const uint4 a = dp[i], b = p[i];
+    const T* av = reinterpret_cast<const T*>(&a);
+    const T* bv = reinterpret_cast<const T*>(&b);
     uint4 raw;
     T* values = reinterpret_cast<T*>(&raw);
 #pragma unroll
