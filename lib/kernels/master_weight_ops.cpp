@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -392,6 +394,7 @@ namespace {
 void accumulate_straight_through(const at::Tensor& weight, const std::vector<at::Tensor>& grads_w16,
                                  const at::Tensor& scale, const at::Tensor& zero, const at::Tensor& inside,
                                  int64_t cols, int64_t source_bits) {
+  const c10::cuda::CUDAGuard guard(weight.device());  // flush() runs on the caller's thread
   at::Tensor& master = weight.mutable_grad();
   const bool accumulate = master.defined();
   if (!accumulate) master = at::empty(weight.sizes(), weight.options());
@@ -652,6 +655,7 @@ DeferredGradientScope::DeferredGradientScope(int contributions) {
   if (deferred.contributions > 0) return;  // an outer scope's step: it flushes
   deferred.contributions = contributions;
   open_ = true;
+  exceptions_at_open_ = std::uncaught_exceptions();
 }
 
 void DeferredGradientScope::flush() {
@@ -667,10 +671,19 @@ void DeferredGradientScope::flush() {
 
 DeferredGradientScope::~DeferredGradientScope() {
   if (!open_) return;
+  if (std::uncaught_exceptions() == exceptions_at_open_) {
+    // Closed without an exception but not flushed (a caller's early return): add what is kept rather
+    // than lose it. A failure here cannot be thrown from a destructor; it is reported instead.
+    try {
+      flush();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "matquant: deferred weight gradients could not be added: %s\n", e.what());
+    }
+  }
   DeferredGradients& deferred = deferred_gradients();
   const std::lock_guard<std::mutex> lock(deferred.mutex);
   deferred.contributions = 0;
-  deferred.pending.clear();  // not flushed: the step was abandoned by an exception
+  deferred.pending.clear();  // unwinding: the step was abandoned by an exception
 }
 
 bool wants_bf16_input_copy(const at::Tensor& x) {

@@ -116,9 +116,13 @@ void note_weights_changed();
 // order): the fp32 master gradient is read and written once per step instead of once per precision.
 // That holds up to n - 1 bf16 gradients of every quantized weight (3.3 GB each for Gemma-2 2B's FFN),
 // so only the plain QAT step opens one, as for prepared precisions. flush() adds whatever is still
-// kept (a weight that received fewer than n) and must be called before weight.grad is read; a scope
-// closed without it (an exception) drops what it kept. Not nested: an inner scope does nothing.
-// MATQUANT_DEFERRED_GRADIENTS=0 switches it off; set_gradients_deferred overrides that (tests).
+// kept (a weight that received fewer than n) and must be called before weight.grad is read; it runs
+// on the caller's current stream, which must be the one the backward passes ran on (as in the
+// trainers). A scope closed without flush() flushes then, unless an exception is unwinding the step
+// (then it drops what it kept). "The same order" holds among these ops' gradients: a weight that
+// also received a gradient through autograd in the same step would have that one added first. Not
+// nested: an inner scope does nothing. MATQUANT_DEFERRED_GRADIENTS=0 switches it off;
+// set_gradients_deferred overrides that (tests).
 class DeferredGradientScope {
  public:
   explicit DeferredGradientScope(int contributions);
@@ -129,6 +133,7 @@ class DeferredGradientScope {
 
  private:
   bool open_ = false;
+  int exceptions_at_open_ = 0;
 };
 bool gradients_deferred();
 bool set_gradients_deferred(bool on);
@@ -138,8 +143,10 @@ bool set_gradients_deferred(bool on);
 // head) can write x's bf16 copy in the same pass and offer it. The next projection of exactly this
 // x (same tensor, version, data and shape) takes it instead of launching a cast; anything else ignores
 // it. wants_bf16_input_copy: those projections would take one (ops switched on, fused kernels
-// enabled, fp32 CUDA x, bf16 autocast on, not inference). offered_bf16_inputs_taken counts the
-// offers taken since the process started (tests).
+// enabled, fp32 CUDA x, bf16 autocast on, not inference). It cannot see the readers: where none takes
+// the copy (projections with a bias, activation quantization, learnable clipping or MX formats read x
+// themselves), the copy is written for nothing and the cache keeps the last one alive.
+// offered_bf16_inputs_taken counts the offers taken since the process started (tests).
 bool wants_bf16_input_copy(const at::Tensor& x);
 void offer_bf16_input(const at::Tensor& x, const at::Tensor& cast);
 int64_t offered_bf16_inputs_taken();

@@ -4,6 +4,7 @@
 #include "kernels/kernel_common.cuh"
 
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 
 namespace matquant::kernels {
@@ -475,7 +476,28 @@ column_sums(const float* __restrict__ partials, W* __restrict__ sums, int64_t ro
 
 // Widest rows the warp-per-row backward takes: its shared memory holds kBackwardWarps rows of fp32.
 constexpr int64_t kBackwardWarpRowsMaxWidth = 6144;  // 192 KiB of shared memory
-constexpr int64_t kBackwardWarpRowsMaxBlocks = 264;   // two blocks per SM on the H200
+constexpr int64_t kBackwardWarpRowsMaxBlocks = 264;   // two blocks per SM on the H200 (widths up to ~3.6k)
+
+// The current device's opt-in limit of dynamic shared memory per block (0 if it cannot be read),
+// read once per device.
+int max_dynamic_shared_bytes() {
+  constexpr int kDevices = 64;
+  static std::atomic<int> limits[kDevices] = {};  // 0: not read yet
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kDevices) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  int limit = limits[device].load();
+  if (limit == 0) {
+    if (cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return 0;
+    }
+    limits[device].store(limit);
+  }
+  return limit;
+}
 
 }  // namespace
 
@@ -580,19 +602,21 @@ int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y
         int64_t blocks = rms_norm_backward_blocks(rows);
         bool warp_rows = false;
         if constexpr ((kPack * sizeof(W)) % 16 == 0 && (kPack * sizeof(G)) % 16 == 0) {
-          if (aligned && width % kPack == 0 && width <= kBackwardWarpRowsMaxWidth && rows > 0) {
-            warp_rows = true;
+          const int shared = int(kBackwardWarps * width * sizeof(float));
+          const int held = backward_held_packs(width / kPack);
+          auto* kernel = held == 12   ? rms_norm_backward_warp_rows<T, W, G, 12>
+                         : held == 20 ? rms_norm_backward_warp_rows<T, W, G, 20>
+                                      : rms_norm_backward_warp_rows<T, W, G, 0>;
+          // Set at every launch (legal while a CUDA graph is captured), so every device has it. A
+          // device with less shared memory than the row needs (or a refusal) takes the block kernel.
+          warp_rows = aligned && width % kPack == 0 && width <= kBackwardWarpRowsMaxWidth && rows > 0 &&
+                      shared <= max_dynamic_shared_bytes();
+          if (warp_rows && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared) != cudaSuccess) {
+            (void)cudaGetLastError();  // a refused attribute is not a launch error
+            warp_rows = false;
+          }
+          if (warp_rows) {
             blocks = std::min<int64_t>((rows + kBackwardWarps - 1) / kBackwardWarps, kBackwardWarpRowsMaxBlocks);
-            const int shared = int(kBackwardWarps * width * sizeof(float));
-            const int held = backward_held_packs(width / kPack);
-            auto* kernel = held == 12   ? rms_norm_backward_warp_rows<T, W, G, 12>
-                           : held == 20 ? rms_norm_backward_warp_rows<T, W, G, 20>
-                                        : rms_norm_backward_warp_rows<T, W, G, 0>;
-            // Set at every launch (legal while a CUDA graph is captured), so every device has it.
-            if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared);
-                e != cudaSuccess) {
-              return int(e);
-            }
             kernel<<<blocks, kThreads, shared, s>>>(static_cast<const G*>(grad_y), static_cast<const T*>(x),
                                                     static_cast<const W*>(weight), rstd, static_cast<T*>(grad_x),
                                                     weight_partials, rows, int(width), adds_one,

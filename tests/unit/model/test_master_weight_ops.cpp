@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 #include <optional>
+#include <string>
 #include <utility>
 #include <torch/autograd.h>
 
@@ -242,47 +243,55 @@ TEST_F(MasterWeightOps, PreparedPrecisionsAreTakenBitIdenticalToComputedOnes) {
 // kernels::DeferredGradientScope: each weight's three precisions' gradients added in one pass after
 // the third, bit for bit equal to one pass per precision, through the single and the joint ops, onto
 // an undefined and onto an already accumulated .grad. A weight that received fewer gradients than the
-// scope expects is added by flush().
+// scope expects is added by flush(), or when the scope closes without one.
 TEST_F(MasterWeightOps, DeferredGradientsEqualOnePassPerPrecision) {
   struct DeferredOn {  // whatever MATQUANT_DEFERRED_GRADIENTS says
     bool previous = kernels::set_gradients_deferred(true);
     ~DeferredOn() { kernels::set_gradients_deferred(previous); }
   } deferred_on;
-  const at::Tensor w0 = at::randn({96, 320}, cuda()) * 0.05, v0 = at::randn({64, 320}, cuda()) * 0.05;
-  const at::Tensor x = at::randn({3, 7, 320}, cuda());
-  const at::Tensor grad_y = at::randn({3, 7, 96}, cuda(at::kBFloat16));
-  const at::Tensor grad_v = at::randn({3, 7, 64}, cuda(at::kBFloat16));
   const std::vector<int> order = {8, 4, 2};
   const Bf16Autocast autocast(true);
-  at::Tensor gw[2], gv[2], lone[2];
-  for (int deferred = 0; deferred < 2; ++deferred) {
-    const at::Tensor w = w0.clone().requires_grad_(true), v = v0.clone().requires_grad_(true);
-    const at::Tensor u = w0.clone().requires_grad_(true);  // used by two of the three precisions only
-    for (int micro = 0; micro < 2; ++micro) {  // the second micro-batch adds to a defined .grad
-      const kernels::WeightRangeScope ranges(std::vector<int>{8, 4, 2});
-      kernels::DeferredGradientScope scope(deferred ? 3 : 0);
-      for (size_t i = 0; i < order.size(); ++i) {
-        const at::Tensor single = kernels::quantized_master_linear(x, w, 0, 8, order[i], false);
-        const auto joint = kernels::master_linears(x, {v}, {std::array<int64_t, 4>{0, 8, order[i], 0}});
-        at::Tensor objective = (single.to(at::kFloat) * grad_y.to(at::kFloat)).sum() +
-                               (joint[0].to(at::kFloat) * grad_v.to(at::kFloat)).sum();
-        if (i < 2) {
-          objective = objective + (kernels::quantized_master_linear(x, u, 0, 8, order[i], false).to(at::kFloat) *
-                                   grad_y.to(at::kFloat)).sum();
+  // 322 columns take the one-pass-per-gradient fallback; without shared ranges every precision has
+  // its own range tensors, so each gradient is added on its own as the next one arrives.
+  for (const int64_t width : {int64_t(320), int64_t(322)}) {
+    for (const bool shared_ranges : {true, false}) {
+      const std::string where = std::to_string(width) + (shared_ranges ? " shared ranges" : " own ranges");
+      const at::Tensor w0 = at::randn({96, width}, cuda()) * 0.05, v0 = at::randn({64, width}, cuda()) * 0.05;
+      const at::Tensor x = at::randn({3, 7, width}, cuda());
+      const at::Tensor grad_y = at::randn({3, 7, 96}, cuda(at::kBFloat16));
+      const at::Tensor grad_v = at::randn({3, 7, 64}, cuda(at::kBFloat16));
+      at::Tensor gw[2], gv[2], lone[2];
+      for (int deferred = 0; deferred < 2; ++deferred) {
+        const at::Tensor w = w0.clone().requires_grad_(true), v = v0.clone().requires_grad_(true);
+        const at::Tensor u = w0.clone().requires_grad_(true);  // used by two of the three precisions only
+        for (int micro = 0; micro < 2; ++micro) {  // the second micro-batch adds to a defined .grad
+          std::optional<kernels::WeightRangeScope> ranges;
+          if (shared_ranges) ranges.emplace(std::vector<int>{8, 4, 2});
+          kernels::DeferredGradientScope scope(deferred ? 3 : 0);
+          for (size_t i = 0; i < order.size(); ++i) {
+            const at::Tensor single = kernels::quantized_master_linear(x, w, 0, 8, order[i], false);
+            const auto joint = kernels::master_linears(x, {v}, {std::array<int64_t, 4>{0, 8, order[i], 0}});
+            at::Tensor objective = (single.to(at::kFloat) * grad_y.to(at::kFloat)).sum() +
+                                   (joint[0].to(at::kFloat) * grad_v.to(at::kFloat)).sum();
+            if (i < 2) {
+              objective = objective + (kernels::quantized_master_linear(x, u, 0, 8, order[i], false).to(at::kFloat) *
+                                       grad_y.to(at::kFloat)).sum();
+            }
+            objective.backward();
+          }
+          if (deferred && shared_ranges && micro == 0) EXPECT_FALSE(u.grad().defined()) << where << ": u waits";
+          if (micro == 0) scope.flush();  // the second micro-batch leaves it to the scope's end
         }
-        objective.backward();
+        gw[deferred] = w.grad();
+        gv[deferred] = v.grad();
+        lone[deferred] = u.grad();
       }
-      if (deferred) EXPECT_FALSE(u.grad().defined() && micro == 0) << "u waits for a third gradient";
-      scope.flush();
+      EXPECT_TRUE(at::equal(gw[1], gw[0])) << where << ": single op";
+      EXPECT_TRUE(at::equal(gv[1], gv[0])) << where << ": joint op";
+      ASSERT_TRUE(lone[1].defined()) << where;
+      EXPECT_TRUE(at::equal(lone[1], lone[0])) << where << ": flushed with two of three";
     }
-    gw[deferred] = w.grad();
-    gv[deferred] = v.grad();
-    lone[deferred] = u.grad();
   }
-  EXPECT_TRUE(at::equal(gw[1], gw[0])) << "single op, diff " << (gw[1] - gw[0]).abs().max().item<double>();
-  EXPECT_TRUE(at::equal(gv[1], gv[0])) << "joint op, diff " << (gv[1] - gv[0]).abs().max().item<double>();
-  ASSERT_TRUE(lone[1].defined());
-  EXPECT_TRUE(at::equal(lone[1], lone[0])) << "flushed with two of three";
 }
 
 // An fp32 norm output read by bf16-autocast projections: the norm's kernel writes its bf16 copy and
