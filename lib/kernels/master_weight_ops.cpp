@@ -372,18 +372,14 @@ std::atomic<bool>& prepared_switch() {
   static std::atomic<bool> on(on_unless_zero("MATQUANT_PREPARED_PRECISIONS"));
   return on;
 }
-}  // namespace
-
-bool precisions_prepared_together() { return prepared_switch().load(); }
-bool set_precisions_prepared_together(bool on) { return prepared_switch().exchange(on); }
-
-namespace {
 std::atomic<bool>& deferred_switch() {
   static std::atomic<bool> on(on_unless_zero("MATQUANT_DEFERRED_GRADIENTS"));
   return on;
 }
 }  // namespace
 
+bool precisions_prepared_together() { return prepared_switch().load(); }
+bool set_precisions_prepared_together(bool on) { return prepared_switch().exchange(on); }
 bool gradients_deferred() { return deferred_switch().load(); }
 bool set_gradients_deferred(bool on) { return deferred_switch().exchange(on); }
 

@@ -4,7 +4,6 @@
 #include "kernels/kernel_common.cuh"
 
 #include <algorithm>
-#include <atomic>
 #include <type_traits>
 
 namespace matquant::kernels {
@@ -478,27 +477,6 @@ column_sums(const float* __restrict__ partials, W* __restrict__ sums, int64_t ro
 constexpr int64_t kBackwardWarpRowsMaxWidth = 6144;  // 192 KiB of shared memory
 constexpr int64_t kBackwardWarpRowsMaxBlocks = 264;   // two blocks per SM on the H200 (widths up to ~3.6k)
 
-// The current device's opt-in limit of dynamic shared memory per block (0 if it cannot be read),
-// read once per device.
-int max_dynamic_shared_bytes() {
-  constexpr int kDevices = 64;
-  static std::atomic<int> limits[kDevices] = {};  // 0: not read yet
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kDevices) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  int limit = limits[device].load();
-  if (limit == 0) {
-    if (cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return 0;
-    }
-    limits[device].store(limit);
-  }
-  return limit;
-}
-
 }  // namespace
 
 int64_t rms_norm_backward_blocks(int64_t rows) { return std::min<int64_t>(rows, 528); }
@@ -608,9 +586,9 @@ int launch_rms_norm_backward(Dtype dtype, Dtype weight_dtype, const void* grad_y
                          : held == 20 ? rms_norm_backward_warp_rows<T, W, G, 20>
                                       : rms_norm_backward_warp_rows<T, W, G, 0>;
           // Set at every launch (legal while a CUDA graph is captured), so every device has it. A
-          // device with less shared memory than the row needs (or a refusal) takes the block kernel.
-          warp_rows = aligned && width % kPack == 0 && width <= kBackwardWarpRowsMaxWidth && rows > 0 &&
-                      shared <= max_dynamic_shared_bytes();
+          // device whose shared memory is smaller than the row needs refuses it (A100 above 5216
+          // columns, 100 KiB parts above about 3100): those rows take the block kernel.
+          warp_rows = aligned && width % kPack == 0 && width <= kBackwardWarpRowsMaxWidth && rows > 0;
           if (warp_rows && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared) != cudaSuccess) {
             (void)cudaGetLastError();  // a refused attribute is not a launch error
             warp_rows = false;
