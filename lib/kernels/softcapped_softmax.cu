@@ -3,6 +3,8 @@
 // where eager attention runs about eight elementwise kernels over the [B, H, T, T] tensor.
 #include "kernels/kernel_common.cuh"
 
+#include <type_traits>
+
 namespace matquant::kernels {
 namespace {
 
@@ -126,9 +128,28 @@ __device__ __forceinline__ float warp_reduce(float v, Op op) {
   return v;
 }
 
-// Rows of up to 32 * kPacks packs: one warp per row, kPacks 16-byte loads in flight per lane and
-// shuffle reductions only, where one block per row left each thread a single load and two block
-// barriers (latency-bound at Gemma-2's 2048 keys).
+// The mask bytes of pack p (kPack bools, nonzero = allowed) as one word: all allowed without a mask,
+// none past the row.
+template <int kPack>
+using MaskWord = std::conditional_t<kPack == 8, unsigned long long, uint32_t>;
+
+template <int kPack>
+__device__ __forceinline__ MaskWord<kPack> load_mask_word(const bool* __restrict__ allowed_row, int64_t p,
+                                                           int64_t packs) {
+  using Word = MaskWord<kPack>;
+  if (p >= packs) return 0;
+  if (!allowed_row) return ~Word(0);
+  return __ldg(reinterpret_cast<const Word*>(allowed_row + p * kPack));
+}
+
+__device__ __forceinline__ bool any_bits(const uint4& v) { return (v.x | v.y | v.z | v.w) != 0; }
+
+// Rows of up to 32 * kPacks packs: one warp per row, shuffle reductions only, where one block per
+// row left each thread a single load and two block barriers (latency-bound at Gemma-2's 2048 keys).
+// The loads run in two rounds with every load of a round in flight at once: all mask words, then
+// the scores of every pack with an allowed key (the upper half of a causal row is never read). The
+// score of a pack is computed whole and masked by a select: the former per-key branches made the
+// kernel instruction-bound (about 1.1 TB/s at 2B's shape).
 template <typename T, int kPacks>
 __global__ void __launch_bounds__(kThreads)
 softmax_forward_warp(const T* __restrict__ scores, const bool* __restrict__ mask, T* __restrict__ probs,
@@ -140,21 +161,32 @@ softmax_forward_warp(const T* __restrict__ scores, const bool* __restrict__ mask
   const RowView view = row_view_at(row, mask, shape);
   const int64_t packs = shape.key / kPack;
   const uint4* in = reinterpret_cast<const uint4*>(scores + row * shape.key);
+  MaskWord<kPack> allowed[kPacks];
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) allowed[k] = load_mask_word<kPack>(view.allowed, lane + int64_t(k) * 32, packs);
+  uint4 raw[kPacks];
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) raw[k] = allowed[k] != 0 ? in[lane + int64_t(k) * 32] : make_uint4(0, 0, 0, 0);
   float x[kPacks][kPack];
   float m = -INFINITY;
 #pragma unroll
   for (int k = 0; k < kPacks; ++k) {
-    load_capped_pack<T>(in, view.allowed, lane + int64_t(k) * 32, packs, scale, cap, x[k]);
+    const T* values = reinterpret_cast<const T*>(&raw[k]);
 #pragma unroll
-    for (int e = 0; e < kPack; ++e) m = fmaxf(m, x[k][e]);
+    for (int e = 0; e < kPack; ++e) {
+      const float v = capped_score(values[e], scale, cap);
+      x[k][e] = (allowed[k] >> (8 * e)) & 0xff ? v : -INFINITY;
+      m = fmaxf(m, x[k][e]);
+    }
   }
   m = warp_reduce(m, Max{});
+  const float shift = m == -INFINITY ? 0.0f : m;  // a fully masked row: exp(-inf - 0) = 0 everywhere
   float sum = 0.0f;
 #pragma unroll
   for (int k = 0; k < kPacks; ++k) {
 #pragma unroll
     for (int e = 0; e < kPack; ++e) {
-      x[k][e] = m == -INFINITY || x[k][e] == -INFINITY ? 0.0f : __expf(x[k][e] - m);
+      x[k][e] = __expf(x[k][e] - shift);
       sum += x[k][e];
     }
   }
@@ -233,13 +265,18 @@ softmax_forward(const T* __restrict__ scores, const bool* __restrict__ mask, T* 
 }
 
 // dx_j = p_j (dp_j - sum_k dp_k p_k); through the cap, dx/ds = scale * (1 - (x / cap)^2) with
-// x = log p + lse recovered from the saved probabilities (p = 0 contributes nothing).
+// x = log p + lse recovered from the saved probabilities (p = 0 contributes nothing). inv_cap = 1 / cap,
+// 0 without a cap. bf16 rows take __logf (one MUFU instruction, error near 1e-6 against the 4e-3 a
+// bf16 probability carries); with logf and an IEEE division the warp kernel's inlined slow paths
+// needed 210 registers.
+template <typename T>
 __device__ __forceinline__ float softmax_input_gradient(float pj, float dpj, float dot, float row_lse, float scale,
-                                                       float cap) {
+                                                       float inv_cap) {
   if (!(pj > 0.0f)) return 0.0f;
   float g = pj * (dpj - dot) * scale;
-  if (cap > 0.0f) {
-    const float t = (logf(pj) + row_lse) / cap;
+  if (inv_cap > 0.0f) {
+    const float log_p = std::is_same_v<T, float> ? logf(pj) : __logf(pj);
+    const float t = (log_p + row_lse) * inv_cap;
     g *= 1.0f - t * t;
   }
   return g;
@@ -250,6 +287,7 @@ __global__ void __launch_bounds__(kThreads)
 softmax_backward(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
                  T* __restrict__ grad_scores, int64_t cols,
                  float scale, float cap) {
+  const float inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
   const int64_t row = blockIdx.x;
   const T* dp = grad_probs + row * cols;
   const T* p = probs + row * cols;
@@ -261,7 +299,7 @@ softmax_backward(const T* __restrict__ grad_probs, const T* __restrict__ probs, 
   T* out = grad_scores + row * cols;
   #pragma unroll 4
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
-    out[j] = from_float<T>(softmax_input_gradient(to_float(p[j]), to_float(dp[j]), dot, row_lse, scale, cap));
+    out[j] = from_float<T>(softmax_input_gradient<T>(to_float(p[j]), to_float(dp[j]), dot, row_lse, scale, inv_cap));
   }
 }
 
@@ -270,6 +308,7 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
 softmax_backward_packed(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
                         T* __restrict__ grad_scores, int64_t cols, float scale, float cap) {
+  const float inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
   constexpr int kPack = ScorePack<T>::kPack;
   const int64_t row = blockIdx.x;
   const int64_t packs = cols / kPack;
@@ -294,18 +333,22 @@ softmax_backward_packed(const T* __restrict__ grad_probs, const T* __restrict__ 
     T* values = reinterpret_cast<T*>(&raw);
 #pragma unroll
     for (int e = 0; e < kPack; ++e) {
-      values[e] = from_float<T>(softmax_input_gradient(to_float(bv[e]), to_float(av[e]), dot, row_lse, scale, cap));
+      values[e] = from_float<T>(softmax_input_gradient<T>(to_float(bv[e]), to_float(av[e]), dot, row_lse, scale, inv_cap));
     }
     out[i] = raw;
   }
 }
 
-// The warp-per-row form of softmax_backward_packed for rows of up to 32 * kPacks packs (the second
-// pass re-reads the row, which the first just brought into cache).
+// The warp-per-row form of softmax_backward_packed for rows of up to 32 * kPacks packs. The row is
+// held in registers as loaded (bf16 pairs), so it is read once; every probability load is in flight
+// at once, then every gradient load of a pack whose probabilities are not all zero: where p = 0 the
+// gradient is 0 whatever dp holds (softmax_input_gradient), so the masked half of a causal row's dp
+// is never read, and its products are left out of the dot as well.
 template <typename T, int kPacks>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 2)
 softmax_backward_warp(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
                       T* __restrict__ grad_scores, int64_t rows, int64_t cols, float scale, float cap) {
+  const float inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
   constexpr int kPack = ScorePack<T>::kPack;
   const int lane = threadIdx.x % 32;
   const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
@@ -313,14 +356,19 @@ softmax_backward_warp(const T* __restrict__ grad_probs, const T* __restrict__ pr
   const int64_t packs = cols / kPack;
   const uint4* dp = reinterpret_cast<const uint4*>(grad_probs + row * cols);
   const uint4* p = reinterpret_cast<const uint4*>(probs + row * cols);
-  float dot = 0.0f;
+  uint4 p_raw[kPacks], dp_raw[kPacks];
 #pragma unroll
   for (int k = 0; k < kPacks; ++k) {
     const int64_t i = lane + int64_t(k) * 32;
-    if (i >= packs) continue;
-    const uint4 a = dp[i], b = p[i];
-    const T* av = reinterpret_cast<const T*>(&a);
-    const T* bv = reinterpret_cast<const T*>(&b);
+    p_raw[k] = i < packs ? p[i] : make_uint4(0, 0, 0, 0);
+  }
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) dp_raw[k] = any_bits(p_raw[k]) ? dp[lane + int64_t(k) * 32] : make_uint4(0, 0, 0, 0);
+  float dot = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kPacks; ++k) {
+    const T* av = reinterpret_cast<const T*>(&dp_raw[k]);
+    const T* bv = reinterpret_cast<const T*>(&p_raw[k]);
 #pragma unroll
     for (int e = 0; e < kPack; ++e) dot += to_float(av[e]) * to_float(bv[e]);
   }
@@ -331,14 +379,15 @@ softmax_backward_warp(const T* __restrict__ grad_probs, const T* __restrict__ pr
   for (int k = 0; k < kPacks; ++k) {
     const int64_t i = lane + int64_t(k) * 32;
     if (i >= packs) continue;
-    const uint4 a = dp[i], b = p[i];
-    const T* av = reinterpret_cast<const T*>(&a);
-    const T* bv = reinterpret_cast<const T*>(&b);
-    uint4 raw;
-    T* values = reinterpret_cast<T*>(&raw);
+    const T* av = reinterpret_cast<const T*>(&dp_raw[k]);
+    const T* bv = reinterpret_cast<const T*>(&p_raw[k]);
+    uint4 raw = make_uint4(0, 0, 0, 0);
+    if (any_bits(p_raw[k])) {
+      T* values = reinterpret_cast<T*>(&raw);
 #pragma unroll
-    for (int e = 0; e < kPack; ++e) {
-      values[e] = from_float<T>(softmax_input_gradient(to_float(bv[e]), to_float(av[e]), dot, row_lse, scale, cap));
+      for (int e = 0; e < kPack; ++e) {
+        values[e] = from_float<T>(softmax_input_gradient<T>(to_float(bv[e]), to_float(av[e]), dot, row_lse, scale, inv_cap));
+      }
     }
     out[i] = raw;
   }

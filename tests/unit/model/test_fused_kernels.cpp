@@ -292,6 +292,34 @@ TEST_F(FusedKernels, SoftcappedSoftmaxInBf16StaysCloseToFp32) {
   }
 }
 
+// The warp-per-row kernels read a pack's scores only where its mask word allows a key, and a
+// backward pack's dp only where its probabilities are not all zero: a sliding window masks packs
+// at both ends of a row, and a fully masked row must give zeros, not NaN, both ways.
+TEST_F(FusedKernels, SoftcappedSoftmaxWarpRowsHonourWindowsAndEmptyRows) {
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    for (int64_t t : {int64_t(304), int64_t(2048)}) {
+      const int64_t b = 1, h = 2, window = 100;
+      const at::Tensor q = at::arange(t, cuda(at::kLong)).view({t, 1});
+      const at::Tensor k = at::arange(t, cuda(at::kLong)).view({1, t});
+      at::Tensor mask = k.le(q).logical_and(q.sub(k).lt(window)).view({1, 1, t, t}).clone();
+      mask.select(2, 5).fill_(false);  // query 5 sees nothing
+      const at::Tensor scores = (at::randn({b, h, t, t}, cuda()) * 30.0).to(dtype).requires_grad_(true);
+      const at::Tensor grad = at::randn({b, h, t, t}, cuda(dtype));
+      const at::Tensor fused = kernels::softcapped_softmax(scores, mask, 0.0625, 50.0);
+      const at::Tensor fused_grad = torch::autograd::grad({fused}, {scores}, {grad})[0];
+      const at::Tensor plain = reference_softmax(scores, mask, 0.0625, 50.0).nan_to_num(0.0);
+      const at::Tensor plain_grad = torch::autograd::grad({plain}, {scores}, {grad})[0].nan_to_num(0.0);
+      const double tolerance = dtype == at::kFloat ? 2e-6 : 8e-3;
+      EXPECT_LT(max_abs_diff(fused, plain), tolerance) << t;
+      const double grad_scale = std::max(1.0, plain_grad.abs().max().item<double>());
+      EXPECT_LT(max_abs_diff(fused_grad, plain_grad), (dtype == at::kFloat ? 1e-5 : 2e-2) * grad_scale) << t;
+      EXPECT_TRUE(at::all(fused.masked_select(mask.logical_not().expand({b, h, t, t})).eq(0)).item<bool>()) << t;
+      EXPECT_TRUE(at::all(fused_grad.select(2, 5).eq(0)).item<bool>()) << t;
+      EXPECT_TRUE(at::all(fused_grad.isfinite()).item<bool>()) << t;
+    }
+  }
+}
+
 TEST_F(FusedKernels, SoftcappedCrossEntropyMatchesTheEagerComposition) {
   // 1000 columns take the 16-byte packed loads, 1001 the element-wise ones.
   const int64_t rows = 9;
