@@ -147,9 +147,9 @@ __device__ __forceinline__ bool any_bits(const uint4& v) { return (v.x | v.y | v
 // Rows of up to 32 * kPacks packs: one warp per row, shuffle reductions only, where one block per
 // row left each thread a single load and two block barriers (latency-bound at Gemma-2's 2048 keys).
 // The loads run in two rounds with every load of a round in flight at once: all mask words, then
-// the scores of every pack with an allowed key (the upper half of a causal row is never read). The
-// score of a pack is computed whole and masked by a select: the former per-key branches made the
-// kernel instruction-bound (about 1.1 TB/s at 2B's shape).
+// the scores of every pack with an allowed key (the upper half of a causal row is never read). A
+// live pack is computed whole and masked by a select: the former per-key branches made the kernel
+// instruction-bound (about 1.1 TB/s at 2B's shape).
 template <typename T, int kPacks>
 __global__ void __launch_bounds__(kThreads)
 softmax_forward_warp(const T* __restrict__ scores, const bool* __restrict__ mask, T* __restrict__ probs,
@@ -167,16 +167,21 @@ softmax_forward_warp(const T* __restrict__ scores, const bool* __restrict__ mask
   uint4 raw[kPacks];
 #pragma unroll
   for (int k = 0; k < kPacks; ++k) raw[k] = allowed[k] != 0 ? in[lane + int64_t(k) * 32] : make_uint4(0, 0, 0, 0);
+  // A pack with no allowed key (half of a causal row) skips the arithmetic: its probabilities are 0.
   float x[kPacks][kPack];
   float m = -INFINITY;
 #pragma unroll
   for (int k = 0; k < kPacks; ++k) {
     const T* values = reinterpret_cast<const T*>(&raw[k]);
 #pragma unroll
-    for (int e = 0; e < kPack; ++e) {
-      const float v = capped_score(values[e], scale, cap);
-      x[k][e] = (allowed[k] >> (8 * e)) & 0xff ? v : -INFINITY;
-      m = fmaxf(m, x[k][e]);
+    for (int e = 0; e < kPack; ++e) x[k][e] = -INFINITY;
+    if (allowed[k] != 0) {
+#pragma unroll
+      for (int e = 0; e < kPack; ++e) {
+        const float v = capped_score(values[e], scale, cap);
+        x[k][e] = (allowed[k] >> (8 * e)) & 0xff ? v : -INFINITY;
+        m = fmaxf(m, x[k][e]);
+      }
     }
   }
   m = warp_reduce(m, Max{});
@@ -184,6 +189,11 @@ softmax_forward_warp(const T* __restrict__ scores, const bool* __restrict__ mask
   float sum = 0.0f;
 #pragma unroll
   for (int k = 0; k < kPacks; ++k) {
+    if (allowed[k] == 0) {
+#pragma unroll
+      for (int e = 0; e < kPack; ++e) x[k][e] = 0.0f;
+      continue;
+    }
 #pragma unroll
     for (int e = 0; e < kPack; ++e) {
       x[k][e] = __expf(x[k][e] - shift);
