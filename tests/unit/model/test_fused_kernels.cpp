@@ -297,7 +297,8 @@ TEST_F(FusedKernels, SoftcappedSoftmaxInBf16StaysCloseToFp32) {
 // at both ends of a row, and a fully masked row must give zeros, not NaN, both ways.
 TEST_F(FusedKernels, SoftcappedSoftmaxWarpRowsHonourWindowsAndEmptyRows) {
   for (const auto dtype : {at::kFloat, at::kBFloat16}) {
-    for (int64_t t : {int64_t(304), int64_t(2048)}) {
+    // fp32: warp kernels of 4 and 8 packs a lane, then the block kernel; bf16: 4, 4 and 8.
+    for (int64_t t : {int64_t(304), int64_t(1000), int64_t(2048)}) {
       const int64_t b = 1, h = 2, window = 100;
       const at::Tensor q = at::arange(t, cuda(at::kLong)).view({t, 1});
       const at::Tensor k = at::arange(t, cuda(at::kLong)).view({1, t});
