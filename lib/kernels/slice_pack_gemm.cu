@@ -31,7 +31,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <string>
 
 namespace matquant::kernels {
 namespace {
@@ -146,41 +145,17 @@ struct Accumulators {
   }
 };
 
-// A lane's activations of one chunk: the B registers of its 8 steps per batch tile (lane (g, t)
-// holds columns 32 t + 4 s .. + 3 of step s, the pack's order: 64 contiguous bytes per batch row,
-// four 16-byte loads, shared by the row tiles) and, at batch 1, the 4 columns it adds to sum x.
-template <int kTiles>
-struct ChunkActivations {
-  uint2 b[kTiles][kSteps];
-  uint2 sum_columns;
-};
-
-template <int kTiles, bool kOneRow>
-__device__ __forceinline__ ChunkActivations<kTiles> load_activations(const __nv_bfloat16* (&x_rows)[kTiles],
-                                                                     const __nv_bfloat16* x_sum_row, int64_t column0) {
-  ChunkActivations<kTiles> x;
-  // Lane (g, t) adds columns 32 t + 4 g .. + 3: the warp's lanes cover the chunk once.
-  x.sum_columns = kOneRow ? __ldg(reinterpret_cast<const uint2*>(x_sum_row + column0)) : make_uint2(0, 0);
-#pragma unroll
-  for (int nt = 0; nt < kTiles; ++nt) {
-    const uint4* row = reinterpret_cast<const uint4*>(x_rows[nt] + column0);
-#pragma unroll
-    for (int q = 0; q < kSteps / 2; ++q) {
-      const uint4 v = __ldg(row + q);
-      x.b[nt][2 * q] = make_uint2(v.x, v.y), x.b[nt][2 * q + 1] = make_uint2(v.z, v.w);
-    }
-  }
-  return x;
-}
-
-// One chunk's MMAs: 8 steps of 16 columns, for each of kRowTiles row tiles.
+// One chunk's MMAs: 8 steps of 16 columns, for each of kRowTiles row tiles. Lane (g, t) holds
+// columns 32 t + 4 s .. + 3 of step s (the pack's order): its B registers of a chunk are 64
+// contiguous bytes per batch row, four 16-byte loads, shared by the row tiles.
 template <int kWidth, int kTiles, bool kOneRow, int kRowTiles>
 __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth, kRowTiles>& words,
-                                               const ChunkActivations<kTiles>& x,
-                                               Accumulators<kWidth, kTiles, kOneRow, kRowTiles>& acc) {
+                                               const __nv_bfloat16* (&x_rows)[kTiles], const __nv_bfloat16* x_sum_row,
+                                               int64_t column0, Accumulators<kWidth, kTiles, kOneRow, kRowTiles>& acc) {
   if constexpr (kOneRow) {
-    // A bf16 is the top half of its fp32.
-    const uint2 v = x.sum_columns;
+    // Lane (g, t) adds columns 32 t + 4 g .. + 3: the warp's lanes cover the chunk once. A bf16 is
+    // the top half of its fp32.
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(x_sum_row + column0));
     acc.lane_x_sum += (__uint_as_float(v.x << 16) + __uint_as_float(v.x & 0xFFFF0000u)) +
                       (__uint_as_float(v.y << 16) + __uint_as_float(v.y & 0xFFFF0000u));
   }
@@ -193,6 +168,16 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth, kRowTile
       w[rt][4 * j] = v.x, w[rt][4 * j + 1] = v.y, w[rt][4 * j + 2] = v.z, w[rt][4 * j + 3] = v.w;
     }
   }
+  uint2 b[kTiles][kSteps];
+#pragma unroll
+  for (int nt = 0; nt < kTiles; ++nt) {
+    const uint4* x = reinterpret_cast<const uint4*>(x_rows[nt] + column0);
+#pragma unroll
+    for (int q = 0; q < kSteps / 2; ++q) {
+      const uint4 v = __ldg(x + q);
+      b[nt][2 * q] = make_uint2(v.x, v.y), b[nt][2 * q + 1] = make_uint2(v.z, v.w);
+    }
+  }
 #pragma unroll
   for (int s = 0; s < kSteps; ++s) {
     constexpr int kChains = Accumulators<kWidth, kTiles, kOneRow, kRowTiles>::kChains;
@@ -201,17 +186,17 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth, kRowTile
       const uint32_t a0 = fragment_register<kWidth>(w[rt], s, 0, false), a1 = fragment_register<kWidth>(w[rt], s, 1, false);
       const uint32_t a2 = fragment_register<kWidth>(w[rt], s, 2, false), a3 = fragment_register<kWidth>(w[rt], s, 3, false);
 #pragma unroll
-      for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.c[s % kChains][rt][nt], a0, a1, a2, a3, x.b[nt][s]);
+      for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.c[s % kChains][rt][nt], a0, a1, a2, a3, b[nt][s]);
       if constexpr (kWidth == 8) {
         const uint32_t l0 = fragment_register<kWidth>(w[rt], s, 0, true), l1 = fragment_register<kWidth>(w[rt], s, 1, true);
         const uint32_t l2 = fragment_register<kWidth>(w[rt], s, 2, true), l3 = fragment_register<kWidth>(w[rt], s, 3, true);
 #pragma unroll
-        for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.low[s % kChains][rt][nt], l0, l1, l2, l3, x.b[nt][s]);
+        for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.low[s % kChains][rt][nt], l0, l1, l2, l3, b[nt][s]);
       }
     }
     if constexpr (!kOneRow) {
 #pragma unroll
-      for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.sum_x[s % kChains][nt], kOnes, kOnes, kOnes, kOnes, x.b[nt][s]);
+      for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.sum_x[s % kChains][nt], kOnes, kOnes, kOnes, kOnes, b[nt][s]);
     }
   }
 }
@@ -227,9 +212,7 @@ int64_t partial_floats(int64_t row_tiles_per_block, int warps, int batch) {
 // shape, H200). early_trigger: let the next chained kernel launch at this one's start (the grid
 // fills the GPU, so its blocks only take SMs this grid leaves) rather than after the block's barrier
 // that follows the main loop.
-// kPrefetchX: each chunk's activations are loaded one chunk ahead (batch 1), so a chunk's MMAs do
-// not wait on their loads.
-template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles, bool kPrefetchX = false>
+template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
 __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
     slice_pack_gemm_kernel(SlicePackGemm a, int units_per_block, bool early_trigger) {
   using P = Pack<kWidth>;
@@ -336,26 +319,13 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   const int items = my_units * slots;
   const int chunks_per_group = kGrouped ? int(a.group_size / kChunkColumns) : 1;
   Cursor at;
-  ChunkActivations<kTiles> x_ahead;  // kPrefetchX: the activations of item i + d
-  if (kPrefetchX && items > 0) x_ahead = load_activations<kTiles, kOneRow>(x_rows, x_sum_row, int64_t(warp) * kChunkColumns);
   for (int i = 0; i < items; i += kDepth) {
 #pragma unroll
     for (int d = 0; d < kDepth; ++d) {
       if (i + d >= items) break;
       const int64_t chunk = warp + int64_t(kBlockWarps) * at.j, unit = first_unit + at.unit;
       if (kGrouped) load_scales(unit, int(chunk) / chunks_per_group);
-      ChunkActivations<kTiles> x;
-      if constexpr (kPrefetchX) {
-        x = x_ahead;
-        // The next item's chunk: the cursor's next j (its unit does not change the columns).
-        const int next_j = at.j + 1 == slots ? 0 : at.j + 1;
-        if (i + d + 1 < items) {
-          x_ahead = load_activations<kTiles, kOneRow>(x_rows, x_sum_row, (warp + int64_t(kBlockWarps) * next_j) * kChunkColumns);
-        }
-      } else {
-        x = load_activations<kTiles, kOneRow>(x_rows, x_sum_row, chunk * kChunkColumns);
-      }
-      multiply_chunk<kWidth, kTiles, kOneRow, kRowTiles>(ring[d], x, acc);
+      multiply_chunk<kWidth, kTiles, kOneRow, kRowTiles>(ring[d], x_rows, x_sum_row, chunk * kChunkColumns, acc);
       load(d);
       if (kGrouped) fold();
       const bool last_of_unit = at.j == slots - 1;
@@ -435,7 +405,7 @@ bool chaining_supported(Kernel kernel) {
   return known - 1 >= 90;
 }
 
-template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles, bool kPrefetchX = false>
+template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
 int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   constexpr int kBlockWarps = kWarps * kRowTiles;
   const int64_t units = ((a.rows + kRowTile - 1) / kRowTile + kRowTiles - 1) / kRowTiles;
@@ -455,7 +425,7 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
       1, std::min<int64_t>(per_block, 96 * 1024 / (4 * partial_floats(kRowTiles, kBlockWarps, a.batch))));
   const unsigned blocks = unsigned((units + per_block - 1) / per_block);
   const size_t bytes = size_t(partial_floats(per_block * kRowTiles, kBlockWarps, a.batch)) * sizeof(float);
-  auto kernel = slice_pack_gemm_kernel<kWidth, kTiles, kOneRow, kGrouped, kRowTiles, kPrefetchX>;
+  auto kernel = slice_pack_gemm_kernel<kWidth, kTiles, kOneRow, kGrouped, kRowTiles>;
   // Above 48 KB the kernel needs an opt-in, which is per device: granted[device] remembers the
   // largest size this instance was allowed there.
   static std::atomic<size_t> granted[kMaxDevices];
@@ -496,35 +466,17 @@ int batch1_row_tiles(const SlicePackGemm& a, bool chains) {
   return chains ? 2 : 1;
 }
 
-// Batch 1 with activations loaded a chunk ahead. MATQUANT_SLICE_PACK_PREFETCH_X=0 or 1 (A/B runs).
-bool batch1_prefetches_activations() {
-  static const bool on = [] {
-    const char* v = std::getenv("MATQUANT_SLICE_PACK_PREFETCH_X");
-    return v == nullptr || std::string(v) != "0";
-  }();
-  return on;
-}
-
-template <int kWidth, int kRowTiles>
-int launch_batch1(const SlicePackGemm& a, cudaStream_t stream) {
-  const bool grouped = a.group_size > 0;
-  if (batch1_prefetches_activations()) {
-    return grouped ? launch_instance<kWidth, 1, true, true, kRowTiles, true>(a, stream)
-                   : launch_instance<kWidth, 1, true, false, kRowTiles, true>(a, stream);
-  }
-  return grouped ? launch_instance<kWidth, 1, true, true, kRowTiles>(a, stream)
-                 : launch_instance<kWidth, 1, true, false, kRowTiles>(a, stream);
-}
-
 template <int kWidth>
 int launch_width(const SlicePackGemm& a, cudaStream_t stream) {
   const bool grouped = a.group_size > 0;
   if (a.batch == 1) {
     if constexpr (kWidth != 8) {  // width 8 would keep one chunk in flight per lane
       const bool chains = a.chained && chaining_supported(slice_pack_gemm_kernel<kWidth, 1, true, false, 2>);
-      if (batch1_row_tiles(a, chains) == 2) return launch_batch1<kWidth, 2>(a, stream);
+      if (batch1_row_tiles(a, chains) == 2) {
+        return grouped ? launch_instance<kWidth, 1, true, true, 2>(a, stream) : launch_instance<kWidth, 1, true, false, 2>(a, stream);
+      }
     }
-    return launch_batch1<kWidth, 1>(a, stream);
+    return grouped ? launch_instance<kWidth, 1, true, true, 1>(a, stream) : launch_instance<kWidth, 1, true, false, 1>(a, stream);
   }
   if (a.batch <= 8) {
     return grouped ? launch_instance<kWidth, 1, false, true, 1>(a, stream) : launch_instance<kWidth, 1, false, false, 1>(a, stream);
