@@ -77,6 +77,22 @@ struct ScorePack {
   static constexpr int kPack = 16 / sizeof(T);
 };
 
+// The mask bytes of pack p (kPack bools, nonzero = allowed) as one word: all allowed without a mask,
+// none past the row.
+template <int kPack>
+using MaskWord = std::conditional_t<kPack == 8, unsigned long long, uint32_t>;
+
+template <int kPack>
+__device__ __forceinline__ MaskWord<kPack> load_mask_word(const bool* __restrict__ allowed_row, int64_t p,
+                                                           int64_t packs) {
+  using Word = MaskWord<kPack>;
+  if (p >= packs) return 0;
+  if (!allowed_row) return ~Word(0);
+  return __ldg(reinterpret_cast<const Word*>(allowed_row + p * kPack));
+}
+
+__device__ __forceinline__ bool any_bits(const uint4& v) { return (v.x | v.y | v.z | v.w) != 0; }
+
 // Pack p (kPack consecutive keys) of a row as capped scores, -inf where masked or past the row;
 // the scores of a fully masked pack are not read.
 template <typename T>
@@ -84,32 +100,12 @@ __device__ __forceinline__ void load_capped_pack(const uint4* __restrict__ in, c
                                                  int64_t p, int64_t packs, float scale, float cap,
                                                  float (&x)[ScorePack<T>::kPack]) {
   constexpr int kPack = ScorePack<T>::kPack;
-  bool allowed[kPack];
-  bool any = p < packs;
-#pragma unroll
-  for (int e = 0; e < kPack; ++e) allowed[e] = any;
-  if (any && allowed_row) {
-    const bool* a = allowed_row + p * kPack;
-    if constexpr (kPack == 8) {
-      const uint2 raw = *reinterpret_cast<const uint2*>(a);
-      const bool* bits = reinterpret_cast<const bool*>(&raw);
-#pragma unroll
-      for (int e = 0; e < kPack; ++e) allowed[e] = bits[e];
-    } else {
-      const uint32_t raw = *reinterpret_cast<const uint32_t*>(a);
-      const bool* bits = reinterpret_cast<const bool*>(&raw);
-#pragma unroll
-      for (int e = 0; e < kPack; ++e) allowed[e] = bits[e];
-    }
-    any = false;
-#pragma unroll
-    for (int e = 0; e < kPack; ++e) any = any || allowed[e];
-  }
+  const MaskWord<kPack> allowed = load_mask_word<kPack>(allowed_row, p, packs);
   uint4 raw = make_uint4(0, 0, 0, 0);
-  if (any) raw = in[p];
+  if (allowed != 0) raw = in[p];
   const T* values = reinterpret_cast<const T*>(&raw);
 #pragma unroll
-  for (int e = 0; e < kPack; ++e) x[e] = allowed[e] ? capped_score(values[e], scale, cap) : -INFINITY;
+  for (int e = 0; e < kPack; ++e) x[e] = (allowed >> (8 * e)) & 0xff ? capped_score(values[e], scale, cap) : -INFINITY;
 }
 
 template <typename T>
@@ -127,22 +123,6 @@ __device__ __forceinline__ float warp_reduce(float v, Op op) {
   for (int offset = 16; offset > 0; offset /= 2) v = op(v, __shfl_xor_sync(0xffffffff, v, offset));
   return v;
 }
-
-// The mask bytes of pack p (kPack bools, nonzero = allowed) as one word: all allowed without a mask,
-// none past the row.
-template <int kPack>
-using MaskWord = std::conditional_t<kPack == 8, unsigned long long, uint32_t>;
-
-template <int kPack>
-__device__ __forceinline__ MaskWord<kPack> load_mask_word(const bool* __restrict__ allowed_row, int64_t p,
-                                                           int64_t packs) {
-  using Word = MaskWord<kPack>;
-  if (p >= packs) return 0;
-  if (!allowed_row) return ~Word(0);
-  return __ldg(reinterpret_cast<const Word*>(allowed_row + p * kPack));
-}
-
-__device__ __forceinline__ bool any_bits(const uint4& v) { return (v.x | v.y | v.z | v.w) != 0; }
 
 // Rows of up to 32 * kPacks packs: one warp per row, shuffle reductions only, where one block per
 // row left each thread a single load and two block barriers (latency-bound at Gemma-2's 2048 keys).
@@ -299,8 +279,7 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
 softmax_backward(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
                  T* __restrict__ grad_scores, int64_t cols,
-                 float scale, float cap) {
-  const float inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
+                 float scale, float inv_cap) {
   const int64_t row = blockIdx.x;
   const T* dp = grad_probs + row * cols;
   const T* p = probs + row * cols;
@@ -320,8 +299,7 @@ softmax_backward(const T* __restrict__ grad_probs, const T* __restrict__ probs, 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 softmax_backward_packed(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
-                        T* __restrict__ grad_scores, int64_t cols, float scale, float cap) {
-  const float inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
+                        T* __restrict__ grad_scores, int64_t cols, float scale, float inv_cap) {
   constexpr int kPack = ScorePack<T>::kPack;
   const int64_t row = blockIdx.x;
   const int64_t packs = cols / kPack;
@@ -360,8 +338,7 @@ softmax_backward_packed(const T* __restrict__ grad_probs, const T* __restrict__ 
 template <typename T, int kPacks>
 __global__ void __launch_bounds__(kThreads, 2)
 softmax_backward_warp(const T* __restrict__ grad_probs, const T* __restrict__ probs, const float* __restrict__ lse,
-                      T* __restrict__ grad_scores, int64_t rows, int64_t cols, float scale, float cap) {
-  const float inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
+                      T* __restrict__ grad_scores, int64_t rows, int64_t cols, float scale, float inv_cap) {
   constexpr int kPack = ScorePack<T>::kPack;
   const int lane = threadIdx.x % 32;
   const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
@@ -454,6 +431,7 @@ int launch_softcapped_softmax_forward(Dtype dtype, const void* scores, const boo
 int launch_softcapped_softmax_backward(Dtype dtype, const void* grad_probs, const void* probs, const float* lse,
                                        void* grad_scores, int64_t rows, int64_t cols, float scale, float cap,
                                        void* stream) {
+  const float inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;  // the kernels' reciprocal cap (0: none)
   return dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     constexpr int kPack = ScorePack<T>::kPack;
@@ -464,23 +442,23 @@ int launch_softcapped_softmax_backward(Dtype dtype, const void* grad_probs, cons
     auto* out = static_cast<T*>(grad_scores);
     if (packed && cols <= 4 * 32 * kPack) {
       softmax_backward_warp<T, 4><<<warp_blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          dp, p, lse, out, rows, cols, scale, cap);
+          dp, p, lse, out, rows, cols, scale, inv_cap);
       return int(cudaGetLastError());
     }
     if (packed && cols <= 8 * 32 * kPack) {
       softmax_backward_warp<T, 8><<<warp_blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          dp, p, lse, out, rows, cols, scale, cap);
+          dp, p, lse, out, rows, cols, scale, inv_cap);
       return int(cudaGetLastError());
     }
     if (packed) {
       softmax_backward_packed<T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<const T*>(grad_probs), static_cast<const T*>(probs), lse, static_cast<T*>(grad_scores), cols,
-          scale, cap);
+          scale, inv_cap);
       return int(cudaGetLastError());
     }
     softmax_backward<T><<<rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
         static_cast<const T*>(grad_probs), static_cast<const T*>(probs), lse, static_cast<T*>(grad_scores), cols,
-        scale, cap);
+        scale, inv_cap);
     return int(cudaGetLastError());
   });
 }
