@@ -26,6 +26,11 @@
 // fragment layout (at batch 1 the lanes add it themselves: see Accumulators), and per quantization
 // group (a chunk lies in one)
 //   sum x w = s (step (C - base sum x) - z sum x) = (s step) C - s (step base + z) sum x.
+// Batch 1 with per-channel scales (what decoding runs) defers that fold to the epilogue: warps park
+// their raw C, and the block applies s, z and sum x once per row. The per-unit fold (a warp
+// reduction, the scale loads and their 64-bit address arithmetic) had cost about as many
+// instructions as the MMAs and decodes of the unit's chunks. Width 2 there decodes three of its
+// four fields per byte in place (width2_fragment_in_place), 3 shifts per word instead of 7.
 #include "kernels/kernel_common.cuh"
 
 #include <algorithm>
@@ -55,6 +60,32 @@ __device__ __forceinline__ uint32_t to_bf16_pair(uint32_t field, uint32_t mask) 
   uint32_t out;
   asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(out) : "r"(field), "r"(mask), "r"(kMagic));
   return out;
+}
+
+// (word & kMask) | kExponent: the fields under kMask (one per half) read as exponent + level when the
+// exponent makes a field's lowest bit worth 1 (bits 0-1 under 2^7, bits 2-3 under 2^5, bits 4-5
+// under 2^3; bits 6-7 would reach into the exponent).
+template <uint32_t kMask, uint32_t kExponent>
+__device__ __forceinline__ uint32_t to_bf16_pair_in_place(uint32_t word) {
+  uint32_t out;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(out) : "r"(word), "n"(kMask), "r"(kExponent));
+  return out;
+}
+constexpr uint32_t kExponent32 = 0x42004200u, kExponent8 = 0x41004100u;
+
+// Width 2 at batch 1 with per-channel scales (the deferred path): three of the four fields of a
+// half's byte decode where they lie, so a word takes 3 shifts (by 6, 8 and 14) instead of 7. The
+// registers' bases then differ: a0 (row g, q = 0, 1) 128, a1 (row g + 8, q = 0, 1) 32, a2 (row g,
+// q = 2, 3) 8 and a3 (row g + 8, q = 2, 3) 128, so C holds sum x level + 128 S_lo + 8 S_hi for row
+// g and + 32 S_lo + 128 S_hi for row g + 8 (S_lo, S_hi: sum x over the columns of q = 0, 1 and
+// q = 2, 3), which the epilogue removes.
+__device__ __forceinline__ void width2_fragment_in_place(uint32_t word, int s, uint32_t& a0, uint32_t& a1,
+                                                         uint32_t& a2, uint32_t& a3) {
+  const uint32_t v = s % 2 == 0 ? word : word >> 8;
+  a0 = to_bf16_pair_in_place<0x00030003u, kMagic>(v);
+  a1 = to_bf16_pair_in_place<0x000C000Cu, kExponent32>(v);
+  a2 = to_bf16_pair_in_place<0x00300030u, kExponent8>(v);
+  a3 = to_bf16_pair_in_place<0x00030003u, kMagic>(word >> (s % 2 == 0 ? 6 : 14));
 }
 
 // Register i (0..3) of step s's A fragment from a lane's chunk words: levels at offset f and f + 16.
@@ -105,8 +136,9 @@ struct ChunkWords {
 // independent MMA chains per product instead of one, so a warp's 8 steps per chunk do not wait on
 // each other's MMA latency (two batch tiles or two row tiles are two chains already, and more
 // registers would spill).
-// kOneRow (batch 1): sum x comes from the lanes' own adds (lane_x_sum, summed over the warp at
-// each fold) instead of the ones-MMA, which was half of the MMAs at widths 2 and 4 (a third at 8).
+// kOneRow (batch 1): sum x comes from the lanes' own adds (lane_x_low + lane_x_high, summed over
+// the warp at each fold, or once at the end on the deferred path) instead of the ones-MMA, which
+// was half of the MMAs at widths 2 and 4 (a third at 8).
 // sum x does not depend on the weight row: row tiles share it.
 template <int kWidth, int kTiles, bool kOneRow, int kRowTiles>
 struct Accumulators {
@@ -115,9 +147,14 @@ struct Accumulators {
   float c[kChains][kRowTiles][kTiles][4];    // sum x (base + level), high nibbles for width 8
   float low[kChains][kRowTiles][kLow][4];    // width 8: sum x (128 + low nibble)
   float sum_x[kChains][kTiles][4];           // sum x, in the same fragment layout
-  float lane_x_sum;                          // kOneRow: this lane's share of sum x (4 columns per chunk)
+  // kOneRow: this lane's share of sum x (4 columns per chunk), over the columns of q = 0, 1 (low)
+  // and q = 2, 3 (high).
+  float lane_x_low, lane_x_high;
   __device__ __forceinline__ void clear() {
-    lane_x_sum = 0.0f;
+    lane_x_low = lane_x_high = 0.0f;
+    clear_products();
+  }
+  __device__ __forceinline__ void clear_products() {
 #pragma unroll
     for (int k = 0; k < kChains; ++k) {
 #pragma unroll
@@ -148,16 +185,19 @@ struct Accumulators {
 // One chunk's MMAs: 8 steps of 16 columns, for each of kRowTiles row tiles. Lane (g, t) holds
 // columns 32 t + 4 s .. + 3 of step s (the pack's order): its B registers of a chunk are 64
 // contiguous bytes per batch row, four 16-byte loads, shared by the row tiles.
-template <int kWidth, int kTiles, bool kOneRow, int kRowTiles>
+// kInPlace: width 2 decoded by width2_fragment_in_place (the deferred path). add_x_sums: kOneRow
+// lanes add this chunk's columns to their sums of x.
+template <int kWidth, int kTiles, bool kOneRow, int kRowTiles, bool kInPlace>
 __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth, kRowTiles>& words,
                                                const __nv_bfloat16* (&x_rows)[kTiles], const __nv_bfloat16* x_sum_row,
-                                               int64_t column0, Accumulators<kWidth, kTiles, kOneRow, kRowTiles>& acc) {
-  if constexpr (kOneRow) {
-    // Lane (g, t) adds columns 32 t + 4 g .. + 3: the warp's lanes cover the chunk once. A bf16 is
-    // the top half of its fp32.
+                                               int64_t column0, bool add_x_sums,
+                                               Accumulators<kWidth, kTiles, kOneRow, kRowTiles>& acc) {
+  if (kOneRow && add_x_sums) {
+    // Lane (g, t) adds columns 32 t + 4 g .. + 3 (q = 0..3): the warp's lanes cover the chunk once.
+    // A bf16 is the top half of its fp32.
     const uint2 v = __ldg(reinterpret_cast<const uint2*>(x_sum_row + column0));
-    acc.lane_x_sum += (__uint_as_float(v.x << 16) + __uint_as_float(v.x & 0xFFFF0000u)) +
-                      (__uint_as_float(v.y << 16) + __uint_as_float(v.y & 0xFFFF0000u));
+    acc.lane_x_low += __uint_as_float(v.x << 16) + __uint_as_float(v.x & 0xFFFF0000u);
+    acc.lane_x_high += __uint_as_float(v.y << 16) + __uint_as_float(v.y & 0xFFFF0000u);
   }
   uint32_t w[kRowTiles][Pack<kWidth>::kWords];
 #pragma unroll
@@ -183,8 +223,13 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth, kRowTile
     constexpr int kChains = Accumulators<kWidth, kTiles, kOneRow, kRowTiles>::kChains;
 #pragma unroll
     for (int rt = 0; rt < kRowTiles; ++rt) {
-      const uint32_t a0 = fragment_register<kWidth>(w[rt], s, 0, false), a1 = fragment_register<kWidth>(w[rt], s, 1, false);
-      const uint32_t a2 = fragment_register<kWidth>(w[rt], s, 2, false), a3 = fragment_register<kWidth>(w[rt], s, 3, false);
+      uint32_t a0, a1, a2, a3;
+      if constexpr (kInPlace && kWidth == 2) {
+        width2_fragment_in_place(w[rt][s / 2], s, a0, a1, a2, a3);
+      } else {
+        a0 = fragment_register<kWidth>(w[rt], s, 0, false), a1 = fragment_register<kWidth>(w[rt], s, 1, false);
+        a2 = fragment_register<kWidth>(w[rt], s, 2, false), a3 = fragment_register<kWidth>(w[rt], s, 3, false);
+      }
 #pragma unroll
       for (int nt = 0; nt < kTiles; ++nt) mma_bf16(acc.c[s % kChains][rt][nt], a0, a1, a2, a3, b[nt][s]);
       if constexpr (kWidth == 8) {
@@ -202,7 +247,7 @@ __device__ __forceinline__ void multiply_chunk(const ChunkWords<kWidth, kRowTile
 }
 
 // Floats of shared memory: each row tile's partial sums per warp, batch row and row.
-int64_t partial_floats(int64_t row_tiles_per_block, int warps, int batch) {
+__host__ __device__ inline int64_t partial_floats(int64_t row_tiles_per_block, int warps, int batch) {
   return row_tiles_per_block * warps * batch * kRowTile;
 }
 
@@ -217,7 +262,13 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
     slice_pack_gemm_kernel(SlicePackGemm a, int units_per_block, bool early_trigger) {
   using P = Pack<kWidth>;
   constexpr int kBlockWarps = kWarps * kRowTiles;
-  constexpr int kDepth = P::kLoads * kRowTiles >= 8 ? 1 : 8 / (P::kLoads * kRowTiles);  // 128 bytes per lane
+  // Batch 1 with per-channel scales defers the scales and the bases: warps park their raw C per unit
+  // and the epilogue applies s, z and sum x once per row (sum x over all columns, which the block's
+  // warps add up in their first unit: every unit repeats a warp's chunks). Width 2 then decodes in
+  // place (width2_fragment_in_place).
+  constexpr bool kDeferred = kOneRow && !kGrouped;
+  // 128 bytes per lane (192 measured slower at batch 1 with two row tiles: H200, 2026-12-01).
+  constexpr int kDepth = P::kLoads * kRowTiles >= 8 ? 1 : 8 / (P::kLoads * kRowTiles);
   extern __shared__ __align__(16) float partials[];  // [row tile][warp][n][16]
   if (early_trigger) let_next_grid_launch();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -225,13 +276,16 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   const int64_t units = (row_tiles + kRowTiles - 1) / kRowTiles;
   const int64_t first_unit = int64_t(blockIdx.x) * units_per_block;
   const int my_units = int(min(int64_t(units_per_block), units - first_unit));
+  // This block's units whose kRowTiles tiles all exist (an odd tile count leaves the last unit one).
+  const int whole_units = int(max(int64_t(0), min(int64_t(my_units), row_tiles / kRowTiles - first_unit)));
   const int slots = int((a.chunks - warp + kBlockWarps - 1) / kBlockWarps);  // this warp's chunks per unit
   const int64_t columns = a.chunks * kChunkColumns;
   const uint4* words = reinterpret_cast<const uint4*>(a.words) + lane;
   // The warp walks (unit, j) pairs: unit first_unit + unit, chunk warp + kBlockWarps j. Cursors
   // advance by one pair per chunk (no divisions in the loop): `next` is what the ring loads next,
-  // and `from` its first row tile's words (one 64-bit add per chunk: on within the unit, or on to
-  // the next unit's first chunk); a unit's next row tile is tile_words further.
+  // and `from` the offset of its first row tile's words (one 32-bit add per chunk: on within the
+  // unit, or on to the next unit's first chunk; valid() keeps a pack's words below 2^31 uint4); a
+  // unit's next row tile is tile_words further.
   struct Cursor {
     int unit = 0, j = 0;
     __device__ void advance(int slots) {
@@ -240,10 +294,10 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   };
   Cursor next;
   constexpr int64_t kChunkWords = P::kLoads * 32;  // uint4 per chunk
-  const int64_t tile_words = a.chunks * kChunkWords;
-  const uint4* from = words + (first_unit * kRowTiles * a.chunks + warp) * kChunkWords;
-  const int64_t within_unit = kBlockWarps * kChunkWords;
-  const int64_t to_next_unit = (kRowTiles * a.chunks - int64_t(kBlockWarps) * (slots - 1)) * kChunkWords;
+  const int tile_words = int(a.chunks * kChunkWords);
+  int from = int((first_unit * kRowTiles * a.chunks + warp) * kChunkWords);
+  constexpr int within_unit = kBlockWarps * kChunkWords;
+  const int to_next_unit = int((kRowTiles * a.chunks - int64_t(kBlockWarps) * (slots - 1)) * kChunkWords);
   // The batch row of this lane's B fragment (n = 8 nt + g). Lanes past the batch repeat the last
   // row (no predicate on the loads; a warp's lanes of one t read one address): their output
   // columns are never used.
@@ -261,8 +315,8 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
     if (next.unit >= my_units || slots == 0) return;
 #pragma unroll
     for (int rt = 0; rt < kRowTiles; ++rt) {
-      const bool present = rt == 0 || (first_unit + next.unit) * kRowTiles + rt < row_tiles;
-      const uint4* p = from + (present ? rt * tile_words : 0);
+      const bool present = rt == 0 || next.unit < whole_units;
+      const uint4* p = words + (from + (present ? rt * tile_words : 0));
 #pragma unroll
       for (int j = 0; j < P::kLoads; ++j) ring[d].v[rt][j] = load_streaming(p + j * 32);
     }
@@ -290,11 +344,19 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
       }
     }
   };
-  if (!kGrouped) load_scales(first_unit, 0);
+  if (!kGrouped && !kDeferred) load_scales(first_unit, 0);
+  // The deferred epilogue's scales for a thread's first row, loaded now so the tail does not wait.
+  float s_first = 0.0f, z_first = 0.0f;
+  if constexpr (kDeferred) {
+    const int64_t row = first_unit * kRowTiles * kRowTile + threadIdx.x;
+    if (threadIdx.x < my_units * kRowTiles * kRowTile && row < a.rows) {
+      s_first = __ldg(a.scale + row * a.groups), z_first = __ldg(a.zero + row * a.groups);
+    }
+  }
   wait_for_previous_grid();  // everything above reads constants; x and y are the previous kernel's
   // out += (s step) C - s (step base + z) sum x, per row (c2, c3: row g + 8) and batch column.
   auto fold = [&]() {
-    float x_total = acc.lane_x_sum;
+    float x_total = acc.lane_x_low + acc.lane_x_high;
     if constexpr (kOneRow) {
 #pragma unroll
       for (int o = 16; o > 0; o /= 2) x_total += __shfl_xor_sync(0xFFFFFFFFu, x_total, o);
@@ -325,14 +387,15 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
       if (i + d >= items) break;
       const int64_t chunk = warp + int64_t(kBlockWarps) * at.j, unit = first_unit + at.unit;
       if (kGrouped) load_scales(unit, int(chunk) / chunks_per_group);
-      multiply_chunk<kWidth, kTiles, kOneRow, kRowTiles>(ring[d], x_rows, x_sum_row, chunk * kChunkColumns, acc);
+      multiply_chunk<kWidth, kTiles, kOneRow, kRowTiles, kDeferred>(ring[d], x_rows, x_sum_row, chunk * kChunkColumns,
+                                                                    !kDeferred || at.unit == 0, acc);
       load(d);
       if (kGrouped) fold();
       const bool last_of_unit = at.j == slots - 1;
       at.advance(slots);
       if (!last_of_unit) continue;
-      // This warp's last chunk of the unit: park its partial sums.
-      if (!kGrouped) {
+      // This warp's last chunk of the unit: park its partial sums (deferred: its raw C).
+      if (!kGrouped && !kDeferred) {
         fold();
         if (unit + 1 < first_unit + my_units) load_scales(unit + 1, 0);
       }
@@ -344,11 +407,14 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int n = nt * 8 + 2 * t + e % 2;
-            if (n < a.batch) parked[(warp * a.batch + n) * kRowTile + g + 8 * (e / 2)] = out[rt][nt][e];
+            if (n < a.batch) {
+              parked[(warp * a.batch + n) * kRowTile + g + 8 * (e / 2)] = kDeferred ? acc.products(rt, nt, e) : out[rt][nt][e];
+            }
             out[rt][nt][e] = 0.0f;
           }
         }
       }
+      if (kDeferred) acc.clear_products();
     }
   }
   const int my_tiles = my_units * kRowTiles;
@@ -359,10 +425,46 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
       }
     }
   }
+  float* x_parts = partials + partial_floats(int64_t(units_per_block) * kRowTiles, kBlockWarps, a.batch);
+  if constexpr (kDeferred) {  // this warp's sums of x: [low | high][warp]
+    float low = acc.lane_x_low, high = acc.lane_x_high;
+#pragma unroll
+    for (int o = 16; o > 0; o /= 2) {
+      low += __shfl_xor_sync(0xFFFFFFFFu, low, o), high += __shfl_xor_sync(0xFFFFFFFFu, high, o);
+    }
+    if (lane == 0) x_parts[warp] = low, x_parts[kBlockWarps + warp] = high;
+  }
   __syncthreads();
   // Past the barrier every warp of the block has finished its main loop (a trigger counts for the
   // whole block from its first thread).
   if (!early_trigger) let_next_grid_launch();
+  if constexpr (kDeferred) {
+    if (int(threadIdx.x) >= my_tiles * kRowTile) return;
+    float x_low = 0.0f, x_high = 0.0f;
+    const float4* parts = reinterpret_cast<const float4*>(x_parts);  // 64-byte aligned: partials come in 16s
+#pragma unroll
+    for (int w = 0; w < kBlockWarps / 4; ++w) {
+      const float4 l = parts[w], h = parts[kBlockWarps / 4 + w];
+      x_low += (l.x + l.y) + (l.z + l.w), x_high += (h.x + h.y) + (h.z + h.w);
+    }
+    const float x_all = x_low + x_high;
+    for (int o = threadIdx.x; o < my_tiles * kRowTile; o += blockDim.x) {
+      const int tile = o / kRowTile, r = o % kRowTile;
+      const int64_t row = (first_unit * kRowTiles + tile) * kRowTile + r;
+      if (row >= a.rows) continue;
+      float c = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kBlockWarps; ++w) c += partials[(tile * kBlockWarps + w) * kRowTile + r];
+      // sum x base over the row's columns (width 2: the in-place decode's bases, by row half).
+      const float bases = kWidth != 2 ? P::kBase * x_all : r < 8 ? 128.0f * x_low + 8.0f * x_high : 32.0f * x_low + 128.0f * x_high;
+      const bool first = o == int(threadIdx.x);
+      const float s = first ? s_first : __ldg(a.scale + row * a.groups), z = first ? z_first : __ldg(a.zero + row * a.groups);
+      float sum = s * a.step * c - s * (a.step * bases + z * x_all);
+      if (a.bias != nullptr) sum += __bfloat162float(static_cast<const __nv_bfloat16*>(a.bias)[row]);
+      static_cast<__nv_bfloat16*>(a.y)[row] = __float2bfloat16_rn(sum);
+    }
+    return;
+  }
   for (int o = threadIdx.x; o < my_tiles * a.batch * kRowTile; o += blockDim.x) {
     const int tile = o / (a.batch * kRowTile), n = o / kRowTile % a.batch, r = o % kRowTile;
     const int64_t row = (first_unit * kRowTiles + tile) * kRowTile + r;
@@ -424,7 +526,8 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   per_block = std::max<int64_t>(
       1, std::min<int64_t>(per_block, 96 * 1024 / (4 * partial_floats(kRowTiles, kBlockWarps, a.batch))));
   const unsigned blocks = unsigned((units + per_block - 1) / per_block);
-  const size_t bytes = size_t(partial_floats(per_block * kRowTiles, kBlockWarps, a.batch)) * sizeof(float);
+  // The partial sums, then the deferred path's sums of x per warp.
+  const size_t bytes = size_t(partial_floats(per_block * kRowTiles, kBlockWarps, a.batch) + 2 * kBlockWarps) * sizeof(float);
   auto kernel = slice_pack_gemm_kernel<kWidth, kTiles, kOneRow, kGrouped, kRowTiles>;
   // Above 48 KB the kernel needs an opt-in, which is per device: granted[device] remembers the
   // largest size this instance was allowed there.
@@ -530,7 +633,9 @@ __global__ void __launch_bounds__(256) slice_pack_dequantize_kernel(SlicePackGem
 }
 
 bool valid(const SlicePackGemm& a) {
-  return (a.width == 2 || a.width == 4 || a.width == 8) && a.rows > 0 && a.chunks > 0 &&
+  // The kernels address words by 32-bit offsets in uint4 (16 bytes): at most 32 GiB per pack.
+  const int64_t words16 = (a.rows + kRowTile - 1) / kRowTile * a.chunks * (a.width / 2) * 32;
+  return (a.width == 2 || a.width == 4 || a.width == 8) && a.rows > 0 && a.chunks > 0 && words16 < (int64_t(1) << 31) &&
          (a.group_size == 0 || a.group_size % kChunkColumns == 0) && a.groups >= 1;
 }
 
