@@ -633,9 +633,11 @@ __global__ void __launch_bounds__(256) slice_pack_dequantize_kernel(SlicePackGem
 }
 
 bool valid(const SlicePackGemm& a) {
-  // The kernels address words by 32-bit offsets in uint4 (16 bytes): at most 32 GiB per pack.
+  // The matmul addresses words by 32-bit offsets in uint4 (16 bytes): at most about 32 GiB per pack,
+  // with room for the ring's cursor to step two row tiles past the end.
   const int64_t words16 = (a.rows + kRowTile - 1) / kRowTile * a.chunks * (a.width / 2) * 32;
-  return (a.width == 2 || a.width == 4 || a.width == 8) && a.rows > 0 && a.chunks > 0 && words16 < (int64_t(1) << 31) &&
+  return (a.width == 2 || a.width == 4 || a.width == 8) && a.rows > 0 && a.chunks > 0 &&
+         words16 + 4 * a.chunks * 128 < (int64_t(1) << 31) &&
          (a.group_size == 0 || a.group_size % kChunkColumns == 0) && a.groups >= 1;
 }
 
