@@ -55,20 +55,13 @@ struct Pack {
   static constexpr float kBase = kWidth == 8 ? 17.0f * 128.0f : 128.0f;
 };
 
-// (field & mask) | kMagic in one LOP3 (the compiler splits an AND and an OR of two constants).
-__device__ __forceinline__ uint32_t to_bf16_pair(uint32_t field, uint32_t mask) {
+// (word & mask) | exponent in one LOP3 (the compiler splits an AND and an OR of two constants).
+// With exponent kMagic (2^7) the field in bits 0-3 of each half reads 128 + level; more generally
+// a field reads exponent + level when the exponent makes its lowest bit worth 1 (bits 2-3 under
+// 2^5, bits 4-5 under 2^3; bits 6-7 would reach into the exponent).
+__device__ __forceinline__ uint32_t to_bf16_pair(uint32_t word, uint32_t mask, uint32_t exponent = kMagic) {
   uint32_t out;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(out) : "r"(field), "r"(mask), "r"(kMagic));
-  return out;
-}
-
-// (word & kMask) | kExponent: the fields under kMask (one per half) read as exponent + level when the
-// exponent makes a field's lowest bit worth 1 (bits 0-1 under 2^7, bits 2-3 under 2^5, bits 4-5
-// under 2^3; bits 6-7 would reach into the exponent).
-template <uint32_t kMask, uint32_t kExponent>
-__device__ __forceinline__ uint32_t to_bf16_pair_in_place(uint32_t word) {
-  uint32_t out;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(out) : "r"(word), "n"(kMask), "r"(kExponent));
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(out) : "r"(word), "r"(mask), "r"(exponent));
   return out;
 }
 constexpr uint32_t kExponent32 = 0x42004200u, kExponent8 = 0x41004100u;
@@ -82,10 +75,10 @@ constexpr uint32_t kExponent32 = 0x42004200u, kExponent8 = 0x41004100u;
 __device__ __forceinline__ void width2_fragment_in_place(uint32_t word, int s, uint32_t& a0, uint32_t& a1,
                                                          uint32_t& a2, uint32_t& a3) {
   const uint32_t v = s % 2 == 0 ? word : word >> 8;
-  a0 = to_bf16_pair_in_place<0x00030003u, kMagic>(v);
-  a1 = to_bf16_pair_in_place<0x000C000Cu, kExponent32>(v);
-  a2 = to_bf16_pair_in_place<0x00300030u, kExponent8>(v);
-  a3 = to_bf16_pair_in_place<0x00030003u, kMagic>(word >> (s % 2 == 0 ? 6 : 14));
+  a0 = to_bf16_pair(v, 0x00030003u);
+  a1 = to_bf16_pair(v, 0x000C000Cu, kExponent32);
+  a2 = to_bf16_pair(v, 0x00300030u, kExponent8);
+  a3 = to_bf16_pair(word >> (s % 2 == 0 ? 6 : 14), 0x00030003u);
 }
 
 // Register i (0..3) of step s's A fragment from a lane's chunk words: levels at offset f and f + 16.
