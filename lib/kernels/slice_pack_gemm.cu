@@ -535,8 +535,11 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   }
   // A grid of fewer blocks than half the resident ones lets the next kernel launch only after its
   // main loop: triggered at the start, a chain of small grids piled up waiting on one another and
-  // k/v at batch 16 took 21% longer (H200, 2026-11-30).
-  const bool early_trigger = 2 * int64_t(blocks) >= resident;
+  // k/v at batch 16 took 21% longer (H200, 2026-11-30); int8 k/v at batch 1 (64 blocks) 21% longer
+  // too. Two-tile grids (batch 1, one block per SM) trigger at the start whatever their size: a
+  // small one leaves SMs to the next calls, whose blocks load their weights there and start
+  // computing as soon as this grid ends; int4 and int2 k/v took 20-26% less time (H200, 2026-12-01).
+  const bool early_trigger = kRowTiles == 2 || 2 * int64_t(blocks) >= resident;
   if (a.chained && chaining_supported(kernel)) {
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(blocks);
