@@ -110,6 +110,14 @@ __device__ __forceinline__ void wait_for_previous_grid() {
 #endif
 }
 
+// Asks L2 for `bytes` (a multiple of 16, 16-byte aligned) from p without waiting (sm_90+; a no-op
+// elsewhere): the block's later chunks stream from DRAM while its warps work on the first ones.
+__device__ __forceinline__ void prefetch_to_l2(const void* p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (bytes > 0) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
 // Weights are read once: keep them out of L1, which holds the activations.
 __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
   uint4 v;
@@ -252,7 +260,7 @@ __host__ __device__ inline int64_t partial_floats(int64_t row_tiles_per_block, i
 // that follows the main loop.
 template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
 __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
-    slice_pack_gemm_kernel(SlicePackGemm a, int units_per_block, bool early_trigger) {
+    slice_pack_gemm_kernel(SlicePackGemm a, int units_per_block, bool early_trigger, int prefetch_bytes) {
   using P = Pack<kWidth>;
   constexpr int kBlockWarps = kWarps * kRowTiles;
   // Batch 1 with per-channel scales defers the scales and the bases: warps park their raw C per unit
@@ -318,6 +326,26 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   };
 #pragma unroll
   for (int d = 0; d < kDepth; ++d) load(d);
+  // The rest of the block's words, past the units the rings hold, up to prefetch_bytes
+  // (MATQUANT_SLICE_PACK_L2_PREFETCH_MB; 0 by default): each warp's lane 0 asks for its share.
+  // Measured no faster at 8 MB a call and slower at 24 and 48 (H200, 2026-12-01). The block stays
+  // for what it does to the code around it: without it ptxas schedules griddepcontrol.wait ahead of
+  // the ring's loads in the batch-1 int8 and group-wise instances (their SASS), so those loaded no
+  // weight before the previous kernel ended; with it, chained int8 took 5-10 % less time on every
+  // shape but k/v. The per-channel two-tile instances keep the order without it (and are measured
+  // without it), batches above 1 are not measured with it.
+  if constexpr (kOneRow && (kRowTiles == 1 || kGrouped)) {
+    if (prefetch_bytes > 0 && lane == 0 && slots > 0) {
+      const int skip_units = min(my_units, kDepth / slots);
+      const int64_t begin = (first_unit + skip_units) * kRowTiles * a.chunks * kChunkWords * 16;
+      const int64_t end = min(begin + prefetch_bytes, min((first_unit + my_units) * kRowTiles, row_tiles) * a.chunks * kChunkWords * 16);
+      const int64_t share = ((end - begin) / kBlockWarps + 15) / 16 * 16;
+      const int64_t from_byte = begin + warp * share;
+      if (from_byte < end) {
+        prefetch_to_l2(reinterpret_cast<const char*>(a.words) + from_byte, uint32_t(min(share, end - from_byte)));
+      }
+    }
+  }
 
   const __nv_bfloat16* x_sum_row = static_cast<const __nv_bfloat16*>(a.x) + 32 * t + 4 * g;
   Accumulators<kWidth, kTiles, kOneRow, kRowTiles> acc;
@@ -540,6 +568,12 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   // small one leaves SMs to the next calls, whose blocks load their weights there and start
   // computing as soon as this grid ends; int4 and int2 k/v took 20-26% less time (H200, 2026-12-01).
   const bool early_trigger = kRowTiles == 2 || 2 * int64_t(blocks) >= resident;
+  // Words of the call asked of L2 ahead, for the instances that take it (see the kernel).
+  static const int64_t prefetch_budget = [] {
+    const char* v = std::getenv("MATQUANT_SLICE_PACK_L2_PREFETCH_MB");
+    return v == nullptr ? int64_t(0) : int64_t(std::max(0, std::atoi(v))) << 20;
+  }();
+  const int prefetch_bytes = int(std::min<int64_t>(prefetch_budget / blocks / 16 * 16, int64_t(1) << 30));
   if (a.chained && chaining_supported(kernel)) {
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(blocks);
@@ -551,9 +585,9 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
     attribute[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attribute;
     config.numAttrs = 1;
-    return int(cudaLaunchKernelEx(&config, kernel, a, int(per_block), early_trigger));
+    return int(cudaLaunchKernelEx(&config, kernel, a, int(per_block), early_trigger, prefetch_bytes));
   }
-  kernel<<<blocks, kBlockWarps * 32, bytes, stream>>>(a, int(per_block), early_trigger);
+  kernel<<<blocks, kBlockWarps * 32, bytes, stream>>>(a, int(per_block), early_trigger, prefetch_bytes);
   return int(cudaGetLastError());
 }
 

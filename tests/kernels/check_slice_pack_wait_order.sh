@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The batch-1 slice-pack kernels read their weights before griddepcontrol.wait, so a chained call
+# loads them while the previous kernel finishes (lib/kernels/slice_pack_gemm.cu). ptxas is free to
+# schedule the wait (ACQBULK in SASS) ahead of those loads, and did for the int8 and group-wise
+# instances until the kernel was arranged against it; chained int8 ran 5-10 % slower that way
+# (H200, docs/performance.md). This reads the sm_90 SASS of every batch-1 instance (kOneRow, the
+# third template argument) and fails unless the ring's 8 streaming loads per lane (LDG.E.NA; 128
+# bytes at every width) all come before its first ACQBULK.
+# Usage: check_slice_pack_wait_order.sh <libmatquant_kernels.a or an object file>
+# Exit 77 (skipped) without cuobjdump (CUDA toolkit, PATH, $CUOBJDUMP or Triton's bundled copy).
+set -euo pipefail
+library=$1
+
+find_cuobjdump() {
+  if [[ -n "${CUOBJDUMP:-}" && -x "$CUOBJDUMP" ]]; then echo "$CUOBJDUMP"; return; fi
+  if command -v cuobjdump >/dev/null; then command -v cuobjdump; return; fi
+  if [[ -x /usr/local/cuda/bin/cuobjdump ]]; then echo /usr/local/cuda/bin/cuobjdump; return; fi
+  local bundled
+  bundled=$(python3 -c 'import os, triton; print(os.path.join(os.path.dirname(triton.__file__), "backends/nvidia/bin/cuobjdump"))' 2>/dev/null || true)
+  if [[ -n "$bundled" && -x "$bundled" ]]; then echo "$bundled"; fi
+}
+tool=$(find_cuobjdump)
+if [[ -z "$tool" ]]; then
+  echo "skipped: no cuobjdump"
+  exit 77
+fi
+
+report=$("$tool" -sass "$library" 2>/dev/null | awk '
+  /arch = sm_/ { arch = $3 }
+  /Function : / {
+    if (name != "") print name, loads_before, (waited ? "wait" : "no-wait")
+    name = ""
+    if (arch == "sm_90" && $0 ~ /slice_pack_gemm_kernelILi[0-9]+ELi[0-9]+ELb1E/) {
+      name = $3; sub(/.*slice_pack_gemm_kernelI/, "", name); sub(/EEEvN.*/, "", name)
+      loads_before = 0; waited = 0
+    }
+    next
+  }
+  name != "" && /ACQBULK/ && !waited { waited = 1 }
+  name != "" && /LDG\.E\.NA/ && !waited { loads_before++ }
+  END { if (name != "") print name, loads_before, (waited ? "wait" : "no-wait") }')
+
+if [[ -z "$report" ]]; then
+  echo "no sm_90 batch-1 slice_pack_gemm_kernel instance found in $library" >&2
+  exit 1
+fi
+echo "$report"
+bad=$(awk '$3 != "wait" || $2 < 8' <<<"$report")
+if [[ -n "$bad" ]]; then
+  echo "instances that wait for the previous kernel before loading their ring (instance, loads before the wait):" >&2
+  echo "$bad" >&2
+  exit 1
+fi
+echo "every batch-1 instance loads its ring before griddepcontrol.wait"
