@@ -12,7 +12,8 @@
 //
 // Chaining. Launched with programmatic stream serialization (SlicePackGemm::chained, sm_90), a grid
 // reads its weights and scales before griddepcontrol.wait and its activations after it, so its start
-// overlaps the previous kernel's end; a grid that fills the GPU lets the next one launch at once.
+// overlaps the previous kernel's end; a grid that fills the GPU, or any batch-1 two-tile grid, lets
+// the next one launch at once (a small one leaves SMs where the next calls load their weights).
 //
 // Decoding. A lane's word holds, per mma.m16n8k16 step, the levels of its A fragment: register i of
 // the fragment takes the fields at bit offsets f(i) and f(i) + 16, and ((word >> f(i)) & mask) | 0x4300
@@ -331,9 +332,11 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   // Measured no faster at 8 MB a call and slower at 24 and 48 (H200, 2026-12-01). The block stays
   // for what it does to the code around it: without it ptxas schedules griddepcontrol.wait ahead of
   // the ring's loads in the batch-1 int8 and group-wise instances (their SASS), so those loaded no
-  // weight before the previous kernel ended; with it, chained int8 took 5-10 % less time on every
-  // shape but k/v. The per-channel two-tile instances keep the order without it (and are measured
-  // without it), batches above 1 are not measured with it.
+  // weight before the previous kernel ended; with it, chained int8 took 4-14 % less time on every
+  // shape but k/v, whose small grid lets the next call launch only after its main loop. The
+  // per-channel two-tile instances keep the order without it (and are measured without it);
+  // batches above 1 are not measured with it. tests/kernels/check_slice_pack_wait_order.sh reads
+  // the SASS for the order.
   if constexpr (kOneRow && (kRowTiles == 1 || kGrouped)) {
     if (prefetch_bytes > 0 && lane == 0 && slots > 0) {
       const int skip_units = min(my_units, kDepth / slots);

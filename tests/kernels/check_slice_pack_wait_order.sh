@@ -2,7 +2,7 @@
 # The batch-1 slice-pack kernels read their weights before griddepcontrol.wait, so a chained call
 # loads them while the previous kernel finishes (lib/kernels/slice_pack_gemm.cu). ptxas is free to
 # schedule the wait (ACQBULK in SASS) ahead of those loads, and did for the int8 and group-wise
-# instances until the kernel was arranged against it; chained int8 ran 5-10 % slower that way
+# instances until the kernel was arranged against it; chained int8 took 4-14 % longer that way
 # (H200, docs/performance.md). This reads the sm_90 SASS of every batch-1 instance (kOneRow, the
 # third template argument) and fails unless the ring's 8 streaming loads per lane (LDG.E.NA; 128
 # bytes at every width) all come before its first ACQBULK.
