@@ -257,8 +257,9 @@ __host__ __device__ inline int64_t partial_floats(int64_t row_tiles_per_block, i
 // each unit's chunks round-robin. At most 128 registers: 16 warps per SM (with 8-warp blocks, 3
 // blocks of 80 registers measured faster on gate/up at int4 and int2 but slower on every other
 // shape, H200). early_trigger: let the next chained kernel launch at this one's start (the grid
-// fills the GPU, so its blocks only take SMs this grid leaves) rather than after the block's barrier
-// that follows the main loop.
+// fills the GPU, so its blocks only take SMs this grid leaves, or it is a batch-1 two-tile grid,
+// whose idle SMs the next calls load their weights on) rather than after the block's barrier that
+// follows the main loop.
 template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
 __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
     slice_pack_gemm_kernel(SlicePackGemm a, int units_per_block, bool early_trigger, int prefetch_bytes) {
@@ -331,12 +332,12 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   // (MATQUANT_SLICE_PACK_L2_PREFETCH_MB; 0 by default): each warp's lane 0 asks for its share.
   // Measured no faster at 8 MB a call and slower at 24 and 48 (H200, 2026-12-01). The block stays
   // for what it does to the code around it: without it ptxas schedules griddepcontrol.wait ahead of
-  // the ring's loads in the batch-1 int8 and group-wise instances (their SASS), so those loaded no
-  // weight before the previous kernel ended; with it, chained int8 took 4-14 % less time on every
-  // shape but k/v, whose small grid lets the next call launch only after its main loop. The
-  // per-channel two-tile instances keep the order without it (and are measured without it);
-  // batches above 1 are not measured with it. tests/kernels/check_slice_pack_wait_order.sh reads
-  // the SASS for the order.
+  // the ring's loads in the batch-1 one-tile int8 and group-wise instances (their SASS: none of the
+  // 8 loads before it; int4 per channel 6 of 8), so those loaded little or no weight before the
+  // previous kernel ended; with it, chained int8 took 4-14 % less time on every shape but k/v, whose
+  // small grid lets the next call launch only after its main loop. The per-channel two-tile
+  // instances keep the order without it (and are measured without it); batches above 1 are not
+  // measured with it. tests/kernels/check_slice_pack_wait_order.sh reads the SASS for the order.
   if constexpr (kOneRow && (kRowTiles == 1 || kGrouped)) {
     if (prefetch_bytes > 0 && lane == 0 && slots > 0) {
       const int skip_units = min(my_units, kDepth / slots);
@@ -574,7 +575,8 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   // Words of the call asked of L2 ahead, for the instances that take it (see the kernel).
   static const int64_t prefetch_budget = [] {
     const char* v = std::getenv("MATQUANT_SLICE_PACK_L2_PREFETCH_MB");
-    return v == nullptr ? int64_t(0) : int64_t(std::max(0, std::atoi(v))) << 20;
+    const long long megabytes = v == nullptr ? 0 : std::strtoll(v, nullptr, 10);
+    return int64_t(std::clamp<long long>(megabytes, 0, 1 << 20)) << 20;
   }();
   const int prefetch_bytes = int(std::min<int64_t>(prefetch_budget / blocks / 16 * 16, int64_t(1) << 30));
   if (a.chained && chaining_supported(kernel)) {
