@@ -502,6 +502,12 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   }
 }
 
+// A tuning knob from the environment: its value clamped to [0, most], 0 when unset.
+int64_t env_knob(const char* name, int64_t most) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? 0 : std::clamp<long long>(std::strtoll(v, nullptr, 10), 0, most);
+}
+
 // Blocks of blocks_per_sm resident at once on the current device.
 int resident_blocks(int blocks_per_sm) {
   int device = 0, sms = 0;
@@ -540,10 +546,7 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   // As few units per block as keep every block resident, spread evenly.
   // MATQUANT_SLICE_PACK_TILES_PER_BLOCK overrides the choice (for tuning on a new GPU; it counts
   // units, two tiles each for two-tile instances).
-  static const int forced = [] {
-    const char* v = std::getenv("MATQUANT_SLICE_PACK_TILES_PER_BLOCK");
-    return v == nullptr ? 0 : std::atoi(v);
-  }();
+  static const int64_t forced = env_knob("MATQUANT_SLICE_PACK_TILES_PER_BLOCK", 1 << 20);
   // One wave: gate/up's 896 tiles as 224 runs of 4 measured 5-10% faster than 896 blocks of one
   // tile at batch 1 (H200); real models' other projections keep one tile per block.
   int64_t per_block = forced > 0 ? forced : (units + resident - 1) / resident;
@@ -573,11 +576,7 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   // computing as soon as this grid ends; int4 and int2 k/v took 20-26% less time (H200, 2026-12-01).
   const bool early_trigger = kRowTiles == 2 || 2 * int64_t(blocks) >= resident;
   // Words of the call asked of L2 ahead, for the instances that take it (see the kernel).
-  static const int64_t prefetch_budget = [] {
-    const char* v = std::getenv("MATQUANT_SLICE_PACK_L2_PREFETCH_MB");
-    const long long megabytes = v == nullptr ? 0 : std::strtoll(v, nullptr, 10);
-    return int64_t(std::clamp<long long>(megabytes, 0, 1 << 20)) << 20;
-  }();
+  static const int64_t prefetch_budget = env_knob("MATQUANT_SLICE_PACK_L2_PREFETCH_MB", 1 << 20) << 20;
   const int prefetch_bytes = int(std::min<int64_t>(prefetch_budget / blocks / 16 * 16, int64_t(1) << 30));
   if (a.chained && chaining_supported(kernel)) {
     cudaLaunchConfig_t config = {};
