@@ -153,6 +153,8 @@ void set_slice_pack_chained_launch(bool) {}
 bool slice_pack_chained_launch() { return false; }
 void set_slice_pack_row_tiles(int) {}
 int slice_pack_row_tiles() { return 0; }
+void set_slice_pack_integer_mma(int) {}
+int slice_pack_integer_mma() { return 0; }
 int64_t slice_pack_matmul_max_rows() { return 0; }
 at::Tensor slice_pack_matmul(const SlicePackOperand&, const at::Tensor&, const at::Tensor&) {
   return unavailable("slice_pack_matmul");

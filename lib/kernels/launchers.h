@@ -315,9 +315,20 @@ struct SlicePackGemm {
   bool chained = false;
   // Row tiles per warp at batch 1 (widths 2 and 4): 0 picks two for chained calls and one otherwise.
   int row_tiles = 0;
+  // Batch 1, widths 2 and 4, per-channel scales on the integer tensor cores (slice_pack_imma.cu):
+  // kSlicePackIntegerMmaOff never, kSlicePackIntegerMmaOn wherever slice_pack_imma_takes says the call
+  // fits, kSlicePackIntegerMmaAuto where it also measured faster than the bf16 kernel
+  // (slice_pack_imma_pays).
+  int integer_mma = 0;
 };
+constexpr int kSlicePackIntegerMmaOff = 0, kSlicePackIntegerMmaOn = 1, kSlicePackIntegerMmaAuto = 2;
 constexpr int kSlicePackGemmMaxBatch = 16;
 int launch_slice_pack_gemm(const SlicePackGemm& args, void* stream);
+// The integer-MMA kernel: whether it takes a call, whether it measured faster there, and its launch
+// (launch_slice_pack_gemm picks it).
+bool slice_pack_imma_takes(const SlicePackGemm& args);
+bool slice_pack_imma_pays(const SlicePackGemm& args);
+int launch_slice_pack_imma(const SlicePackGemm& args, void* stream);
 // w_r itself, bf16 [rows, columns] (columns <= chunks x 128), with NestedCodes::dequantize's fp32
 // arithmetic; x, batch, bias and y of `args` are unused.
 int launch_slice_pack_dequantize(const SlicePackGemm& args, int64_t columns, void* out, void* stream);

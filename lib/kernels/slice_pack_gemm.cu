@@ -33,6 +33,7 @@
 // instructions as the MMAs and decodes of the unit's chunks. Width 2 there decodes three of its
 // four fields per byte in place (width2_fragment_in_place), 3 shifts per word instead of 7.
 #include "kernels/kernel_common.cuh"
+#include "kernels/slice_pack_launch.cuh"
 
 #include <algorithm>
 #include <atomic>
@@ -42,7 +43,6 @@ namespace matquant::kernels {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kMaxDevices = 64;
 constexpr int kRowTile = 16;
 constexpr int kChunkColumns = 128;
 constexpr int kSteps = kChunkColumns / 16;  // MMA steps per chunk
@@ -93,39 +93,6 @@ __device__ __forceinline__ uint32_t fragment_register(const uint32_t (&w)[Pack<k
   } else {
     return to_bf16_pair(w[2 * s + (low_nibbles ? 1 : 0)] >> (4 * i), 0x000F000Fu);
   }
-}
-
-// Programmatic dependent launch (code for sm_90+ only). The weights, scales and zero points are
-// constants of the model, so a kernel may read them while the stream's previous kernel still runs;
-// only x (that kernel's output, perhaps) and y (a buffer it may still read) wait for it. The wait
-// returns at once in a grid launched without the attribute; the trigger releases a successor
-// launched with it (the first thread of a block to trigger does so for the whole block).
-__device__ __forceinline__ void let_next_grid_launch() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wait_for_previous_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-// Asks L2 for `bytes` (a multiple of 16, 16-byte aligned) from p without waiting (sm_90+; a no-op
-// elsewhere): the block's later chunks stream from DRAM while its warps work on the first ones.
-__device__ __forceinline__ void prefetch_to_l2(const void* p, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if (bytes > 0) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-#endif
-}
-
-// Weights are read once: keep them out of L1, which holds the activations.
-__device__ __forceinline__ uint4 load_streaming(const uint4* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
 }
 
 // A lane's words of one chunk of kRowTiles row tiles.
@@ -502,42 +469,6 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   }
 }
 
-// A tuning knob from the environment: its value clamped to [0, most], 0 when unset.
-int64_t env_knob(const char* name, int64_t most) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? 0 : std::clamp<long long>(std::strtoll(v, nullptr, 10), 0, most);
-}
-
-// Blocks of blocks_per_sm resident at once on the current device.
-int resident_blocks(int blocks_per_sm) {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    sms = 132;
-  }
-  return blocks_per_sm * sms;
-}
-
-// Whether `kernel` as it runs on the current device was built from sm_90 or later code, the only
-// code that waits at griddepcontrol.wait (a build for sm_80 alone runs its PTX on an H100 without
-// the wait, so it must not be launched chained). Remembered per device and kernel instance.
-template <typename Kernel>
-bool chaining_supported(Kernel kernel) {
-  static std::atomic<int> ptx[kMaxDevices];  // 0: not asked yet, else the version + 1
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return false;
-  int known = ptx[device].load();
-  if (known == 0) {
-    cudaFuncAttributes attributes = {};
-    if (cudaFuncGetAttributes(&attributes, kernel) != cudaSuccess) {
-      cudaGetLastError();  // the failed query's error, not a kernel's
-      return false;
-    }
-    known = attributes.ptxVersion + 1;
-    ptx[device].store(known);
-  }
-  return known - 1 >= 90;
-}
-
 template <int kWidth, int kTiles, bool kOneRow, bool kGrouped, int kRowTiles>
 int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   constexpr int kBlockWarps = kWarps * kRowTiles;
@@ -557,17 +488,8 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   // The partial sums, then the deferred path's sums of x per warp.
   const size_t bytes = size_t(partial_floats(per_block * kRowTiles, kBlockWarps, a.batch) + 2 * kBlockWarps) * sizeof(float);
   auto kernel = slice_pack_gemm_kernel<kWidth, kTiles, kOneRow, kGrouped, kRowTiles>;
-  // Above 48 KB the kernel needs an opt-in, which is per device: granted[device] remembers the
-  // largest size this instance was allowed there.
   static std::atomic<size_t> granted[kMaxDevices];
-  if (bytes > 48 * 1024) {
-    int device = 0;
-    if (const cudaError_t e = cudaGetDevice(&device)) return int(e);
-    if (device >= kMaxDevices || granted[device].load() < bytes) {
-      if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes))) return int(e);
-      if (device < kMaxDevices) granted[device].store(bytes);
-    }
-  }
+  if (const int e = allow_shared_bytes(kernel, bytes, granted)) return e;
   // A grid of fewer blocks than half the resident ones lets the next kernel launch only after its
   // main loop: triggered at the start, a chain of small grids piled up waiting on one another and
   // k/v at batch 16 took 21% longer (H200, 2026-11-30); int8 k/v at batch 1 (64 blocks) 21% longer
@@ -578,21 +500,8 @@ int launch_instance(const SlicePackGemm& a, cudaStream_t stream) {
   // Words of the call asked of L2 ahead, for the instances that take it (see the kernel).
   static const int64_t prefetch_budget = env_knob("MATQUANT_SLICE_PACK_L2_PREFETCH_MB", 1 << 20) << 20;
   const int prefetch_bytes = int(std::min<int64_t>(prefetch_budget / blocks / 16 * 16, int64_t(1) << 30));
-  if (a.chained && chaining_supported(kernel)) {
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(blocks);
-    config.blockDim = dim3(kBlockWarps * 32);
-    config.dynamicSmemBytes = bytes;
-    config.stream = stream;
-    cudaLaunchAttribute attribute[1];
-    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute[0].val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = attribute;
-    config.numAttrs = 1;
-    return int(cudaLaunchKernelEx(&config, kernel, a, int(per_block), early_trigger, prefetch_bytes));
-  }
-  kernel<<<blocks, kBlockWarps * 32, bytes, stream>>>(a, int(per_block), early_trigger, prefetch_bytes);
-  return int(cudaGetLastError());
+  return launch_maybe_chained(kernel, blocks, kBlockWarps * 32, bytes, stream, a.chained, a, int(per_block),
+                              early_trigger, prefetch_bytes);
 }
 
 // Row tiles per warp at batch 1, widths 2 and 4. Two (16-warp blocks, one per SM) measured faster
@@ -681,6 +590,10 @@ int launch_slice_pack_gemm(const SlicePackGemm& a, void* stream_ptr) {
   if (!valid(a) || a.batch < 1 || a.batch > kSlicePackGemmMaxBatch ||
       reinterpret_cast<uintptr_t>(a.x) % 16 != 0) {
     return int(cudaErrorInvalidValue);
+  }
+  if (a.integer_mma != kSlicePackIntegerMmaOff && slice_pack_imma_takes(a) &&
+      (a.integer_mma == kSlicePackIntegerMmaOn || slice_pack_imma_pays(a))) {
+    return launch_slice_pack_imma(a, stream_ptr);
   }
   const auto stream = static_cast<cudaStream_t>(stream_ptr);
   switch (a.width) {

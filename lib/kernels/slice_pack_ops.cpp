@@ -23,6 +23,12 @@ std::atomic<int> batch1_row_tiles{[] {
   const int n = v == nullptr ? 0 : std::atoi(v);
   return n == 1 || n == 2 ? n : 0;
 }()};
+std::atomic<int> integer_mma{[] {
+  const char* v = std::getenv("MATQUANT_SLICE_PACK_INTEGER_MMA");
+  if (v != nullptr && std::string(v) == "0") return kSlicePackIntegerMmaOff;
+  if (v != nullptr && std::string(v) == "1") return kSlicePackIntegerMmaOn;
+  return kSlicePackIntegerMmaAuto;
+}()};
 
 SlicePackGemm arguments(const SlicePackOperand& w, const char* caller) {
   const at::Tensor& p = w.words;
@@ -64,6 +70,11 @@ bool slice_pack_chained_launch() { return chained_launch.load(); }
 void set_slice_pack_row_tiles(int row_tiles) { batch1_row_tiles.store(row_tiles == 1 || row_tiles == 2 ? row_tiles : 0); }
 int slice_pack_row_tiles() { return batch1_row_tiles.load(); }
 
+void set_slice_pack_integer_mma(int mode) {
+  integer_mma.store(mode == kSlicePackIntegerMmaOff || mode == kSlicePackIntegerMmaOn ? mode : kSlicePackIntegerMmaAuto);
+}
+int slice_pack_integer_mma() { return integer_mma.load(); }
+
 int64_t slice_pack_matmul_max_rows() { return kSlicePackGemmMaxBatch; }
 
 at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, const at::Tensor& bias) {
@@ -93,6 +104,7 @@ at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, con
   a.y = y.data_ptr();
   a.chained = chained_launch.load();
   a.row_tiles = batch1_row_tiles.load();
+  a.integer_mma = integer_mma.load();
   check_launch(launch_slice_pack_gemm(a, stream_of(x)), "slice_pack_matmul");
   return y;
 }

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 using namespace matquant::quant;
 
 namespace {
@@ -36,13 +38,16 @@ const char* name(SliceMode mode) { return mode == SliceMode::kClamped ? "Eq. 6" 
 struct LaunchMode {
   bool chained_before = matquant::kernels::slice_pack_chained_launch();
   int row_tiles_before = matquant::kernels::slice_pack_row_tiles();
-  LaunchMode(bool chained, int row_tiles) {
+  int integer_before = matquant::kernels::slice_pack_integer_mma();
+  LaunchMode(bool chained, int row_tiles, bool integer_mma = false) {
     matquant::kernels::set_slice_pack_chained_launch(chained);
     matquant::kernels::set_slice_pack_row_tiles(row_tiles);
+    matquant::kernels::set_slice_pack_integer_mma(integer_mma ? 1 : 0);
   }
   ~LaunchMode() {
     matquant::kernels::set_slice_pack_chained_launch(chained_before);
     matquant::kernels::set_slice_pack_row_tiles(row_tiles_before);
+    matquant::kernels::set_slice_pack_integer_mma(integer_before);
   }
 };
 
@@ -208,30 +213,36 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
             const at::Tensor x = at::randn({batch, shape.columns}, at::TensorOptions(device)).to(at::kBFloat16);
             const at::Tensor bias =
                 batch == 5 ? at::randn({shape.rows}, at::TensorOptions(device)).to(at::kBFloat16) : at::Tensor();
-            // Batch 1 runs chained too: on sm_90, two row tiles per warp instead of one.
-            at::Tensor ours;
-            {
-              const LaunchMode mode(/*chained=*/batch == 1 && r % 2 == 0, /*row_tiles=*/0);
-              ours = slice_pack_linear(pack, x, bias).to(at::kFloat);
-            }
-            const at::Tensor xf = x.to(at::kFloat);
-            at::Tensor exact = at::matmul(xf, w.t());
-            if (bias.defined()) exact = exact + bias.to(at::kFloat);
-            const at::Tensor magnitude = at::matmul(xf.abs(), w.abs().t());
-            // Output rounding to bf16 (2^-9 relative) plus fp32 summation of the offset levels.
-            const at::Tensor to_exact = (ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4);
-            EXPECT_LE(to_exact.max().item<double>(), 0.0) << "r " << r << " " << name(mode) << " group " << group
-                                                          << " batch " << batch << " columns " << shape.columns;
-            const at::Tensor fake = at::linear(x, w_bf16, bias).to(at::kFloat);
-            const at::Tensor to_fake = (ours - fake).abs() - (exact.abs() * (2.0 / 256) + magnitude * (1.0 / 256));
-            EXPECT_LE(to_fake.max().item<double>(), 0.0) << "r " << r << " batch " << batch;
-            ++checked;
+            // Batch 1 runs chained too (on sm_90, two row tiles per warp instead of one), and on the
+            // integer tensor cores (widths 2 and 4, per-channel scales; others take the bf16 kernel).
+            auto check = [&](bool integer_mma) {
+              at::Tensor ours;
+              {
+                const LaunchMode mode(/*chained=*/batch == 1 && r % 2 == 0, /*row_tiles=*/0, integer_mma);
+                ours = slice_pack_linear(pack, x, bias).to(at::kFloat);
+              }
+              const at::Tensor xf = x.to(at::kFloat);
+              at::Tensor exact = at::matmul(xf, w.t());
+              if (bias.defined()) exact = exact + bias.to(at::kFloat);
+              const at::Tensor magnitude = at::matmul(xf.abs(), w.abs().t());
+              // Output rounding to bf16 (2^-9 relative) plus fp32 summation of the offset levels.
+              const at::Tensor to_exact = (ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4);
+              EXPECT_LE(to_exact.max().item<double>(), 0.0) << "r " << r << " " << name(mode) << " group " << group
+                                                            << " batch " << batch << " columns " << shape.columns
+                                                            << " integer " << integer_mma;
+              const at::Tensor fake = at::linear(x, w_bf16, bias).to(at::kFloat);
+              const at::Tensor to_fake = (ours - fake).abs() - (exact.abs() * (2.0 / 256) + magnitude * (1.0 / 256));
+              EXPECT_LE(to_fake.max().item<double>(), 0.0) << "r " << r << " batch " << batch << " integer " << integer_mma;
+              ++checked;
+            };
+            check(false);
+            if (batch == 1) check(true);
           }
         }
       }
     }
   }
-  EXPECT_EQ(checked, (1 + 2 + 3 + 2 + 1 + 1) * 2 * 8 * 4);
+  EXPECT_EQ(checked, (1 + 2 + 3 + 2 + 1 + 1) * 2 * 8 * 5);
 }
 
 // Weights tall enough that a block's partial sums at batch 16 need more than 48 KB of shared
@@ -249,12 +260,41 @@ TEST(SlicePack, DecodeKernelTakesVeryTallWeightsAtBatch16) {
   EXPECT_LE(((ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4)).max().item<double>(), 0.0);
 }
 
+// The integer-MMA path turns x into 22-bit fixed point under one exponent per call: activations
+// spanning 2^40 (an outlier among tiny values) still give x w^T within fp32 summation error, a zero x
+// gives zeros, and a non-finite x gives NaN rather than a finite number.
+TEST(SlicePack, IntegerMmaKeepsActivationsOfEveryMagnitude) {
+  const at::Device device = matquant::testing::test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
+  const NestedCodes codes = every_code(4096, 4096, 8, 0, device);
+  const LaunchMode launch(/*chained=*/false, /*row_tiles=*/0, /*integer_mma=*/true);
+  for (const int r : {2, 4}) {
+    const SlicePack pack = pack_slice(codes, r, SliceMode::kClamped);
+    const at::Tensor w = codes.dequantize(r, SliceMode::kClamped, at::kFloat);
+    // Magnitudes 2^-20 .. 2^20 with random signs, one outlier at 2^20.
+    at::Tensor x = at::pow(2.0, at::randint(-20, 21, {1, 4096}, at::TensorOptions(device).dtype(at::kFloat))) *
+                   (at::randint(0, 2, {1, 4096}, at::TensorOptions(device).dtype(at::kFloat)) * 2 - 1);
+    x.index_put_({0, 17}, 1048576.0);
+    x = x.to(at::kBFloat16);
+    const at::Tensor xf = x.to(at::kFloat);
+    const at::Tensor exact = at::matmul(xf, w.t());
+    const at::Tensor magnitude = at::matmul(xf.abs(), w.abs().t());
+    const at::Tensor ours = slice_pack_linear(pack, x).to(at::kFloat);
+    EXPECT_LE(((ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4)).max().item<double>(), 0.0) << "r " << r;
+    const at::Tensor zero = slice_pack_linear(pack, at::zeros_like(x)).to(at::kFloat);
+    EXPECT_TRUE(at::equal(zero, at::zeros_like(zero))) << "r " << r;
+    at::Tensor bad = x.clone();
+    bad.index_put_({0, 5}, std::numeric_limits<float>::infinity());
+    EXPECT_TRUE(at::isnan(slice_pack_linear(pack, bad)).all().item<bool>()) << "r " << r;
+  }
+}
+
 // Chained launches (programmatic dependent launch on sm_90) let a call start while the previous one
 // runs; each call here reads the previous call's output, so a read of x before the previous kernel
 // finished would show as a difference from the same chain launched one call after another, with the
-// same kernels (one or two row tiles per warp at batch 1). The chain mixes grids that fill the GPU
-// (4096 rows: the next launch is released at the start) with small ones (1024 and 1040 rows, an odd
-// count of row tiles: released after the main loop).
+// same kernels (one or two row tiles per warp at batch 1, or the integer-MMA kernel). The chain
+// mixes grids that fill the GPU (4096 rows: the next launch is released at the start) with small
+// ones (1024 and 1040 rows, an odd count of row tiles: released after the main loop).
 TEST(SlicePack, ChainedCallsReadThePreviousCallsOutput) {
   const at::Device device = matquant::testing::test_device();
   if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
@@ -271,9 +311,12 @@ TEST(SlicePack, ChainedCallsReadThePreviousCallsOutput) {
   }
   for (int64_t batch : {1, 16}) {
     const at::Tensor x = at::randn({batch, 4096}, at::TensorOptions(device)).to(at::kBFloat16);
-    for (int row_tiles : {1, 2}) {
+    // Row tiles 1 and 2 on the bf16 kernel; 3 stands for the integer-MMA kernel (batch 1).
+    for (int variant : {1, 2, 3}) {
+      if (variant == 3 && batch != 1) continue;
+      const int row_tiles = variant == 3 ? 0 : variant;
       auto chain = [&](bool chained) {
-        const LaunchMode mode(chained, row_tiles);
+        const LaunchMode mode(chained, row_tiles, /*integer_mma=*/variant == 3);
         at::Tensor y = x;
         for (const SlicePack& pack : packs) y = slice_pack_linear(pack, y);
         return y.to(at::kFloat);
@@ -283,7 +326,7 @@ TEST(SlicePack, ChainedCallsReadThePreviousCallsOutput) {
       ASSERT_GT(one_after_another.abs().max().item<double>(), 0.0);
       for (int repeat = 0; repeat < 3; ++repeat) {
         EXPECT_TRUE(at::equal(chain(true), one_after_another))
-            << "batch " << batch << " row tiles " << row_tiles << " repeat " << repeat;
+            << "batch " << batch << " variant " << variant << " repeat " << repeat;
       }
     }
   }

@@ -1,0 +1,321 @@
+// Batch-1 decode matmuls from a slice pack (quant/slice_pack.h) on the integer tensor cores:
+// mma.m16n8k32 with the weight levels as unsigned bytes (A) and the activations as 23-bit fixed point
+// in three signed byte digits (B). Widths 2 and 4 with per-channel scales; slice_pack_gemm.cu runs
+// everything else (and, by default, the small projections: slice_pack_imma_pays).
+//
+// Why. The bf16 kernel turns each pair of levels into a bf16x2 (one LOP3, and a shift for most) and
+// runs one mma.m16n8k16 per 256 weights. Here one LOP3 (and a shift) makes four u8 levels, and one
+// mma.m16n8k32 takes 512 weights: per 2048-weight chunk of a row tile, a lane's 8 (width 4) or 4
+// (width 2) words become 16 A registers with 24 or 28 ALU instructions instead of 56 or 44, for 4
+// MMAs instead of 8. At batch 1 the MMA's 8 B columns would hold one activation row and 7 unused ones; here
+// columns 0, 1 and 2 hold x's three digits, so one MMA gives all three partial sums.
+//
+// Activations. Each warp reads only the columns of its own chunks (the same in every unit). After
+// griddepcontrol.wait it scales them by f = 2^(21 - e), e = floor(log2 of their max |x|), and rounds
+// to the integer P = round(x f), |P| < 2^22: exact for every x of at least max|x| 2^-15, smaller ones
+// rounded to 2^-22 max|x| (about fp32's resolution of the sums). P = 2^16 d0 + 2^8 d1 + d2 in signed
+// byte digits, stored in shared memory in the order the lanes' B fragments take them. Then
+// sum_k level_k x_k = (2^16 C0 + 2^8 C1 + C2) / f over the warp's columns, each C_i = sum_k level_k
+// d_i,k exact in int32; the warp scales its partial sums by 1 / f when it parks them. An exponent per warp needs no barrier before the main loop.
+//
+// Fragment order. A lane (g, t) of the pack holds, per step s of 16 columns, the levels of columns
+// 32 t + 4 s + q (q = 0..3) of rows g and g + 8. Width 2: a word holds steps 2p and 2p + 1, and
+// (word >> 2 i) & 0x03030303 is register a_i of the k32 step p, columns 32 t + 8 p + {0, 4, 1, 5}
+// (a0: row g, a1: row g + 8) or + {2, 6, 3, 7} (a2, a3). Width 4: word s & 0x0F0F0F0F is row g's
+// columns 32 t + 4 s + {0, 2, 1, 3} and (word >> 4) & 0x0F0F0F0F row g + 8's, so words 2p and 2p + 1
+// give a0, a1 and a2, a3. The B registers b0 and b1 of the step hold the same columns' x bytes.
+//
+// Work split as the bf16 kernel's chained batch-1 instance: a unit is two row tiles (32 rows), a
+// block of 16 warps owns a run of units, its warps take a unit's 128-column chunks round-robin with
+// 128 bytes of weights in flight per lane, and add their partial sums in shared memory at the end.
+#include "kernels/kernel_common.cuh"
+#include "kernels/slice_pack_launch.cuh"
+
+namespace matquant::kernels {
+namespace {
+
+constexpr int kImmaWarps = 16;
+constexpr int kUnitTiles = 2;
+constexpr int kTileRows = 16;
+constexpr int kColumnsPerChunk = 128;
+constexpr int kPlanes = 3;
+constexpr int kPlaneChunkBytes = kPlanes * 4 * 32;  // a chunk's planes: [plane][t][32 bytes]
+constexpr int kUnitPartialFloats = kUnitTiles * kImmaWarps * kTileRows;
+// Exponent floor: f = 2^(21 - e) and 1 / f stay normal fp32 (a row whose max|x| is below 2^-99
+// loses the bits of x below 2^-121).
+constexpr int kLowestExponent = -100;
+// x groups (8 columns) a lane holds in registers from the max to the conversion: a warp's chunks up
+// to K = 16384 columns; the rest are read again.
+constexpr int kHeldGroups = 4;
+
+// c += a b for one mma.m16n8k32: a = 16 x 32 u8 levels, b = 32 x 8 s8 digits, c s32.
+__device__ __forceinline__ void mma_levels(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                           uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+template <int kWidth>
+struct ImmaRing {
+  static constexpr int kLoads = kWidth / 2;                    // uint4 per lane, chunk and row tile
+  static constexpr int kDepth = 8 / (kLoads * kUnitTiles);     // chunks in flight: 128 bytes per lane
+  static constexpr int kWords = 4 * kLoads;
+  uint4 v[kDepth][kUnitTiles][kLoads];
+};
+
+template <int kWidth>
+__global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(SlicePackGemm a, int units_per_block, int never) {
+  using Ring = ImmaRing<kWidth>;
+  constexpr int kLoads = Ring::kLoads, kDepth = Ring::kDepth;
+  extern __shared__ __align__(16) unsigned char shared[];
+  // [chunk][plane][t][32 bytes] | partial sums [unit tile][warp][16 rows] | max per warp | sum P per warp
+  unsigned char* planes = shared;
+  float* partials = reinterpret_cast<float*>(shared + a.chunks * kPlaneChunkBytes);
+  float* warp_sum_x = partials + units_per_block * kUnitPartialFloats;
+
+  // The next chained call may launch now: this grid takes one block per SM, and a small one leaves
+  // SMs where the next calls load their weights (as the bf16 kernel's two-tile grids).
+  let_next_grid_launch();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int64_t row_tiles = (a.rows + kTileRows - 1) / kTileRows;
+  const int64_t units = (row_tiles + kUnitTiles - 1) / kUnitTiles;
+  const int64_t first_unit = int64_t(blockIdx.x) * units_per_block;
+  const int my_units = int(min(int64_t(units_per_block), units - first_unit));
+  const int whole_units = int(max(int64_t(0), min(int64_t(my_units), row_tiles / kUnitTiles - first_unit)));
+  const int slots = int((a.chunks - warp + kImmaWarps - 1) / kImmaWarps);  // this warp's chunks per unit
+
+  // Weight ring, walked over (unit, j) pairs: chunk warp + 16 j of unit first_unit + unit. `from` is
+  // the uint4 offset of the pair's first row tile (valid() keeps offsets below 2^31).
+  constexpr int kChunkUint4 = kLoads * 32;
+  const int tile_uint4 = int(a.chunks * kChunkUint4);
+  int from = int((first_unit * kUnitTiles * a.chunks + warp) * kChunkUint4);
+  const int within_unit = kImmaWarps * kChunkUint4;
+  const int to_next_unit = int((kUnitTiles * a.chunks - int64_t(kImmaWarps) * (slots - 1)) * kChunkUint4);
+  const uint4* words = reinterpret_cast<const uint4*>(a.words) + lane;
+  int next_unit = 0, next_j = 0;
+  Ring ring;
+  auto load = [&](int d) {
+    if (next_unit >= my_units || slots == 0) return;
+#pragma unroll
+    for (int rt = 0; rt < kUnitTiles; ++rt) {
+      // A unit's missing second tile (odd tile count) reads its first again; its rows are not written.
+      const uint4* p = words + from + (rt == 1 && next_unit < whole_units ? tile_uint4 : 0);
+#pragma unroll
+      for (int j = 0; j < kLoads; ++j) ring.v[d][rt][j] = load_streaming(p + j * 32);
+    }
+    from += next_j == slots - 1 ? to_next_unit : within_unit;
+    if (++next_j == slots) next_j = 0, ++next_unit;
+  };
+#pragma unroll
+  for (int d = 0; d < kDepth; ++d) load(d);
+  // The epilogue's scales for this thread's first row, before the wait (constants of the model).
+  const int my_rows = my_units * kUnitTiles * kTileRows;
+  const int64_t first_row = first_unit * kUnitTiles * kTileRows + threadIdx.x;
+  float s_first = 0.0f, z_first = 0.0f;
+  if (int(threadIdx.x) < my_rows && first_row < a.rows) s_first = __ldg(a.scale + first_row), z_first = __ldg(a.zero + first_row);
+  // A loop holding a bulk asynchronous operation, never entered (`never` is 0): without a branch here
+  // ptxas schedules griddepcontrol.wait ahead of some of the ring's loads, which then wait for the
+  // previous kernel's end (a plain `if` was predicated, not branched, and width 4 still loaded half
+  // its ring after the wait). tests/kernels/check_slice_pack_wait_order.sh reads the SASS for it.
+  for (int k = 0; k < never; ++k) prefetch_to_l2(a.words + 4 * k, 16);
+  wait_for_previous_grid();  // x is the previous kernel's output, y perhaps its input
+
+  // x -> byte planes, per warp. A lane takes the warp's 8-column groups lane, lane + 32, ... (group q
+  // of the warp: its chunk j = q / 16, columns 8 (q % 16) .. + 7 of that chunk).
+  const uint4* x8 = static_cast<const uint4*>(a.x);  // 8 bf16 per uint4; x is padded to whole chunks
+  const int warp_groups = slots * (kColumnsPerChunk / 8);
+  auto group_at = [&](int q) { return (warp + kImmaWarps * (q / 16)) * (kColumnsPerChunk / 8) + q % 16; };
+  uint4 held[kHeldGroups];
+#pragma unroll
+  for (int k = 0; k < kHeldGroups; ++k) {
+    const int q = lane + 32 * k;
+    held[k] = q < warp_groups ? load_after_wait(x8 + group_at(q)) : make_uint4(0, 0, 0, 0);
+  }
+  // max|x| as bf16 bits (for non-negative values integer order is float order; inf and NaN sort
+  // above every finite value).
+  auto top_of = [](const uint4& v) {
+    const unsigned m = __vmaxu2(__vmaxu2(v.x & 0x7FFF7FFFu, v.y & 0x7FFF7FFFu), __vmaxu2(v.z & 0x7FFF7FFFu, v.w & 0x7FFF7FFFu));
+    return max(m & 0xFFFFu, m >> 16);
+  };
+  unsigned top = 0;
+#pragma unroll
+  for (int k = 0; k < kHeldGroups; ++k) top = max(top, top_of(held[k]));
+  for (int q = lane + 32 * kHeldGroups; q < warp_groups; q += 32) top = max(top, top_of(load_after_wait(x8 + group_at(q))));
+  top = __reduce_max_sync(0xFFFFFFFFu, top);
+  const bool finite = top < 0x7F80u;
+  // f = 2^(21 - e) keeps |x f| below 2^22, where x f + 1.5 2^23 (one FFMA) holds round(x f) in its
+  // low mantissa bits.
+  const int exponent = max(int((top >> 7) & 0xFFu) - 127, kLowestExponent);
+  const float f = __int_as_float((127 + 21 - exponent) << 23), inv_f = __int_as_float((127 - 21 + exponent) << 23);
+  int sum_p = 0;  // |P| < 2^22, at most 8 K / 512 values a lane: no overflow below K = 2^18
+  auto convert = [&](const uint4& v, int q) {
+    const uint32_t pairs[4] = {v.x, v.y, v.z, v.w};
+    // P = 2^16 d0 + 2^8 d1 + d2 in signed digits (d1, d2 in [-128, 127], |d0| <= 65): d2 is P's low
+    // byte read as signed, d1 that of r = (P + 128) >> 8, d0 = (r + 128) >> 8.
+    int digits[kPlanes][8];
+#pragma unroll
+    for (int o = 0; o < 8; ++o) {
+      const uint32_t bits = o % 2 == 0 ? pairs[o / 2] << 16 : pairs[o / 2] & 0xFFFF0000u;
+      const int value = finite ? __float_as_int(fmaf(__uint_as_float(bits), f, 12582912.0f)) - 0x4B400000 : 0;
+      sum_p += value;
+      const int r = (value + 128) >> 8;
+      digits[0][o] = (r + 128) >> 8, digits[1][o] = r, digits[2][o] = value;
+    }
+    // Register r of the step takes columns kOrder[r][0..3] (their digits' low bytes): two PRMTs
+    // and a merge per plane.
+    uint32_t out[kPlanes][2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      constexpr int kOrder[2][2][4] = {{{0, 4, 1, 5}, {2, 6, 3, 7}}, {{0, 2, 1, 3}, {4, 6, 5, 7}}};
+      const int* order = kOrder[kWidth == 2 ? 0 : 1][r];
+#pragma unroll
+      for (int pl = 0; pl < kPlanes; ++pl) {
+        const uint32_t low = __byte_perm(digits[pl][order[0]], digits[pl][order[1]], 0x0040);
+        const uint32_t high = __byte_perm(digits[pl][order[2]], digits[pl][order[3]], 0x0040);
+        out[pl][r] = __byte_perm(low, high, 0x5410);
+      }
+    }
+    // Group q: chunk warp + 16 (q / 16), lane column block t = q % 16 / 4, step p = q % 4.
+    unsigned char* base = planes + (warp + kImmaWarps * (q / 16)) * kPlaneChunkBytes + (q % 16 / 4) * 32 + (q % 4) * 8;
+#pragma unroll
+    for (int pl = 0; pl < kPlanes; ++pl) *reinterpret_cast<uint2*>(base + pl * 128) = make_uint2(out[pl][0], out[pl][1]);
+  };
+#pragma unroll
+  for (int k = 0; k < kHeldGroups; ++k) {
+    if (lane + 32 * k < warp_groups) convert(held[k], lane + 32 * k);
+  }
+  for (int q = lane + 32 * kHeldGroups; q < warp_groups; q += 32) convert(load_after_wait(x8 + group_at(q)), q);
+  __syncwarp();
+
+  // The planes are B's columns: column n = d holds digit plane d (lanes g = 0, 1, 2 load it; the
+  // other lanes' columns are never read), so one mma.m16n8k32 per k32 step takes all three. Lane
+  // (g, t = 0) then holds planes 0 and 1 of rows g (c0, c1) and g + 8 (c2, c3), lane (g, 1) plane 2
+  // (c0, c2).
+  int acc[kUnitTiles][4] = {};
+  const int plane_of_lane = min(g, kPlanes - 1);
+  const int items = my_units * slots;
+  int unit = 0, j = 0;
+  for (int i = 0; i < items; i += kDepth) {
+#pragma unroll
+    for (int d = 0; d < kDepth; ++d) {
+      if (i + d >= items) break;
+      const int chunk = warp + kImmaWarps * j;
+      // This lane's B bytes of the chunk: uint4 0 = steps 0, 1 and uint4 1 = steps 2, 3, (b0, b1)
+      // per step.
+      const uint4* pb = reinterpret_cast<const uint4*>(planes + chunk * kPlaneChunkBytes + plane_of_lane * 128 + t * 32);
+      const uint4 lo = pb[0], hi = pb[1];
+      const uint32_t b[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+      for (int rt = 0; rt < kUnitTiles; ++rt) {
+        uint32_t w[Ring::kWords];
+#pragma unroll
+        for (int l = 0; l < kLoads; ++l) {
+          const uint4 v = ring.v[d][rt][l];
+          w[4 * l] = v.x, w[4 * l + 1] = v.y, w[4 * l + 2] = v.z, w[4 * l + 3] = v.w;
+        }
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+          uint32_t a0, a1, a2, a3;
+          if constexpr (kWidth == 2) {
+            a0 = w[p] & 0x03030303u, a1 = (w[p] >> 2) & 0x03030303u;
+            a2 = (w[p] >> 4) & 0x03030303u, a3 = (w[p] >> 6) & 0x03030303u;
+          } else {
+            a0 = w[2 * p] & 0x0F0F0F0Fu, a1 = (w[2 * p] >> 4) & 0x0F0F0F0Fu;
+            a2 = w[2 * p + 1] & 0x0F0F0F0Fu, a3 = (w[2 * p + 1] >> 4) & 0x0F0F0F0Fu;
+          }
+          mma_levels(acc[rt], a0, a1, a2, a3, b[2 * p], b[2 * p + 1]);
+        }
+      }
+      load(d);
+      if (++j < slots) continue;
+      // This warp's last chunk of the unit: park its sums in units of x, 2^16 C0 + 2^8 C1 + C2 (each
+      // C_i below 2^24 in magnitude: exact in fp32), for rows g (h = 0) and g + 8 (h = 1).
+#pragma unroll
+      for (int rt = 0; rt < kUnitTiles; ++rt) {
+        float* parked = partials + ((unit * kUnitTiles + rt) * kImmaWarps + warp) * kTileRows;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int plane2 = __shfl_down_sync(0xFFFFFFFFu, acc[rt][2 * h], 1);  // from lane (g, 1)
+          if (t == 0) {
+            parked[g + 8 * h] = (65536.0f * float(acc[rt][2 * h]) + (256.0f * float(acc[rt][2 * h + 1]) + float(plane2))) * inv_f;
+          }
+        }
+        acc[rt][0] = acc[rt][1] = acc[rt][2] = acc[rt][3] = 0;
+      }
+      j = 0, ++unit;
+    }
+  }
+  // This warp's share of sum x (NaN when its columns of x hold inf or NaN: every output is then NaN).
+  long long warp_p = sum_p;
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) warp_p += __shfl_xor_sync(0xFFFFFFFFu, warp_p, o);
+  if (lane == 0) warp_sum_x[warp] = finite ? float(warp_p) * inv_f : __int_as_float(0x7FC00000);
+  if (slots == 0) {  // more warps than chunks: this warp holds nothing
+    for (int o = lane; o < my_units * kUnitTiles * kTileRows; o += 32) {
+      partials[(o / kTileRows * kImmaWarps + warp) * kTileRows + o % kTileRows] = 0.0f;
+    }
+  }
+  __syncthreads();
+  if (int(threadIdx.x) >= my_rows) return;
+  float sum_x = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kImmaWarps; ++w) sum_x += warp_sum_x[w];
+  // y = s (step sum level x - z sum x).
+  for (int o = threadIdx.x; o < my_rows; o += blockDim.x) {
+    const int tile = o / kTileRows, r = o % kTileRows;
+    const int64_t row = (first_unit * kUnitTiles + tile) * kTileRows + r;
+    if (row >= a.rows) continue;
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kImmaWarps; ++w) v += partials[(tile * kImmaWarps + w) * kTileRows + r];
+    const bool first = o == int(threadIdx.x);
+    const float s = first ? s_first : __ldg(a.scale + row), z = first ? z_first : __ldg(a.zero + row);
+    float sum = s * (a.step * v - z * sum_x);
+    if (a.bias != nullptr) sum += __bfloat162float(static_cast<const __nv_bfloat16*>(a.bias)[row]);
+    static_cast<__nv_bfloat16*>(a.y)[row] = __float2bfloat16_rn(sum);
+  }
+}
+
+// Dynamic shared memory of a call with `per_block` units per block.
+size_t imma_shared_bytes(const SlicePackGemm& a, int64_t per_block) {
+  return size_t(a.chunks * kPlaneChunkBytes + (per_block * kUnitPartialFloats + kImmaWarps) * sizeof(float));
+}
+
+constexpr size_t kImmaMaxSharedBytes = 160 * 1024;  // within every sm_80+ GPU's opt-in limit
+
+template <int kWidth>
+int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
+  const int64_t units = ((a.rows + kTileRows - 1) / kTileRows + kUnitTiles - 1) / kUnitTiles;
+  const int resident = resident_blocks(1);
+  int64_t per_block = (units + resident - 1) / resident;
+  while (per_block > 1 && imma_shared_bytes(a, per_block) > kImmaMaxSharedBytes) per_block = (per_block + 1) / 2;
+  const unsigned blocks = unsigned((units + per_block - 1) / per_block);
+  const size_t bytes = imma_shared_bytes(a, per_block);
+  auto kernel = slice_pack_imma_kernel<kWidth>;
+  static std::atomic<size_t> granted[kMaxDevices];
+  if (const int e = allow_shared_bytes(kernel, bytes, granted)) return e;
+  return launch_maybe_chained(kernel, blocks, kImmaWarps * 32, bytes, stream, a.chained, a, int(per_block), 0);
+}
+
+}  // namespace
+
+bool slice_pack_imma_takes(const SlicePackGemm& a) {
+  return a.batch == 1 && a.group_size == 0 && (a.width == 2 || a.width == 4) &&
+         imma_shared_bytes(a, 1) <= kImmaMaxSharedBytes;
+}
+
+// Where it measured faster than the bf16 kernel, chained (H200, 2026-12-01, docs/performance.md):
+// width 4 on the Mistral 7B and Gemma-2 9B projections (all but Gemma-2's k/v, 2 % slower); width 2
+// from Mistral's q+k+v (25 M weights) up, not on q, k/v or o (4-17 M), whose time is mostly the
+// fixed cost of a call, which the conversion of x adds to.
+bool slice_pack_imma_pays(const SlicePackGemm& a) {
+  return a.width == 4 || a.rows * a.chunks * kColumnsPerChunk >= 20'000'000;
+}
+
+int launch_slice_pack_imma(const SlicePackGemm& a, void* stream_ptr) {
+  const auto stream = static_cast<cudaStream_t>(stream_ptr);
+  return a.width == 2 ? launch_imma<2>(a, stream) : launch_imma<4>(a, stream);
+}
+
+}  // namespace matquant::kernels
