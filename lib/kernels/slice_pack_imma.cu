@@ -1,29 +1,31 @@
 // Batch-1 decode matmuls from a slice pack (quant/slice_pack.h) on the integer tensor cores:
-// mma.m16n8k32 with the weight levels as unsigned bytes (A) and the activations as 23-bit fixed point
-// in three signed byte digits (B). Widths 2 and 4 with per-channel scales; slice_pack_gemm.cu runs
-// everything else (and, by default, the small projections: slice_pack_imma_pays).
+// mma.m16n8k32 with the weight levels as unsigned bytes (A) and the activations as 23-bit fixed
+// point in three signed byte digits (B). Widths 2 and 4 with per-channel scales; slice_pack_gemm.cu
+// runs everything else (and, by default, the small projections: slice_pack_imma_pays).
 //
 // Why. The bf16 kernel turns each pair of levels into a bf16x2 (one LOP3, and a shift for most) and
-// runs one mma.m16n8k16 per 256 weights. Here one LOP3 (and a shift) makes four u8 levels, and one
-// mma.m16n8k32 takes 512 weights: per 2048-weight chunk of a row tile, a lane's 8 (width 4) or 4
-// (width 2) words become 16 A registers with 24 or 28 ALU instructions instead of 56 or 44, for 4
-// MMAs instead of 8. At batch 1 the MMA's 8 B columns would hold one activation row and 7 unused ones; here
-// columns 0, 1 and 2 hold x's three digits, so one MMA gives all three partial sums.
+// runs one mma.m16n8k16 per 256 weights. Here one LOP3 (and at width 4 a shift) makes four u8 levels,
+// and one mma.m16n8k32 takes 512 weights: per 2048-weight chunk of a row tile, a lane's 8 (width 4) or 4
+// (width 2) words become 16 A registers with 24 or 16 ALU instructions instead of 56 or 44, for 4
+// MMAs instead of 8. At batch 1 the MMA's 8 B columns would hold one activation row and 7 unused
+// ones; here columns 0, 1 and 2 hold x's three digits, so one MMA gives all three partial sums.
 //
 // Activations. Each warp reads only the columns of its own chunks (the same in every unit). After
-// griddepcontrol.wait it scales them by f = 2^(21 - e), e = floor(log2 of their max |x|), and rounds
-// to the integer P = round(x f), |P| < 2^22: exact for every x of at least max|x| 2^-15, smaller ones
-// rounded to 2^-22 max|x| (about fp32's resolution of the sums). P = 2^16 d0 + 2^8 d1 + d2 in signed
-// byte digits, stored in shared memory in the order the lanes' B fragments take them. Then
-// sum_k level_k x_k = (2^16 C0 + 2^8 C1 + C2) / f over the warp's columns, each C_i = sum_k level_k
-// d_i,k exact in int32; the warp scales its partial sums by 1 / f when it parks them. An exponent per warp needs no barrier before the main loop.
+// griddepcontrol.wait it scales them by f = 2^(21 - e), e = floor(log2 of their max |x|), and
+// rounds to the integer P = round(x f), |P| < 2^22: exact for every x of at least max|x| 2^-15,
+// smaller ones rounded to 2^-22 max|x| (about fp32's resolution of the sums). P = 2^16 d0 + 2^8 d1
+// + d2 in signed byte digits, stored in shared memory in the order the lanes' B fragments take
+// them. Then sum_k level_k x_k = (2^16 C0 + 2^8 C1 + C2) / f over the warp's columns, each C_i =
+// sum_k level_k d_i,k exact in int32; the warp scales its partial sums by 1 / f when it parks them.
+// An exponent per warp needs no barrier before the main loop.
 //
 // Fragment order. A lane (g, t) of the pack holds, per step s of 16 columns, the levels of columns
 // 32 t + 4 s + q (q = 0..3) of rows g and g + 8. Width 2: a word holds steps 2p and 2p + 1, and
-// (word >> 2 i) & 0x03030303 is register a_i of the k32 step p, columns 32 t + 8 p + {0, 4, 1, 5}
-// (a0: row g, a1: row g + 8) or + {2, 6, 3, 7} (a2, a3). Width 4: word s & 0x0F0F0F0F is row g's
-// columns 32 t + 4 s + {0, 2, 1, 3} and (word >> 4) & 0x0F0F0F0F row g + 8's, so words 2p and 2p + 1
-// give a0, a1 and a2, a3. The B registers b0 and b1 of the step hold the same columns' x bytes.
+// (word >> 2 i) & 0x03030303 holds columns 32 t + 8 p + {0, 4, 1, 5} (i = 0: row g, 1: row g + 8)
+// or + {2, 6, 3, 7} (i = 2: row g, 3: row g + 8); the kernel reads them unshifted (see the main
+// loop). Width 4: word s & 0x0F0F0F0F is row g's columns 32 t + 4 s + {0, 2, 1, 3} and (word >> 4)
+// & 0x0F0F0F0F row g + 8's, so words 2p and 2p + 1 give a0, a1 and a2, a3. The B registers b0 and
+// b1 of the step hold the same columns' x bytes.
 //
 // Work split as the bf16 kernel's chained batch-1 instance: a unit is two row tiles (32 rows), a
 // block of 16 warps owns a run of units, its warps take a unit's 128-column chunks round-robin with
@@ -192,7 +194,13 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
   // other lanes' columns are never read), so one mma.m16n8k32 per k32 step takes all three. Lane
   // (g, t = 0) then holds planes 0 and 1 of rows g (c0, c1) and g + 8 (c2, c3), lane (g, 1) plane 2
   // (c0, c2).
-  int acc[kUnitTiles][4] = {};
+  // Width 2 decodes without shifts: a field masked where it lies reads level 4^i for its position i
+  // in the byte (0x03: row g, 0x0C: row g + 8 times 4, 0x30: row g times 16, 0xC0: row g + 8 times
+  // 64). One MMA takes the 0x03 and 0x0C fields of two words (columns {0, 4, 1, 5} of steps p and
+  // p + 1: B registers b[2 p] and b[2 p + 2]) into acc (rows g and g + 8 times 1 and 4), another
+  // the 0x30 and 0xC0 fields (columns {2, 6, 3, 7}) into high (times 16 and 64).
+  constexpr int kAccumulators = kWidth == 2 ? 2 : 1;
+  int acc[kAccumulators][kUnitTiles][4] = {};
   const int plane_of_lane = min(g, kPlanes - 1);
   const int items = my_units * slots;
   int unit = 0, j = 0;
@@ -214,34 +222,43 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
           const uint4 v = ring.v[d][rt][l];
           w[4 * l] = v.x, w[4 * l + 1] = v.y, w[4 * l + 2] = v.z, w[4 * l + 3] = v.w;
         }
+        if constexpr (kWidth == 2) {
 #pragma unroll
-        for (int p = 0; p < 4; ++p) {
-          uint32_t a0, a1, a2, a3;
-          if constexpr (kWidth == 2) {
-            a0 = w[p] & 0x03030303u, a1 = (w[p] >> 2) & 0x03030303u;
-            a2 = (w[p] >> 4) & 0x03030303u, a3 = (w[p] >> 6) & 0x03030303u;
-          } else {
-            a0 = w[2 * p] & 0x0F0F0F0Fu, a1 = (w[2 * p] >> 4) & 0x0F0F0F0Fu;
-            a2 = w[2 * p + 1] & 0x0F0F0F0Fu, a3 = (w[2 * p + 1] >> 4) & 0x0F0F0F0Fu;
+          for (int p = 0; p < 4; p += 2) {
+            mma_levels(acc[0][rt], w[p] & 0x03030303u, w[p] & 0x0C0C0C0Cu, w[p + 1] & 0x03030303u,
+                       w[p + 1] & 0x0C0C0C0Cu, b[2 * p], b[2 * p + 2]);
+            mma_levels(acc[1][rt], w[p] & 0x30303030u, w[p] & 0xC0C0C0C0u, w[p + 1] & 0x30303030u,
+                       w[p + 1] & 0xC0C0C0C0u, b[2 * p + 1], b[2 * p + 3]);
           }
-          mma_levels(acc[rt], a0, a1, a2, a3, b[2 * p], b[2 * p + 1]);
+        } else {
+#pragma unroll
+          for (int p = 0; p < 4; ++p) {
+            mma_levels(acc[0][rt], w[2 * p] & 0x0F0F0F0Fu, (w[2 * p] >> 4) & 0x0F0F0F0Fu, w[2 * p + 1] & 0x0F0F0F0Fu,
+                       (w[2 * p + 1] >> 4) & 0x0F0F0F0Fu, b[2 * p], b[2 * p + 1]);
+          }
         }
       }
       load(d);
       if (++j < slots) continue;
-      // This warp's last chunk of the unit: park its sums in units of x, 2^16 C0 + 2^8 C1 + C2 (each
-      // C_i below 2^24 in magnitude: exact in fp32), for rows g (h = 0) and g + 8 (h = 1).
+      // This warp's last chunk of the unit: park its sums in units of x, 2^16 C0 + 2^8 C1 + C2, for
+      // rows g (h = 0) and g + 8 (h = 1). Each C_i is exact in int32 (below 2^31 up to 87,000 columns
+      // per warp with width 2's scaled fields); its fp32 value is rounded at most to fp32's resolution.
 #pragma unroll
       for (int rt = 0; rt < kUnitTiles; ++rt) {
         float* parked = partials + ((unit * kUnitTiles + rt) * kImmaWarps + warp) * kTileRows;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const int plane2 = __shfl_down_sync(0xFFFFFFFFu, acc[rt][2 * h], 1);  // from lane (g, 1)
-          if (t == 0) {
-            parked[g + 8 * h] = (65536.0f * float(acc[rt][2 * h]) + (256.0f * float(acc[rt][2 * h + 1]) + float(plane2))) * inv_f;
+          float v = 0.0f;
+#pragma unroll
+          for (int k = 0; k < kAccumulators; ++k) {
+            const int plane2 = __shfl_down_sync(0xFFFFFFFFu, acc[k][rt][2 * h], 1);  // from lane (g, 1)
+            // Width 2's field scales: 1 (row g) and 4 (row g + 8) in acc[0], 16 and 64 in acc[1].
+            const float unscale = kWidth == 2 ? 1.0f / float(1 << (2 * h + 4 * k)) : 1.0f;
+            v += (65536.0f * float(acc[k][rt][2 * h]) + (256.0f * float(acc[k][rt][2 * h + 1]) + float(plane2))) * unscale;
+            acc[k][rt][2 * h] = acc[k][rt][2 * h + 1] = 0;
           }
+          if (t == 0) parked[g + 8 * h] = v * inv_f;
         }
-        acc[rt][0] = acc[rt][1] = acc[rt][2] = acc[rt][3] = 0;
       }
       j = 0, ++unit;
     }
