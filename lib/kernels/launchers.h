@@ -315,7 +315,7 @@ struct SlicePackGemm {
   bool chained = false;
   // Row tiles per warp at batch 1 (widths 2 and 4): 0 picks two for chained calls and one otherwise.
   int row_tiles = 0;
-  // Batch 1, widths 2 and 4, per-channel scales on the integer tensor cores (slice_pack_imma.cu):
+  // Batch 1, per-channel scales, on the integer tensor cores (slice_pack_imma.cu):
   // kSlicePackIntegerMmaOff never, kSlicePackIntegerMmaOn wherever slice_pack_imma_takes says the call
   // fits, kSlicePackIntegerMmaAuto where it also measured faster than the bf16 kernel
   // (slice_pack_imma_pays).

@@ -1,7 +1,8 @@
 // Batch-1 decode matmuls from a slice pack (quant/slice_pack.h) on the integer tensor cores:
 // mma.m16n8k32 with the weight levels as unsigned bytes (A) and the activations as 23-bit fixed
-// point in three signed byte digits (B). Widths 2 and 4 with per-channel scales; slice_pack_gemm.cu
-// runs everything else (and, by default, the small projections: slice_pack_imma_pays).
+// point in three signed byte digits (B). Widths 2, 4 and 8 with per-channel scales;
+// slice_pack_gemm.cu runs everything else (and, by default, width 2's small projections:
+// slice_pack_imma_pays).
 //
 // Why. The bf16 kernel turns each pair of levels into a bf16x2 (one LOP3, and a shift for most) and
 // runs one mma.m16n8k16 per 256 weights. Here one LOP3 (and at width 4 a shift) makes four u8 levels,
@@ -27,9 +28,13 @@
 // & 0x0F0F0F0F row g + 8's, so words 2p and 2p + 1 give a0, a1 and a2, a3. The B registers b0 and
 // b1 of the step hold the same columns' x bytes.
 //
-// Work split as the bf16 kernel's chained batch-1 instance: a unit is two row tiles (32 rows), a
-// block of 16 warps owns a run of units, its warps take a unit's 128-column chunks round-robin with
-// 128 bytes of weights in flight per lane, and add their partial sums in shared memory at the end.
+// Width 8 (two nibble words per step, in width 4's places) makes each level byte as
+// (high << 4) | low: a shift and a LOP3 per four levels.
+//
+// Work split as the bf16 kernel's chained batch-1 instance: a unit is two row tiles (32 rows; one at
+// width 8), a block of 16 warps owns a run of units, its warps take a unit's 128-column chunks
+// round-robin with 128 bytes of weights in flight per lane, and add their partial sums in shared
+// memory at the end.
 #include "kernels/kernel_common.cuh"
 #include "kernels/slice_pack_launch.cuh"
 
@@ -37,12 +42,15 @@ namespace matquant::kernels {
 namespace {
 
 constexpr int kImmaWarps = 16;
-constexpr int kUnitTiles = 2;
+// Row tiles per unit: two, or one at width 8 (whose 64 bytes per lane and tile would leave the ring a
+// single chunk of two tiles).
+template <int kWidth>
+constexpr int kTilesPerUnit = kWidth == 8 ? 1 : 2;
 constexpr int kTileRows = 16;
 constexpr int kColumnsPerChunk = 128;
 constexpr int kPlanes = 3;
 constexpr int kPlaneChunkBytes = kPlanes * 4 * 32;  // a chunk's planes: [plane][t][32 bytes]
-constexpr int kUnitPartialFloats = kUnitTiles * kImmaWarps * kTileRows;
+constexpr int kTilePartialFloats = kImmaWarps * kTileRows;
 // Exponent floor: f = 2^(21 - e) and 1 / f stay normal fp32 (a row whose max|x| is below 2^-99
 // loses the bits of x below 2^-121).
 constexpr int kLowestExponent = -100;
@@ -60,6 +68,7 @@ __device__ __forceinline__ void mma_levels(int (&c)[4], uint32_t a0, uint32_t a1
 
 template <int kWidth>
 struct ImmaRing {
+  static constexpr int kUnitTiles = kTilesPerUnit<kWidth>;
   static constexpr int kLoads = kWidth / 2;                    // uint4 per lane, chunk and row tile
   static constexpr int kDepth = 8 / (kLoads * kUnitTiles);     // chunks in flight: 128 bytes per lane
   static constexpr int kWords = 4 * kLoads;
@@ -69,12 +78,13 @@ struct ImmaRing {
 template <int kWidth>
 __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(SlicePackGemm a, int units_per_block, int never) {
   using Ring = ImmaRing<kWidth>;
+  constexpr int kUnitTiles = kTilesPerUnit<kWidth>;
   constexpr int kLoads = Ring::kLoads, kDepth = Ring::kDepth;
   extern __shared__ __align__(16) unsigned char shared[];
   // [chunk][plane][t][32 bytes] | partial sums [unit tile][warp][16 rows] | max per warp | sum P per warp
   unsigned char* planes = shared;
   float* partials = reinterpret_cast<float*>(shared + a.chunks * kPlaneChunkBytes);
-  float* warp_sum_x = partials + units_per_block * kUnitPartialFloats;
+  float* warp_sum_x = partials + units_per_block * kUnitTiles * kTilePartialFloats;
 
   // The next chained call may launch now: this grid takes one block per SM, and a small one leaves
   // SMs where the next calls load their weights (as the bf16 kernel's two-tile grids).
@@ -230,11 +240,23 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
             mma_levels(acc[1][rt], w[p] & 0x30303030u, w[p] & 0xC0C0C0C0u, w[p + 1] & 0x30303030u,
                        w[p + 1] & 0xC0C0C0C0u, b[2 * p + 1], b[2 * p + 3]);
           }
-        } else {
+        } else if constexpr (kWidth == 4) {
 #pragma unroll
           for (int p = 0; p < 4; ++p) {
             mma_levels(acc[0][rt], w[2 * p] & 0x0F0F0F0Fu, (w[2 * p] >> 4) & 0x0F0F0F0Fu, w[2 * p + 1] & 0x0F0F0F0Fu,
                        (w[2 * p + 1] >> 4) & 0x0F0F0F0Fu, b[2 * p], b[2 * p + 1]);
+          }
+        } else {
+          // Width 8: words 2 s and 2 s + 1 hold step s's high and low nibbles in width 4's places, so a
+          // level byte is (high << 4) | low: row g's from the nibbles at bits 0-3 of each byte, row
+          // g + 8's from those at bits 4-7 (one shift and one LOP3 each).
+          auto row_g = [](uint32_t high, uint32_t low) { return ((high << 4) & 0xF0F0F0F0u) | (low & 0x0F0F0F0Fu); };
+          auto row_g8 = [](uint32_t high, uint32_t low) { return (high & 0xF0F0F0F0u) | ((low >> 4) & 0x0F0F0F0Fu); };
+#pragma unroll
+          for (int p = 0; p < 4; ++p) {
+            const int s0 = 2 * p, s1 = 2 * p + 1;
+            mma_levels(acc[0][rt], row_g(w[2 * s0], w[2 * s0 + 1]), row_g8(w[2 * s0], w[2 * s0 + 1]),
+                       row_g(w[2 * s1], w[2 * s1 + 1]), row_g8(w[2 * s1], w[2 * s1 + 1]), b[2 * p], b[2 * p + 1]);
           }
         }
       }
@@ -295,14 +317,17 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
 }
 
 // Dynamic shared memory of a call with `per_block` units per block.
+int tiles_per_unit(int width) { return width == 8 ? kTilesPerUnit<8> : kTilesPerUnit<4>; }
+
 size_t imma_shared_bytes(const SlicePackGemm& a, int64_t per_block) {
-  return size_t(a.chunks * kPlaneChunkBytes + (per_block * kUnitPartialFloats + kImmaWarps) * sizeof(float));
+  return size_t(a.chunks * kPlaneChunkBytes + (per_block * tiles_per_unit(a.width) * kTilePartialFloats + kImmaWarps) * sizeof(float));
 }
 
 constexpr size_t kImmaMaxSharedBytes = 160 * 1024;  // within every sm_80+ GPU's opt-in limit
 
 template <int kWidth>
 int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
+  constexpr int kUnitTiles = kTilesPerUnit<kWidth>;
   const int64_t units = ((a.rows + kTileRows - 1) / kTileRows + kUnitTiles - 1) / kUnitTiles;
   const int resident = resident_blocks(1);
   int64_t per_block = (units + resident - 1) / resident;
@@ -318,21 +343,25 @@ int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
 }  // namespace
 
 bool slice_pack_imma_takes(const SlicePackGemm& a) {
-  return a.batch == 1 && a.group_size == 0 && (a.width == 2 || a.width == 4) &&
+  return a.batch == 1 && a.group_size == 0 && (a.width == 2 || a.width == 4 || a.width == 8) &&
          imma_shared_bytes(a, 1) <= kImmaMaxSharedBytes;
 }
 
 // Where it measured faster than the bf16 kernel, chained (H200, 2026-12-01, docs/performance.md):
-// width 4 on the Mistral 7B and Gemma-2 9B projections (all but Gemma-2's k/v, 2 % slower); width 2
-// from Mistral's q+k+v (25 M weights) up, not on q, k/v or o (4-17 M), whose time is mostly the
-// fixed cost of a call, which the conversion of x adds to.
+// widths 8 and 4 on the Mistral 7B and Gemma-2 9B projections (all but Gemma-2's k/v at width 4, 3 %
+// slower); width 2 from Mistral's q+k+v (25 M weights) up, not on q, k/v or o (4-17 M), whose time
+// is mostly the fixed cost of a call, which the conversion of x adds to.
 bool slice_pack_imma_pays(const SlicePackGemm& a) {
-  return a.width == 4 || a.rows * a.chunks * kColumnsPerChunk >= 20'000'000;
+  return a.width != 2 || a.rows * a.chunks * kColumnsPerChunk >= 20'000'000;
 }
 
 int launch_slice_pack_imma(const SlicePackGemm& a, void* stream_ptr) {
   const auto stream = static_cast<cudaStream_t>(stream_ptr);
-  return a.width == 2 ? launch_imma<2>(a, stream) : launch_imma<4>(a, stream);
+  switch (a.width) {
+    case 2: return launch_imma<2>(a, stream);
+    case 4: return launch_imma<4>(a, stream);
+    default: return launch_imma<8>(a, stream);
+  }
 }
 
 }  // namespace matquant::kernels

@@ -29,9 +29,9 @@ if [[ -z "$tool" ]]; then
   exit 77
 fi
 
-# The 12 batch-1 instances: the bf16 kernel's widths 2 and 4 with one or two row tiles and width 8
-# with one, each with per-channel and group-wise scales; the integer-MMA kernel's widths 2 and 4.
-expected=12
+# The 13 batch-1 instances: the bf16 kernel's widths 2 and 4 with one or two row tiles and width 8
+# with one, each with per-channel and group-wise scales; the integer-MMA kernel's widths 2, 4 and 8.
+expected=13
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if ! "$tool" -sass "$library" >"$work/sass" 2>"$work/errors"; then

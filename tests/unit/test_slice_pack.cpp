@@ -214,7 +214,7 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
             const at::Tensor bias =
                 batch == 5 ? at::randn({shape.rows}, at::TensorOptions(device)).to(at::kBFloat16) : at::Tensor();
             // Batch 1 runs chained too (on sm_90, two row tiles per warp instead of one), and on the
-            // integer tensor cores (widths 2 and 4, per-channel scales; others take the bf16 kernel).
+            // integer tensor cores (per-channel scales; group-wise ones take the bf16 kernel).
             auto check = [&](bool integer_mma) {
               at::Tensor ours;
               {
@@ -260,15 +260,15 @@ TEST(SlicePack, DecodeKernelTakesVeryTallWeightsAtBatch16) {
   EXPECT_LE(((ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4)).max().item<double>(), 0.0);
 }
 
-// The integer-MMA path turns x into 22-bit fixed point under one exponent per call: activations
-// spanning 2^40 (an outlier among tiny values) still give x w^T within fp32 summation error, a zero x
-// gives zeros, and a non-finite x gives NaN rather than a finite number.
+// The integer-MMA path turns x into 23-bit fixed point under one exponent per warp's columns:
+// activations spanning 2^40 (an outlier among tiny values) still give x w^T within fp32 summation
+// error, a zero x gives zeros, and a non-finite x gives NaN rather than a finite number.
 TEST(SlicePack, IntegerMmaKeepsActivationsOfEveryMagnitude) {
   const at::Device device = matquant::testing::test_device();
   if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
   const NestedCodes codes = every_code(4096, 4096, 8, 0, device);
   const LaunchMode launch(/*chained=*/false, /*row_tiles=*/0, /*integer_mma=*/true);
-  for (const int r : {2, 4}) {
+  for (const int r : {2, 4, 8}) {
     const SlicePack pack = pack_slice(codes, r, SliceMode::kClamped);
     const at::Tensor w = codes.dequantize(r, SliceMode::kClamped, at::kFloat);
     // Magnitudes 2^-20 .. 2^20 with random signs, one outlier at 2^20.
