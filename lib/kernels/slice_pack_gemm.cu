@@ -242,13 +242,9 @@ __global__ void __launch_bounds__(kWarps * kRowTiles * 32, 2 / kRowTiles)
   extern __shared__ __align__(16) float partials[];  // [row tile][warp][n][16]
   if (early_trigger) let_next_grid_launch();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int64_t row_tiles = (a.rows + kRowTile - 1) / kRowTile;
-  const int64_t units = (row_tiles + kRowTiles - 1) / kRowTiles;
-  const int64_t first_unit = int64_t(blockIdx.x) * units_per_block;
-  const int my_units = int(min(int64_t(units_per_block), units - first_unit));
-  // This block's units whose kRowTiles tiles all exist (an odd tile count leaves the last unit one).
-  const int whole_units = int(max(int64_t(0), min(int64_t(my_units), row_tiles / kRowTiles - first_unit)));
-  const int slots = int((a.chunks - warp + kBlockWarps - 1) / kBlockWarps);  // this warp's chunks per unit
+  const BlockUnits share(a.rows, a.chunks, kRowTiles, units_per_block, warp, kBlockWarps);
+  const int64_t row_tiles = share.row_tiles, first_unit = share.first_unit;
+  const int my_units = share.units, whole_units = share.whole_units, slots = share.slots;
   const int64_t columns = a.chunks * kChunkColumns;
   const uint4* words = reinterpret_cast<const uint4*>(a.words) + lane;
   // The warp walks (unit, j) pairs: unit first_unit + unit, chunk warp + kBlockWarps j. Cursors

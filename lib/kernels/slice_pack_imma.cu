@@ -90,12 +90,9 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
   // SMs where the next calls load their weights (as the bf16 kernel's two-tile grids).
   let_next_grid_launch();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int64_t row_tiles = (a.rows + kTileRows - 1) / kTileRows;
-  const int64_t units = (row_tiles + kUnitTiles - 1) / kUnitTiles;
-  const int64_t first_unit = int64_t(blockIdx.x) * units_per_block;
-  const int my_units = int(min(int64_t(units_per_block), units - first_unit));
-  const int whole_units = int(max(int64_t(0), min(int64_t(my_units), row_tiles / kUnitTiles - first_unit)));
-  const int slots = int((a.chunks - warp + kImmaWarps - 1) / kImmaWarps);  // this warp's chunks per unit
+  const BlockUnits share(a.rows, a.chunks, kUnitTiles, units_per_block, warp, kImmaWarps);
+  const int64_t first_unit = share.first_unit;
+  const int my_units = share.units, whole_units = share.whole_units, slots = share.slots;
 
   // Weight ring, walked over (unit, j) pairs: chunk warp + 16 j of unit first_unit + unit. `from` is
   // the uint4 offset of the pair's first row tile (valid() keeps offsets below 2^31).

@@ -46,6 +46,23 @@ __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
   return v;
 }
 
+// A block's share of a call's rows: units of `tiles` row tiles of 16 rows, `per_block` consecutive
+// units a block, and for warp `warp` of `warps` the chunks warp, warp + warps, ... of each unit.
+struct BlockUnits {
+  int64_t row_tiles, first_unit;
+  int units;        // this block's units
+  int whole_units;  // of them, those whose `tiles` tiles all exist (an odd count leaves the last one)
+  int slots;        // this warp's chunks per unit
+  __device__ __forceinline__ BlockUnits(int64_t rows, int64_t chunks, int tiles, int per_block, int warp, int warps) {
+    row_tiles = (rows + 15) / 16;
+    const int64_t all_units = (row_tiles + tiles - 1) / tiles;
+    first_unit = int64_t(blockIdx.x) * per_block;
+    units = int(min(int64_t(per_block), all_units - first_unit));
+    whole_units = int(max(int64_t(0), min(int64_t(units), row_tiles / tiles - first_unit)));
+    slots = int((chunks - warp + warps - 1) / warps);
+  }
+};
+
 // Activations: the previous kernel's output. A plain (coherent) load: ptxas may move ld.global.nc
 // loads (__ldg), which it takes for read-only data, ahead of griddepcontrol.wait (it did so in
 // slice_pack_imma.cu's prologue, and chained calls then read a stale x).
