@@ -320,7 +320,25 @@ size_t imma_shared_bytes(const SlicePackGemm& a, int64_t per_block) {
   return size_t(a.chunks * kPlaneChunkBytes + (per_block * tiles_per_unit(a.width) * kTilePartialFloats + kImmaWarps) * sizeof(float));
 }
 
-constexpr size_t kImmaMaxSharedBytes = 160 * 1024;  // within every sm_80+ GPU's opt-in limit
+// Dynamic shared memory a block may take on the current device (the opt-in limit: 227 KB on an
+// H100, 163 KB on an A100, 99 KB on sm_86 and sm_89 GPUs), less what the kernel holds statically
+// (none). 0 when the device cannot be asked.
+size_t imma_shared_limit() {
+  static std::atomic<int> limit[kMaxDevices];  // 0: not asked yet, else the opt-in limit + 1
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return 0;
+  int known = limit[device].load();
+  if (known == 0) {
+    int bytes = 0;
+    if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+      cudaGetLastError();  // the failed query's error, not a kernel's
+      return 0;
+    }
+    known = bytes + 1;
+    limit[device].store(known);
+  }
+  return size_t(known - 1);
+}
 
 template <int kWidth>
 int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
@@ -328,7 +346,8 @@ int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
   const int64_t units = ((a.rows + kTileRows - 1) / kTileRows + kUnitTiles - 1) / kUnitTiles;
   const int resident = resident_blocks(1);
   int64_t per_block = (units + resident - 1) / resident;
-  while (per_block > 1 && imma_shared_bytes(a, per_block) > kImmaMaxSharedBytes) per_block = (per_block + 1) / 2;
+  const size_t most = imma_shared_limit();
+  while (per_block > 1 && imma_shared_bytes(a, per_block) > most) per_block = (per_block + 1) / 2;
   const unsigned blocks = unsigned((units + per_block - 1) / per_block);
   const size_t bytes = imma_shared_bytes(a, per_block);
   auto kernel = slice_pack_imma_kernel<kWidth>;
@@ -341,7 +360,7 @@ int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
 
 bool slice_pack_imma_takes(const SlicePackGemm& a) {
   return a.batch == 1 && a.group_size == 0 && (a.width == 2 || a.width == 4 || a.width == 8) &&
-         imma_shared_bytes(a, 1) <= kImmaMaxSharedBytes;
+         imma_shared_bytes(a, 1) <= imma_shared_limit();
 }
 
 // Where it measured faster than the bf16 kernel, chained (H200, 2026-12-01, docs/performance.md):
