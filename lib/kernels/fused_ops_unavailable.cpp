@@ -155,6 +155,7 @@ void set_slice_pack_row_tiles(int) {}
 int slice_pack_row_tiles() { return 0; }
 void set_slice_pack_integer_mma(int) {}
 int slice_pack_integer_mma() { return 0; }
+bool slice_pack_matmul_uses_integer_mma(const SlicePackOperand&, int64_t) { return false; }
 int64_t slice_pack_matmul_max_rows() { return 0; }
 at::Tensor slice_pack_matmul(const SlicePackOperand&, const at::Tensor&, const at::Tensor&) {
   return unavailable("slice_pack_matmul");

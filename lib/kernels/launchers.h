@@ -324,10 +324,11 @@ struct SlicePackGemm {
 constexpr int kSlicePackIntegerMmaOff = 0, kSlicePackIntegerMmaOn = 1, kSlicePackIntegerMmaAuto = 2;
 constexpr int kSlicePackGemmMaxBatch = 16;
 int launch_slice_pack_gemm(const SlicePackGemm& args, void* stream);
-// The integer-MMA kernel: whether it takes a call, whether it measured faster there, and its launch
-// (launch_slice_pack_gemm picks it).
+// The integer-MMA kernel: whether it takes a call, whether it measured faster there, whether
+// launch_slice_pack_gemm runs it for `args` (its integer_mma mode and the two above), and its launch.
 bool slice_pack_imma_takes(const SlicePackGemm& args);
 bool slice_pack_imma_pays(const SlicePackGemm& args);
+bool slice_pack_picks_imma(const SlicePackGemm& args);
 int launch_slice_pack_imma(const SlicePackGemm& args, void* stream);
 // w_r itself, bf16 [rows, columns] (columns <= chunks x 128), with NestedCodes::dequantize's fp32
 // arithmetic; x, batch, bias and y of `args` are unused.

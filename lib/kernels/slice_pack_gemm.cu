@@ -587,10 +587,7 @@ int launch_slice_pack_gemm(const SlicePackGemm& a, void* stream_ptr) {
       reinterpret_cast<uintptr_t>(a.x) % 16 != 0) {
     return int(cudaErrorInvalidValue);
   }
-  if (a.integer_mma != kSlicePackIntegerMmaOff && slice_pack_imma_takes(a) &&
-      (a.integer_mma == kSlicePackIntegerMmaOn || slice_pack_imma_pays(a))) {
-    return launch_slice_pack_imma(a, stream_ptr);
-  }
+  if (slice_pack_picks_imma(a)) return launch_slice_pack_imma(a, stream_ptr);
   const auto stream = static_cast<cudaStream_t>(stream_ptr);
   switch (a.width) {
     case 2: return launch_width<2>(a, stream);

@@ -260,8 +260,9 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
       load(d);
       if (++j < slots) continue;
       // This warp's last chunk of the unit: park its sums in units of x, 2^16 C0 + 2^8 C1 + C2, for
-      // rows g (h = 0) and g + 8 (h = 1). Each C_i is exact in int32 (below 2^31 up to 87,000 columns
-      // per warp with width 2's scaled fields); its fp32 value is rounded at most to fp32's resolution.
+      // rows g (h = 0) and g + 8 (h = 1). Each C_i is exact in int32 (below 2^31 up to 65,000
+      // columns per warp at width 8, 87,000 with width 2's scaled fields; the shared memory for x's
+      // digits bounds a call to fewer); its fp32 value is rounded at most to fp32's resolution.
 #pragma unroll
       for (int rt = 0; rt < kUnitTiles; ++rt) {
         float* parked = partials + ((unit * kUnitTiles + rt) * kImmaWarps + warp) * kTileRows;
@@ -359,8 +360,13 @@ int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
 }  // namespace
 
 bool slice_pack_imma_takes(const SlicePackGemm& a) {
-  return a.batch == 1 && a.group_size == 0 && (a.width == 2 || a.width == 4 || a.width == 8) &&
+  return a.batch == 1 && a.group_size == 0 && a.groups == 1 && (a.width == 2 || a.width == 4 || a.width == 8) &&
          imma_shared_bytes(a, 1) <= imma_shared_limit();
+}
+
+bool slice_pack_picks_imma(const SlicePackGemm& a) {
+  return a.integer_mma != kSlicePackIntegerMmaOff && slice_pack_imma_takes(a) &&
+         (a.integer_mma == kSlicePackIntegerMmaOn || slice_pack_imma_pays(a));
 }
 
 // Where it measured faster than the bf16 kernel, chained (H200, 2026-12-01, docs/performance.md):

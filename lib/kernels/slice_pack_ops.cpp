@@ -75,6 +75,14 @@ void set_slice_pack_integer_mma(int mode) {
 }
 int slice_pack_integer_mma() { return integer_mma.load(); }
 
+bool slice_pack_matmul_uses_integer_mma(const SlicePackOperand& w, int64_t batch) {
+  SlicePackGemm a = arguments(w, "slice_pack_matmul_uses_integer_mma");
+  const c10::cuda::CUDAGuard guard(w.words.device());
+  a.batch = int(batch);
+  a.integer_mma = integer_mma.load();
+  return slice_pack_picks_imma(a);
+}
+
 int64_t slice_pack_matmul_max_rows() { return kSlicePackGemmMaxBatch; }
 
 at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, const at::Tensor& bias) {

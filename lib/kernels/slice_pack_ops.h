@@ -37,6 +37,9 @@ int slice_pack_row_tiles();
 // MATQUANT_SLICE_PACK_INTEGER_MMA=0 or 1 sets the starting value.
 void set_slice_pack_integer_mma(int mode);
 int slice_pack_integer_mma();
+// Whether slice_pack_matmul of `w` with `batch` activation rows runs on the integer tensor cores in
+// the current mode, on the current CUDA device.
+bool slice_pack_matmul_uses_integer_mma(const SlicePackOperand& w, int64_t batch);
 
 // Most activation rows the matmul kernel takes; more rows go through the dequantized weight.
 int64_t slice_pack_matmul_max_rows();

@@ -179,4 +179,9 @@ at::Tensor slice_pack_linear(const SlicePack& p, const at::Tensor& x, const at::
       [&](at::ScalarType dtype) { return dequantize_slice_pack(p, dtype); }, bias);
 }
 
+bool slice_pack_linear_uses_integer_mma(const SlicePack& p, int64_t rows) {
+  return kernels_apply(p) && rows <= kernels::slice_pack_matmul_max_rows() &&
+         kernels::slice_pack_matmul_uses_integer_mma(operand(p), rows);
+}
+
 }  // namespace matquant::quant

@@ -77,4 +77,8 @@ at::Tensor dequantize_slice_pack(const SlicePack& pack, at::ScalarType dtype);
 // slice is dequantized and at::linear runs.
 at::Tensor slice_pack_linear(const SlicePack& pack, const at::Tensor& x, const at::Tensor& bias = {});
 
+// Whether slice_pack_linear with `rows` bf16 activation rows runs the integer tensor-core kernel
+// (kernels/slice_pack_ops.h, set_slice_pack_integer_mma) on the pack's device.
+bool slice_pack_linear_uses_integer_mma(const SlicePack& pack, int64_t rows);
+
 }  // namespace matquant::quant

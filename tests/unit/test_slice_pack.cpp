@@ -219,6 +219,12 @@ TEST(SlicePack, DecodeKernelMatchesFp32AndTheFakeQuantPath) {
               at::Tensor ours;
               {
                 const LaunchMode mode(/*chained=*/batch == 1 && r % 2 == 0, /*row_tiles=*/0, integer_mma);
+                // Forced, the integer kernel takes every per-channel batch-1 call up to 4352 columns
+                // (wider ones need more shared memory than some GPUs give a block).
+                if (shape.columns <= 4352) {
+                  EXPECT_EQ(slice_pack_linear_uses_integer_mma(pack, batch), integer_mma && group == 0)
+                      << "r " << r << " group " << group << " batch " << batch;
+                }
                 ours = slice_pack_linear(pack, x, bias).to(at::kFloat);
               }
               const at::Tensor xf = x.to(at::kFloat);
@@ -270,6 +276,7 @@ TEST(SlicePack, IntegerMmaKeepsActivationsOfEveryMagnitude) {
   const LaunchMode launch(/*chained=*/false, /*row_tiles=*/0, /*integer_mma=*/true);
   for (const int r : {2, 4, 8}) {
     const SlicePack pack = pack_slice(codes, r, SliceMode::kClamped);
+    ASSERT_TRUE(slice_pack_linear_uses_integer_mma(pack, 1)) << "r " << r;
     const at::Tensor w = codes.dequantize(r, SliceMode::kClamped, at::kFloat);
     // Magnitudes 2^-20 .. 2^20 with random signs, one outlier at 2^20.
     at::Tensor x = at::pow(2.0, at::randint(-20, 21, {1, 4096}, at::TensorOptions(device).dtype(at::kFloat))) *
@@ -287,6 +294,40 @@ TEST(SlicePack, IntegerMmaKeepsActivationsOfEveryMagnitude) {
     bad.index_put_({0, 5}, std::numeric_limits<float>::infinity());
     EXPECT_TRUE(at::isnan(slice_pack_linear(pack, bad)).all().item<bool>()) << "r " << r;
   }
+}
+
+// The lowest of x's three digits matters: every chunk's first column holds a large value M (setting
+// each warp's exponent) whose weight column is zero, and every other column a value near 2^-12 M,
+// whose 23-bit fixed point has its last 8 bits in the lowest digit. The output then depends on those
+// digits alone (losing the lowest would move it by several percent), and the integer kernel must give
+// x w^T within bf16 output rounding. The construction (zero weight columns) is checked on CPU too.
+TEST(SlicePack, IntegerMmaUsesEveryDigitOfTheActivations) {
+  const at::Device device = matquant::testing::test_device();
+  const int64_t rows = 64, columns = 4096;
+  NestedCodes codes = every_code(rows, columns, 8, 0, device);
+  // z = 128 and code 128 in the chunks' first columns: a level that every slice r = 2, 4, 8 holds
+  // exactly, so those weights are (128 - 128) s = 0.
+  codes.zero_point = at::full_like(codes.zero_point, 128.0);
+  const at::Tensor first_columns = at::arange(0, columns, 128, at::TensorOptions(device).dtype(at::kLong));
+  codes.codes.index_fill_(1, first_columns, 128);
+  at::Tensor x = at::rand({1, columns}, at::TensorOptions(device).dtype(at::kFloat)) + 1.0;  // [1, 2)
+  x = x * (at::randint(0, 2, {1, columns}, at::TensorOptions(device).dtype(at::kFloat)) * 2 - 1) * (1.0 / 4096);
+  x.index_fill_(1, first_columns, 1.0);
+  x = x.to(at::kBFloat16);
+  for (const int r : {2, 4, 8}) {
+    const SlicePack pack = pack_slice(codes, r, SliceMode::kClamped);
+    const at::Tensor w = codes.dequantize(r, SliceMode::kClamped, at::kFloat);
+    ASSERT_TRUE(at::equal(w.index_select(1, first_columns), at::zeros({rows, columns / 128}, w.options()))) << "r " << r;
+    if (!device.is_cuda()) continue;
+    const LaunchMode launch(/*chained=*/false, /*row_tiles=*/0, /*integer_mma=*/true);
+    ASSERT_TRUE(slice_pack_linear_uses_integer_mma(pack, 1)) << "r " << r;
+    const at::Tensor xf = x.to(at::kFloat);
+    const at::Tensor exact = at::matmul(xf, w.t());
+    const at::Tensor magnitude = at::matmul(xf.abs(), w.abs().t());
+    const at::Tensor ours = slice_pack_linear(pack, x).to(at::kFloat);
+    EXPECT_LE(((ours - exact).abs() - (exact.abs() * (1.0 / 256) + magnitude * 1e-4)).max().item<double>(), 0.0) << "r " << r;
+  }
+  if (!device.is_cuda()) GTEST_SKIP() << "the construction holds; the kernel runs on CUDA";
 }
 
 // Chained launches (programmatic dependent launch on sm_90) let a call start while the previous one
