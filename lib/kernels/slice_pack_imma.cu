@@ -204,8 +204,8 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
   // Width 2 decodes without shifts: a field masked where it lies reads level 4^i for its position i
   // in the byte (0x03: row g, 0x0C: row g + 8 times 4, 0x30: row g times 16, 0xC0: row g + 8 times
   // 64). One MMA takes the 0x03 and 0x0C fields of two words (columns {0, 4, 1, 5} of steps p and
-  // p + 1: B registers b[2 p] and b[2 p + 2]) into acc (rows g and g + 8 times 1 and 4), another
-  // the 0x30 and 0xC0 fields (columns {2, 6, 3, 7}) into high (times 16 and 64).
+  // p + 1: B registers b[2 p] and b[2 p + 2]) into acc[0] (rows g and g + 8 times 1 and 4),
+  // another the 0x30 and 0xC0 fields (columns {2, 6, 3, 7}) into acc[1] (times 16 and 64).
   constexpr int kAccumulators = kWidth == 2 ? 2 : 1;
   int acc[kAccumulators][kUnitTiles][4] = {};
   const int plane_of_lane = min(g, kPlanes - 1);
@@ -325,20 +325,11 @@ size_t imma_shared_bytes(const SlicePackGemm& a, int64_t per_block) {
 // H100, 163 KB on an A100, 99 KB on sm_86 and sm_89 GPUs), less what the kernel holds statically
 // (none). 0 when the device cannot be asked.
 size_t imma_shared_limit() {
-  static std::atomic<int> limit[kMaxDevices];  // 0: not asked yet, else the opt-in limit + 1
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return 0;
-  int known = limit[device].load();
-  if (known == 0) {
-    int bytes = 0;
-    if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
-      cudaGetLastError();  // the failed query's error, not a kernel's
-      return 0;
-    }
-    known = bytes + 1;
-    limit[device].store(known);
-  }
-  return size_t(known - 1);
+  static std::atomic<int> limit[kMaxDevices];
+  const int bytes = cached_per_device(limit, [](int device, int& value) {
+    return cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  });
+  return size_t(std::max(bytes, 0));
 }
 
 template <int kWidth>

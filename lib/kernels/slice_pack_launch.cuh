@@ -87,25 +87,37 @@ int resident_blocks(int blocks_per_sm) {
   return blocks_per_sm * sms;
 }
 
+// query(device, value) -> cudaError_t for the current device, asked once per device and kept in
+// `cache` (0: not asked yet, else the value + 1). -1 when the device or the query fails.
+template <typename Query>
+int cached_per_device(std::atomic<int> (&cache)[kMaxDevices], Query query) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return -1;
+  int known = cache[device].load();
+  if (known == 0) {
+    int value = 0;
+    if (query(device, value) != cudaSuccess) {
+      cudaGetLastError();  // the failed query's error, not a kernel's
+      return -1;
+    }
+    known = value + 1;
+    cache[device].store(known);
+  }
+  return known - 1;
+}
+
 // Whether `kernel` as it runs on the current device was built from sm_90 or later code, the only
 // code that waits at griddepcontrol.wait (a build for sm_80 alone runs its PTX on an H100 without
 // the wait, so it must not be launched chained). Remembered per device and kernel instance.
 template <typename Kernel>
 bool chaining_supported(Kernel kernel) {
-  static std::atomic<int> ptx[kMaxDevices];  // 0: not asked yet, else the version + 1
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device >= kMaxDevices) return false;
-  int known = ptx[device].load();
-  if (known == 0) {
-    cudaFuncAttributes attributes = {};
-    if (cudaFuncGetAttributes(&attributes, kernel) != cudaSuccess) {
-      cudaGetLastError();  // the failed query's error, not a kernel's
-      return false;
-    }
-    known = attributes.ptxVersion + 1;
-    ptx[device].store(known);
-  }
-  return known - 1 >= 90;
+  static std::atomic<int> ptx[kMaxDevices];
+  return cached_per_device(ptx, [&](int, int& version) {
+           cudaFuncAttributes attributes = {};
+           const cudaError_t e = cudaFuncGetAttributes(&attributes, kernel);
+           version = attributes.ptxVersion;
+           return e;
+         }) >= 90;
 }
 
 // Lets `kernel` take `bytes` of dynamic shared memory (above 48 KB the opt-in is per device and
