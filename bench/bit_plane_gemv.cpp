@@ -11,7 +11,9 @@
 // The slice pack is timed twice: chained (as `matquant generate` launches it: a call may start while
 // the previous one ends, as a decode step's back-to-back projections do; two row tiles per warp at
 // batch 1) and isolated (each call starts after the previous ends; one row tile). cuBLAS's launches
-// are its own: they are timed as they come.
+// are its own: they are timed as they come. At batch 1 two chained floors are timed too: the integer
+// kernel's grid, launch, reads of x and writes of y without its arithmetic, and the same also
+// streaming the levels; no chained call of that shape on that grid can beat them.
 //   matquant_bench_bit_planes --shape mistral-7b-shape,gemma2-9b-shape --batch 1,16
 #include "bench/bench_common.h"
 #include "quant/bit_planes.h"
@@ -98,9 +100,13 @@ int run(int argc, char** argv) {
              "time per call from CUDA graphs of {} calls; weights cycled over >= {} x {} MiB; HBM peak {} GB/s\n",
              group_size > 0 ? fmt::format("{}-column group", group_size) : std::string("channel"), calls, l2_multiple,
              l2_mib, bandwidth_gbps);
-  fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10}{:>9}{:>7}{:>10}{:>9}{:>7}{:>10}{:>9}{:>10}{:>10}{:>10}{:>10}\n", "shape",
+  fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10}{:>9}{:>7}{:>10}{:>9}{:>7}{:>10}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "shape",
              "linear", "[out, in]", "batch", "r", "planes us", "vs bf16", "%HBM", "pack us", "vs bf16", "%HBM",
-             "isol. us", "vs bf16", "bf16 us", "bf16 %HBM", "deq us", "max|d|");
+             "isol. us", "vs bf16", "bf16 us", "bf16 %HBM", "deq us", "max|d|", "floor us", "+levels", "2/SM");
+  // floor us (batch 1): chained calls of slice_pack_latency_floor, the integer kernel's grid and
+  // launch, its reads of x and its writes of y, without its arithmetic; +levels: the same streaming
+  // the pack's levels as the kernel does; 2/SM: +levels with two blocks an SM, so that the next
+  // call's blocks load beside this call's (the kernel's registers hold it to one).
   // The floor of this harness: one tiny fill kernel per call, replayed the same way. No kernel
   // timed below can beat it, however few bytes it reads.
   const at::Tensor tiny = at::zeros({16}, at::TensorOptions(dev).dtype(at::kBFloat16));
@@ -155,6 +161,20 @@ int run(int argc, char** argv) {
           kernels::set_slice_pack_chained_launch(true);
           const double pack_us =
               device_us([&](int64_t i) { quant::slice_pack_linear(packs[size_t(i)], x); }, pack_copies, calls);
+          // Batch 1: the same chained calls of the integer kernel's grid without its arithmetic, without
+          // and with streaming the levels.
+          // (and the latter with two blocks an SM).
+          double call_floor_us = 0.0, call_floor_levels_us = 0.0, call_floor_levels_2_us = 0.0;
+          if (batch == 1) {
+            call_floor_us = device_us([&](int64_t) { kernels::slice_pack_latency_floor(l.rows, pack.width, x); }, 1, calls);
+            for (const int per_sm : {1, 2}) {
+              (per_sm == 1 ? call_floor_levels_us : call_floor_levels_2_us) = device_us(
+                  [&](int64_t i) {
+                    kernels::slice_pack_latency_floor(l.rows, pack.width, x, packs[size_t(i)].words, per_sm);
+                  },
+                  pack_copies, calls);
+            }
+          }
           kernels::set_slice_pack_chained_launch(false);
           const double isolated_us =
               device_us([&](int64_t i) { quant::slice_pack_linear(packs[size_t(i)], x); }, pack_copies, calls);
@@ -176,16 +196,24 @@ int run(int argc, char** argv) {
           const double pack_gbps = (double(pack.level_bytes()) + other_bytes) / (pack_us * 1e-6) / 1e9;
           const double bf16_gbps = (bf16_bytes + 2.0 * double(batch * (l.columns + l.rows))) / (bf16_us * 1e-6) / 1e9;
           fmt::print("{:<18}{:<8}{:>15}{:>6}{:>3}{:>10.2f}{:>8.2f}x{:>6.1f}%{:>10.2f}{:>8.2f}x{:>6.1f}%{:>10.2f}{:>8.2f}x"
-                     "{:>10.2f}{:>9.1f}%{:>10.2f}{:>10.1e}\n",
+                     "{:>10.2f}{:>9.1f}%{:>10.2f}{:>10.1e}{:>10}{:>10}{:>10}\n",
                      shape, l.name, fmt::format("[{}, {}]", l.rows, l.columns), batch, r, us, bf16_us / us,
                      100.0 * gbps / bandwidth_gbps, pack_us, bf16_us / pack_us, 100.0 * pack_gbps / bandwidth_gbps,
-                     isolated_us, bf16_us / isolated_us, bf16_us, 100.0 * bf16_gbps / bandwidth_gbps, deq_us, diff);
+                     isolated_us, bf16_us / isolated_us, bf16_us, 100.0 * bf16_gbps / bandwidth_gbps, deq_us, diff,
+                     batch == 1 ? fmt::format("{:.2f}", call_floor_us) : std::string("-"),
+                     batch == 1 ? fmt::format("{:.2f}", call_floor_levels_us) : std::string("-"),
+                     batch == 1 ? fmt::format("{:.2f}", call_floor_levels_2_us) : std::string("-"));
           rows.push_back({{"shape", shape}, {"linear", l.name}, {"rows", l.rows}, {"columns", l.columns},
                           {"batch", batch}, {"bits", r}, {"us", us}, {"bf16_us", bf16_us}, {"speedup", bf16_us / us},
                           {"gbps", gbps}, {"pack_us", pack_us}, {"pack_speedup", bf16_us / pack_us},
                           {"pack_gbps", pack_gbps}, {"pack_width", pack.width},
                           {"pack_isolated_us", isolated_us}, {"pack_isolated_speedup", bf16_us / isolated_us}, {"bf16_gbps", bf16_gbps},
                           {"dequantize_linear_us", deq_us}, {"max_rel_diff", diff}});
+          if (batch == 1) {
+            rows.back()["call_floor_us"] = call_floor_us;
+            rows.back()["call_floor_levels_us"] = call_floor_levels_us;
+            rows.back()["call_floor_levels_two_per_sm_us"] = call_floor_levels_2_us;
+          }
         }
       }
     }

@@ -330,6 +330,10 @@ bool slice_pack_imma_takes(const SlicePackGemm& args);
 bool slice_pack_imma_pays(const SlicePackGemm& args);
 bool slice_pack_picks_imma(const SlicePackGemm& args);
 int launch_slice_pack_imma(const SlicePackGemm& args, void* stream);
+// The integer kernel's grid and launch for `args` (rows, chunks, width, chained; words or null)
+// without its arithmetic: y[o] = sum_i x[0, i] for every row o (slice_pack_imma.cu says what it
+// measures). blocks_per_sm 1 (as the kernel) or 2.
+int launch_slice_pack_latency_floor(const SlicePackGemm& args, int blocks_per_sm, void* stream);
 // w_r itself, bf16 [rows, columns] (columns <= chunks x 128), with NestedCodes::dequantize's fp32
 // arithmetic; x, batch, bias and y of `args` are unused.
 int launch_slice_pack_dequantize(const SlicePackGemm& args, int64_t columns, void* out, void* stream);

@@ -315,7 +315,7 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
 }
 
 // Dynamic shared memory of a call with `per_block` units per block.
-int tiles_per_unit(int width) { return width == 8 ? kTilesPerUnit<8> : kTilesPerUnit<4>; }
+__host__ __device__ constexpr int tiles_per_unit(int width) { return width == 8 ? kTilesPerUnit<8> : kTilesPerUnit<4>; }
 
 size_t imma_shared_bytes(const SlicePackGemm& a, int64_t per_block) {
   return size_t(a.chunks * kPlaneChunkBytes + (per_block * tiles_per_unit(a.width) * kTilePartialFloats + kImmaWarps) * sizeof(float));
@@ -332,20 +332,81 @@ size_t imma_shared_limit() {
   return size_t(std::max(bytes, 0));
 }
 
-template <int kWidth>
-int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
-  constexpr int kUnitTiles = kTilesPerUnit<kWidth>;
-  const int64_t units = ((a.rows + kTileRows - 1) / kTileRows + kUnitTiles - 1) / kUnitTiles;
+// A call's grid: units per block (one block per SM, fewer units a block where the shared memory
+// for x's digits and the partial sums would not fit), blocks, and dynamic shared memory.
+struct ImmaGrid {
+  int64_t per_block;
+  unsigned blocks;
+  size_t bytes;
+};
+ImmaGrid imma_grid(const SlicePackGemm& a) {
+  const int tiles = tiles_per_unit(a.width);
+  const int64_t units = ((a.rows + kTileRows - 1) / kTileRows + tiles - 1) / tiles;
   const int resident = resident_blocks(1);
   int64_t per_block = (units + resident - 1) / resident;
   const size_t most = imma_shared_limit();
   while (per_block > 1 && imma_shared_bytes(a, per_block) > most) per_block = (per_block + 1) / 2;
-  const unsigned blocks = unsigned((units + per_block - 1) / per_block);
-  const size_t bytes = imma_shared_bytes(a, per_block);
+  return {per_block, unsigned((units + per_block - 1) / per_block), imma_shared_bytes(a, per_block)};
+}
+
+template <int kWidth>
+int launch_imma(const SlicePackGemm& a, cudaStream_t stream) {
+  const ImmaGrid grid = imma_grid(a);
   auto kernel = slice_pack_imma_kernel<kWidth>;
   static std::atomic<size_t> granted[kMaxDevices];
-  if (const int e = allow_shared_bytes(kernel, bytes, granted)) return e;
-  return launch_maybe_chained(kernel, blocks, kImmaWarps * 32, bytes, stream, a.chained, a, int(per_block), 0);
+  if (const int e = allow_shared_bytes(kernel, grid.bytes, granted)) return e;
+  return launch_maybe_chained(kernel, grid.blocks, kImmaWarps * 32, grid.bytes, stream, a.chained, a, int(grid.per_block), 0);
+}
+
+// The integer kernel's call without its arithmetic: the same grid, one block per SM (held there by
+// shared memory, as the kernel is by its registers), the same launch, and after the wait the same
+// reads of x, a block-wide sum, and one bf16 per row (sum x). With a.words, each block also streams
+// its rows' levels as the kernel does (up to 8 uint4 a thread before the wait, the rest after) and
+// drops them. What a call of that shape costs before any decode or MMA (matquant_bench_bit_planes
+// prints both as floors of a chained call). `never` is 0: the levels' one use. kBlocksPerSm 2: the
+// same with two blocks an SM (64 registers a thread), so the next call's blocks may load beside
+// this call's: what a kernel of that size could reach.
+template <int kBlocksPerSm>
+__global__ void __launch_bounds__(kImmaWarps * 32, kBlocksPerSm) slice_pack_latency_floor_kernel(SlicePackGemm a, int units_per_block, int never) {
+  __shared__ float warp_sums[kImmaWarps];
+  let_next_grid_launch();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, tiles = tiles_per_unit(a.width);
+  const BlockUnits share(a.rows, a.chunks, tiles, units_per_block, warp, kImmaWarps);
+  constexpr int kHeld = 8;
+  uint4 held[kHeld];
+  const uint4* levels = nullptr;
+  int level_count = 0;
+  if (a.words != nullptr) {
+    const int64_t per_tile = a.chunks * (a.width / 2) * 32;  // uint4
+    const int64_t first = share.first_unit * tiles, last = min(first + int64_t(share.units) * tiles, share.row_tiles);
+    levels = reinterpret_cast<const uint4*>(a.words) + first * per_tile + threadIdx.x;
+    level_count = int((max(last - first, int64_t(0)) * per_tile - threadIdx.x + blockDim.x - 1) / blockDim.x);
+  }
+#pragma unroll
+  for (int k = 0; k < kHeld; ++k) held[k] = k < level_count ? load_streaming(levels + k * blockDim.x) : make_uint4(0, 0, 0, 0);
+  wait_for_previous_grid();
+  uint32_t kept = 0;
+#pragma unroll
+  for (int k = 0; k < kHeld; ++k) kept ^= held[k].x ^ held[k].y ^ held[k].z ^ held[k].w;
+  for (int k = kHeld; k < level_count; ++k) {
+    const uint4 v = load_streaming(levels + k * blockDim.x);
+    kept ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  const uint4* x8 = static_cast<const uint4*>(a.x);
+  float sum = 0.0f;
+  for (int q = lane; q < share.slots * (kColumnsPerChunk / 8); q += 32) {
+    const uint4 v = load_after_wait(x8 + (warp + kImmaWarps * (q / 16)) * (kColumnsPerChunk / 8) + q % 16);
+    for (const uint32_t pair : {v.x, v.y, v.z, v.w}) sum += __uint_as_float(pair << 16) + __uint_as_float(pair & 0xFFFF0000u);
+  }
+  for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  if (lane == 0) warp_sums[warp] = sum;
+  __syncthreads();
+  float total = never != 0 ? __uint_as_float(kept) : 0.0f;
+  for (int w = 0; w < kImmaWarps; ++w) total += warp_sums[w];
+  const int64_t first_row = share.first_unit * tiles * kTileRows;
+  for (int o = threadIdx.x; o < share.units * tiles * kTileRows && first_row + o < a.rows; o += blockDim.x) {
+    static_cast<__nv_bfloat16*>(a.y)[first_row + o] = __float2bfloat16_rn(total);
+  }
 }
 
 }  // namespace
@@ -366,6 +427,21 @@ bool slice_pack_picks_imma(const SlicePackGemm& a) {
 // is mostly the fixed cost of a call, which the conversion of x adds to.
 bool slice_pack_imma_pays(const SlicePackGemm& a) {
   return a.width != 2 || a.rows * a.chunks * kColumnsPerChunk >= 20'000'000;
+}
+
+int launch_slice_pack_latency_floor(const SlicePackGemm& a, int blocks_per_sm, void* stream_ptr) {
+  const ImmaGrid grid = imma_grid(a);
+  const auto stream = static_cast<cudaStream_t>(stream_ptr);
+  if (blocks_per_sm == 2) {
+    return launch_maybe_chained(slice_pack_latency_floor_kernel<2>, grid.blocks, kImmaWarps * 32, 0, stream, a.chained, a,
+                                int(grid.per_block), 0);
+  }
+  // More than half an SM's shared memory: one block per SM, as the integer kernel's registers allow.
+  const size_t bytes = std::max(grid.bytes, imma_shared_limit() / 2 + 1024) / 16 * 16;
+  static std::atomic<size_t> granted[kMaxDevices];
+  if (const int e = allow_shared_bytes(slice_pack_latency_floor_kernel<1>, bytes, granted)) return e;
+  return launch_maybe_chained(slice_pack_latency_floor_kernel<1>, grid.blocks, kImmaWarps * 32, bytes, stream, a.chained,
+                              a, int(grid.per_block), 0);
 }
 
 int launch_slice_pack_imma(const SlicePackGemm& a, void* stream_ptr) {

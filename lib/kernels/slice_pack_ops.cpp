@@ -62,6 +62,15 @@ SlicePackGemm arguments(const SlicePackOperand& w, const char* caller) {
   return a;
 }
 
+// The kernels read whole 128-column chunks with 16-byte loads: x padded with zeros where the weight's
+// columns stop short of a chunk (real models' widths are multiples of 128), 16-byte aligned.
+at::Tensor whole_chunks(const at::Tensor& x, int64_t chunks) {
+  const int64_t padded = chunks * kChunkColumns;
+  at::Tensor xc = padded == x.size(1) ? x.contiguous() : at::constant_pad_nd(x, {0, padded - x.size(1)}, 0);
+  if (reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 != 0) xc = xc.clone();
+  return xc;
+}
+
 }  // namespace
 
 void set_slice_pack_chained_launch(bool on) { chained_launch.store(on); }
@@ -92,11 +101,7 @@ at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, con
     throw Error(ErrorCode::kInternal, "slice_pack_matmul: x must be bf16 [1..16, columns] on the pack's device");
   }
   const c10::cuda::CUDAGuard guard(x.device());
-  // The kernel reads whole 128-column chunks with 8-byte loads: pad the activations with zeros
-  // where the weight's columns stop short of a chunk (real models' widths are multiples of 128).
-  const int64_t padded = a.chunks * kChunkColumns;
-  at::Tensor xc = padded == w.columns ? x.contiguous() : at::constant_pad_nd(x, {0, padded - w.columns}, 0);
-  if (reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 != 0) xc = xc.clone();
+  const at::Tensor xc = whole_chunks(x, a.chunks);
   at::Tensor b;
   if (bias.defined()) {
     if (bias.numel() != a.rows) {
@@ -114,6 +119,34 @@ at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, con
   a.row_tiles = batch1_row_tiles.load();
   a.integer_mma = integer_mma.load();
   check_launch(launch_slice_pack_gemm(a, stream_of(x)), "slice_pack_matmul");
+  return y;
+}
+
+at::Tensor slice_pack_latency_floor(int64_t rows, int width, const at::Tensor& x, const at::Tensor& words,
+                                    int blocks_per_sm) {
+  if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || x.dim() != 2 || x.size(0) != 1 || x.size(1) < 1 || rows < 1 ||
+      (width != 2 && width != 4 && width != 8) || (blocks_per_sm != 1 && blocks_per_sm != 2)) {
+    throw Error(ErrorCode::kInternal,
+                "slice_pack_latency_floor: x must be bf16 [1, columns] on CUDA, width 2, 4 or 8, blocks per SM 1 or 2");
+  }
+  const c10::cuda::CUDAGuard guard(x.device());
+  SlicePackGemm a;
+  a.rows = rows;
+  a.chunks = (x.size(1) + kChunkColumns - 1) / kChunkColumns;
+  a.width = width;
+  if (words.defined()) {
+    if (words.device() != x.device() || words.scalar_type() != at::kInt || !words.is_contiguous() ||
+        words.sizes() != at::IntArrayRef{(rows + 15) / 16, a.chunks, width / 2, 32, 4}) {
+      throw Error(ErrorCode::kInternal, "slice_pack_latency_floor: words must be the pack's int32 [row_tiles, chunks, width / 2, 32, 4]");
+    }
+    a.words = words.data_ptr<int32_t>();
+  }
+  const at::Tensor xc = whole_chunks(x, a.chunks);
+  at::Tensor y = at::empty({1, rows}, x.options());
+  a.x = xc.data_ptr();
+  a.y = y.data_ptr();
+  a.chained = chained_launch.load();
+  check_launch(launch_slice_pack_latency_floor(a, blocks_per_sm, stream_of(x)), "slice_pack_latency_floor");
   return y;
 }
 

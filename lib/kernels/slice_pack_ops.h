@@ -47,6 +47,15 @@ int64_t slice_pack_matmul_max_rows();
 // y = x w_r^T (+ bias), x bf16 [batch <= 16, columns], y bf16 [batch, rows].
 at::Tensor slice_pack_matmul(const SlicePackOperand& w, const at::Tensor& x, const at::Tensor& bias);
 
+// The floor of a chained batch-1 call on the integer kernel (for benchmarks): that kernel's grid and
+// launch for a `rows` x x.size(1) weight of `width`-bit levels, without its arithmetic; with `words`
+// (a slice pack's, SlicePackOperand::words) it also streams the levels as the kernel does and drops
+// them. y bf16 [1, rows], every value sum_i x[0, i] (fp32 sums, rounded once). Chained as
+// slice_pack_matmul is. blocks_per_sm 1 holds one block per SM, as the kernel's registers do; 2 lets
+// the next call's blocks sit beside this call's.
+at::Tensor slice_pack_latency_floor(int64_t rows, int width, const at::Tensor& x, const at::Tensor& words = {},
+                                    int blocks_per_sm = 1);
+
 // w_r as bf16 [rows, columns].
 at::Tensor slice_pack_dequantize(const SlicePackOperand& w);
 

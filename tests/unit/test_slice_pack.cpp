@@ -373,6 +373,30 @@ TEST(SlicePack, ChainedCallsReadThePreviousCallsOutput) {
   }
 }
 
+// The benchmark's floors of a chained call run the integer kernel's grid: every row must get the sum
+// of all of x (each block reads every column, padded columns as zeros), with or without streaming a
+// pack's levels.
+TEST(SlicePack, LatencyFloorWritesTheSumOfXToEveryRow) {
+  const at::Device device = matquant::testing::test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "the slice-pack kernels run on CUDA";
+  const at::Tensor x = at::rand({1, 4000}, at::TensorOptions(device)).to(at::kBFloat16);
+  const double sum = x.to(at::kDouble).sum().item<double>();
+  for (const int r : {2, 4, 8}) {
+    const SlicePack pack = pack_slice(every_code(1040, 4000, 8, 0, device), r, SliceMode::kClamped);
+    ASSERT_EQ(pack.width, r);
+    for (const bool chained : {false, true}) {
+      for (const int variant : {0, 1, 2}) {  // no levels; levels, one block an SM; levels, two
+        const LaunchMode mode(chained, 0);
+        const at::Tensor y = matquant::kernels::slice_pack_latency_floor(1040, r, x, variant > 0 ? pack.words : at::Tensor(),
+                                                                         variant == 2 ? 2 : 1)
+                                 .to(at::kDouble);
+        ASSERT_EQ(y.sizes(), (at::IntArrayRef{1, 1040}));
+        EXPECT_LE((y - sum).abs().max().item<double>(), sum / 128.0) << "r " << r << " chained " << chained << " variant " << variant;
+      }
+    }
+  }
+}
+
 TEST(SlicePack, RefusesInputOfTheWrongWidth) {
   const SlicePack pack = pack_slice(every_code(8, 64, 8, 0, at::kCPU), 4, SliceMode::kClamped);
   try {
