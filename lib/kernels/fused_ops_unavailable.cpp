@@ -161,7 +161,9 @@ at::Tensor slice_pack_matmul(const SlicePackOperand&, const at::Tensor&, const a
   return unavailable("slice_pack_matmul");
 }
 at::Tensor slice_pack_dequantize(const SlicePackOperand&) { return unavailable("slice_pack_dequantize"); }
-at::Tensor slice_pack_latency_floor(int64_t, int, const at::Tensor&, const at::Tensor&, int) { return unavailable("slice_pack_latency_floor"); }
+at::Tensor slice_pack_latency_floor(int64_t, int, const at::Tensor&, const at::Tensor&, int) {
+  return unavailable("slice_pack_latency_floor");
+}
 // CUDA graphs: none without the CUDA build.
 bool captured_work_available() { return false; }
 struct CapturedWork::Impl {};
