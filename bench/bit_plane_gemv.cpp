@@ -162,18 +162,17 @@ int run(int argc, char** argv) {
           const double pack_us =
               device_us([&](int64_t i) { quant::slice_pack_linear(packs[size_t(i)], x); }, pack_copies, calls);
           // Batch 1: the same chained calls of the integer kernel's grid without its arithmetic, without
-          // and with streaming the levels.
-          // (and the latter with two blocks an SM).
+          // and with streaming the levels (one block an SM, as the kernel, or two).
+          auto streamed_floor_us = [&](int per_sm) {
+            return device_us(
+                [&](int64_t i) { kernels::slice_pack_latency_floor(l.rows, pack.width, x, packs[size_t(i)].words, per_sm); },
+                pack_copies, calls);
+          };
           double call_floor_us = 0.0, call_floor_levels_us = 0.0, call_floor_levels_2_us = 0.0;
           if (batch == 1) {
             call_floor_us = device_us([&](int64_t) { kernels::slice_pack_latency_floor(l.rows, pack.width, x); }, 1, calls);
-            for (const int per_sm : {1, 2}) {
-              (per_sm == 1 ? call_floor_levels_us : call_floor_levels_2_us) = device_us(
-                  [&](int64_t i) {
-                    kernels::slice_pack_latency_floor(l.rows, pack.width, x, packs[size_t(i)].words, per_sm);
-                  },
-                  pack_copies, calls);
-            }
+            call_floor_levels_us = streamed_floor_us(1);
+            call_floor_levels_2_us = streamed_floor_us(2);
           }
           kernels::set_slice_pack_chained_launch(false);
           const double isolated_us =
