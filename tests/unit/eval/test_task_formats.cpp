@@ -4,11 +4,11 @@
 #include "common/error.h"
 #include "eval/task_formats.h"
 #include "eval/task_registry.h"
+#include "temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <boost/filesystem.hpp>
 #include <fstream>
 
 namespace matquant::eval {
@@ -32,23 +32,7 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-class TempDir {
- public:
-  TempDir() : path_(boost::filesystem::temp_directory_path() / boost::filesystem::unique_path("mq-tasks-%%%%%%")) {
-    boost::filesystem::create_directories(path_);
-  }
-  ~TempDir() { boost::filesystem::remove_all(path_); }
-  std::string write(const std::string& relative, const std::string& text) const {
-    const auto file = path_ / relative;
-    boost::filesystem::create_directories(file.parent_path());
-    std::ofstream(file.string()) << text;
-    return file.string();
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  boost::filesystem::path path_;
-};
+using matquant::testing::TempDir;
 
 TEST(TaskFormats, PromptsChoicesAndGoldMatchLmEval) {
   const auto fixture = lm_eval_fixture();

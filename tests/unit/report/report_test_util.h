@@ -3,35 +3,17 @@
 // as a worker would leave them).
 #include "store/database.h"
 #include "store/ingest.h"
+#include "temp_dir.h"
 
-#include <boost/filesystem.hpp>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <map>
 #include <string>
 
 namespace matquant::report::testing {
 
-class TempDir {
- public:
-  TempDir() : path_(boost::filesystem::temp_directory_path() / boost::filesystem::unique_path("matquant-report-%%%%%%%%")) {
-    boost::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    boost::system::error_code ignored;
-    boost::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  boost::filesystem::path path_;
-};
-
-inline void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+using matquant::testing::TempDir;
+using matquant::testing::write_text;
 
 // Metric name -> value for one precision, e.g. {"arc_easy/acc", 0.6}, {"validation/log_pplx", 2.65}.
 using Metrics = std::map<std::string, double>;

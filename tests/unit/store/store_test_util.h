@@ -3,36 +3,18 @@
 // table to compare databases before and after an operation.
 #include "store/database.h"
 #include "store/query.h"
+#include "temp_dir.h"
 
-#include <boost/filesystem.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <fstream>
 #include <string>
 #include <vector>
 
 namespace matquant::store::testing {
 
-class TempDir {
- public:
-  TempDir() : path_(boost::filesystem::temp_directory_path() / boost::filesystem::unique_path("matquant-store-%%%%%%%%")) {
-    boost::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    boost::system::error_code ignored;
-    boost::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  boost::filesystem::path path_;
-};
-
-inline void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+using matquant::testing::TempDir;
+using matquant::testing::write_text;
 
 // A finished eval job's result file as the worker writes it (docs/contracts.md).
 inline nlohmann::json sample_result(const std::string& run_key = "run-a", const std::string& job_key = "job-a-int4") {
