@@ -69,11 +69,11 @@ __device__ __forceinline__ void wgmma_shared_a(int (&d)[4], uint64_t a, uint64_t
 template <int kChains, int kGroup = 8, bool kSharedA = false>
 __global__ void __launch_bounds__(kWarps * 32, 1) wgmma_rate(int* out, uint32_t seed) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  __shared__ __align__(128) unsigned char b_tile[4096];  // B (256 bytes), or A too (2 KB: 8 x 256-byte strides)
-  for (int i = threadIdx.x; i < 4096; i += blockDim.x) b_tile[i] = static_cast<unsigned char>(seed + i);
+  __shared__ __align__(128) unsigned char operand_tile[4096];  // B (256 bytes), and A where it is shared (2 KB)
+  for (int i = threadIdx.x; i < 4096; i += blockDim.x) operand_tile[i] = static_cast<unsigned char>(seed + i);
   __syncthreads();
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // B's stores visible to the tensor cores
-  const uint64_t b = descriptor(b_tile);
+  const uint64_t b = descriptor(operand_tile);
   int d[kChains][4] = {};
   const uint32_t a0 = seed ^ threadIdx.x, a1 = a0 * 3, a2 = a0 * 5, a3 = a0 * 7;
   for (int i = 0; i < kIterations / kGroup; ++i) {
