@@ -5,10 +5,10 @@
 // slice_pack_imma_pays).
 //
 // Why. The bf16 kernel turns each pair of levels into a bf16x2 (one LOP3, and a shift for most) and
-// runs one mma.m16n8k16 per 256 weights. Here one LOP3 (and at width 4 a shift) makes four u8 levels,
-// and one mma.m16n8k32 takes 512 weights: per 2048-weight chunk of a row tile, a lane's 8 (width 4) or 4
-// (width 2) words become 16 A registers with 24 or 16 ALU instructions instead of 56 or 44, for 4
-// MMAs instead of 8. At batch 1 the MMA's 8 B columns would hold one activation row and 7 unused
+// runs one mma.m16n8k16 per 256 weights. Here one mma.m16n8k32 takes 512 weights: per 2048-weight
+// chunk of a row tile, a lane's 4 (width 2) words become 16 A registers with 16 LOP3 (one per four u8
+// levels) instead of 44 instructions, and width 4's 8 words with 8 LOP3 and 8 copies (half the A
+// registers are the words as they lie: see the main loop) instead of 56, for 4 MMAs instead of 8. At batch 1 the MMA's 8 B columns would hold one activation row and 7 unused
 // ones; here columns 0, 1 and 2 hold x's three digits, so one MMA gives all three partial sums.
 //
 // Activations. Each warp reads only the columns of its own chunks (the same in every unit). After
@@ -238,10 +238,14 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
                        w[p + 1] & 0xC0C0C0C0u, b[2 * p + 1], b[2 * p + 3]);
           }
         } else if constexpr (kWidth == 4) {
+          // Row g's operand is the word itself: each byte is level(g) + 16 level(g + 8). Row g + 8's
+          // is the word's high nibbles in place, 16 level(g + 8). So the flush takes row g + 8's sums
+          // over 16 and row g's as the difference: one LOP3 (and a copy into the fragment's
+          // registers) per word where masking and shifting both rows took three instructions.
 #pragma unroll
           for (int p = 0; p < 4; ++p) {
-            mma_levels(acc[0][rt], w[2 * p] & 0x0F0F0F0Fu, (w[2 * p] >> 4) & 0x0F0F0F0Fu, w[2 * p + 1] & 0x0F0F0F0Fu,
-                       (w[2 * p + 1] >> 4) & 0x0F0F0F0Fu, b[2 * p], b[2 * p + 1]);
+            mma_levels(acc[0][rt], w[2 * p], w[2 * p] & 0xF0F0F0F0u, w[2 * p + 1], w[2 * p + 1] & 0xF0F0F0F0u, b[2 * p],
+                       b[2 * p + 1]);
           }
         } else {
           // Width 8: words 2 s and 2 s + 1 hold step s's high and low nibbles in width 4's places, so a
@@ -261,7 +265,7 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
       if (++j < slots) continue;
       // This warp's last chunk of the unit: park its sums in units of x, 2^16 C0 + 2^8 C1 + C2, for
       // rows g (h = 0) and g + 8 (h = 1). Each C_i is exact in int32 (below 2^31 up to 65,000
-      // columns per warp at width 8, 87,000 with width 2's scaled fields; the shared memory for x's
+      // columns per warp at widths 8 and 4, 87,000 with width 2's scaled fields; the shared memory for x's
       // digits bounds a call to fewer); its fp32 value is rounded at most to fp32's resolution.
 #pragma unroll
       for (int rt = 0; rt < kUnitTiles; ++rt) {
@@ -271,13 +275,22 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
           float v = 0.0f;
 #pragma unroll
           for (int k = 0; k < kAccumulators; ++k) {
-            const int plane2 = __shfl_down_sync(0xFFFFFFFFu, acc[k][rt][2 * h], 1);  // from lane (g, 1)
-            // Width 2's field scales: 1 (row g) and 4 (row g + 8) in acc[0], 16 and 64 in acc[1].
-            const float unscale = kWidth == 2 ? 1.0f / float(1 << (2 * h + 4 * k)) : 1.0f;
-            v += (65536.0f * float(acc[k][rt][2 * h]) + (256.0f * float(acc[k][rt][2 * h + 1]) + float(plane2))) * unscale;
-            acc[k][rt][2 * h] = acc[k][rt][2 * h + 1] = 0;
+            // Width 4: row g's operand held level(g) + 16 level(g + 8) (see the main loop).
+            const int* c = acc[k][rt];
+            const int first = c[2 * h] - (kWidth == 4 && h == 0 ? c[2] : 0);
+            const int second = c[2 * h + 1] - (kWidth == 4 && h == 0 ? c[3] : 0);
+            const int plane2 = __shfl_down_sync(0xFFFFFFFFu, first, 1);  // from lane (g, 1)
+            // Field scales: width 2's 1 (row g) and 4 (row g + 8) in acc[0], 16 and 64 in acc[1];
+            // width 4's 16 for row g + 8.
+            const float unscale = kWidth == 2 ? 1.0f / float(1 << (2 * h + 4 * k)) : kWidth == 4 && h == 1 ? 1.0f / 16 : 1.0f;
+            v += (65536.0f * float(first) + (256.0f * float(second) + float(plane2))) * unscale;
           }
           if (t == 0) parked[g + 8 * h] = v * inv_f;
+        }
+#pragma unroll
+        for (int k = 0; k < kAccumulators; ++k) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[k][rt][e] = 0;
         }
       }
       j = 0, ++unit;
