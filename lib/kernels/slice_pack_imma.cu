@@ -8,8 +8,9 @@
 // runs one mma.m16n8k16 per 256 weights. Here one mma.m16n8k32 takes 512 weights: per 2048-weight
 // chunk of a row tile, a lane's 4 (width 2) words become 16 A registers with 16 LOP3 (one per four u8
 // levels) instead of 44 instructions, and width 4's 8 words with 8 LOP3 and 8 copies (half the A
-// registers are the words as they lie: see the main loop) instead of 56, for 4 MMAs instead of 8. At batch 1 the MMA's 8 B columns would hold one activation row and 7 unused
-// ones; here columns 0, 1 and 2 hold x's three digits, so one MMA gives all three partial sums.
+// registers are the words as they lie: see the main loop) instead of 56, for 4 MMAs instead of 8.
+// At batch 1 the MMA's 8 B columns would hold one activation row and 7 unused ones; here columns 0,
+// 1 and 2 hold x's three digits, so one MMA gives all three partial sums.
 //
 // Activations. Each warp reads only the columns of its own chunks (the same in every unit). After
 // griddepcontrol.wait it scales them by f = 2^(21 - e), e = floor(log2 of their max |x|), and
@@ -265,8 +266,9 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
       if (++j < slots) continue;
       // This warp's last chunk of the unit: park its sums in units of x, 2^16 C0 + 2^8 C1 + C2, for
       // rows g (h = 0) and g + 8 (h = 1). Each C_i is exact in int32 (below 2^31 up to 65,000
-      // columns per warp at widths 8 and 4, 87,000 with width 2's scaled fields; the shared memory for x's
-      // digits bounds a call to fewer); its fp32 value is rounded at most to fp32's resolution.
+      // columns per warp at widths 8 and 4, 87,000 with width 2's scaled fields; the shared memory
+      // for x's digits bounds a call to fewer); its fp32 value is rounded at most to fp32's
+      // resolution.
 #pragma unroll
       for (int rt = 0; rt < kUnitTiles; ++rt) {
         float* parked = partials + ((unit * kUnitTiles + rt) * kImmaWarps + warp) * kTileRows;
