@@ -316,18 +316,16 @@ struct SlicePackGemm {
   // Row tiles per warp at batch 1 (widths 2 and 4): 0 picks two for chained calls and one otherwise.
   int row_tiles = 0;
   // Batch 1, per-channel scales, on the integer tensor cores (slice_pack_imma.cu):
-  // kSlicePackIntegerMmaOff never, kSlicePackIntegerMmaOn wherever slice_pack_imma_takes says the call
-  // fits, kSlicePackIntegerMmaAuto where it also measured faster than the bf16 kernel
-  // (slice_pack_imma_pays).
+  // kSlicePackIntegerMmaOff never; kSlicePackIntegerMmaOn and kSlicePackIntegerMmaAuto (the default)
+  // wherever slice_pack_imma_takes says the call fits, where it measured faster at every width.
   int integer_mma = 0;
 };
 constexpr int kSlicePackIntegerMmaOff = 0, kSlicePackIntegerMmaOn = 1, kSlicePackIntegerMmaAuto = 2;
 constexpr int kSlicePackGemmMaxBatch = 16;
 int launch_slice_pack_gemm(const SlicePackGemm& args, void* stream);
-// The integer-MMA kernel: whether it takes a call, whether it measured faster there, whether
-// launch_slice_pack_gemm runs it for `args` (its integer_mma mode and the two above), and its launch.
+// The integer-MMA kernel: whether it takes a call, whether launch_slice_pack_gemm runs it for `args`
+// (its integer_mma mode and the one above), and its launch.
 bool slice_pack_imma_takes(const SlicePackGemm& args);
-bool slice_pack_imma_pays(const SlicePackGemm& args);
 bool slice_pack_picks_imma(const SlicePackGemm& args);
 int launch_slice_pack_imma(const SlicePackGemm& args, void* stream);
 // The integer kernel's grid and launch for `args` (rows, chunks, width, chained; words or null)

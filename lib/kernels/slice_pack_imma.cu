@@ -1,8 +1,7 @@
 // Batch-1 decode matmuls from a slice pack (quant/slice_pack.h) on the integer tensor cores:
 // mma.m16n8k32 with the weight levels as unsigned bytes (A) and the activations as 23-bit fixed
 // point in three signed byte digits (B). Widths 2, 4 and 8 with per-channel scales;
-// slice_pack_gemm.cu runs everything else (and, by default, width 2's small projections:
-// slice_pack_imma_pays).
+// slice_pack_gemm.cu runs everything else.
 //
 // Why. The bf16 kernel turns each pair of levels into a bf16x2 (one LOP3, and a shift for most) and
 // runs one mma.m16n8k16 per 256 weights. Here one mma.m16n8k32 takes 512 weights: per 2048-weight
@@ -67,6 +66,15 @@ __device__ __forceinline__ void mma_levels(int (&c)[4], uint32_t a0, uint32_t a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// Sum of the warps' values p[0], p[stride], ... in four independent chains (every call ends waiting
+// on it).
+__device__ __forceinline__ float sum_over_warps(const float* p, int stride) {
+  float part[4] = {};
+#pragma unroll
+  for (int w = 0; w < kImmaWarps; ++w) part[w % 4] += p[w * stride];
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
 template <int kWidth>
 struct ImmaRing {
   static constexpr int kUnitTiles = kTilesPerUnit<kWidth>;
@@ -76,8 +84,29 @@ struct ImmaRing {
   uint4 v[kDepth][kUnitTiles][kLoads];
 };
 
+#ifdef MATQUANT_SLICE_PACK_PHASES
+// Where a call's time goes (bench/imma_phases.cu builds the kernel with this defined): thread 0 of
+// every block adds [0] one, [1..7] the SM clocks of its phases (entry to ring issued, to the wait's
+// return, to x's max, to the digits stored, to the main loop's end, to the barrier, to the end),
+// [8] its entry-to-end span in ns of %globaltimer and [9] the same span in clocks.
+__device__ unsigned long long slice_pack_phase_sums[10];
+__device__ __forceinline__ unsigned long long phase_now() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+#endif
+
 template <int kWidth>
 __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(SlicePackGemm a, int units_per_block, int never) {
+#ifdef MATQUANT_SLICE_PACK_PHASES
+  unsigned long long phase[8] = {}, wall0 = 0;
+  if (threadIdx.x == 0) wall0 = phase_now();
+  auto stamp = [&](int k) { if (threadIdx.x == 0) phase[k] = clock64(); };
+#else
+  auto stamp = [](int) {};
+#endif
+  stamp(0);
   using Ring = ImmaRing<kWidth>;
   constexpr int kUnitTiles = kTilesPerUnit<kWidth>;
   constexpr int kLoads = Ring::kLoads, kDepth = Ring::kDepth;
@@ -124,79 +153,103 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
   const int64_t first_row = first_unit * kUnitTiles * kTileRows + threadIdx.x;
   float s_first = 0.0f, z_first = 0.0f;
   if (int(threadIdx.x) < my_rows && first_row < a.rows) s_first = __ldg(a.scale + first_row), z_first = __ldg(a.zero + first_row);
+  // x's addresses, also before the wait. A lane takes the warp's 8-column groups lane, lane + 32, ...
+  // (group q of the warp: its chunk j = q / 16, columns 8 (q % 16) .. + 7 of that chunk), so its
+  // held groups lie 512 uint4 apart from the first.
+  const uint4* x8 = static_cast<const uint4*>(a.x);  // 8 bf16 per uint4; x is padded to whole chunks
+  const int warp_groups = slots * (kColumnsPerChunk / 8);
+  auto group_at = [&](int q) { return (warp + kImmaWarps * (q / 16)) * (kColumnsPerChunk / 8) + q % 16; };
+  const uint4* my_x = x8 + group_at(lane);
   // A loop holding a bulk asynchronous operation, never entered (`never` is 0): without a branch here
   // ptxas schedules griddepcontrol.wait ahead of some of the ring's loads, which then wait for the
   // previous kernel's end (a plain `if` was predicated, not branched, and width 4 still loaded half
   // its ring after the wait). tests/kernels/check_slice_pack_wait_order.sh reads the SASS for it.
   for (int k = 0; k < never; ++k) prefetch_to_l2(a.words + 4 * k, 16);
+  stamp(1);
   wait_for_previous_grid();  // x is the previous kernel's output, y perhaps its input
+  stamp(2);
 
-  // x -> byte planes, per warp. A lane takes the warp's 8-column groups lane, lane + 32, ... (group q
-  // of the warp: its chunk j = q / 16, columns 8 (q % 16) .. + 7 of that chunk).
-  const uint4* x8 = static_cast<const uint4*>(a.x);  // 8 bf16 per uint4; x is padded to whole chunks
-  const int warp_groups = slots * (kColumnsPerChunk / 8);
-  auto group_at = [&](int q) { return (warp + kImmaWarps * (q / 16)) * (kColumnsPerChunk / 8) + q % 16; };
-  uint4 held[kHeldGroups];
+  // x -> byte planes, per warp: its max, the scale f, then the digits. Instanced for one held group
+  // a lane (K up to 4096 columns: no instructions for the empty ones) and for kHeldGroups.
+  bool finite = false;
+  float inv_f = 0.0f;
+  // Sum of P over this lane's values, mod 2^32 (|P| < 2^22, at most K / 512 values a lane: the
+  // true sum fits an int32 below K = 2^18).
+  uint32_t sum_p = 0;
+  auto to_planes = [&](auto held_groups) {
+    constexpr int kHeld = decltype(held_groups)::value;
+    uint4 held[kHeld];
 #pragma unroll
-  for (int k = 0; k < kHeldGroups; ++k) {
-    const int q = lane + 32 * k;
-    held[k] = q < warp_groups ? load_after_wait(x8 + group_at(q)) : make_uint4(0, 0, 0, 0);
-  }
-  // max|x| as bf16 bits (for non-negative values integer order is float order; inf and NaN sort
-  // above every finite value).
-  auto top_of = [](const uint4& v) {
-    const unsigned m = __vmaxu2(__vmaxu2(v.x & 0x7FFF7FFFu, v.y & 0x7FFF7FFFu), __vmaxu2(v.z & 0x7FFF7FFFu, v.w & 0x7FFF7FFFu));
-    return max(m & 0xFFFFu, m >> 16);
-  };
-  unsigned top = 0;
-#pragma unroll
-  for (int k = 0; k < kHeldGroups; ++k) top = max(top, top_of(held[k]));
-  for (int q = lane + 32 * kHeldGroups; q < warp_groups; q += 32) top = max(top, top_of(load_after_wait(x8 + group_at(q))));
-  top = __reduce_max_sync(0xFFFFFFFFu, top);
-  const bool finite = top < 0x7F80u;
-  // f = 2^(21 - e) keeps |x f| below 2^22, where x f + 1.5 2^23 (one FFMA) holds round(x f) in its
-  // low mantissa bits.
-  const int exponent = max(int((top >> 7) & 0xFFu) - 127, kLowestExponent);
-  const float f = __int_as_float((127 + 21 - exponent) << 23), inv_f = __int_as_float((127 - 21 + exponent) << 23);
-  int sum_p = 0;  // |P| < 2^22, at most 8 K / 512 values a lane: no overflow below K = 2^18
-  auto convert = [&](const uint4& v, int q) {
-    const uint32_t pairs[4] = {v.x, v.y, v.z, v.w};
-    // P = 2^16 d0 + 2^8 d1 + d2 in signed digits (d1, d2 in [-128, 127], |d0| <= 65): d2 is P's low
-    // byte read as signed, d1 that of r = (P + 128) >> 8, d0 = (r + 128) >> 8.
-    int digits[kPlanes][8];
-#pragma unroll
-    for (int o = 0; o < 8; ++o) {
-      const uint32_t bits = o % 2 == 0 ? pairs[o / 2] << 16 : pairs[o / 2] & 0xFFFF0000u;
-      const int value = finite ? __float_as_int(fmaf(__uint_as_float(bits), f, 12582912.0f)) - 0x4B400000 : 0;
-      sum_p += value;
-      const int r = (value + 128) >> 8;
-      digits[0][o] = (r + 128) >> 8, digits[1][o] = r, digits[2][o] = value;
+    for (int k = 0; k < kHeld; ++k) {
+      held[k] = lane + 32 * k < warp_groups ? load_after_wait(my_x + k * 2 * kImmaWarps * (kColumnsPerChunk / 8)) : make_uint4(0, 0, 0, 0);
     }
-    // Register r of the step takes columns kOrder[r][0..3] (their digits' low bytes): two PRMTs
-    // and a merge per plane.
-    uint32_t out[kPlanes][2];
+    // max|x| as bf16 bits (for non-negative values integer order is float order; inf and NaN sort
+    // above every finite value).
+    auto top_of = [](const uint4& v) {
+      const unsigned m = __vmaxu2(__vmaxu2(v.x & 0x7FFF7FFFu, v.y & 0x7FFF7FFFu), __vmaxu2(v.z & 0x7FFF7FFFu, v.w & 0x7FFF7FFFu));
+      return max(m & 0xFFFFu, m >> 16);
+    };
+    unsigned top = 0;
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      constexpr int kOrder[2][2][4] = {{{0, 4, 1, 5}, {2, 6, 3, 7}}, {{0, 2, 1, 3}, {4, 6, 5, 7}}};
-      const int* order = kOrder[kWidth == 2 ? 0 : 1][r];
+    for (int k = 0; k < kHeld; ++k) top = max(top, top_of(held[k]));
+    for (int q = lane + 32 * kHeld; q < warp_groups; q += 32) top = max(top, top_of(load_after_wait(x8 + group_at(q))));
+    top = __reduce_max_sync(0xFFFFFFFFu, top);
+    stamp(3);
+    finite = top < 0x7F80u;
+    // f = 2^(21 - e) keeps |x f| below 2^22, where x f + 1.5 2^23 (one FFMA) holds round(x f) in its
+    // low mantissa bits.
+    const int exponent = max(int((top >> 7) & 0xFFu) - 127, kLowestExponent);
+    const float f = __int_as_float((127 + 21 - exponent) << 23);
+    inv_f = __int_as_float((127 - 21 + exponent) << 23);
+    auto convert = [&](const uint4& v, int q) {
+      const uint32_t pairs[4] = {v.x, v.y, v.z, v.w};
+      // P = 2^16 d0 + 2^8 d1 + d2 in signed digits (d1, d2 in [-128, 127], |d0| <= 65): d2 is P's low
+      // byte read as signed, d1 that of (P + 128) >> 8 and d0 = (P + 0x8080) >> 16. All three are
+      // bytes of Q = P + 0x8080: d0 is Q's byte 2, d1 its byte 1 and d2 its byte 0 with their top bits
+      // flipped (adding 0x80 to a byte mod 256 flips that bit; the carry only moves up). Q is the
+      // FFMA's bits less a constant, so a value costs three instructions and a sum, and the digits
+      // are byte permutations of Q. (x inf or NaN: the digits are garbage, every output NaN.)
+      uint32_t q_bits[8];
 #pragma unroll
-      for (int pl = 0; pl < kPlanes; ++pl) {
-        const uint32_t low = __byte_perm(digits[pl][order[0]], digits[pl][order[1]], 0x0040);
-        const uint32_t high = __byte_perm(digits[pl][order[2]], digits[pl][order[3]], 0x0040);
-        out[pl][r] = __byte_perm(low, high, 0x5410);
+      for (int o = 0; o < 8; ++o) {
+        const uint32_t bits = o % 2 == 0 ? pairs[o / 2] << 16 : pairs[o / 2] & 0xFFFF0000u;
+        q_bits[o] = __float_as_uint(fmaf(__uint_as_float(bits), f, 12582912.0f)) - (0x4B400000u - 0x8080u);
+        sum_p += q_bits[o];
       }
+      sum_p -= 8 * 0x8080u;
+      // Register r of the step takes columns kOrder[r][0..3] = a, b, c, d: their bytes 0 and 1
+      // interleaved per pair, {a0, b0, a1, b1} and {c0, d0, c1, d1}, give planes 2 and 1 (one PRMT
+      // each and a flip of the pairs' top bits); byte 2 takes three PRMTs.
+      uint32_t out[kPlanes][2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        constexpr int kOrder[2][2][4] = {{{0, 4, 1, 5}, {2, 6, 3, 7}}, {{0, 2, 1, 3}, {4, 6, 5, 7}}};
+        const int* order = kOrder[kWidth == 2 ? 0 : 1][r];
+        const uint32_t ab = __byte_perm(q_bits[order[0]], q_bits[order[1]], 0x5140) ^ 0x80808080u;
+        const uint32_t cd = __byte_perm(q_bits[order[2]], q_bits[order[3]], 0x5140) ^ 0x80808080u;
+        out[2][r] = __byte_perm(ab, cd, 0x5410);
+        out[1][r] = __byte_perm(ab, cd, 0x7632);
+        out[0][r] = __byte_perm(__byte_perm(q_bits[order[0]], q_bits[order[1]], 0x0062),
+                                __byte_perm(q_bits[order[2]], q_bits[order[3]], 0x0062), 0x5410);
+      }
+      // Group q: chunk warp + 16 (q / 16), lane column block t = q % 16 / 4, step p = q % 4.
+      unsigned char* base = planes + (warp + kImmaWarps * (q / 16)) * kPlaneChunkBytes + (q % 16 / 4) * 32 + (q % 4) * 8;
+#pragma unroll
+      for (int pl = 0; pl < kPlanes; ++pl) *reinterpret_cast<uint2*>(base + pl * 128) = make_uint2(out[pl][0], out[pl][1]);
+    };
+#pragma unroll
+    for (int k = 0; k < kHeld; ++k) {
+      if (lane + 32 * k < warp_groups) convert(held[k], lane + 32 * k);
     }
-    // Group q: chunk warp + 16 (q / 16), lane column block t = q % 16 / 4, step p = q % 4.
-    unsigned char* base = planes + (warp + kImmaWarps * (q / 16)) * kPlaneChunkBytes + (q % 16 / 4) * 32 + (q % 4) * 8;
-#pragma unroll
-    for (int pl = 0; pl < kPlanes; ++pl) *reinterpret_cast<uint2*>(base + pl * 128) = make_uint2(out[pl][0], out[pl][1]);
+    for (int q = lane + 32 * kHeld; q < warp_groups; q += 32) convert(load_after_wait(x8 + group_at(q)), q);
   };
-#pragma unroll
-  for (int k = 0; k < kHeldGroups; ++k) {
-    if (lane + 32 * k < warp_groups) convert(held[k], lane + 32 * k);
+  if (warp_groups <= 32) {
+    to_planes(std::integral_constant<int, 1>{});
+  } else {
+    to_planes(std::integral_constant<int, kHeldGroups>{});
   }
-  for (int q = lane + 32 * kHeldGroups; q < warp_groups; q += 32) convert(load_after_wait(x8 + group_at(q)), q);
   __syncwarp();
+  stamp(4);
 
   // The planes are B's columns: column n = d holds digit plane d (lanes g = 0, 1, 2 load it; the
   // other lanes' columns are never read), so one mma.m16n8k32 per k32 step takes all three. Lane
@@ -298,10 +351,12 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
       j = 0, ++unit;
     }
   }
+  stamp(5);
   // This warp's share of sum x (NaN when its columns of x hold inf or NaN: every output is then NaN).
-  long long warp_p = sum_p;
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) warp_p += __shfl_xor_sync(0xFFFFFFFFu, warp_p, o);
+  // Summed as sum_p >> 8 and its low byte (each fits int32 over a warp below K = 2^21): two
+  // warp reductions where five 64-bit shuffle steps sat at the end of the kernel.
+  const int lane_p = int(sum_p);
+  const long long warp_p = 256ll * __reduce_add_sync(0xFFFFFFFFu, lane_p >> 8) + __reduce_add_sync(0xFFFFFFFFu, lane_p & 0xFF);
   if (lane == 0) warp_sum_x[warp] = finite ? float(warp_p) * inv_f : __int_as_float(0x7FC00000);
   if (slots == 0) {  // more warps than chunks: this warp holds nothing
     for (int o = lane; o < my_units * kUnitTiles * kTileRows; o += 32) {
@@ -309,24 +364,30 @@ __global__ void __launch_bounds__(kImmaWarps * 32, 1) slice_pack_imma_kernel(Sli
     }
   }
   __syncthreads();
+  stamp(6);
   if (int(threadIdx.x) >= my_rows) return;
-  float sum_x = 0.0f;
-#pragma unroll
-  for (int w = 0; w < kImmaWarps; ++w) sum_x += warp_sum_x[w];
+  const float sum_x = sum_over_warps(warp_sum_x, 1);
   // y = s (step sum level x - z sum x).
   for (int o = threadIdx.x; o < my_rows; o += blockDim.x) {
     const int tile = o / kTileRows, r = o % kTileRows;
     const int64_t row = (first_unit * kUnitTiles + tile) * kTileRows + r;
     if (row >= a.rows) continue;
-    float v = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kImmaWarps; ++w) v += partials[(tile * kImmaWarps + w) * kTileRows + r];
+    const float v = sum_over_warps(partials + tile * kImmaWarps * kTileRows + r, kTileRows);
     const bool first = o == int(threadIdx.x);
     const float s = first ? s_first : __ldg(a.scale + row), z = first ? z_first : __ldg(a.zero + row);
     float sum = s * (a.step * v - z * sum_x);
     if (a.bias != nullptr) sum += __bfloat162float(static_cast<const __nv_bfloat16*>(a.bias)[row]);
     static_cast<__nv_bfloat16*>(a.y)[row] = __float2bfloat16_rn(sum);
   }
+#ifdef MATQUANT_SLICE_PACK_PHASES
+  stamp(7);
+  if (threadIdx.x == 0) {
+    atomicAdd(&slice_pack_phase_sums[0], 1ull);
+    for (int k = 1; k < 8; ++k) atomicAdd(&slice_pack_phase_sums[k], phase[k] - phase[k - 1]);
+    atomicAdd(&slice_pack_phase_sums[8], phase_now() - wall0);
+    atomicAdd(&slice_pack_phase_sums[9], phase[7] - phase[0]);
+  }
+#endif
 }
 
 // Dynamic shared memory of a call with `per_block` units per block.
@@ -431,17 +492,12 @@ bool slice_pack_imma_takes(const SlicePackGemm& a) {
          imma_shared_bytes(a, 1) <= imma_shared_limit();
 }
 
+// Auto and On pick the same calls: the integer kernel measured faster than the bf16 one, chained, at
+// every width on all 14 Mistral 7B and Gemma-2 9B projections once its conversion of x took fewer
+// instructions (H200, 2026-12-02, docs/performance.md "tenth round"; width 2's small projections,
+// 4-17 M weights, had stayed on the bf16 kernel before).
 bool slice_pack_picks_imma(const SlicePackGemm& a) {
-  return a.integer_mma != kSlicePackIntegerMmaOff && slice_pack_imma_takes(a) &&
-         (a.integer_mma == kSlicePackIntegerMmaOn || slice_pack_imma_pays(a));
-}
-
-// Where it measured faster than the bf16 kernel, chained (H200, 2026-12-01, docs/performance.md):
-// widths 8 and 4 on the Mistral 7B and Gemma-2 9B projections (all but Gemma-2's k/v at width 4, 3 %
-// slower); width 2 from Mistral's q+k+v (25 M weights) up, not on q, k/v or o (4-17 M), whose time
-// is mostly the fixed cost of a call, which the conversion of x adds to.
-bool slice_pack_imma_pays(const SlicePackGemm& a) {
-  return a.width != 2 || a.rows * a.chunks * kColumnsPerChunk >= 20'000'000;
+  return a.integer_mma != kSlicePackIntegerMmaOff && slice_pack_imma_takes(a);
 }
 
 int launch_slice_pack_latency_floor(const SlicePackGemm& a, int blocks_per_sm, void* stream_ptr) {
@@ -458,6 +514,15 @@ int launch_slice_pack_latency_floor(const SlicePackGemm& a, int blocks_per_sm, v
   return launch_maybe_chained(slice_pack_latency_floor_kernel<1>, grid.blocks, kImmaWarps * 32, bytes, stream, a.chained,
                               a, int(grid.per_block), 0);
 }
+
+#ifdef MATQUANT_SLICE_PACK_PHASES
+// slice_pack_phase_sums, zeroed by the read.
+void read_slice_pack_phases(unsigned long long (&out)[10]) {
+  cudaMemcpyFromSymbol(out, slice_pack_phase_sums, sizeof(out));
+  const unsigned long long zero[10] = {};
+  cudaMemcpyToSymbol(slice_pack_phase_sums, zero, sizeof(zero));
+}
+#endif
 
 int launch_slice_pack_imma(const SlicePackGemm& a, void* stream_ptr) {
   const auto stream = static_cast<cudaStream_t>(stream_ptr);

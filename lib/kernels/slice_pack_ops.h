@@ -32,8 +32,8 @@ void set_slice_pack_row_tiles(int row_tiles);
 int slice_pack_row_tiles();
 // Batch-1 calls with per-channel scales on the integer tensor cores
 // (lib/kernels/slice_pack_imma.cu: activations as 23-bit fixed point, one exponent per warp's
-// columns) instead of the bf16 ones: 0 never, 1 wherever the call fits, 2 (the default) where that
-// measured faster (widths 8 and 4 everywhere, width 2 from 20 M weights; docs/performance.md).
+// columns) instead of the bf16 ones: 0 never; 1, and 2 (the default), wherever the call fits (it
+// measured faster at every width since 2026-12-02; docs/performance.md, "tenth round").
 // MATQUANT_SLICE_PACK_INTEGER_MMA=0 or 1 sets the starting value.
 void set_slice_pack_integer_mma(int mode);
 int slice_pack_integer_mma();
