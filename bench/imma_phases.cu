@@ -8,6 +8,7 @@
 // build-device/bench/matquant_bench_imma_phases, or alone:
 //   nvcc -O3 -std=c++17 -Ilib -arch=sm_90 -DMATQUANT_SLICE_PACK_PHASES bench/imma_phases.cu \
 //        lib/kernels/slice_pack_imma.cu -o imma_phases && ./imma_phases
+#include "plain_cuda.cuh"
 #include "kernels/launchers.h"
 
 #include <cuda_bf16.h>
@@ -33,15 +34,6 @@ inline void read_slice_pack_phases(unsigned long long (&out)[10]) {
 
 namespace {
 
-#define CHECK(call)                                                                              \
-  do {                                                                                           \
-    const cudaError_t e = (call);                                                                \
-    if (e != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e)); \
-      std::exit(1);                                                                              \
-    }                                                                                            \
-  } while (0)
-
 void run(const char* name, int64_t rows, int64_t columns, int width) {
   using namespace matquant::kernels;
   const int64_t chunks = columns / 128;
@@ -51,57 +43,43 @@ void run(const char* name, int64_t rows, int64_t columns, int width) {
   std::vector<uint32_t> words(word_bytes / 4);
   for (auto& w : words) w = rng();
   int32_t* d_words = nullptr;
-  CHECK(cudaMalloc(&d_words, word_bytes * copies));
-  for (int c = 0; c < copies; ++c) CHECK(cudaMemcpy(reinterpret_cast<char*>(d_words) + c * word_bytes, words.data(), word_bytes, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMalloc(&d_words, word_bytes * copies));
+  for (int c = 0; c < copies; ++c) CUDA_CHECK(cudaMemcpy(reinterpret_cast<char*>(d_words) + c * word_bytes, words.data(), word_bytes, cudaMemcpyHostToDevice));
   std::vector<float> scale(size_t(rows), 0.01f), zero(size_t(rows), 7.5f);
   std::vector<__nv_bfloat16> x(static_cast<size_t>(columns));
   std::normal_distribution<float> normal;
   for (auto& v : x) v = __float2bfloat16(normal(rng));
   float *d_scale, *d_zero;
   __nv_bfloat16 *d_x, *d_y;
-  CHECK(cudaMalloc(&d_scale, rows * sizeof(float)));
-  CHECK(cudaMalloc(&d_zero, rows * sizeof(float)));
-  CHECK(cudaMalloc(&d_x, columns * sizeof(__nv_bfloat16)));
-  CHECK(cudaMalloc(&d_y, rows * sizeof(__nv_bfloat16)));
-  CHECK(cudaMemcpy(d_scale, scale.data(), rows * sizeof(float), cudaMemcpyHostToDevice));
-  CHECK(cudaMemcpy(d_zero, zero.data(), rows * sizeof(float), cudaMemcpyHostToDevice));
-  CHECK(cudaMemcpy(d_x, x.data(), columns * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMalloc(&d_scale, rows * sizeof(float)));
+  CUDA_CHECK(cudaMalloc(&d_zero, rows * sizeof(float)));
+  CUDA_CHECK(cudaMalloc(&d_x, columns * sizeof(__nv_bfloat16)));
+  CUDA_CHECK(cudaMalloc(&d_y, rows * sizeof(__nv_bfloat16)));
+  CUDA_CHECK(cudaMemcpy(d_scale, scale.data(), rows * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(d_zero, zero.data(), rows * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(d_x, x.data(), columns * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice));
   SlicePackGemm a;
   a.rows = rows, a.chunks = chunks, a.width = width, a.step = 1.0f, a.scale = d_scale, a.zero = d_zero, a.x = d_x;
   a.y = d_y, a.chained = true, a.integer_mma = kSlicePackIntegerMmaOn;
   cudaStream_t stream;
-  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   constexpr int kCalls = 200;
   for (int c = 0; c < copies; ++c) {  // warm-up: kernel attributes
     a.words = reinterpret_cast<const int32_t*>(reinterpret_cast<char*>(d_words) + c * word_bytes);
-    CHECK(cudaError_t(launch_slice_pack_imma(a, stream)));
+    CUDA_CHECK(cudaError_t(launch_slice_pack_imma(a, stream)));
   }
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < kCalls; ++i) {
-    a.words = reinterpret_cast<const int32_t*>(reinterpret_cast<char*>(d_words) + (i % copies) * word_bytes);
-    CHECK(cudaError_t(launch_slice_pack_imma(a, stream)));
-  }
-  CHECK(cudaStreamEndCapture(stream, &graph));
-  CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  cudaEvent_t begin, end;
-  CHECK(cudaEventCreate(&begin));
-  CHECK(cudaEventCreate(&end));
-  float ms = 0.0f;
   unsigned long long sums[10];
-  for (int rep = 0; rep < 4; ++rep) {  // the last repetition's time and stamps are kept
-    CHECK(cudaStreamSynchronize(stream));
-    read_slice_pack_phases(sums);
-    CHECK(cudaEventRecord(begin, stream));
-    CHECK(cudaGraphLaunch(exec, stream));
-    CHECK(cudaEventRecord(end, stream));
-    CHECK(cudaStreamSynchronize(stream));
-    CHECK(cudaEventElapsedTime(&ms, begin, end));
-  }
+  // The last of 4 replays is kept: the stamps are zeroed before each.
+  const double us = graph_replay_us(
+      stream, kCalls, 4,
+      [&](int i) {
+        a.words = reinterpret_cast<const int32_t*>(reinterpret_cast<char*>(d_words) + (i % copies) * word_bytes);
+        CUDA_CHECK(cudaError_t(launch_slice_pack_imma(a, stream)));
+      },
+      [&] { read_slice_pack_phases(sums); });
   read_slice_pack_phases(sums);
   const double n = double(sums[0]);
-  std::printf("%-8s %6lld %6lld %2d %7.2f %5.0f", name, (long long)rows, (long long)columns, width, 1000.0 * ms / kCalls,
+  std::printf("%-8s %6lld %6lld %2d %7.2f %5.0f", name, (long long)rows, (long long)columns, width, us,
               n / kCalls);
   // Phases in SM clocks (clock64); the clock rate from the same blocks' entry-to-end span in ns.
   const double ghz = double(sums[9]) / double(sums[8]);
@@ -109,13 +87,11 @@ void run(const char* name, int64_t rows, int64_t columns, int width) {
   std::printf("  %5.2f GHz;", ghz);
   for (int k = 1; k < 8; ++k) std::printf(" %5.2f", sums[k] / n / ghz / 1000.0);
   std::printf("\n");
-  CHECK(cudaGraphExecDestroy(exec));
-  CHECK(cudaGraphDestroy(graph));
   for (void* p : {static_cast<void*>(d_words), static_cast<void*>(d_scale), static_cast<void*>(d_zero), static_cast<void*>(d_x),
                   static_cast<void*>(d_y)}) {
-    CHECK(cudaFree(p));
+    CUDA_CHECK(cudaFree(p));
   }
-  CHECK(cudaStreamDestroy(stream));
+  CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 // Operand values do not matter for the rate. wgmma needs sm_90a code: the CMake target
 // matquant_bench_integer_mma_rate has it, as does
 //   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a bench/integer_mma_rate.cu -o integer_mma_rate
+#include "plain_cuda.cuh"
+
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -18,15 +20,6 @@
 namespace {
 
 constexpr int kWarps = 16, kIterations = 4096;
-
-#define CHECK(call)                                                                       \
-  do {                                                                                    \
-    const cudaError_t e = (call);                                                         \
-    if (e != cudaSuccess) {                                                               \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e));     \
-      std::exit(1);                                                                       \
-    }                                                                                     \
-  } while (0)
 
 __device__ __forceinline__ void mma(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
   asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
@@ -105,20 +98,20 @@ __global__ void __launch_bounds__(kWarps * 32, 1) wgmma_rate(int* out, uint32_t 
 template <typename Kernel>
 double rate(Kernel kernel, double macs_per_block, int sms, double clock_ghz, int* out) {
   kernel<<<sms, kWarps * 32>>>(out, 1);  // warm-up
-  CHECK(cudaGetLastError());
-  CHECK(cudaDeviceSynchronize());
+  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaDeviceSynchronize());
   cudaEvent_t start, stop;
-  CHECK(cudaEventCreate(&start));
-  CHECK(cudaEventCreate(&stop));
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
   constexpr int kRepeats = 20;
-  CHECK(cudaEventRecord(start));
+  CUDA_CHECK(cudaEventRecord(start));
   for (int r = 0; r < kRepeats; ++r) kernel<<<sms, kWarps * 32>>>(out, 2 + r);
-  CHECK(cudaEventRecord(stop));
-  CHECK(cudaEventSynchronize(stop));
+  CUDA_CHECK(cudaEventRecord(stop));
+  CUDA_CHECK(cudaEventSynchronize(stop));
   float ms = 0;
-  CHECK(cudaEventElapsedTime(&ms, start, stop));
-  CHECK(cudaEventDestroy(start));
-  CHECK(cudaEventDestroy(stop));
+  CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  CUDA_CHECK(cudaEventDestroy(start));
+  CUDA_CHECK(cudaEventDestroy(stop));
   const double seconds = ms * 1e-3 / kRepeats;
   return macs_per_block / (seconds * clock_ghz * 1e9);
 }
@@ -127,15 +120,15 @@ double rate(Kernel kernel, double macs_per_block, int sms, double clock_ghz, int
 
 int main() {
   int device = 0, sms = 0, clock_khz = 0;
-  CHECK(cudaGetDevice(&device));
-  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, device));
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, device));
   cudaDeviceProp properties{};
-  CHECK(cudaGetDeviceProperties(&properties, device));
+  CUDA_CHECK(cudaGetDeviceProperties(&properties, device));
   const double ghz = clock_khz * 1e-6;
   int* out = nullptr;
-  CHECK(cudaMalloc(&out, 4096 * sizeof(int)));
-  CHECK(cudaMemset(out, 0, 4096 * sizeof(int)));
+  CUDA_CHECK(cudaMalloc(&out, 4096 * sizeof(int)));
+  CUDA_CHECK(cudaMemset(out, 0, 4096 * sizeof(int)));
   std::printf("%s, %d SMs, %.2f GHz boost clock; one block of %d warps per SM, %d steps per warp\n", properties.name, sms,
               ghz, kWarps, kIterations);
   const double mma_macs = 16.0 * 8 * 32 * kIterations * kWarps;        // per block, one chain
@@ -149,7 +142,7 @@ int main() {
   row("mma.sync m16n8k32 u8.s8, 4 accumulators", rate(mma_sync_rate<4>, 4 * mma_macs, sms, ghz, out));
   const double w1 = rate(wgmma_rate<1>, wgmma_macs, sms, ghz, out);
   int flag = 0;
-  CHECK(cudaMemcpy(&flag, out, sizeof(int), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(&flag, out, sizeof(int), cudaMemcpyDeviceToHost));
   if (flag == -1) {
     std::printf("wgmma: this build has no sm_90a code (see the build line at the top of the source)\n");
     return 0;
@@ -158,6 +151,6 @@ int main() {
   row("wgmma m64n8k32 u8.s8 (A regs), 2 accumulators", rate(wgmma_rate<2>, 2 * wgmma_macs, sms, ghz, out));
   row("wgmma m64n8k32 u8.s8 (A regs), 1 acc., 64 a group", rate(wgmma_rate<1, 64>, wgmma_macs, sms, ghz, out));
   row("wgmma m64n8k32 u8.s8 (A shared), 1 accumulator", rate(wgmma_rate<1, 8, true>, wgmma_macs, sms, ghz, out));
-  CHECK(cudaFree(out));
+  CUDA_CHECK(cudaFree(out));
   return 0;
 }

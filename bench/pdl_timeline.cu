@@ -6,6 +6,8 @@
 //
 // build-device/bench/matquant_bench_pdl_timeline, or alone:
 //   nvcc -O3 -std=c++17 -arch=sm_90 bench/pdl_timeline.cu -o pdl_timeline && ./pdl_timeline
+#include "plain_cuda.cuh"
+
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -15,15 +17,6 @@
 #include <vector>
 
 namespace {
-
-#define CHECK(call)                                                                              \
-  do {                                                                                           \
-    const cudaError_t e = (call);                                                                \
-    if (e != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e)); \
-      std::exit(1);                                                                              \
-    }                                                                                            \
-  } while (0)
 
 __device__ __forceinline__ uint64_t now_ns() {
   uint64_t t;
@@ -95,12 +88,12 @@ struct Config {
 void run(const Config& c, const uint4* weights, size_t copy_uint4, int copies, const float* x, float* y) {
   constexpr int kCalls = 200;
   uint64_t* stamps = nullptr;
-  CHECK(cudaMalloc(&stamps, size_t(kCalls) * c.blocks * kStamps * sizeof(uint64_t)));
+  CUDA_CHECK(cudaMalloc(&stamps, size_t(kCalls) * c.blocks * kStamps * sizeof(uint64_t)));
   cudaStream_t stream;
-  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   // 120 KB of shared memory: one block an SM, as the integer kernel's registers allow.
   const size_t smem = 120 * 1024;
-  CHECK(cudaFuncSetAttribute(chained_call, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  CUDA_CHECK(cudaFuncSetAttribute(chained_call, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   auto launch_all = [&] {
     for (int i = 0; i < kCalls; ++i) {
       cudaLaunchConfig_t config = {};
@@ -113,32 +106,32 @@ void run(const Config& c, const uint4* weights, size_t copy_uint4, int copies, c
       attribute[0].val.programmaticStreamSerializationAllowed = 1;
       config.attrs = attribute;
       config.numAttrs = 1;
-      CHECK(cudaLaunchKernelEx(&config, chained_call, weights + size_t(i % copies) * copy_uint4, x, y,
+      CUDA_CHECK(cudaLaunchKernelEx(&config, chained_call, weights + size_t(i % copies) * copy_uint4, x, y,
                                stamps + size_t(i) * c.blocks * kStamps, c.mode, c.early_trigger));
     }
   };
   cudaGraphExec_t exec = nullptr;
   if (c.graph) {
     cudaGraph_t graph;
-    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
     launch_all();
-    CHECK(cudaStreamEndCapture(stream, &graph));
-    CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    CHECK(cudaGraphDestroy(graph));
+    CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    CUDA_CHECK(cudaGraphDestroy(graph));
   }
   cudaEvent_t begin, end;
-  CHECK(cudaEventCreate(&begin));
-  CHECK(cudaEventCreate(&end));
+  CUDA_CHECK(cudaEventCreate(&begin));
+  CUDA_CHECK(cudaEventCreate(&end));
   float ms = 0.0f;
   for (int rep = 0; rep < 3; ++rep) {  // the last repetition's stamps and time are kept
-    CHECK(cudaEventRecord(begin, stream));
-    if (c.graph) CHECK(cudaGraphLaunch(exec, stream)); else launch_all();
-    CHECK(cudaEventRecord(end, stream));
-    CHECK(cudaStreamSynchronize(stream));
-    CHECK(cudaEventElapsedTime(&ms, begin, end));
+    CUDA_CHECK(cudaEventRecord(begin, stream));
+    if (c.graph) CUDA_CHECK(cudaGraphLaunch(exec, stream)); else launch_all();
+    CUDA_CHECK(cudaEventRecord(end, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    CUDA_CHECK(cudaEventElapsedTime(&ms, begin, end));
   }
   std::vector<uint64_t> h(size_t(kCalls) * c.blocks * kStamps);
-  CHECK(cudaMemcpy(h.data(), stamps, h.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(h.data(), stamps, h.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost));
   // Per call: first start, last end, and per block (start - previous call's end), (arrived - start),
   // (waited - previous end); averaged over calls 50..149.
   auto at = [&](int call, int block, int k) { return double(h[(size_t(call) * c.blocks + block) * kStamps + k]); };
@@ -162,11 +155,11 @@ void run(const Config& c, const uint4* weights, size_t copy_uint4, int copies, c
   std::printf("%6d %5d %8d %6s %9.2f %10.2f %9.2f %10.2f %10.2f %9.2f\n", c.blocks, c.mode, c.early_trigger,
               c.graph ? "graph" : "stream", 1000.0 * ms / kCalls, lead / n / 1000, load / n / 1000, release / n / 1000,
               after_wait / n / 1000, span / n / 1000);
-  if (exec) CHECK(cudaGraphExecDestroy(exec));
-  CHECK(cudaEventDestroy(begin));
-  CHECK(cudaEventDestroy(end));
-  CHECK(cudaStreamDestroy(stream));
-  CHECK(cudaFree(stamps));
+  if (exec) CUDA_CHECK(cudaGraphExecDestroy(exec));
+  CUDA_CHECK(cudaEventDestroy(begin));
+  CUDA_CHECK(cudaEventDestroy(end));
+  CUDA_CHECK(cudaStreamDestroy(stream));
+  CUDA_CHECK(cudaFree(stamps));
 }
 
 }  // namespace
@@ -177,11 +170,11 @@ int main() {
   const int copies = 24;                                        // 198 MB: several L2s
   uint4* weights = nullptr;
   float *x = nullptr, *y = nullptr;
-  CHECK(cudaMalloc(&weights, copy_uint4 * copies * sizeof(uint4)));
-  CHECK(cudaMemset(weights, 1, copy_uint4 * copies * sizeof(uint4)));
-  CHECK(cudaMalloc(&x, 4096 * sizeof(float)));
-  CHECK(cudaMemset(x, 0, 4096 * sizeof(float)));
-  CHECK(cudaMalloc(&y, max_blocks * 32 * sizeof(float)));
+  CUDA_CHECK(cudaMalloc(&weights, copy_uint4 * copies * sizeof(uint4)));
+  CUDA_CHECK(cudaMemset(weights, 1, copy_uint4 * copies * sizeof(uint4)));
+  CUDA_CHECK(cudaMalloc(&x, 4096 * sizeof(float)));
+  CUDA_CHECK(cudaMemset(x, 0, 4096 * sizeof(float)));
+  CUDA_CHECK(cudaMalloc(&y, max_blocks * 32 * sizeof(float)));
   std::printf("mode 0: no weights; 1: 64 KB a block loaded before the wait, used after; 2: used before the wait\n");
   std::printf("us columns: per call (events); before the previous call's end a block started (lead); its weights\n"
               "arrived after its start (load); its wait returned after the previous end (release); wait to end; one call's span\n");
